@@ -1,0 +1,36 @@
+"""Ember: Azure ML v2 jobs and MLflow tracking on your own machines.
+
+The user surface is re-exported lazily so that light processes (the job runner) can import
+``ember.engine.runner`` without loading the SDK.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Input", "MLClient", "Output", "command", "load_job", "__version__"]
+
+_LAZY = {
+    "MLClient": "ember.client.mlclient",
+    "Input": "ember.client.builders",
+    "Output": "ember.client.builders",
+    "command": "ember.client.builders",
+    "load_job": "ember.client.builders",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

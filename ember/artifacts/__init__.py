@@ -1,0 +1,1 @@
+"""Artifact storage through fsspec, and the ``azureml://`` data URIs that point into it."""

@@ -1,0 +1,56 @@
+"""``ember``: mirrors ``az ml``. Errors are one line and a non-zero exit (``--debug`` for more)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ember.cli import server
+
+app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(server.app, name="server")
+
+_debug = False
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+    global _debug
+    _debug = debug
+
+
+def main() -> None:
+    from ember.errors import EmberError
+
+    try:
+        app(standalone_mode=False)
+    except EmberError as exc:
+        if _debug or "--debug" in sys.argv:
+            raise
+        typer.echo(f"Error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and the unexpected: one line, no traceback
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        if _debug or "--debug" in sys.argv:
+            raise
+        typer.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ember.cli.output import OutputOpt, emit
+
+app = typer.Typer(help="Run or manage the workspace server.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless told otherwise."),
+    port: int = typer.Option(5717, help="Port to listen on (0 picks a free one)."),
+    store_url: str = typer.Option("", help="sqlite:///path or postgresql://... (default: SQLite "
+                                  "under EMBER_HOME)."),
+    artifacts_url: str = typer.Option("", help="Local folder or fsspec URL for artifacts."),
+    home: Path = typer.Option(None, help="State folder (default: EMBER_HOME or ~/.ember)."),
+    max_concurrent_jobs: int = typer.Option(4, help="Jobs run at once; more wait Queued."),
+    log_level: str = typer.Option("warning"),
+) -> None:
+    """Run the server in the foreground."""
+    from ember.server.serve import serve
+    from ember.settings import Settings, default_home
+
+    settings = Settings(home=home or default_home(), host=host, port=port, store_url=store_url,
+                        artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs)
+
+    def ready(s: Settings) -> None:
+        typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)
+
+    serve(settings, log_level=log_level, on_ready=ready)
+
+
+@app.command("status")
+def status(home: Path = typer.Option(None), output: str = OutputOpt) -> None:
+    """Say whether the embedded server is running, and where."""
+    from ember.client import local
+
+    emit(local.status(home), output)
+
+
+@app.command("stop")
+def stop(home: Path = typer.Option(None), output: str = OutputOpt) -> None:
+    """Stop the embedded server."""
+    from ember.client import local
+
+    emit({"stopped": local.stop(home)}, output)

@@ -1,0 +1,1 @@
+"""The Python SDK: MLClient and its operation groups, over HTTP only."""

@@ -1,0 +1,1 @@
+"""Domain objects of every asset: pure data, no I/O."""

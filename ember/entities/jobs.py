@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.entities.environments import Environment
+
+
+class JobStatus:
+    """Azure ML job statuses used by Ember, and their groupings."""
+
+    QUEUED = "Queued"
+    PREPARING = "Preparing"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    FINALIZING = "Finalizing"
+    CANCEL_REQUESTED = "CancelRequested"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
+    ACTIVE = frozenset({PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED})
+    ALL = (QUEUED, PREPARING, STARTING, RUNNING, FINALIZING, CANCEL_REQUESTED,
+           COMPLETED, FAILED, CANCELED)
+
+    # Allowed forward moves; anything else is refused by the job service.
+    NEXT: dict[str, frozenset[str]] = {
+        QUEUED: frozenset({PREPARING, CANCEL_REQUESTED, CANCELED, FAILED}),
+        PREPARING: frozenset({STARTING, CANCEL_REQUESTED, CANCELED, FAILED}),
+        STARTING: frozenset({RUNNING, FINALIZING, CANCEL_REQUESTED, CANCELED, FAILED}),
+        RUNNING: frozenset({FINALIZING, CANCEL_REQUESTED, CANCELED, FAILED, COMPLETED}),
+        FINALIZING: frozenset({COMPLETED, FAILED, CANCEL_REQUESTED, CANCELED}),
+        CANCEL_REQUESTED: frozenset({CANCELED, FAILED}),
+    }
+
+
+LITERAL_TYPES = ("string", "number", "integer", "boolean")
+DATA_INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model",
+                    "triton_model")
+INPUT_MODES = ("ro_mount", "download", "direct", "eval_mount", "eval_download")
+OUTPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model")
+OUTPUT_MODES = ("rw_mount", "upload", "direct")
+
+
+@dataclass
+class JobInput:
+    """A literal (``value``) or a data input (``type`` + ``path`` + ``mode``)."""
+
+    type: str = "string"
+    value: Any = None
+    path: str | None = None
+    mode: str | None = None
+    optional: bool = False
+
+    @property
+    def is_literal(self) -> bool:
+        return self.type in LITERAL_TYPES
+
+
+@dataclass
+class JobOutput:
+    type: str = "uri_folder"
+    path: str | None = None
+    mode: str = "rw_mount"
+
+
+@dataclass
+class StatusChange:
+    status: str
+    time: float
+    reason: str = ""
+
+
+@dataclass
+class Job:
+    name: str
+    command: str
+    type: str = "command"
+    display_name: str = ""
+    experiment_name: str = "Default"
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
+    # Either "name:version" of a registered environment, or an inline Environment.
+    environment: str | Environment | None = None
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    compute: str = "local"
+    inputs: dict[str, JobInput] = field(default_factory=dict)
+    outputs: dict[str, JobOutput] = field(default_factory=dict)
+    timeout: float | None = None
+    status: str = JobStatus.QUEUED
+    status_history: list[StatusChange] = field(default_factory=list)
+    error: str | None = None
+    creation_time: float = 0.0
+    start_time: float | None = None
+    end_time: float | None = None
+    parent_job_name: str | None = None
+    experiment_id: str | None = None
+    runner: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Workspace:
+    name: str
+    description: str = ""
+    display_name: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: float = 0.0
+
+
+DEFAULT_WORKSPACE = "default"

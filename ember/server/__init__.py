@@ -1,0 +1,1 @@
+"""The workspace server: FastAPI app factory, one router per resource, the access check."""

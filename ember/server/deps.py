@@ -1,0 +1,32 @@
+"""The one place every workspace route passes through: the workspace access check.
+
+Today it checks that the workspace exists; authentication and roles plug in here later
+(``check_access`` receives the request, so a token or user header can be read here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from ember.entities.workspaces import DEFAULT_WORKSPACE
+from ember.server.context import Platform
+
+
+@dataclass(frozen=True)
+class WorkspaceContext:
+    name: str
+    platform: Platform
+
+
+def platform_of(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def check_access(request: Request) -> WorkspaceContext:
+    """Resolve the workspace of the request (path parameter, else ``default``) and authorise."""
+    name = request.path_params.get("workspace", DEFAULT_WORKSPACE)
+    platform = platform_of(request)
+    platform.workspaces.get(name)  # raises NotFoundError for an unknown workspace
+    return WorkspaceContext(name=name, platform=platform)

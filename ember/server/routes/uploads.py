@@ -1,0 +1,33 @@
+"""Content-addressed uploads (code snapshots, local inputs) as tar.gz bodies."""
+
+from __future__ import annotations
+
+import tempfile
+
+from fastapi import APIRouter, Depends, Request
+
+from ember.server.deps import WorkspaceContext, check_access
+from ember.server.schemas.assets import UploadOut
+from ember.services.uploads import upload_uri
+
+router = APIRouter(tags=["uploads"])
+
+
+@router.get("/uploads/{kind}/{digest}")
+def get_upload(kind: str, digest: str,
+               ctx: WorkspaceContext = Depends(check_access)) -> UploadOut:
+    exists = ctx.platform.uploads.exists(ctx.name, kind, digest)
+    return UploadOut(uri=upload_uri(kind, digest), exists=exists)
+
+
+@router.put("/uploads/{kind}/{digest}")
+async def put_upload(kind: str, digest: str, request: Request,
+                     ctx: WorkspaceContext = Depends(check_access)) -> UploadOut:
+    from starlette.concurrency import run_in_threadpool
+
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as buf:
+        async for chunk in request.stream():
+            buf.write(chunk)
+        buf.seek(0)
+        uri = await run_in_threadpool(ctx.platform.uploads.put_tar, ctx.name, kind, digest, buf)
+    return UploadOut(uri=uri, exists=True)

@@ -1,0 +1,1 @@
+"""Request/response schemas (pydantic) and explicit converters from entities."""

@@ -1,0 +1,1 @@
+"""Workspace-level services (workspaces, datastores, data, environments, code snapshots)."""

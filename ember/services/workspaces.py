@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import re
+import time
+
+from ember.artifacts.store import ArtifactStore
+from ember.entities.datastores import DEFAULT_DATASTORE, Datastore
+from ember.entities.workspaces import DEFAULT_WORKSPACE, Workspace
+from ember.errors import InvalidInputError, NotFoundError
+from ember.store.datastores import DatastoreStore
+from ember.store.workspaces import WorkspaceStore
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+
+
+class WorkspaceService:
+    def __init__(self, workspaces: WorkspaceStore, datastores: DatastoreStore,
+                 artifacts: ArtifactStore) -> None:
+        self.workspaces = workspaces
+        self.datastores = datastores
+        self.artifacts = artifacts
+
+    def ensure_default(self) -> Workspace:
+        try:
+            return self.workspaces.get(DEFAULT_WORKSPACE)
+        except NotFoundError:
+            return self.create(Workspace(name=DEFAULT_WORKSPACE, display_name="Default"))
+
+    def create(self, workspace: Workspace) -> Workspace:
+        if not _NAME.match(workspace.name):
+            raise InvalidInputError(
+                f"workspace name {workspace.name!r} is invalid: use letters, digits, '_' and '-'")
+        workspace.creation_time = workspace.creation_time or time.time()
+        created = self.workspaces.create(workspace)
+        self.datastores.create_or_update(workspace.name, Datastore(
+            name=DEFAULT_DATASTORE, type="local", root="", is_default=True,
+            description="The workspace's default datastore, inside its artifact store.",
+            creation_time=time.time()))
+        return created
+
+    def get(self, name: str) -> Workspace:
+        return self.workspaces.get(name)
+
+    def list(self) -> list[Workspace]:
+        return self.workspaces.list()

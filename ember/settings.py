@@ -1,0 +1,50 @@
+"""One typed settings object, built once at start-up and passed down (never read at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("EMBER_HOME") or Path.home() / ".ember").expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings. ``home`` holds runtime state (job working dirs, environment caches)."""
+
+    home: Path = field(default_factory=default_home)
+    store_url: str = ""
+    artifacts_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5717
+    max_concurrent_jobs: int = 4
+    # Seconds a runner keeps retrying its reports while the server is away (restart).
+    runner_retry_seconds: float = 600.0
+    # Seconds between SIGTERM and SIGKILL when a job is cancelled.
+    cancel_grace_seconds: float = 3.0
+
+    def resolved(self) -> Settings:
+        """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
+        home = Path(self.home).expanduser().resolve()
+        store = self.store_url or f"sqlite:///{home / 'ember.db'}"
+        artifacts = self.artifacts_url or str(home / "artifacts")
+        return Settings(
+            home=home,
+            store_url=store,
+            artifacts_url=artifacts,
+            host=self.host,
+            port=self.port,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+            runner_retry_seconds=self.runner_retry_seconds,
+            cancel_grace_seconds=self.cancel_grace_seconds,
+        )
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

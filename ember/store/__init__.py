@@ -1,0 +1,1 @@
+"""Metadata store: one abstract interface per aggregate, SQL implementations under ``sql/``."""

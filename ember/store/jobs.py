@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import Any
+
+from ember.entities.jobs import Job
+
+
+class JobStore(abc.ABC):
+    @abc.abstractmethod
+    def create(self, workspace: str, job: Job) -> Job:
+        """Insert a job with its first status change. Raises AlreadyExistsError."""
+
+    @abc.abstractmethod
+    def get(self, workspace: str, name: str) -> Job:
+        """Raises NotFoundError."""
+
+    @abc.abstractmethod
+    def list(
+        self,
+        workspace: str,
+        *,
+        parent_job_name: str | None = None,
+        statuses: Iterable[str] | None = None,
+        max_results: int = 100,
+    ) -> list[Job]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def list_in_status(self, statuses: Iterable[str]) -> list[tuple[str, Job]]:
+        """(workspace, job) for every job in one of ``statuses``, oldest first (all workspaces)."""
+
+    @abc.abstractmethod
+    def transition(
+        self,
+        workspace: str,
+        name: str,
+        new_status: str,
+        *,
+        allowed_from: Iterable[str],
+        time: float,
+        reason: str = "",
+        error: str | None = None,
+    ) -> bool:
+        """Atomically move to ``new_status`` if the job is in one of ``allowed_from``.
+
+        Records the status change, start_time (on Running) and end_time (on terminal).
+        Returns False, changing nothing, when the job was in another status.
+        """
+
+    @abc.abstractmethod
+    def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
+        """Record the runner's process facts (pid, create time, work dir) for reattachment."""

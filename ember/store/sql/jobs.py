@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ember.entities.environments import Environment
+from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus, StatusChange
+from ember.errors import NotFoundError
+from ember.store.jobs import JobStore
+from ember.store.sql import tables as t
+from ember.store.sql.base import SqlRepo, raise_duplicate
+
+_COLUMNS = ("name", "type", "status", "display_name", "experiment_name", "parent_job_name",
+            "runner", "error", "creation_time", "start_time", "end_time")
+
+
+def job_to_spec(job: Job) -> dict[str, Any]:
+    spec = asdict(job)
+    for key in _COLUMNS + ("status_history",):
+        spec.pop(key, None)
+    return spec
+
+
+def job_from_row(row: Any, history: list[StatusChange]) -> Job:
+    spec = dict(row.spec)
+    env = spec.get("environment")
+    if isinstance(env, dict):
+        spec["environment"] = Environment(**env)
+    spec["inputs"] = {k: JobInput(**v) for k, v in (spec.get("inputs") or {}).items()}
+    spec["outputs"] = {k: JobOutput(**v) for k, v in (spec.get("outputs") or {}).items()}
+    return Job(
+        name=row.name, type=row.type, status=row.status, display_name=row.display_name,
+        experiment_name=row.experiment_name, parent_job_name=row.parent_job_name,
+        runner=dict(row.runner or {}), error=row.error, creation_time=row.creation_time,
+        start_time=row.start_time, end_time=row.end_time, status_history=history, **spec,
+    )
+
+
+class SqlJobStore(SqlRepo, JobStore):
+    def create(self, workspace: str, job: Job) -> Job:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.jobs).values(
+                    name=job.name, workspace=workspace, type=job.type, status=job.status,
+                    display_name=job.display_name, experiment_name=job.experiment_name,
+                    parent_job_name=job.parent_job_name, spec=job_to_spec(job),
+                    runner=job.runner, error=job.error, creation_time=job.creation_time,
+                    start_time=job.start_time, end_time=job.end_time))
+                conn.execute(insert(t.job_status_changes).values(
+                    job_name=job.name, status=job.status, time=job.creation_time, reason=""))
+        except IntegrityError as exc:
+            raise_duplicate(exc, f"job {job.name!r}")
+        job.status_history = [StatusChange(job.status, job.creation_time)]
+        return job
+
+    def _history(self, conn: Any, names: list[str]) -> dict[str, list[StatusChange]]:
+        c = t.job_status_changes.c
+        out: dict[str, list[StatusChange]] = {n: [] for n in names}
+        if not names:
+            return out
+        rows = conn.execute(select(t.job_status_changes).where(c.job_name.in_(names))
+                            .order_by(c.id)).all()
+        for r in rows:
+            out[r.job_name].append(StatusChange(r.status, r.time, r.reason))
+        return out
+
+    def get(self, workspace: str, name: str) -> Job:
+        c = t.jobs.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.jobs).where(c.workspace == workspace,
+                                                    c.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"job {name!r} does not exist in workspace {workspace!r}")
+            return job_from_row(row, self._history(conn, [name])[name])
+
+    def list(self, workspace: str, *, parent_job_name: str | None = None,
+             statuses: Iterable[str] | None = None, max_results: int = 100) -> list[Job]:
+        c = t.jobs.c
+        q = select(t.jobs).where(c.workspace == workspace)
+        if parent_job_name is not None:
+            q = q.where(c.parent_job_name == parent_job_name)
+        if statuses is not None:
+            q = q.where(c.status.in_(list(statuses)))
+        q = q.order_by(c.creation_time.desc()).limit(max_results)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+            hist = self._history(conn, [r.name for r in rows])
+        return [job_from_row(r, hist[r.name]) for r in rows]
+
+    def list_in_status(self, statuses: Iterable[str]) -> list[tuple[str, Job]]:
+        c = t.jobs.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.jobs).where(c.status.in_(list(statuses)))
+                                .order_by(c.creation_time)).all()
+            hist = self._history(conn, [r.name for r in rows])
+        return [(r.workspace, job_from_row(r, hist[r.name])) for r in rows]
+
+    def transition(self, workspace: str, name: str, new_status: str, *,
+                   allowed_from: Iterable[str], time: float, reason: str = "",
+                   error: str | None = None) -> bool:
+        c = t.jobs.c
+        values: dict[str, Any] = {"status": new_status}
+        if new_status == JobStatus.RUNNING:
+            values["start_time"] = time
+        if new_status in JobStatus.TERMINAL:
+            values["end_time"] = time
+        if error is not None:
+            values["error"] = error
+        with self.engine.begin() as conn:
+            res = conn.execute(update(t.jobs).where(
+                c.workspace == workspace, c.name == name,
+                c.status.in_(list(allowed_from))).values(**values))
+            if res.rowcount != 1:
+                return False
+            conn.execute(insert(t.job_status_changes).values(
+                job_name=name, status=new_status, time=time, reason=reason))
+        return True
+
+    def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
+        c = t.jobs.c
+        with self.engine.begin() as conn:
+            conn.execute(update(t.jobs).where(c.workspace == workspace, c.name == name)
+                         .values(runner=runner))

@@ -1,0 +1,29 @@
+"""The SQL metadata store: one engine, one repository per aggregate."""
+
+from __future__ import annotations
+
+from ember.store.sql.data import SqlDataAssetStore
+from ember.store.sql.datastores import SqlDatastoreStore
+from ember.store.sql.engine import make_engine, migrate
+from ember.store.sql.environments import SqlEnvironmentStore
+from ember.store.sql.jobs import SqlJobStore
+from ember.store.sql.workspaces import SqlWorkspaceStore
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self.workspaces = SqlWorkspaceStore(self.engine)
+        self.datastores = SqlDatastoreStore(self.engine)
+        self.data = SqlDataAssetStore(self.engine)
+        self.environments = SqlEnvironmentStore(self.engine)
+        self.jobs = SqlJobStore(self.engine)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,178 @@
+"""ORM-free table definitions (SQLAlchemy Core). Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("creation_time", Float, nullable=False),
+)
+
+datastores = Table(
+    "datastores",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("root", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("creation_time", Float, nullable=False),
+    Column("seq", Integer, nullable=False, default=0),
+)
+
+environment_versions = Table(
+    "environment_versions",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("seq", Integer, nullable=False, default=0),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("workspace", String(255), ForeignKey("workspaces.name"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("display_name", String(255), nullable=False, default=""),
+    Column("experiment_name", String(500), nullable=False),
+    Column("parent_job_name", String(255), nullable=True),
+    Column("spec", JSON, nullable=False),
+    Column("runner", JSON, nullable=False, default=dict),
+    Column("error", Text, nullable=True),
+    Column("creation_time", Float, nullable=False),
+    Column("start_time", Float, nullable=True),
+    Column("end_time", Float, nullable=True),
+    Index("ix_jobs_workspace_created", "workspace", "creation_time"),
+    Index("ix_jobs_status", "status"),
+)
+
+job_status_changes = Table(
+    "job_status_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_name", String(255), ForeignKey("jobs.name"), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
+    Column("time", Float, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# --- tracking (MLflow) ---
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(255), ForeignKey("workspaces.name"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Index("ux_experiments_ws_name", "workspace", "name", unique=True),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False,
+           index=True),
+    Column("workspace", String(255), ForeignKey("workspaces.name"), nullable=False),
+    Column("name", String(500), nullable=False, default=""),
+    Column("user_id", String(255), nullable=False, default=""),
+    Column("status", String(32), nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("artifact_uri", Text, nullable=False),
+    Column("deleted_time", BigInteger, nullable=True),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(255), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(255), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False, default=0),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step", "timestamp"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(255), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("is_nan", Boolean, nullable=False, default=False),
+)

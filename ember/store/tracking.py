@@ -1,0 +1,1 @@
+"""Tracking store interface: MLflow experiments, runs, params, tags and metrics."""

@@ -1,0 +1,130 @@
+"""Shared fixtures: real servers on loopback in subprocesses, real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+PG_ADMIN_URL = os.environ.get("EMBER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class ServerProc:
+    """An ``ember server start`` subprocess on a free loopback port."""
+
+    def __init__(self, home: Path, store_url: str = "", extra: list[str] | None = None) -> None:
+        self.home = Path(home)
+        self.store_url = store_url
+        self.extra = extra or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.port = 0
+
+    def start(self, port: int = 0, timeout: float = 60.0) -> ServerProc:
+        self.home.mkdir(parents=True, exist_ok=True)
+        info = self.home / "server.json"
+        info.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "ember.cli.main", "server", "start", "--home",
+               str(self.home), "--port", str(port or self.port or 0), *self.extra]
+        if self.store_url:
+            cmd += ["--store-url", self.store_url]
+        log = open(self.home / "server-test.log", "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(self.home / 'server-test.log').read_text()}")
+            try:
+                data = json.loads(info.read_text())
+                if data["pid"] == self.proc.pid:
+                    self.url, self.port = data["url"], data["port"]
+                    return self
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def api(self, workspace: str = "default") -> str:
+        return f"{self.url}/api/v1/workspaces/{workspace}"
+
+
+@pytest.fixture
+def ember_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "ember-home"
+    monkeypatch.setenv("EMBER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def server(ember_home: Path) -> Iterator[ServerProc]:
+    srv = ServerProc(ember_home).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    import psycopg
+
+    name = f"ember_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A PostgreSQL URL with an empty schema for one test (tables dropped afterwards)."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    conninfo = pg_database.replace("postgresql://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{pg_database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def get_json(url: str, **kw) -> object:  # type: ignore[no-untyped-def]
+    r = httpx.get(url, timeout=30, **kw)
+    return r.json()
