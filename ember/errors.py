@@ -13,6 +13,7 @@ them in one exception handler; the SDK maps the ``code`` back to the same class;
     ├── ConflictError (409, CONFLICT)                 e.g. cancelling a finished job
     ├── PermissionDeniedError (403, PERMISSION_DENIED)
     ├── UnsupportedError (400, NOT_SUPPORTED)         a feature local compute cannot provide
+    ├── EnvironmentBuildError (400, ENVIRONMENT_BUILD_FAILED)
     ├── ServerUnavailableError (503, SERVER_UNAVAILABLE)
     └── UserCodeError (400, USER_ERROR)               raised by a user's script; traceback kept
 
@@ -102,6 +103,11 @@ class UnsupportedError(EmberError):
     http_status = 400
 
 
+class EnvironmentBuildError(EmberError):
+    code = "ENVIRONMENT_BUILD_FAILED"
+    http_status = 400
+
+
 class ServerUnavailableError(EmberError):
     code = "SERVER_UNAVAILABLE"
     http_status = 503
@@ -125,6 +131,7 @@ _BY_CODE: dict[str, type[EmberError]] = {
         ConflictError,
         PermissionDeniedError,
         UnsupportedError,
+        EnvironmentBuildError,
         ServerUnavailableError,
         UserCodeError,
     )

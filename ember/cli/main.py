@@ -6,19 +6,30 @@ import sys
 
 import typer
 
-from ember.cli import server
+from ember.cli import common, data, environment, job, server, workspace
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(job.app, name="job")
+app.add_typer(data.app, name="data")
+app.add_typer(environment.app, name="environment")
+app.add_typer(workspace.app, name="workspace")
 app.add_typer(server.app, name="server")
 
 _debug = False
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    endpoint: str = typer.Option(None, "--endpoint", envvar="EMBER_ENDPOINT",
+                                 help="Workspace server URL (default: the embedded server)."),
+    workspace: str = typer.Option(None, "--workspace-name", "-w", envvar="EMBER_WORKSPACE",
+                                  help="Workspace (default: 'default')."),
+) -> None:
     global _debug
     _debug = debug
+    common.configure(endpoint, workspace)
 
 
 def main() -> None:

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ember.cli.common import client, plain
+from ember.cli.output import OutputOpt, emit
+from ember.entities.jobs import Job, JobStatus
+
+app = typer.Typer(help="Submit and manage jobs.", no_args_is_help=True)
+
+JOB_COLUMNS = ["name", "display_name", "status", "experiment_name", "type", "creation_time"]
+
+
+def _summary(job: Job) -> dict[str, object]:
+    d = plain(job)
+    d["mlflow_run_id"] = job.name
+    return d
+
+
+def _exit_for(job: Job) -> None:
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise typer.Exit(1)
+
+
+@app.command("create")
+def create(
+    file: Path = typer.Option(..., "--file", "-f", help="Job YAML (Azure ML v2)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: a.b=c (repeatable)."),
+    name: str = typer.Option("", "--name", "-n", help="Job name (default: generated)."),
+    stream: bool = typer.Option(False, "--stream", help="Follow the logs until the job ends."),
+    experiment_name: str = typer.Option("", "--experiment-name", "-e"),
+    output: str = OutputOpt,
+) -> None:
+    """Create a job from a YAML file."""
+    from ember.specs.jobs import load_job_spec
+
+    job = load_job_spec(file, list(set_))
+    if name:
+        job.name = name
+    with client() as c:
+        created = c.jobs.create_or_update(job, experiment_name=experiment_name or None)
+        if stream:
+            typer.echo(f"Job {created.name} created; streaming its logs.", err=True)
+            final = c.jobs.stream(created.name)
+            _exit_for(final)
+            return
+        emit(_summary(created), output)
+
+
+@app.command("show")
+def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
+    with client() as c:
+        emit(_summary(c.jobs.get(name)), output)
+
+
+@app.command("list")
+def list_(parent_job_name: str = typer.Option(None, "--parent-job-name", "-p"),
+          max_results: int = typer.Option(100, "--max-results", "-r"),
+          output: str = OutputOpt) -> None:
+    with client() as c:
+        jobs = c.jobs.list(parent_job_name=parent_job_name, max_results=max_results)
+        emit([_summary(j) for j in jobs], output, JOB_COLUMNS)
+
+
+@app.command("stream")
+def stream(name: str = typer.Option(..., "--name", "-n")) -> None:
+    """Follow a job's logs to the end; exits 1 when it ends Failed or Canceled."""
+    with client() as c:
+        _exit_for(c.jobs.stream(name))
+
+
+@app.command("cancel")
+def cancel(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
+    with client() as c:
+        emit(_summary(c.jobs.begin_cancel(name)), output)
+
+
+@app.command("download")
+def download(name: str = typer.Option(..., "--name", "-n"),
+             output_name: str = typer.Option(None, "--output-name"),
+             all_: bool = typer.Option(False, "--all", help="Default artifacts and every output."),
+             download_path: Path = typer.Option(Path("."), "--download-path", "-p"),
+             output: str = OutputOpt) -> None:
+    """Download outputs: named ones to named-outputs/<o>/, default artifacts to artifacts/."""
+    with client() as c:
+        files = c.jobs.download(name, download_path, output_name=output_name, all=all_,
+                                show_progress=sys.stderr.isatty())
+    emit({"downloaded": len(files), "download_path": str(download_path)}, output)

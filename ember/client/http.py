@@ -1,0 +1,39 @@
+"""The SDK's one HTTP transport: maps error bodies back to Ember's error classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ember.errors import ServerUnavailableError, error_from_body
+
+
+class Http:
+    def __init__(self, base_url: str, workspace: str, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.workspace = workspace
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def ws(self, path: str) -> str:
+        return f"/api/v1/workspaces/{self.workspace}{path}"
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self.client.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(
+                f"cannot reach the Ember server at {self.base_url}: {exc}") from exc
+        if resp.status_code >= 400:
+            try:
+                body: Any = resp.json()
+            except ValueError:
+                body = resp.text
+            raise error_from_body(resp.status_code, body)
+        return resp
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        return self.request(method, path, **kw).json()
+
+    def close(self) -> None:
+        self.client.close()

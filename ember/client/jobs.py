@@ -1,0 +1,127 @@
+"""``client.jobs``: create_or_update, get, list, stream, begin_cancel, download."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+import time
+import urllib.parse
+from dataclasses import replace
+from pathlib import Path
+from typing import IO
+
+from ember.artifacts.store import safe_relpath
+from ember.artifacts.uris import is_remote_uri
+from ember.client.convert import job_from_json, job_to_json
+from ember.client.http import Http
+from ember.client.uploads import progress, upload
+from ember.entities.jobs import Job, JobStatus
+
+STREAM_POLL_SECONDS = 0.25
+
+
+class JobOperations:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def create_or_update(self, job: Job, *, experiment_name: str | None = None,
+                         show_progress: bool | None = None) -> Job:
+        """Upload the job's local code and inputs, then submit it. Returns the Queued job."""
+        job = replace(job, inputs=dict(job.inputs))
+        if experiment_name:
+            job.experiment_name = experiment_name
+        job.experiment_name = job.experiment_name or Path.cwd().name or "Default"
+        if job.code and not job.code.startswith("codes/"):
+            job.code = upload(self._http, "code", Path(job.code), "code", show_progress)
+        for name, inp in job.inputs.items():
+            if inp.is_literal or not inp.path or inp.path.startswith("azureml:"):
+                continue
+            if not is_remote_uri(inp.path):
+                uri = upload(self._http, "data", Path(inp.path), f"input {name!r}",
+                             show_progress)
+                job.inputs[name] = replace(inp, path=uri)
+        body = job_to_json(job)
+        return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
+
+    def get(self, name: str) -> Job:
+        return job_from_json(self._http.json("GET", self._http.ws(f"/jobs/{name}")))
+
+    def list(self, *, parent_job_name: str | None = None, max_results: int = 100) -> list[Job]:
+        params: dict[str, str | int] = {"max_results": max_results}
+        if parent_job_name:
+            params["parent_job_name"] = parent_job_name
+        return [job_from_json(j) for j in
+                self._http.json("GET", self._http.ws("/jobs"), params=params)]
+
+    def begin_cancel(self, name: str) -> Job:
+        return job_from_json(self._http.json("POST", self._http.ws(f"/jobs/{name}/cancel")))
+
+    def stream(self, name: str, out: IO[str] | None = None) -> Job:
+        """Follow the job's log to the end; returns the job in its final status."""
+        out = out or sys.stdout
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        offset = 0
+        out.write(f"RunId: {name}\n")
+        out.flush()
+        while True:
+            resp = self._http.request("GET", self._http.ws(f"/jobs/{name}/logs"),
+                                      params={"offset": offset})
+            chunk = resp.content
+            size = int(resp.headers["X-Ember-Log-Size"])
+            status = resp.headers["X-Ember-Job-Status"]
+            if chunk:
+                offset += len(chunk)
+                out.write(decoder.decode(chunk))
+                out.flush()
+            if status in JobStatus.TERMINAL and offset >= size:
+                out.write(decoder.decode(b"", final=True))
+                break
+            if not chunk:
+                time.sleep(STREAM_POLL_SECONDS)
+        job = self.get(name)
+        out.write(f"\nExecution Summary\n=================\nRunId: {name}\n"
+                  f"Status: {job.status}\n")
+        if job.error:
+            out.write(f"Error: {job.error}\n")
+        out.flush()
+        return job
+
+    def download(self, name: str, download_path: str | os.PathLike[str] = ".", *,
+                 output_name: str | None = None, all: bool = False,
+                 show_progress: bool | None = None) -> list[Path]:
+        """Named outputs land in ``<path>/named-outputs/<o>/``, default ones in ``artifacts/``."""
+        root = Path(download_path)
+        job = self.get(name)
+        targets: list[tuple[str, Path]] = []
+        if output_name:
+            targets.append((output_name, root / "named-outputs" / output_name))
+        else:
+            targets.append(("default", root / "artifacts"))
+            if all:
+                targets += [(o, root / "named-outputs" / o) for o in job.outputs]
+        written: list[Path] = []
+        with progress(show_progress) as bar:
+            for output, folder in targets:
+                files = self._http.json("GET", self._http.ws(f"/jobs/{name}/files"),
+                                        params={"output": output})
+                task = bar.add_task(f"Downloading {output}",
+                                    total=sum(f["size"] for f in files) or None)
+                for f in files:
+                    rel = safe_relpath(f["path"], allow_empty=False)
+                    target = folder / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    quoted = urllib.parse.quote(rel)
+                    with self._http.client.stream(
+                            "GET", self._http.ws(f"/jobs/{name}/files/{quoted}"),
+                            params={"output": output}) as resp:
+                        if resp.status_code >= 400:
+                            resp.read()
+                            self._http.request("GET", self._http.ws(
+                                f"/jobs/{name}/files/{quoted}"), params={"output": output})
+                        with open(target, "wb") as fh:
+                            for chunk in resp.iter_bytes(1 << 20):
+                                fh.write(chunk)
+                                bar.advance(task, len(chunk))
+                    written.append(target)
+        return written

@@ -1,0 +1,55 @@
+"""``MLClient``: the SDK entry point, shaped like azure-ai-ml's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ember.client import local
+from ember.client.assets import DataOperations, EnvironmentOperations
+from ember.client.http import Http
+from ember.client.jobs import JobOperations
+from ember.entities.workspaces import DEFAULT_WORKSPACE
+
+
+class MLClient:
+    """Connect to a workspace server.
+
+    ``MLClient()`` uses ``EMBER_ENDPOINT`` when set, else the embedded local server (started on
+    loopback on first use, state under ``EMBER_HOME``). Azure-style positional arguments
+    (credential, subscription, resource group) are accepted and ignored; ``workspace_name`` or
+    ``workspace`` picks the workspace.
+    """
+
+    def __init__(self, credential: Any = None, subscription_id: str | None = None,
+                 resource_group_name: str | None = None, workspace_name: str | None = None, *,
+                 endpoint: str | None = None, workspace: str | None = None,
+                 home: str | os.PathLike[str] | None = None) -> None:
+        endpoint = endpoint or os.environ.get("EMBER_ENDPOINT")
+        if not endpoint:
+            endpoint = local.ensure_server(Path(home) if home else None)
+        self.endpoint = endpoint.rstrip("/")
+        self.workspace_name = (workspace or workspace_name or os.environ.get("EMBER_WORKSPACE")
+                               or DEFAULT_WORKSPACE)
+        self._http = Http(self.endpoint, self.workspace_name)
+        self.jobs = JobOperations(self._http)
+        self.data = DataOperations(self._http)
+        self.environments = EnvironmentOperations(self._http)
+
+    def workspace(self) -> dict[str, Any]:
+        """The workspace, including its ``mlflow_tracking_uri``."""
+        return self._http.json("GET", f"/api/v1/workspaces/{self.workspace_name}")  # type: ignore[no-any-return]
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return str(self.workspace()["mlflow_tracking_uri"])
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MLClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,138 @@
+"""One contract for every metadata store backend; each backend subclasses it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ember.entities.data import DataAsset
+from ember.entities.environments import Environment
+from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
+from ember.entities.workspaces import Workspace
+from ember.errors import AlreadyExistsError, NotFoundError
+from ember.store.sql.store import SqlStore
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self) -> Iterator[SqlStore]:
+        raise NotImplementedError  # each backend provides it
+
+    @pytest.fixture
+    def ws(self, store: SqlStore) -> str:
+        store.workspaces.create(Workspace(name="w1", creation_time=time.time()))
+        return "w1"
+
+    def test_workspace_create_get_list_and_duplicate(self, store: SqlStore) -> None:
+        store.workspaces.create(Workspace(name="a", description="d", creation_time=1.0))
+        assert store.workspaces.get("a").description == "d"
+        with pytest.raises(AlreadyExistsError):
+            store.workspaces.create(Workspace(name="a", creation_time=2.0))
+        with pytest.raises(NotFoundError, match="'zz'"):
+            store.workspaces.get("zz")
+        assert [w.name for w in store.workspaces.list()] == ["a"]
+
+    def test_versions_auto_increment_and_latest(self, store: SqlStore, ws: str) -> None:
+        for _ in range(3):
+            store.data.create(ws, DataAsset(name="d", version="", path="azureml://x",
+                                            creation_time=time.time()))
+        store.data.create(ws, DataAsset(name="d", version="beta", path="p", creation_time=1))
+        assert store.data.get(ws, "d").version == "beta"  # most recently created
+        assert store.data.get(ws, "d", "2").version == "2"
+        assert [d.version for d in store.data.list(ws, "d")] == ["beta", "3", "2", "1"]
+        assert [d.version for d in store.data.list(ws)] == ["beta"]
+        store.data.create(ws, DataAsset(name="d", version="", path="p", creation_time=1))
+        assert store.data.get(ws, "d").version == "4"
+        with pytest.raises(AlreadyExistsError):
+            store.data.create(ws, DataAsset(name="d", version="2", path="p", creation_time=1))
+        with pytest.raises(NotFoundError, match="d:9"):
+            store.data.get(ws, "d", "9")
+
+    def test_environment_round_trip(self, store: SqlStore, ws: str) -> None:
+        env = Environment(name="e", version="", conda_file={"dependencies": ["python=3.11",
+                                                                            {"pip": ["six"]}]},
+                          image="python:3.11", tags={"k": "v"}, creation_time=1.0)
+        store.environments.create(ws, env)
+        got = store.environments.get(ws, "e", "1")
+        assert got.conda_file == env.conda_file and got.tags == {"k": "v"}
+
+    def _job(self, name: str) -> Job:
+        return Job(name=name, command="echo hi", experiment_name="exp",
+                   inputs={"n": JobInput(type="integer", value=3),
+                           "d": JobInput(type="uri_folder", path="azureml://x", mode="download")},
+                   outputs={"o": JobOutput()}, environment=Environment(image="python"),
+                   creation_time=time.time())
+
+    def test_job_round_trip_and_status_cas(self, store: SqlStore, ws: str) -> None:
+        store.jobs.create(ws, self._job("j1"))
+        got = store.jobs.get(ws, "j1")
+        assert got.inputs["n"].value == 3 and got.inputs["d"].mode == "download"
+        assert isinstance(got.environment, Environment) and got.environment.image == "python"
+        assert got.status == JobStatus.QUEUED
+        ok = store.jobs.transition(ws, "j1", JobStatus.PREPARING,
+                                   allowed_from=[JobStatus.QUEUED], time=1.0)
+        again = store.jobs.transition(ws, "j1", JobStatus.PREPARING,
+                                      allowed_from=[JobStatus.QUEUED], time=2.0)
+        assert ok and not again
+        store.jobs.transition(ws, "j1", JobStatus.FAILED, allowed_from=[JobStatus.PREPARING],
+                              time=3.0, reason="boom", error="it broke")
+        got = store.jobs.get(ws, "j1")
+        assert [s.status for s in got.status_history] == ["Queued", "Preparing", "Failed"]
+        assert got.error == "it broke" and got.end_time == 3.0
+        with pytest.raises(AlreadyExistsError):
+            store.jobs.create(ws, self._job("j1"))
+        with pytest.raises(NotFoundError):
+            store.jobs.get("other", "j1")
+
+    def test_concurrent_transitions_have_one_winner(self, store: SqlStore, ws: str) -> None:
+        store.jobs.create(ws, self._job("race"))
+        wins: list[bool] = []
+
+        def attempt() -> None:
+            wins.append(store.jobs.transition(ws, "race", JobStatus.PREPARING,
+                                              allowed_from=[JobStatus.QUEUED], time=1.0))
+
+        threads = [threading.Thread(target=attempt) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert wins.count(True) == 1
+        assert len(store.jobs.get(ws, "race").status_history) == 2
+
+    def test_list_filters(self, store: SqlStore, ws: str) -> None:
+        for i in range(3):
+            store.jobs.create(ws, self._job(f"l{i}"))
+        store.jobs.transition(ws, "l1", JobStatus.PREPARING, allowed_from=[JobStatus.QUEUED],
+                              time=1.0)
+        assert [j.name for j in store.jobs.list(ws, statuses=[JobStatus.QUEUED])] == ["l2", "l0"]
+        assert [j.name for _, j in store.jobs.list_in_status([JobStatus.PREPARING])] == ["l1"]
+        store.jobs.set_runner(ws, "l1", {"pid": 5})
+        assert store.jobs.get(ws, "l1").runner == {"pid": 5}
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
+        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        yield s
+        s.close()
+
+    def test_migrations_are_idempotent(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'again.sqlite'}"
+        SqlStore(url).close()
+        s = SqlStore(url)
+        s.workspaces.create(Workspace(name="x", creation_time=1.0))
+        s.close()
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[SqlStore]:
+        s = SqlStore(pg_url)
+        yield s
+        s.close()
