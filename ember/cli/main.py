@@ -36,7 +36,8 @@ def main() -> None:
     from ember.errors import EmberError
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except EmberError as exc:
         if _debug or "--debug" in sys.argv:
             raise

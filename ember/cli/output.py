@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import time
 from typing import Any
 
 import typer
@@ -12,7 +14,8 @@ from rich.table import Table
 
 OutputOpt = typer.Option("table", "--output", "-o", help="json, yaml or table.")
 
-console = Console()
+# Not a terminal (a pipe, a test): don't squeeze tables into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
@@ -34,7 +37,9 @@ def emit(data: Any, fmt: str, columns: list[str] | None = None) -> None:
         raise typer.BadParameter(f"output format {fmt!r} is not json, yaml or table")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
+    if column.endswith("_time") and isinstance(value, (int, float)):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str)
     return "" if value is None else str(value)
@@ -44,7 +49,7 @@ def _table(data: Any, columns: list[str] | None) -> None:
     if isinstance(data, dict):
         table = Table(show_header=False, box=None)
         for k, v in data.items():
-            table.add_row(f"[bold]{k}[/bold]", _cell(v))
+            table.add_row(f"[bold]{k}[/bold]", _cell(v, str(k)))
         console.print(table)
         return
     rows = list(data or [])
@@ -54,5 +59,5 @@ def _table(data: Any, columns: list[str] | None) -> None:
     cols = columns or list(rows[0].keys())
     table = Table(*cols)
     for r in rows:
-        table.add_row(*(_cell(r.get(c)) for c in cols))
+        table.add_row(*(_cell(r.get(c), c) for c in cols))
     console.print(table)

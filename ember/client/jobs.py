@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import codecs
 import os
 import sys
@@ -89,18 +91,18 @@ class JobOperations:
 
     def download(self, name: str, download_path: str | os.PathLike[str] = ".", *,
                  output_name: str | None = None, all: bool = False,
-                 show_progress: bool | None = None) -> list[Path]:
+                 show_progress: bool | None = None) -> builtins.list[Path]:
         """Named outputs land in ``<path>/named-outputs/<o>/``, default ones in ``artifacts/``."""
         root = Path(download_path)
         job = self.get(name)
-        targets: list[tuple[str, Path]] = []
+        targets: builtins.list[tuple[str, Path]] = []
         if output_name:
             targets.append((output_name, root / "named-outputs" / output_name))
         else:
             targets.append(("default", root / "artifacts"))
             if all:
                 targets += [(o, root / "named-outputs" / o) for o in job.outputs]
-        written: list[Path] = []
+        written: builtins.list[Path] = []
         with progress(show_progress) as bar:
             for output, folder in targets:
                 files = self._http.json("GET", self._http.ws(f"/jobs/{name}/files"),

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from ember.artifacts.store import ArtifactStore
+from ember.engine.environments import EnvironmentBuilder
+from ember.engine.jobs import JobService
+from ember.engine.scheduler import Scheduler
+from ember.engine.workdir import WorkdirPreparer
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
@@ -24,9 +28,24 @@ class Platform:
         self.environments = EnvironmentService(self.store.environments)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")
         self.workspaces.ensure_default()
+        from ember.tracking.service import TrackingService
+
+        self.tracking = TrackingService(self.store.tracking, self.artifacts)
+        self.jobs = JobService(self.store.jobs, self.environments, self.data, self.datastores,
+                               self.uploads, self.tracking, self.artifacts)
+        self.preparer = WorkdirPreparer(self.settings.home, self.artifacts, self.datastores,
+                                        self.environments, EnvironmentBuilder(self.settings.home),
+                                        self.jobs.output_uri)
+        self.scheduler = Scheduler(self.jobs, self.preparer, self.settings)
 
     def start(self) -> None:
-        """Start background work (the job scheduler)."""
+        """Start background work (the job scheduler, which first recovers earlier jobs)."""
+        self.scheduler.start()
+
+    def finalize_job(self, workspace: str, name: str) -> None:
+        self.jobs.get(workspace, name)
+        self.preparer.finalize(workspace, self.preparer.job_dir(name))
 
     def close(self) -> None:
+        self.scheduler.close()
         self.store.close()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import builtins
+
 import abc
 from collections.abc import Iterable
 from typing import Any
@@ -24,11 +26,11 @@ class JobStore(abc.ABC):
         parent_job_name: str | None = None,
         statuses: Iterable[str] | None = None,
         max_results: int = 100,
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         """Newest first."""
 
     @abc.abstractmethod
-    def list_in_status(self, statuses: Iterable[str]) -> list[tuple[str, Job]]:
+    def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:
         """(workspace, job) for every job in one of ``statuses``, oldest first (all workspaces)."""
 
     @abc.abstractmethod

@@ -1,5 +1,97 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ember.errors import InvalidInputError
+from ember.server.deps import WorkspaceContext, check_access
+from ember.server.schemas.jobs import FileOut, JobIn, JobOut, RunnerStatusIn
 
 router = APIRouter(tags=["jobs"])
+
+
+@router.post("/jobs", status_code=201)
+def create_job(body: JobIn, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    return JobOut.of(ctx.platform.jobs.create(ctx.name, body.entity()))
+
+
+@router.get("/jobs")
+def list_jobs(parent_job_name: str | None = None, max_results: int = 100,
+              ctx: WorkspaceContext = Depends(check_access)) -> list[JobOut]:
+    jobs = ctx.platform.jobs.list(ctx.name, parent_job_name=parent_job_name,
+                                  max_results=max_results)
+    return [JobOut.of(j) for j in jobs]
+
+
+@router.get("/jobs/{name}")
+def get_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    return JobOut.of(ctx.platform.jobs.get(ctx.name, name))
+
+
+@router.post("/jobs/{name}/cancel")
+def cancel_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    return JobOut.of(ctx.platform.jobs.cancel(ctx.name, name))
+
+
+@router.get("/jobs/{name}/logs")
+def read_logs(name: str, offset: int = 0, max_bytes: int = 1 << 20,
+              ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    """Raw log bytes from ``offset``; headers carry the log size and the job status."""
+    if offset < 0 or max_bytes <= 0:
+        raise InvalidInputError("offset must be ≥ 0 and max_bytes > 0")
+    data, size, job = ctx.platform.jobs.read_log(ctx.name, name, offset, min(max_bytes, 8 << 20))
+    return Response(content=data, media_type="application/octet-stream",
+                    headers={"X-Ember-Log-Size": str(size), "X-Ember-Job-Status": job.status})
+
+
+@router.get("/jobs/{name}/files")
+def list_files(name: str, output: str = "default",
+               ctx: WorkspaceContext = Depends(check_access)) -> list[FileOut]:
+    return [FileOut(**f) for f in ctx.platform.jobs.list_files(ctx.name, name, output)]
+
+
+@router.get("/jobs/{name}/files/{path:path}")
+def get_file(name: str, path: str, output: str = "default",
+             ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:
+    fh = ctx.platform.jobs.open_file(ctx.name, name, output, path)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        with fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+# --- the runner's side of the protocol ---------------------------------------------------------
+
+@router.post("/jobs/{name}/runner/status")
+def runner_status(name: str, body: RunnerStatusIn,
+                  ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
+    job = ctx.platform.jobs.runner_report(ctx.name, name, body.status, error=body.error,
+                                          exit_code=body.exit_code)
+    return {"status": job.status}
+
+
+@router.post("/jobs/{name}/runner/logs")
+async def runner_logs(name: str, request: Request,
+                      ctx: WorkspaceContext = Depends(check_access)) -> dict[str, int]:
+    offset = int(request.headers.get("X-Ember-Offset", "0"))
+    data = await request.body()
+    size = await run_in_threadpool(ctx.platform.jobs.append_log, ctx.name, name, offset, data)
+    return {"size": size}
+
+
+@router.post("/jobs/{name}/runner/finalize")
+def runner_finalize(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
+    ctx.platform.finalize_job(ctx.name, name)
+    return {"status": "ok"}
+
+
+@router.put("/jobs/{name}/artifacts/{path:path}")
+async def put_artifact(name: str, path: str, request: Request,
+                       ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
+    data = await request.body()
+    await run_in_threadpool(ctx.platform.jobs.put_artifact, ctx.name, name, path, data)
+    return {"path": path}

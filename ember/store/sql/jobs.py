@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
@@ -78,7 +80,7 @@ class SqlJobStore(SqlRepo, JobStore):
             return job_from_row(row, self._history(conn, [name])[name])
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
-             statuses: Iterable[str] | None = None, max_results: int = 100) -> list[Job]:
+             statuses: Iterable[str] | None = None, max_results: int = 100) -> builtins.list[Job]:
         c = t.jobs.c
         q = select(t.jobs).where(c.workspace == workspace)
         if parent_job_name is not None:
@@ -91,7 +93,7 @@ class SqlJobStore(SqlRepo, JobStore):
             hist = self._history(conn, [r.name for r in rows])
         return [job_from_row(r, hist[r.name]) for r in rows]
 
-    def list_in_status(self, statuses: Iterable[str]) -> list[tuple[str, Job]]:
+    def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:
         c = t.jobs.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.jobs).where(c.status.in_(list(statuses)))

@@ -7,6 +7,7 @@ from ember.store.sql.datastores import SqlDatastoreStore
 from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
+from ember.store.sql.tracking import SqlTrackingStore
 from ember.store.sql.workspaces import SqlWorkspaceStore
 
 
@@ -20,6 +21,7 @@ class SqlStore:
         self.data = SqlDataAssetStore(self.engine)
         self.environments = SqlEnvironmentStore(self.engine)
         self.jobs = SqlJobStore(self.engine)
+        self.tracking = SqlTrackingStore(self.engine)
 
     @property
     def backend(self) -> str:

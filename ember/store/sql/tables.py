@@ -176,3 +176,74 @@ latest_metrics = Table(
     Column("step", BigInteger, nullable=False),
     Column("is_nan", Boolean, nullable=False, default=False),
 )
+
+# --- tracking additions (revision 0002): MLflow 3 logged models, run inputs and outputs ---
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(255), primary_key=True),
+    Column("workspace", String(255), ForeignKey("workspaces.name"), nullable=False),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("creation_timestamp_ms", BigInteger, nullable=False),
+    Column("last_updated_timestamp_ms", BigInteger, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("model_type", String(500), nullable=True),
+    Column("source_run_id", String(255), nullable=True),
+    Column("status_message", Text, nullable=True),
+    Index("ix_logged_models_exp_created", "experiment_id", "creation_timestamp_ms"),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(255), ForeignKey("logged_models.model_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(255), ForeignKey("logged_models.model_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(255), nullable=False),
+    Column("run_id", String(255), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("dataset_name", String(500), nullable=True),
+    Column("dataset_digest", String(36), nullable=True),
+    Index("ix_logged_model_metrics_model", "model_id", "key"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(255), ForeignKey("runs.run_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "dataset" or "model"
+    Column("ref", String(600), nullable=False),  # dataset name + digest, or the model id
+    Column("payload", JSON, nullable=False),
+    Index("ux_run_inputs_ref", "run_id", "kind", "ref", unique=True),
+)
+
+run_outputs = Table(
+    "run_outputs",
+    metadata,
+    Column("run_id", String(255), ForeignKey("runs.run_id"), primary_key=True),
+    Column("model_id", String(255), primary_key=True),
+    Column("step", BigInteger, nullable=False, default=0),
+)

@@ -1,0 +1,277 @@
+"""The job service: submit, read, cancel, and the reports a runner sends back.
+
+Status moves are compare-and-set in the store (``JobStatus.NEXT``), so a late report from a runner
+can never resurrect a cancelled job, and two cancels cannot both win.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ember.artifacts.store import ArtifactStore, safe_relpath
+from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
+from ember.engine import names
+from ember.entities.datastores import DEFAULT_DATASTORE
+from ember.entities.environments import Environment
+from ember.entities.jobs import Job, JobStatus
+from ember.errors import ConflictError, InvalidInputError, NotFoundError, UnsupportedError
+from ember.services.data import DataService
+from ember.services.datastores import DatastoreService
+from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.uploads import UploadService
+from ember.specs.expressions import validate_command
+from ember.specs.references import is_asset_ref, parse_asset_ref
+from ember.store.jobs import JobStore
+
+if TYPE_CHECKING:
+    from ember.engine.scheduler import Scheduler
+    from ember.tracking.service import TrackingService
+
+RUN_STATUS = {
+    JobStatus.QUEUED: "SCHEDULED", JobStatus.PREPARING: "SCHEDULED",
+    JobStatus.STARTING: "SCHEDULED", JobStatus.RUNNING: "RUNNING",
+    JobStatus.FINALIZING: "RUNNING", JobStatus.CANCEL_REQUESTED: "RUNNING",
+    JobStatus.COMPLETED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.CANCELED: "KILLED",
+}
+LOG_PATH = "user_logs/std_log.txt"
+
+
+def default_output_uri(job: str, output: str) -> str:
+    return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{job}/{output}/"
+
+
+class JobService:
+    def __init__(self, jobs: JobStore, environments: EnvironmentService, data: DataService,
+                 datastores: DatastoreService, uploads: UploadService,
+                 tracking: TrackingService, artifacts: ArtifactStore) -> None:
+        self.jobs = jobs
+        self.environments = environments
+        self.data = data
+        self.datastores = datastores
+        self.uploads = uploads
+        self.tracking = tracking
+        self.artifacts = artifacts
+        self.scheduler: Scheduler | None = None
+        self._log_locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # --- submit -----------------------------------------------------------------------------
+
+    def create(self, workspace: str, job: Job) -> Job:
+        """Validate every reference, then record the job (Queued) and its MLflow run."""
+        if job.type != "command":
+            raise UnsupportedError(f"job type {job.type!r} is not supported yet; use 'command'")
+        if not job.command or not job.command.strip():
+            raise InvalidInputError("the job has no command")
+        job.display_name = job.display_name or names.display_name()
+        job.name = job.name or names.job_name(job.display_name)
+        try:
+            self.jobs.get(workspace, job.name)
+            raise ConflictError(f"a job named {job.name!r} already exists")
+        except NotFoundError:
+            pass
+        job.experiment_name = job.experiment_name or "Default"
+        validate_command(job.command, job.inputs, job.outputs, "command", None)
+        self._resolve_code(workspace, job)
+        self._resolve_environment(workspace, job)
+        self._resolve_inputs(workspace, job)
+        self._resolve_outputs(job)
+        if job.timeout is not None and job.timeout <= 0:
+            raise InvalidInputError("limits.timeout must be a positive number of seconds")
+        job.status = JobStatus.QUEUED
+        job.creation_time = time.time()
+        job.experiment_id = self.tracking.ensure_experiment(workspace, job.experiment_name)
+        self.tracking.create_job_run(
+            workspace, run_id=job.name, experiment_id=job.experiment_id,
+            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000),
+            tags={"mlflow.runName": job.display_name, "mlflow.source.type": "JOB",
+                  "ember.job_type": job.type, **job.tags})
+        created = self.jobs.create(workspace, job)
+        if self.scheduler is not None:
+            self.scheduler.wake()
+        return created
+
+    def _resolve_code(self, workspace: str, job: Job) -> None:
+        if job.code is None:
+            return
+        digest = job.code.removeprefix("codes/")
+        if not job.code.startswith("codes/") or not self.uploads.exists(workspace, "code", digest):
+            raise InvalidInputError(
+                f"code {job.code!r} is not an uploaded snapshot of this workspace "
+                "(the CLI and SDK upload the code folder for you)")
+
+    def _resolve_environment(self, workspace: str, job: Job) -> None:
+        env = job.environment
+        if env is None:
+            return
+        if isinstance(env, str):
+            if is_asset_ref(env) or ":" in env or "@" in env:
+                name, version = parse_asset_ref(env if env.startswith("azureml:")
+                                                else f"azureml:{env}")
+            else:
+                name, version = env, None
+            found = self.environments.get(workspace, name, version)
+            job.environment = f"{found.name}:{found.version}"
+            env_obj: Environment = found
+        else:
+            validate_environment(env, "the job's inline environment")
+            env_obj = env
+        if env_obj.build and job.compute in ("local", "azureml:local", ""):
+            raise UnsupportedError(
+                f"environment {env_obj.name or '(inline)'} is built from a Dockerfile ('build'); "
+                "local compute has no container runtime. Use a conda_file or an image.")
+
+    def _resolve_inputs(self, workspace: str, job: Job) -> None:
+        for name, inp in job.inputs.items():
+            if inp.is_literal:
+                if inp.value is None and not inp.optional:
+                    raise InvalidInputError(f"input {name!r} has no value")
+                continue
+            if not inp.path:
+                if inp.optional:
+                    continue
+                raise InvalidInputError(f"input {name!r} ({inp.type}) has no path")
+            inp.mode = inp.mode or "ro_mount"
+            if inp.path.startswith("azureml:") and not inp.path.startswith("azureml://"):
+                asset_name, version = parse_asset_ref(inp.path)
+                asset = self.data.get(workspace, asset_name, version)
+                inp.path = asset.path
+            if is_azureml_uri(inp.path):
+                store, rel = self.datastores.locate_uri(workspace, inp.path, self.output_uri)
+                if not store.exists(rel):
+                    raise InvalidInputError(f"input {name!r}: {inp.path} does not exist")
+
+    def _resolve_outputs(self, job: Job) -> None:
+        for name, out in job.outputs.items():
+            if out.path:
+                out.path = (out.path.replace("${{name}}", job.name)
+                            .replace("${{output_name}}", name)
+                            .replace("${{default_datastore}}", DEFAULT_DATASTORE))
+                if is_azureml_uri(out.path):
+                    parse_azureml_uri(out.path)
+            else:
+                out.path = default_output_uri(job.name, name)
+
+    def output_uri(self, workspace: str, job_name: str, output: str) -> str:
+        """The datastore URI of a job's named output (``azureml://jobs/...`` resolution)."""
+        job = self.jobs.get(workspace, job_name)
+        if output not in job.outputs:
+            known = ", ".join(sorted(job.outputs)) or "none"
+            raise NotFoundError(f"job {job_name!r} has no output {output!r} (outputs: {known})")
+        path = job.outputs[output].path or default_output_uri(job_name, output)
+        if isinstance(parse_azureml_uri(path), JobOutputUri):
+            raise InvalidInputError(f"output {output!r} of {job_name!r} points at another job")
+        return path
+
+    # --- read -------------------------------------------------------------------------------
+
+    def get(self, workspace: str, name: str) -> Job:
+        return self.jobs.get(workspace, name)
+
+    def list(self, workspace: str, *, parent_job_name: str | None = None,
+             max_results: int = 100) -> builtins.list[Job]:
+        return self.jobs.list(workspace, parent_job_name=parent_job_name,
+                              max_results=max_results)
+
+    # --- status -----------------------------------------------------------------------------
+
+    def move(self, workspace: str, name: str, new_status: str, *, reason: str = "",
+             error: str | None = None, allowed_from: frozenset[str] | None = None) -> bool:
+        if allowed_from is None:
+            allowed_from = frozenset(s for s, nxt in JobStatus.NEXT.items() if new_status in nxt)
+        ok = self.jobs.transition(workspace, name, new_status, allowed_from=allowed_from,
+                                  time=time.time(), reason=reason, error=error)
+        if ok:
+            end = int(time.time() * 1000) if new_status in JobStatus.TERMINAL else None
+            self.tracking.set_run_status(name, RUN_STATUS[new_status], end)
+        return ok
+
+    def cancel(self, workspace: str, name: str, reason: str = "canceled by the user") -> Job:
+        job = self.jobs.get(workspace, name)
+        if job.status in JobStatus.TERMINAL:
+            raise ConflictError(f"job {name!r} is already {job.status}; there is nothing to cancel")
+        if job.status == JobStatus.QUEUED and self.move(
+                workspace, name, JobStatus.CANCELED, reason=reason,
+                allowed_from=frozenset({JobStatus.QUEUED})):
+            return self.jobs.get(workspace, name)
+        self.move(workspace, name, JobStatus.CANCEL_REQUESTED, reason=reason)
+        if self.scheduler is not None:
+            self.scheduler.stop_job(workspace, name)
+        self.move(workspace, name, JobStatus.CANCELED, reason=reason,
+                  allowed_from=frozenset({JobStatus.CANCEL_REQUESTED}))
+        return self.jobs.get(workspace, name)
+
+    def runner_report(self, workspace: str, name: str, status: str, *,
+                      error: str | None = None, exit_code: int | None = None) -> Job:
+        """A status report from the job's runner; 409 when the job no longer accepts it."""
+        expected = {JobStatus.RUNNING: {JobStatus.STARTING},
+                    JobStatus.FINALIZING: {JobStatus.RUNNING, JobStatus.STARTING},
+                    JobStatus.COMPLETED: {JobStatus.FINALIZING},
+                    JobStatus.FAILED: {JobStatus.FINALIZING, JobStatus.RUNNING}}
+        if status not in expected:
+            raise InvalidInputError(f"a runner cannot report status {status!r}")
+        reason = f"exit code {exit_code}" if exit_code is not None else ""
+        if not self.move(workspace, name, status, reason=reason, error=error,
+                         allowed_from=frozenset(expected[status])):
+            current = self.jobs.get(workspace, name).status
+            raise ConflictError(f"job {name!r} is {current}; report {status!r} refused")
+        job = self.jobs.get(workspace, name)
+        if status == JobStatus.RUNNING and self.scheduler is not None:
+            self.scheduler.started(workspace, job)
+        return job
+
+    # --- logs and files ---------------------------------------------------------------------
+
+    def _run_path(self, workspace: str, name: str, path: str) -> str:
+        return f"{self.tracking.run_artifact_prefix(workspace, name)}/{safe_relpath(path)}"
+
+    def append_log(self, workspace: str, name: str, offset: int, data: bytes) -> int:
+        """Append a runner's log chunk at ``offset``; resent bytes are not written twice."""
+        with self._guard:
+            lock = self._log_locks.setdefault(name, threading.Lock())
+        path = self._run_path(workspace, name, LOG_PATH)
+        with lock:
+            size = self.artifacts.size(path)
+            skip = max(0, size - offset)
+            if skip >= len(data):
+                return size
+            return self.artifacts.append_bytes(path, data[skip:])
+
+    def read_log(self, workspace: str, name: str, offset: int,
+                 max_bytes: int = 1 << 20) -> tuple[bytes, int, Job]:
+        job = self.jobs.get(workspace, name)
+        path = self._run_path(workspace, name, LOG_PATH)
+        size = self.artifacts.size(path)
+        data = self.artifacts.read_range(path, offset, max_bytes) if offset < size else b""
+        return data, size, job
+
+    def put_artifact(self, workspace: str, name: str, path: str, data: bytes) -> None:
+        self.jobs.get(workspace, name)
+        self.artifacts.write_bytes(self._run_path(workspace, name, path), data)
+
+    def file_root(self, workspace: str, name: str, output: str) -> tuple[ArtifactStore, str]:
+        """Where a job's files live: ``default`` = run artifacts, else a named output."""
+        job = self.jobs.get(workspace, name)
+        if output == "default":
+            return self.artifacts, self.tracking.run_artifact_prefix(workspace, name)
+        uri = self.output_uri(workspace, job.name, output)
+        return self.datastores.locate_uri(workspace, uri)
+
+    def list_files(self, workspace: str, name: str, output: str) -> builtins.list[dict[str, Any]]:
+        store, root = self.file_root(workspace, name, output)
+        files = []
+        for rel in store.walk_files(root):
+            files.append({"path": rel, "size": store.size(f"{root}/{rel}")})
+        return files
+
+    def open_file(self, workspace: str, name: str, output: str, path: str) -> Any:
+        store, root = self.file_root(workspace, name, output)
+        if store.exists(root) and not store.isdir(root):  # a uri_file output
+            if safe_relpath(path) != root.rsplit("/", 1)[-1]:
+                raise NotFoundError(f"output {output!r} of {name!r} has no file {path!r}")
+            return store.open_read(root)
+        return store.open_read(f"{root}/{safe_relpath(path, allow_empty=False)}")

@@ -1,0 +1,278 @@
+"""The in-job runner: runs one job's command in its own process and reports over the REST API.
+
+Started by the server as ``python -m ember.engine.runner <runner.json>`` in a new session, so the
+runner, the user's command and everything it starts share one process group that a cancel can
+stop at once. It talks to the server only over HTTP (status, live log chunks, output files), so the
+same runner can run on another machine. Standard library only: it must start fast.
+
+If the server goes away (a restart), every report is retried until ``retry_seconds`` pass,
+re-reading the server's ``server.json`` in case it came back on another address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+LOG_FLUSH_SECONDS = 0.2
+MAX_LOG_CHUNK = 1 << 20
+
+
+class JobGone(Exception):
+    """The server no longer accepts reports for this job (it was cancelled or ended)."""
+
+
+class Reporter:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.url = cfg["server_url"].rstrip("/")
+        self.server_file = cfg.get("server_file")
+        self.base = f"/api/v1/workspaces/{cfg['workspace']}/jobs/{cfg['job']}"
+        self.retry_seconds = float(cfg.get("retry_seconds", 600))
+
+    def _refresh_url(self) -> None:
+        if not self.server_file:
+            return
+        try:
+            self.url = json.loads(Path(self.server_file).read_text())["url"].rstrip("/")
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def call(self, method: str, path: str, body: bytes = b"",
+             headers: dict[str, str] | None = None) -> bytes:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            req = urllib.request.Request(f"{self.url}{self.base}{path}", data=body or None,
+                                         method=method, headers=headers or {})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    return resp.read()  # type: ignore[no-any-return]
+            except urllib.error.HTTPError as exc:
+                if exc.code in (404, 409):
+                    raise JobGone(exc.read().decode("utf-8", "replace")) from exc
+                if exc.code < 500:
+                    raise
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"server unreachable for {self.retry_seconds:.0f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            self._refresh_url()
+
+    def status(self, status: str, **extra: Any) -> None:
+        body = json.dumps({"status": status, **extra}).encode()
+        self.call("POST", "/runner/status", body, {"Content-Type": "application/json"})
+
+
+class LogShipper(threading.Thread):
+    """Appends output to the local log and ships it to the server in ordered chunks."""
+
+    def __init__(self, reporter: Reporter, local_log: Path) -> None:
+        super().__init__(daemon=True)
+        self.reporter = reporter
+        self.local = open(local_log, "ab")
+        self.pending = bytearray()
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.local.write(data)
+        self.local.flush()
+        with self.lock:
+            self.pending += data
+        self.wake.set()
+
+    def _ship(self) -> None:
+        while True:
+            with self.lock:
+                chunk = bytes(self.pending[:MAX_LOG_CHUNK])
+            if not chunk:
+                return
+            self.reporter.call("POST", "/runner/logs", chunk,
+                               {"Content-Type": "application/octet-stream",
+                                "X-Ember-Offset": str(self.sent)})
+            with self.lock:
+                del self.pending[:len(chunk)]
+            self.sent += len(chunk)
+
+    def run(self) -> None:
+        while not self.closed:
+            self.wake.wait(LOG_FLUSH_SECONDS)
+            self.wake.clear()
+            try:
+                self._ship()
+            except (JobGone, ConnectionError):
+                return
+            time.sleep(LOG_FLUSH_SECONDS)
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake.set()
+        self.join(timeout=30)
+        try:
+            self._ship()
+        finally:
+            self.local.close()
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants (double-forked, setsid'd) so a cancel still finds them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, read from /proc (standard library only)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != b"Z":
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def stop_leftovers(grace: float = 2.0) -> None:
+    """When the command ends, stop what it left running in the background (as a job end would)."""
+    me = os.getpid()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = descendants(me)
+        if not left:
+            break
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+            if not descendants(me):
+                return
+            time.sleep(0.05)
+
+
+def upload_folder(reporter: Reporter, folder: Path, prefix: str) -> int:
+    count = 0
+    if not folder.is_dir():
+        return 0
+    for root, _dirs, files in os.walk(folder):
+        for name in sorted(files):
+            full = Path(root) / name
+            rel = full.relative_to(folder).as_posix()
+            quoted = urllib.parse.quote(f"{prefix}/{rel}")
+            reporter.call("PUT", f"/artifacts/{quoted}", full.read_bytes(),
+                          {"Content-Type": "application/octet-stream"})
+            count += 1
+    return count
+
+
+def run(cfg: dict[str, Any]) -> int:
+    reporter = Reporter(cfg)
+    cwd = Path(cfg["cwd"])
+    log_path = Path(cfg["log_path"])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shipper = LogShipper(reporter, log_path)
+    shipper.start()
+    for line in cfg.get("notices", []):
+        shipper.write(f"[ember] {line}\n".encode())
+
+    become_subreaper()
+    env = dict(os.environ)
+    env.update(cfg.get("env", {}))
+    child = subprocess.Popen(["/bin/bash", "-c", cfg["command"]], cwd=cwd, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    stopping = threading.Event()
+
+    def on_term(signum: int, _frame: Any) -> None:
+        stopping.set()
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    try:
+        reporter.status("Running", pid=child.pid)
+    except JobGone:
+        child.kill()
+        return 3
+
+    assert child.stdout is not None
+    fd = child.stdout.fileno()
+
+    def pump() -> None:
+        while data := os.read(fd, 65536):
+            shipper.write(data)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    code = child.wait()
+    # Background processes the command left behind hold the output pipe open; stop them so the
+    # job ends when its command does.
+    stop_leftovers()
+    reader.join(timeout=10)
+    if stopping.is_set():
+        shipper.close()
+        return 143
+
+    try:
+        reporter.status("Finalizing", exit_code=code)
+        uploaded = upload_folder(reporter, cwd / "outputs", "outputs")
+        uploaded += upload_folder(reporter, cwd / "logs", "logs")
+        if uploaded:
+            shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and ./logs\n"
+                          .encode())
+        reporter.call("POST", "/runner/finalize", b"{}", {"Content-Type": "application/json"})
+        shipper.close()
+        if code == 0:
+            reporter.status("Completed", exit_code=0)
+        else:
+            why = (f"the command exited with code {code}" if code > 0
+                   else f"the command was killed by signal {-code}")
+            reporter.status("Failed", exit_code=code, error=why)
+    except JobGone:
+        return 3
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    cfg = json.loads(Path(argv[1]).read_text())
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,185 @@
+"""The local-compute scheduler: a capacity-limited queue, runner processes, timeouts, recovery.
+
+Queued jobs start oldest first while fewer than ``max_concurrent_jobs`` are active. Each started
+job gets a worker thread that prepares it (environment, inputs), spawns its runner in a new
+session and waits for it. Runners survive a server restart: at start-up every job that was active
+is either reattached (its runner is still alive, checked by pid *and* process start time) or ended
+with a reason, and jobs caught mid-preparation go back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ember.engine import processes
+from ember.engine.jobs import JobService
+from ember.engine.workdir import WorkdirPreparer
+from ember.entities.jobs import Job, JobStatus
+from ember.errors import EmberError
+from ember.settings import Settings
+
+log = logging.getLogger("ember.scheduler")
+TICK_SECONDS = 0.5
+
+
+class Scheduler:
+    def __init__(self, jobs: JobService, preparer: WorkdirPreparer, settings: Settings) -> None:
+        self.jobs = jobs
+        self.preparer = preparer
+        self.settings = settings
+        self.capacity = max(1, settings.max_concurrent_jobs)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._active: set[str] = set()
+        self._deadlines: dict[str, tuple[str, float, float]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=self.capacity + 4,
+                                        thread_name_prefix="ember-job")
+        self._thread: threading.Thread | None = None
+        jobs.scheduler = self
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.recover()
+        self._thread = threading.Thread(target=self._loop, name="ember-scheduler", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop scheduling. Running jobs keep running; the next server start reattaches them."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # keep scheduling whatever one tick hit; it is logged
+                log.exception("scheduler tick failed")
+            self._wake.wait(TICK_SECONDS)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        now = time.time()
+        for name, (ws, deadline, timeout) in list(self._deadlines.items()):
+            if now >= deadline:
+                self._deadlines.pop(name, None)
+                self._pool.submit(self._timeout, ws, name, timeout)
+        with self._lock:
+            free = self.capacity - len(self._active)
+        if free <= 0:
+            return
+        for ws, job in self.jobs.jobs.list_in_status([JobStatus.QUEUED])[:free]:
+            if self.jobs.move(ws, job.name, JobStatus.PREPARING,
+                              allowed_from=frozenset({JobStatus.QUEUED})):
+                with self._lock:
+                    self._active.add(job.name)
+                self._pool.submit(self._launch, ws, job)
+
+    # --- one job ----------------------------------------------------------------------------
+
+    def _launch(self, ws: str, job: Job) -> None:
+        try:
+            prepared = self.preparer.prepare(
+                ws, job, server_url=self.settings.base_url,
+                tracking_uri=f"{self.settings.base_url}/workspaces/{ws}",
+                retry_seconds=self.settings.runner_retry_seconds)
+            if not self.jobs.move(ws, job.name, JobStatus.STARTING,
+                                  allowed_from=frozenset({JobStatus.PREPARING})):
+                return  # cancelled while preparing
+            runner_log = open(prepared.job_dir / "runner.log", "ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ember.engine.runner", str(prepared.config_path)],
+                cwd=prepared.job_dir, stdin=subprocess.DEVNULL, stdout=runner_log,
+                stderr=runner_log, start_new_session=True, close_fds=True)
+            runner_log.close()
+            ident = processes.identity(proc.pid)
+            self.jobs.jobs.set_runner(ws, job.name, {**ident, "job_dir": str(prepared.job_dir)})
+            code = proc.wait()
+            self._runner_ended(ws, job.name, f"the runner exited with code {code}")
+        except EmberError as exc:
+            self.jobs.move(ws, job.name, JobStatus.FAILED, reason="preparation failed",
+                           error=exc.message)
+        except Exception as exc:  # an internal failure must still end the job, with the cause
+            log.exception("launching %s failed", job.name)
+            self.jobs.move(ws, job.name, JobStatus.FAILED, reason="internal error",
+                           error=f"internal error while starting the job: {exc}")
+        finally:
+            with self._lock:
+                self._active.discard(job.name)
+            self._deadlines.pop(job.name, None)
+            self._wake.set()
+
+    def _runner_ended(self, ws: str, name: str, why: str) -> None:
+        job = self.jobs.get(ws, name)
+        if job.status in JobStatus.TERMINAL:
+            return
+        if job.status == JobStatus.CANCEL_REQUESTED:
+            self.jobs.move(ws, name, JobStatus.CANCELED, reason=job.status_history[-1].reason)
+            return
+        self.jobs.move(ws, name, JobStatus.FAILED, reason="runner ended",
+                       error=f"{why} before the job finished; see runner.log in the job folder")
+
+    def started(self, ws: str, job: Job) -> None:
+        """The runner reported Running: arm the job's timeout."""
+        if job.timeout:
+            start = job.start_time or time.time()
+            self._deadlines[job.name] = (ws, start + job.timeout, job.timeout)
+
+    def _timeout(self, ws: str, name: str, timeout: float) -> None:
+        try:
+            self.jobs.cancel(ws, name, reason=f"limits.timeout of {timeout:g} s exceeded")
+        except EmberError:
+            pass  # it ended on its own meanwhile
+
+    def stop_job(self, ws: str, name: str) -> None:
+        """Stop a job's whole process tree (runner, command, and anything they started)."""
+        job = self.jobs.get(ws, name)
+        pid = job.runner.get("pid")
+        if pid and processes.is_same_process(pid, job.runner.get("create_time")):
+            processes.kill_tree(int(pid), self.settings.cancel_grace_seconds)
+
+    # --- restart ----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Reattach or end every job a previous server process left active."""
+        for ws, job in self.jobs.jobs.list_in_status(JobStatus.ACTIVE):
+            pid, ctime = int(job.runner.get("pid") or 0), job.runner.get("create_time")
+            alive = processes.is_same_process(pid, ctime)
+            if job.status == JobStatus.PREPARING and not alive:
+                self.jobs.move(ws, job.name, JobStatus.QUEUED,
+                               reason="server restarted during preparation; re-queued",
+                               allowed_from=frozenset({JobStatus.PREPARING}))
+            elif alive and job.status != JobStatus.CANCEL_REQUESTED:
+                with self._lock:
+                    self._active.add(job.name)
+                self.started(ws, job)
+                self._pool.submit(self._watch, ws, job.name, pid, ctime)
+            elif alive:
+                processes.kill_tree(pid, self.settings.cancel_grace_seconds)
+                self._runner_ended(ws, job.name, "cancelled before the restart")
+            else:
+                self._runner_ended(ws, job.name,
+                                   "the runner process was gone when the server restarted")
+
+    def _watch(self, ws: str, name: str, pid: int, ctime: float | None) -> None:
+        try:
+            while not self._stop.is_set() and processes.is_same_process(pid, ctime):
+                time.sleep(0.2)
+            if not self._stop.is_set():
+                self._runner_ended(ws, name, "the reattached runner exited")
+        finally:
+            with self._lock:
+                self._active.discard(name)
+            self._wake.set()

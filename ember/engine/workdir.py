@@ -1,0 +1,195 @@
+"""Prepare a job's working folder on local compute and write the runner's configuration.
+
+Inputs: ``ro_mount``/``eval_mount`` give the datastore file's own local path (nothing copied),
+``download``/``eval_download`` copy into ``<job>/inputs/<name>``, ``direct`` passes the URI.
+Outputs on a local datastore are written in place; on a remote one they are written locally and
+copied up when the runner finalises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from ember.artifacts.store import ArtifactStore
+from ember.artifacts.uris import is_azureml_uri
+from ember.engine.environments import EnvironmentBuilder
+from ember.entities.environments import Environment
+from ember.entities.jobs import Job
+from ember.services.datastores import DatastoreService
+from ember.services.environments import EnvironmentService
+from ember.services.uploads import upload_prefix
+from ember.specs.expressions import render_command
+
+
+@dataclass
+class Prepared:
+    job_dir: Path
+    config_path: Path
+    notices: list[str] = field(default_factory=list)
+    # Outputs written locally that must be copied to a remote datastore at finalisation.
+    deferred_outputs: dict[str, tuple[Path, str]] = field(default_factory=dict)
+
+
+class WorkdirPreparer:
+    def __init__(self, home: Path, artifacts: ArtifactStore, datastores: DatastoreService,
+                 environments: EnvironmentService, builder: EnvironmentBuilder,
+                 output_uri: Any) -> None:
+        self.home = home
+        self.artifacts = artifacts
+        self.datastores = datastores
+        self.environments = environments
+        self.builder = builder
+        self.output_uri = output_uri
+
+    def job_dir(self, name: str) -> Path:
+        return self.home / "jobs" / name
+
+    def prepare(self, workspace: str, job: Job, *, server_url: str, tracking_uri: str,
+                retry_seconds: float) -> Prepared:
+        job_dir = self.job_dir(job.name)
+        wd = job_dir / "wd"
+        if job_dir.exists():
+            shutil.rmtree(job_dir)
+        wd.mkdir(parents=True)
+        notices: list[str] = []
+        if job.compute not in ("local", "azureml:local", ""):
+            notices.append(f"compute {job.compute!r} is not registered in Ember; "
+                           "the job runs on local compute")
+        if job.code:
+            digest = job.code.removeprefix("codes/")
+            self.artifacts.get_local(upload_prefix(workspace, "code", digest), wd)
+
+        env = job.environment
+        label = "(none)"
+        if isinstance(env, str):
+            name, version = env.split(":", 1)
+            label = f"{name}:{version}"
+            env = self.environments.get(workspace, name, version)
+        elif isinstance(env, Environment):
+            label = "(inline)"
+        log_path = job_dir / "user_logs" / "std_log.txt"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+
+        def build_log(data: bytes) -> None:
+            with open(job_dir / "environment_build.log", "ab") as fh:
+                fh.write(data)
+
+        mat = self.builder.materialize(env, label, build_log)
+        notices.extend(mat.notices)
+
+        inputs: dict[str, str | None] = {}
+        for name, inp in job.inputs.items():
+            if inp.is_literal:
+                inputs[name] = None if inp.value is None else _literal(inp.value)
+            elif not inp.path:
+                inputs[name] = None
+            else:
+                inputs[name] = self._input_path(workspace, name, inp.path, inp.mode or "ro_mount",
+                                                job_dir, notices)
+        prepared = Prepared(job_dir=job_dir, config_path=job_dir / "runner.json", notices=notices)
+        outputs: dict[str, str] = {}
+        for name, out in job.outputs.items():
+            outputs[name] = self._output_path(workspace, name, out.path or "", out.type,
+                                              out.mode, job_dir, prepared)
+
+        command = render_command(job.command, inputs, outputs)
+        env_vars = {k: str(v) for k, v in job.environment_variables.items()}
+        env_vars.update({
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_RUN_ID": job.name,
+            "MLFLOW_EXPERIMENT_ID": str(job.experiment_id or ""),
+            "AZUREML_RUN_ID": job.name,
+            "AZUREML_ARM_WORKSPACE_NAME": workspace,
+            "AZUREML_ARM_SUBSCRIPTION": "local",
+            "AZUREML_ARM_RESOURCEGROUP": "local",
+            "EMBER_JOB_NAME": job.name,
+            "PYTHONUNBUFFERED": "1",
+            "PATH": f"{mat.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        })
+        if mat.env_dir is not None:
+            env_vars["VIRTUAL_ENV"] = str(mat.env_dir)
+        cfg = {
+            "server_url": server_url,
+            "server_file": str(self.home / "server.json"),
+            "workspace": workspace,
+            "job": job.name,
+            "command": command,
+            "cwd": str(wd),
+            "env": env_vars,
+            "log_path": str(log_path),
+            "notices": notices,
+            "retry_seconds": retry_seconds,
+            "deferred_outputs": {k: [str(p), u] for k, (p, u) in
+                                 prepared.deferred_outputs.items()},
+        }
+        prepared.config_path.write_text(json.dumps(cfg, indent=1))
+        return prepared
+
+    def _input_path(self, workspace: str, name: str, uri: str, mode: str, job_dir: Path,
+                    notices: list[str]) -> str:
+        if mode == "direct":
+            return uri
+        target_root = job_dir / "inputs" / name
+        if is_azureml_uri(uri):
+            store, rel = self.datastores.locate_uri(workspace, uri, self.output_uri)
+            local = store.local_path(rel)
+            if mode in ("ro_mount", "eval_mount") and local is not None:
+                return str(local)
+            if mode in ("ro_mount", "eval_mount"):
+                notices.append(f"input {name!r}: the datastore is not local, so it is "
+                               "downloaded instead of mounted")
+            base = rel.rstrip("/").rsplit("/", 1)[-1]
+            if store.isdir(rel):
+                store.get_local(rel, target_root)
+                return str(target_root)
+            store.get_local(rel, target_root / base)
+            return str(target_root / base)
+        fs, path = fsspec.core.url_to_fs(uri)
+        base = path.rstrip("/").rsplit("/", 1)[-1] or name
+        if fs.isdir(path):
+            fs.get(path, str(target_root), recursive=True)
+            return str(target_root)
+        target_root.mkdir(parents=True, exist_ok=True)
+        fs.get_file(path, str(target_root / base))
+        notices.append(f"input {name!r}: {uri} downloaded")
+        return str(target_root / base)
+
+    def _output_path(self, workspace: str, name: str, uri: str, type_: str, mode: str,
+                     job_dir: Path, prepared: Prepared) -> str:
+        if mode == "direct" or not is_azureml_uri(uri):
+            return uri
+        store, rel = self.datastores.locate_uri(workspace, uri, self.output_uri)
+        local = store.local_path(rel)
+        if local is None:
+            local = job_dir / "outputs" / name
+            prepared.deferred_outputs[name] = (local, uri)
+        if type_ == "uri_file":
+            local.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            local.mkdir(parents=True, exist_ok=True)
+        return str(local)
+
+    def finalize(self, workspace: str, job_dir: Path) -> None:
+        """Copy outputs written locally for remote datastores up to their datastore."""
+        try:
+            cfg = json.loads((job_dir / "runner.json").read_text())
+        except (OSError, ValueError):
+            return
+        for _name, (local, uri) in (cfg.get("deferred_outputs") or {}).items():
+            path = Path(local)
+            if path.exists():
+                store, rel = self.datastores.locate_uri(workspace, uri, self.output_uri)
+                store.put_local(path, rel)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)

@@ -1,0 +1,63 @@
+"""MLflow's artifact proxy (``/api/2.0/mlflow-artifacts/artifacts``): PUT, GET, DELETE, list.
+
+Uploads stream the request body to the store in 1 MiB writes; downloads stream from it.
+Multipart upload (``mpu/*``) is not offered: server-info says so and the client does not ask.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from ember.server.deps import WorkspaceContext, check_access
+from ember.server.routes.mlflow_tracking import call, ok
+
+router = APIRouter(tags=["mlflow-artifacts"])
+A = "/api/2.0/mlflow-artifacts/artifacts"
+_WRITE_SIZE = 1 << 20
+
+
+@router.put(A + "/{path:path}")
+async def upload_artifact(path: str, request: Request,
+                          ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    upload = await call(ctx.platform.tracking.start_artifact_upload, ctx.name, path)
+    try:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= _WRITE_SIZE:
+                await call(upload.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await call(upload.write, bytes(pending))
+        await call(upload.commit)
+    except BaseException:
+        await call(upload.abort)
+        raise
+    return ok()
+
+
+@router.get(A + "/{path:path}")
+async def download_artifact(path: str,
+                            ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    found = await call(ctx.platform.tracking.artifact_download, ctx.name, path)
+    if found.local_path is not None:
+        return FileResponse(found.local_path, media_type=found.media_type)
+    assert found.chunks is not None
+    return StreamingResponse(found.chunks, media_type=found.media_type)
+
+
+@router.delete(A + "/{path:path}")
+async def delete_artifact(path: str, ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    await call(ctx.platform.tracking.delete_mlflow_artifact, ctx.name, path)
+    return ok()
+
+
+@router.get(A)
+async def list_artifacts(request: Request,
+                         ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    files = await call(ctx.platform.tracking.list_mlflow_artifacts, ctx.name,
+                       request.query_params.get("path") or "")
+    return ok({"files": [
+        {"path": f.path, "is_dir": f.is_dir, **({} if f.is_dir else {"file_size": f.file_size})}
+        for f in files]})

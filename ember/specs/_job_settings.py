@@ -1,0 +1,86 @@
+"""Shape checks for the command job settings the Job entity does not model yet (private):
+``resources``, ``distribution``, ``services``, ``identity``, ``queue_settings``.
+"""
+
+from __future__ import annotations
+
+from ember.specs._schema import Section
+
+_RESOURCES_KEYS = ("instance_count", "instance_type", "shm_size", "docker_args", "locations",
+                   "max_instance_count", "properties")
+_DISTRIBUTION_KEYS = {
+    "mpi": ("type", "process_count_per_instance"),
+    "pytorch": ("type", "process_count_per_instance"),
+    "tensorflow": ("type", "worker_count", "parameter_server_count"),
+    "ray": ("type", "address", "port", "dashboard_port", "include_dashboard",
+            "head_node_additional_args", "worker_node_additional_args"),
+}
+_SERVICE_KEYS = ("type", "nodes", "log_dir", "ssh_public_keys", "port", "properties")
+_SERVICE_TYPES = ("vs_code", "jupyter_lab", "tensor_board", "ssh", "custom")
+_IDENTITY_KEYS = ("type", "client_id", "object_id", "msi_resource_id")
+_IDENTITY_TYPES = ("user_identity", "managed", "managed_identity", "aml_token")
+_QUEUE_KEYS = ("job_tier", "priority")
+
+
+def check_settings(top: Section) -> None:
+    """Validate the keys and value types of the settings sections present in ``top``."""
+    _resources(top.section("resources"))
+    _distribution(top.section("distribution"))
+    services = top.section("services")
+    if services is not None:
+        for name in services.data:
+            service = services.section(name, required=True)
+            assert service is not None
+            service.check_keys(_SERVICE_KEYS)
+            service.get_choice("type", _SERVICE_TYPES)
+            service.get_str("log_dir")
+            service.get_int("port", minimum=1)
+    identity = top.section("identity")
+    if identity is not None:
+        identity.check_keys(_IDENTITY_KEYS)
+        identity.get_choice("type", _IDENTITY_TYPES, required=True)
+        for key in _IDENTITY_KEYS[1:]:
+            identity.get_str(key)
+    queue = top.section("queue_settings")
+    if queue is not None:
+        queue.check_keys(_QUEUE_KEYS)
+        _lower_choice(queue, "job_tier", ("spot", "basic", "standard", "premium", "null"))
+        _lower_choice(queue, "priority", ("low", "medium", "high"))
+
+
+def _resources(sec: Section | None) -> None:
+    if sec is None:
+        return
+    sec.check_keys(_RESOURCES_KEYS)
+    sec.get_int("instance_count", minimum=1)
+    sec.get_int("max_instance_count", minimum=1)
+    sec.get_str("instance_type")
+    sec.get_str("shm_size")
+    sec.get_str("docker_args")
+    locations = sec.get("locations")
+    if locations is not None and not isinstance(locations, list):
+        sec.fail("locations", "must be a list of region names")
+    sec.section("properties")
+
+
+def _distribution(sec: Section | None) -> None:
+    if sec is None:
+        return
+    kind = sec.get_choice("type", tuple(_DISTRIBUTION_KEYS), required=True)
+    assert kind is not None
+    sec.check_keys(_DISTRIBUTION_KEYS[kind])
+    if kind == "mpi" and not sec.has("process_count_per_instance"):
+        sec.fail("process_count_per_instance", "is required for mpi distribution")
+    for key in ("process_count_per_instance", "worker_count", "port", "dashboard_port"):
+        sec.get_int(key, minimum=1)
+    sec.get_int("parameter_server_count", minimum=0)
+    sec.get_bool("include_dashboard", False)
+    for key in ("address", "head_node_additional_args", "worker_node_additional_args"):
+        sec.get_str(key)
+
+
+def _lower_choice(sec: Section, key: str, choices: tuple[str, ...]) -> None:
+    # The SDK accepts these case-insensitively ("Spot", "High").
+    value = sec.get_str(key)
+    if value is not None and value.lower() not in choices:
+        sec.fail(key, f"'{value}' is not one of: {', '.join(choices)}")

@@ -1,0 +1,101 @@
+"""The CLI as a user types it: real subprocesses against a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ServerProc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ember(server: ServerProc | None, *args: str, cwd: Path | None = None,
+          home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if server is not None:
+        env["EMBER_ENDPOINT"] = server.url
+    if home is not None:
+        env["EMBER_HOME"] = str(home)
+        env.pop("EMBER_ENDPOINT", None)
+    return subprocess.run([sys.executable, "-m", "ember.cli.main", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=180)
+
+
+def test_job_create_stream_show_list_download(server: ServerProc, tmp_path: Path) -> None:
+    r = ember(server, "job", "create", "-f", str(REPO / "examples/hello/job.yml"), "--stream",
+              "--set", "inputs.epochs=6")
+    assert r.returncode == 0, r.stderr
+    assert "epoch   5" in r.stdout and "Status: Completed" in r.stdout
+    name = r.stdout.split("RunId: ")[1].split()[0]
+    shown = json.loads(ember(server, "job", "show", "-n", name, "-o", "json").stdout)
+    assert shown["status"] == "Completed" and shown["mlflow_run_id"] == name
+    assert shown["inputs"]["epochs"]["value"] == 6
+    listed = json.loads(ember(server, "job", "list", "-o", "json").stdout)
+    assert name in [j["name"] for j in listed]
+    assert "status" in ember(server, "job", "show", "-n", name, "-o", "yaml").stdout
+    assert name in ember(server, "job", "list").stdout
+    d = ember(server, "job", "download", "-n", name, "--output-name", "model",
+              "--download-path", str(tmp_path), "-o", "json")
+    assert d.returncode == 0, d.stderr
+    assert (tmp_path / "named-outputs/model/model.json").is_file()
+    ws = json.loads(ember(server, "workspace", "show", "-o", "json").stdout)
+    assert ws["mlflow_tracking_uri"] == f"{server.url}/workspaces/default"
+
+
+def test_failed_job_stream_exits_non_zero(server: ServerProc, tmp_path: Path) -> None:
+    job = tmp_path / "fail.yml"
+    job.write_text("command: echo failing; exit 2\n")
+    r = ember(server, "job", "create", "-f", str(job), "--stream")
+    assert r.returncode == 1
+    assert "Status: Failed" in r.stdout
+
+
+def test_bad_yaml_is_one_line_error_without_traceback(server: ServerProc, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("command: echo hi\ncommandd: oops\n")
+    r = ember(server, "job", "create", "-f", str(bad))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "bad.yml" in lines[0] and "commandd" in lines[0]
+    missing = tmp_path / "nocode.yml"
+    missing.write_text("command: python x.py\ncode: ./not-here\n")
+    r = ember(server, "job", "create", "-f", str(missing))
+    assert r.returncode != 0 and "not-here" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cancel_of_finished_job_and_unknown_job(server: ServerProc) -> None:
+    r = ember(server, "job", "show", "-n", "does_not_exist")
+    assert r.returncode == 1 and "does_not_exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_data_and_environment_create_show_list(server: ServerProc, tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    r = ember(server, "data", "create", "--name", "tbl", "--path", str(tmp_path / "d.csv"),
+              "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["type"] == "uri_file"
+    assert json.loads(ember(server, "data", "show", "-n", "tbl", "-o", "json").stdout)[
+        "version"] == "1"
+    env = tmp_path / "env.yml"
+    env.write_text("name: py\nimage: python:3.11\n")
+    r = ember(server, "environment", "create", "-f", str(env), "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert "py" in ember(server, "environment", "list").stdout
+
+
+def test_embedded_server_starts_reuses_and_stops(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    r = ember(None, "workspace", "show", "-o", "json", home=home)
+    assert r.returncode == 0, r.stderr
+    st = json.loads(ember(None, "server", "status", "-o", "json", home=home).stdout)
+    assert st["running"] is True
+    st2 = json.loads(ember(None, "server", "status", "-o", "json", home=home).stdout)
+    assert st2["pid"] == st["pid"]
+    assert json.loads(ember(None, "server", "stop", "-o", "json", home=home).stdout)["stopped"]
+    assert json.loads(ember(None, "server", "status", "-o", "json", home=home).stdout)[
+        "running"] is False
