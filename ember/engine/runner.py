@@ -1,6 +1,6 @@
 """The in-job runner: runs one job's command in its own process and reports over the REST API.
 
-Started by the server as ``python -m ember.engine.runner <runner.json>`` in a new session, so the
+Started by the server as ``python -S .../runner.py <runner.json>`` in a new session, so the
 runner, the user's command and everything it starts share one process group that a cancel can
 stop at once. It talks to the server only over HTTP (status, live log chunks, output files), so the
 same runner can run on another machine. Standard library only: it must start fast.
@@ -86,7 +86,7 @@ class LogShipper(threading.Thread):
         self.sent = 0
         self.lock = threading.Lock()
         self.wake = threading.Event()
-        self.closed = False
+        self.closing = threading.Event()
 
     def write(self, data: bytes) -> None:
         self.local.write(data)
@@ -109,17 +109,17 @@ class LogShipper(threading.Thread):
             self.sent += len(chunk)
 
     def run(self) -> None:
-        while not self.closed:
+        while not self.closing.is_set():
             self.wake.wait(LOG_FLUSH_SECONDS)
             self.wake.clear()
             try:
                 self._ship()
             except (JobGone, ConnectionError):
                 return
-            time.sleep(LOG_FLUSH_SECONDS)
+            self.closing.wait(LOG_FLUSH_SECONDS)  # at most one request per interval
 
     def close(self) -> None:
-        self.closed = True
+        self.closing.set()
         self.wake.set()
         self.join(timeout=30)
         try:

@@ -94,7 +94,11 @@ class TrackingArtifactsMixin:
         return self.artifacts.list(self.mlflow_artifact_path(workspace, path))
 
     def delete_mlflow_artifact(self, workspace: str, path: str) -> None:
-        self.artifacts.delete(self.mlflow_artifact_path(workspace, path))
+        """Delete a file or folder; the root itself is refused (it holds every experiment)."""
+        target = self.mlflow_artifact_path(workspace, path)
+        if not safe_relpath(path):
+            raise InvalidInputError("refusing to delete the root of the artifact store")
+        self.artifacts.delete(target)
 
     def list_run_artifacts(self, workspace: str, run_id: str, path: str
                            ) -> tuple[str, list[FileInfo]]:

@@ -49,8 +49,6 @@ _ADJECTIVES = ("bold", "calm", "brave", "bright", "clever", "eager", "gentle", "
                "merry", "quick", "quiet", "rare", "sunny", "swift", "wise")
 _NOUNS = ("otter", "falcon", "maple", "comet", "ember", "river", "lynx", "cedar", "heron",
           "quartz", "badger", "willow", "orca", "sparrow", "aspen", "koala")
-
-
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 
 

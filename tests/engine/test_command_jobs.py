@@ -224,3 +224,34 @@ def test_capacity_limit_queues_extra_jobs(tmp_path: Path) -> None:
         assert first_end is not None and running_at >= first_end
     finally:
         srv.stop()
+
+
+def test_background_leftovers_do_not_keep_the_job_alive(client: MLClient, tmp_path: Path) -> None:
+    marker = tmp_path / "bg.pid"
+    job = client.jobs.create_or_update(command(
+        command=f"sleep 300 & echo $! > {marker}; echo main-done"))
+    assert wait_status(client, job.name, TERMINAL, timeout=30) == "Completed"
+    pid = int(marker.read_text())
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+             timeout=10)
+
+
+def test_registered_datastore_uri_input_and_uri_file_output(client: MLClient, server: ServerProc,
+                                                           tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "numbers.txt").write_text("1\n2\n3\n")
+    r = httpx.put(f"{server.api()}/datastores/lake", json={"name": "lake", "root": str(root)})
+    assert r.status_code == 200, r.text
+    job = client.jobs.create_or_update(command(
+        command="wc -l < ${{inputs.numbers}} > ${{outputs.count}}",
+        inputs={"numbers": Input(type="uri_file",
+                                 path="azureml://datastores/lake/paths/raw/numbers.txt")},
+        outputs={"count": Output(type="uri_file",
+                                 path="azureml://datastores/lake/paths/out/${{name}}.txt")}))
+    assert wait_status(client, job.name, TERMINAL) == "Completed"
+    assert (root / "out" / f"{job.name}.txt").read_text().strip() == "3"
+    client.jobs.download(job.name, tmp_path / "dl", output_name="count")
+    assert (tmp_path / "dl/named-outputs/count" / f"{job.name}.txt").read_text().strip() == "3"
+    r = httpx.get(f"{server.api()}/datastores/ghost")
+    assert r.status_code == 404

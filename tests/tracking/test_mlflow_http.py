@@ -73,6 +73,7 @@ def test_artifact_upload_download_list_delete(tracking_server: ServerProc) -> No
     missing = httpx.get(f"{base}/{exp}/{rid}/artifacts/nope.txt")
     assert missing.status_code == 404 and missing.json()["error_code"] == \
         "RESOURCE_DOES_NOT_EXIST"
+    assert httpx.delete(f"{base}/").status_code == 400
     assert httpx.delete(f"{base}/{exp}/{rid}/artifacts/big.bin").status_code == 200
     assert httpx.get(base, params={"path": f"{exp}/{rid}/artifacts"}).json() == {"files": []}
 

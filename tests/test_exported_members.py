@@ -1,0 +1,30 @@
+"""The public surface is exactly what ``ember.__all__`` says, and every name resolves."""
+
+from __future__ import annotations
+
+import ember
+
+
+def test_all_names_resolve_and_nothing_else_is_public() -> None:
+    assert sorted(ember.__all__) == ["Input", "MLClient", "Output", "__version__", "command",
+                                     "load_job"]
+    for name in ember.__all__:
+        assert getattr(ember, name) is not None
+    public = {n for n in dir(ember) if not n.startswith("_")}
+    assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
+                                           "settings", "specs", "engine", "artifacts", "store",
+                                           "server", "services", "tracking", "cli"}
+
+
+def test_runner_imports_no_third_party_code() -> None:
+    import subprocess
+    import sys
+
+    from ember.engine import runner
+
+    code = (f"import runpy, sys; runpy.run_path({runner.__file__!r}, run_name='not_main'); "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('httpx','pydantic','sqlalchemy','fastapi','ember','psutil')]; print(bad)")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
