@@ -99,3 +99,20 @@ def test_embedded_server_starts_reuses_and_stops(tmp_path: Path) -> None:
     assert json.loads(ember(None, "server", "stop", "-o", "json", home=home).stdout)["stopped"]
     assert json.loads(ember(None, "server", "status", "-o", "json", home=home).stdout)[
         "running"] is False
+
+
+def test_workspaces_isolate_jobs(server: ServerProc, tmp_path: Path) -> None:
+    r = ember(server, "workspace", "create", "-n", "team-a", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert "team-a" in ember(server, "workspace", "list").stdout
+    job = tmp_path / "j.yml"
+    job.write_text("command: echo in-team-a\nexperiment_name: iso\n")
+    r = ember(server, "-w", "team-a", "job", "create", "-f", str(job), "-o", "json")
+    assert r.returncode == 0, r.stderr
+    name = json.loads(r.stdout)["name"]
+    assert name in ember(server, "-w", "team-a", "job", "list", "-o", "json").stdout
+    assert name not in ember(server, "job", "list", "-o", "json").stdout
+    r = ember(server, "job", "show", "-n", name)
+    assert r.returncode == 1 and "team-a" not in r.stderr and name in r.stderr
+    r = ember(server, "-w", "nowhere", "job", "list")
+    assert r.returncode == 1 and "workspace 'nowhere' does not exist" in r.stderr

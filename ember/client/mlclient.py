@@ -13,6 +13,22 @@ from ember.client.jobs import JobOperations
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
 
+class WorkspaceOperations:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._http.json("GET", f"/api/v1/workspaces/{name}")  # type: ignore[no-any-return]
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._http.json("GET", "/api/v1/workspaces")  # type: ignore[no-any-return]
+
+    def create(self, name: str, *, description: str = "",
+               display_name: str = "") -> dict[str, Any]:
+        body = {"name": name, "description": description, "display_name": display_name}
+        return self._http.json("POST", "/api/v1/workspaces", json=body)  # type: ignore[no-any-return]
+
+
 class MLClient:
     """Connect to a workspace server.
 
@@ -36,10 +52,11 @@ class MLClient:
         self.jobs = JobOperations(self._http)
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)
+        self.workspaces = WorkspaceOperations(self._http)
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""
-        return self._http.json("GET", f"/api/v1/workspaces/{self.workspace_name}")  # type: ignore[no-any-return]
+        return self.workspaces.get(self.workspace_name)
 
     @property
     def mlflow_tracking_uri(self) -> str:

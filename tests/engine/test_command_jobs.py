@@ -255,3 +255,35 @@ def test_registered_datastore_uri_input_and_uri_file_output(client: MLClient, se
     assert (tmp_path / "dl/named-outputs/count" / f"{job.name}.txt").read_text().strip() == "3"
     r = httpx.get(f"{server.api()}/datastores/ghost")
     assert r.status_code == 404
+
+
+def test_runner_killed_midway_fails_the_job_with_reason(client: MLClient, server: ServerProc) -> None:
+    import signal
+
+    from ember.store.sql.store import SqlStore
+
+    job = client.jobs.create_or_update(command(command="sleep 120"))
+    wait_status(client, job.name, {"Running"})
+    store = SqlStore(f"sqlite:///{server.home / 'ember.db'}")
+    try:
+        pid = int(store.jobs.get("default", job.name).runner["pid"])
+    finally:
+        store.close()
+    os.killpg(pid, signal.SIGKILL)
+    assert wait_status(client, job.name, TERMINAL, timeout=30) == "Failed"
+    error = client.jobs.get(job.name).error or ""
+    assert "runner exited with code -9" in error
+
+
+def test_concurrent_submitters_lose_nothing(client: MLClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def submit(i: int) -> str:
+        c = MLClient(endpoint=client.endpoint)
+        return c.jobs.create_or_update(command(command=f"echo job-{i}")).name
+
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(submit, range(24)))
+    assert len(set(names)) == 24
+    for name in names:
+        assert wait_status(client, name, TERMINAL, timeout=120) == "Completed"
