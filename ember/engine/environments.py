@@ -100,6 +100,9 @@ class EnvironmentBuilder:
         target = self.root / digest
         with self._lock(digest):
             if not (target / ".ready").exists():
+                if log is not None:
+                    log(f"[ember] building environment {label} with uv "
+                        f"({len(reqs)} requirement(s)); later jobs reuse it\n".encode())
                 self._build(target, reqs, label, log)
                 notices.append(f"built environment {label} with uv ({len(reqs)} requirement(s))")
             else:

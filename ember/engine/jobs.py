@@ -229,12 +229,22 @@ class JobService:
     def _run_path(self, workspace: str, name: str, path: str) -> str:
         return f"{self.tracking.run_artifact_prefix(workspace, name)}/{safe_relpath(path)}"
 
+    def _log_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._log_locks.setdefault(name, threading.Lock())
+
+    def append_server_log(self, workspace: str, name: str, data: bytes) -> int:
+        """Append the server's own notes (preparation, environment build); returns the size."""
+        path = self._run_path(workspace, name, LOG_PATH)
+        with self._log_lock(name):
+            if not data:
+                return self.artifacts.size(path)
+            return self.artifacts.append_bytes(path, data)
+
     def append_log(self, workspace: str, name: str, offset: int, data: bytes) -> int:
         """Append a runner's log chunk at ``offset``; resent bytes are not written twice."""
-        with self._guard:
-            lock = self._log_locks.setdefault(name, threading.Lock())
         path = self._run_path(workspace, name, LOG_PATH)
-        with lock:
+        with self._log_lock(name):
             size = self.artifacts.size(path)
             skip = max(0, size - offset)
             if skip >= len(data):

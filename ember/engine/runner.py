@@ -123,12 +123,12 @@ class Reporter:
 class LogShipper(threading.Thread):
     """Appends output to the local log and ships it to the server in ordered chunks."""
 
-    def __init__(self, reporter: Reporter, local_log: Path) -> None:
+    def __init__(self, reporter: Reporter, local_log: Path, offset: int = 0) -> None:
         super().__init__(daemon=True)
         self.reporter = reporter
         self.local = open(local_log, "ab")
         self.pending = bytearray()
-        self.sent = 0
+        self.sent = offset  # the server wrote preparation notes before the runner started
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.closing = threading.Event()
@@ -248,10 +248,8 @@ def run(cfg: dict[str, Any]) -> int:
     cwd = Path(cfg["cwd"])
     log_path = Path(cfg["log_path"])
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    shipper = LogShipper(reporter, log_path)
+    shipper = LogShipper(reporter, log_path, int(cfg.get("log_offset", 0)))
     shipper.start()
-    for line in cfg.get("notices", []):
-        shipper.write(f"[ember] {line}\n".encode())
 
     become_subreaper()
     env = dict(os.environ)

@@ -96,7 +96,8 @@ class Scheduler:
             prepared = self.preparer.prepare(
                 ws, job, server_url=self.settings.base_url,
                 tracking_uri=f"{self.settings.base_url}/workspaces/{ws}",
-                retry_seconds=self.settings.runner_retry_seconds)
+                retry_seconds=self.settings.runner_retry_seconds,
+                log=lambda data: self.jobs.append_server_log(ws, job.name, data))
             if not self.jobs.move(ws, job.name, JobStatus.STARTING,
                                   allowed_from=frozenset({JobStatus.PREPARING})):
                 return  # cancelled while preparing

@@ -13,6 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
@@ -52,7 +53,9 @@ class WorkdirPreparer:
         return self.home / "jobs" / name
 
     def prepare(self, workspace: str, job: Job, *, server_url: str, tracking_uri: str,
-                retry_seconds: float) -> Prepared:
+                retry_seconds: float, log: Callable[[bytes], int]) -> Prepared:
+        """Build the working folder and runner.json; progress goes to the job's log via ``log``
+        (which returns the log's size, so the runner continues at the right offset)."""
         job_dir = self.job_dir(job.name)
         wd = job_dir / "wd"
         if job_dir.exists():
@@ -78,8 +81,7 @@ class WorkdirPreparer:
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
         def build_log(data: bytes) -> None:
-            with open(job_dir / "environment_build.log", "ab") as fh:
-                fh.write(data)
+            log(data)
 
         mat = self.builder.materialize(env, label, build_log)
         notices.extend(mat.notices)
@@ -124,7 +126,7 @@ class WorkdirPreparer:
             "cwd": str(wd),
             "env": env_vars,
             "log_path": str(log_path),
-            "notices": notices,
+            "log_offset": log(b"".join(f"[ember] {n}\n".encode() for n in notices)),
             "retry_seconds": retry_seconds,
             "deferred_outputs": {k: [str(p), u] for k, (p, u) in
                                  prepared.deferred_outputs.items()},

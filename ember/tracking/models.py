@@ -31,7 +31,8 @@ class LoggedModelsMixin:
                             source_run_id: str | None = None,
                             params: Sequence[tuple[str, str]] = (),
                             tags: Sequence[tuple[str, str]] = ()) -> LoggedModel:
-        """A PENDING model whose artifacts go to ``<experiment location>/models/<id>/artifacts``."""
+        """A PENDING model; its artifacts go to ``<experiment location>/models/<id>/artifacts``.
+        """
         exp_id = self.experiment_id(workspace, experiment_id)
         experiment = self.store.get_experiment(workspace, exp_id)
         if source_run_id:

@@ -1,4 +1,4 @@
-"""MLflow's input rules: key syntax, length limits (values truncated, keys refused), batch sizes."""
+"""MLflow's input rules: key syntax, length limits (values cut, keys refused), batch sizes."""
 
 from __future__ import annotations
 

@@ -104,7 +104,9 @@ def boolean(body: Mapping[str, Any], name: str) -> bool:
 
 def run_id(body: Mapping[str, Any]) -> str:
     """The client sends both run_id and the legacy run_uuid."""
-    return text(body, "run_id") or text(body, "run_uuid", required=True)  # type: ignore[return-value]
+    found = text(body, "run_id") or text(body, "run_uuid", required=True)
+    assert found is not None
+    return found
 
 
 def items(body: Mapping[str, Any], name: str) -> list[Any]:

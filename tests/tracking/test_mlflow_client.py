@@ -163,14 +163,17 @@ def test_experiment_and_run_management(tracking_uri: str) -> None:
 
 def test_datasets_logged_as_inputs(tracking_uri: str) -> None:
     import pandas as pd
+    from mlflow.data.pandas_dataset import from_pandas
 
     mlflow.set_experiment("datasets")
     frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
-    dataset = mlflow.data.from_pandas(frame, name="tiny", targets="y")
+    dataset = from_pandas(frame, name="tiny", targets="y")
     with mlflow.start_run() as run:
         mlflow.log_input(dataset, context="training")
         mlflow.log_input(dataset, context="training")
-    inputs = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    run_inputs = MlflowClient().get_run(run.info.run_id).inputs
+    assert run_inputs is not None
+    inputs = run_inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.name == "tiny"
     assert inputs[0].dataset.digest == dataset.digest
     assert {t.key: t.value for t in inputs[0].tags} == {"mlflow.data.context": "training"}

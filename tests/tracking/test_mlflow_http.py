@@ -20,7 +20,8 @@ def raw(server: ServerProc, method: str, path: str, body: bytes | None = None
         ) -> tuple[int, dict]:  # type: ignore[type-arg]
     """One request with the path sent byte for byte (httpx would normalise ``..``)."""
     host = urlsplit(server.url)
-    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    conn = http.client.HTTPConnection(host.hostname or "127.0.0.1", host.port,
+                                      timeout=30)
     try:
         conn.request(method, path, body=body)
         resp = conn.getresponse()

@@ -25,9 +25,9 @@ def test_sklearn_log_model_and_load_it_back(tracking_uri: str) -> None:
     assert logged.status.to_proto() == 2  # LOGGED_MODEL_READY
     assert logged.source_run_id == run.info.run_id
     assert logged.artifact_location.endswith(f"/models/{info.model_id}/artifacts")
-    assert [m.key for m in logged.metrics] == ["acc"]
-    assert [o.model_id for o in client.get_run(run.info.run_id).outputs.model_outputs] == \
-        [info.model_id]
+    assert [m.key for m in logged.metrics or []] == ["acc"]
+    outputs = client.get_run(run.info.run_id).outputs
+    assert outputs is not None and [o.model_id for o in outputs.model_outputs] == [info.model_id]
     assert len(client.get_metric_history(run.info.run_id, "acc")) == 1
     for uri in (info.model_uri, f"runs:/{run.info.run_id}/model"):
         loaded = mlflow.pyfunc.load_model(uri)
@@ -46,7 +46,8 @@ def test_sklearn_autolog(tracking_uri: str) -> None:
     assert got.data.params["C"] == "0.5"
     assert got.data.metrics["training_accuracy_score"] == 1.0
     assert got.data.tags["estimator_name"] == "LogisticRegression"
-    assert got.inputs.dataset_inputs and got.outputs.model_outputs
+    assert got.inputs is not None and got.inputs.dataset_inputs
+    assert got.outputs is not None and got.outputs.model_outputs
     model_id = got.outputs.model_outputs[0].model_id
     loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
     assert list(loaded.predict(X)) == list(Y)

@@ -30,7 +30,8 @@ def test_job_engine_calls(service: TrackingService) -> None:
     exp = service.ensure_experiment("team", "nightly")
     assert service.ensure_experiment("team", "nightly") == exp
     service.create_job_run("team", run_id="calm_otter_7x2k", experiment_id=exp,
-                           run_name="train", start_time_ms=1234, tags={"ember.job_type": "command"})
+                           run_name="train", start_time_ms=1234,
+                           tags={"ember.job_type": "command"})
     run = service.get_run("team", "calm_otter_7x2k")
     assert run.info.status == RunStatus.SCHEDULED and run.info.start_time == 1234
     assert run.tags == {"ember.job_type": "command", RUN_NAME_TAG: "train"}

@@ -284,7 +284,7 @@ class TrackingStoreContract:
     def _model(self, exp: str, model_id: str, name: str = "model") -> LoggedModel:
         now = int(time.time() * 1000)
         return LoggedModel(model_id=model_id, workspace=WS, experiment_id=exp, name=name,
-                           artifact_location=f"mlflow-artifacts:/{exp}/models/{model_id}/artifacts",
+                           artifact_location=f"mlflow-artifacts:/{exp}/models/{model_id}",
                            creation_timestamp_ms=now, last_updated_timestamp_ms=now,
                            source_run_id="r1", params={"p": "1"}, tags={"t": "1"})
 

@@ -32,7 +32,8 @@ _COLUMNS = 'run_id, "key", value, "timestamp", step, is_nan'
 # SQLite takes the rows with executemany; PostgreSQL takes one array per column (one statement,
 # about a third faster than psycopg's pipelined executemany at 1000 rows).
 _SQLITE_ROWS = "VALUES (?, ?, ?, ?, ?, ?)"
-_PG_ROWS = "SELECT * FROM unnest(?::text[], ?::text[], ?::float8[], ?::int8[], ?::int8[], ?::bool[])"
+_PG_ROWS = ("SELECT * FROM unnest(?::text[], ?::text[], ?::float8[], ?::int8[], ?::int8[], "
+            "?::bool[])")
 INSERT_METRICS_SQL = f"INSERT INTO metrics ({_COLUMNS}) {{rows}}"
 # Keeps the greatest (step, timestamp, value); NaN (a NULL value) ranks lowest.
 UPSERT_LATEST_SQL = (

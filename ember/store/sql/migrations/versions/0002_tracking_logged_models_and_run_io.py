@@ -49,7 +49,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('model_id')
     )
     with op.batch_alter_table('logged_models', schema=None) as batch_op:
-        batch_op.create_index('ix_logged_models_exp_created', ['experiment_id', 'creation_timestamp_ms'], unique=False)
+        batch_op.create_index('ix_logged_models_exp_created',
+                              ['experiment_id', 'creation_timestamp_ms'], unique=False)
 
     op.create_table('logged_model_params',
     sa.Column('model_id', sa.String(length=255), nullable=False),
