@@ -22,6 +22,7 @@ from ember.errors import ServerUnavailableError
 from ember.settings import default_home
 
 START_TIMEOUT = 60.0
+DEFAULT_PORT = 5717  # tried first; when taken, the OS picks a free port
 
 
 def _info_path(home: Path) -> Path:
@@ -73,7 +74,7 @@ def ensure_server(home: Path | None = None, port: int | None = None) -> str:
         if st["running"]:
             return str(st["url"])
         previous = read_info(home) or {}
-        chosen = port if port is not None else int(previous.get("port") or 0)
+        chosen = port if port is not None else int(previous.get("port") or DEFAULT_PORT)
         log = open(home / "server.log", "ab")
         cmd = [sys.executable, "-m", "ember.cli.main", "server", "start", "--home", str(home),
                "--host", "127.0.0.1", "--port", str(chosen)]

@@ -113,6 +113,8 @@ class WorkdirPreparer:
             "AZUREML_ARM_RESOURCEGROUP": "local",
             "EMBER_JOB_NAME": job.name,
             "PYTHONUNBUFFERED": "1",
+            # mlflow prints links to its own web UI at end_run; Ember has no such page yet.
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
             "PATH": f"{mat.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         })
         if mat.env_dir is not None:
