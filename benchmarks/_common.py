@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,6 +259,47 @@ class CpuMeter:
         return {"wall_s": round(wall, 3), "client_cores": round(client / wall, 2),
                 "server_cores": round(servers / wall, 2),
                 "others_cores": round(max(machine - servers - client, 0.0) / wall, 2)}
+
+
+def process_cpu() -> float:
+    """CPU seconds used by this process so far (all threads, user + system; ns resolution)."""
+    return time.process_time()
+
+
+def wait_quiet(max_wait: float, threshold: float, window: float = 0.5) -> float:
+    """Wait (at most ``max_wait`` s) for a ``window`` in which the rest of the machine uses under
+    ``threshold`` cores; returns the seconds waited. For shared machines: damps other people's
+    test runs without hanging when the machine never goes quiet."""
+    if max_wait <= 0:
+        return 0.0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_wait:
+        meter = CpuMeter([])
+        time.sleep(window)
+        if meter.read()["others_cores"] < threshold:
+            break
+    return time.monotonic() - t0
+
+
+def cprofile_top(fn: Callable[[], object], top: int = 12) -> dict[str, object]:
+    """Run ``fn`` once under cProfile in this process; top functions by own time."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    try:
+        fn()
+    finally:
+        prof.disable()
+    wall = time.perf_counter() - t0
+    st = pstats.Stats(prof)
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    total = sum(v[2] for v in st.stats.values()) or 1.0  # type: ignore[attr-defined]
+    lines = [f"{100.0 * tt / total:5.1f}%  {tt:7.3f}s  {Path(f).name}:{ln}({name})"
+             for (f, ln, name), (_cc, _nc, tt, _ct, _callers) in rows]
+    return {"wall_s": round(wall, 3), "top_self": lines}
 
 
 def _descendants(pid: int) -> list[int]:

@@ -88,18 +88,26 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
     out.append("")
     rows = t.get("comparison") or []
     if rows:
-        out.append("| Test | Ember | mlflow server | Ember ÷ mlflow (speed-up) | Target | Met |")
-        out.append("|---|---:|---:|---:|---:|:---:|")
+        out.append("| Test | Ember | mlflow server | Ember ÷ mlflow (speed-up) | Target | Met |"
+                   " Ceiling via client¹ |")
+        out.append("|---|---:|---:|---:|---:|:---:|---:|")
         for r in rows:
             unit = r["unit"]
             met = {True: "yes", False: "**no**", None: "–"}[r["met"]]
             tgt = f"≥{r['target']:g}×" if r.get("target") else "–"
             ratio = f"{r['ratio']:.2f}×" if r.get("ratio") is not None else "n/a"
+            ceil = r.get("client_bound_ceiling")
             out.append(f"| {r['test']} | {fmt(r['ember'], unit)} | "
-                       f"{fmt(r['mlflow'], unit)} | {ratio} | {tgt} | {met} |")
+                       f"{fmt(r['mlflow'], unit)} | {ratio} | {tgt} | {met} | "
+                       f"{f'{ceil:.1f}×' if ceil else '–'} |")
         out.append("")
         out.append("calls/s unless marked s (seconds, median; ratio = mlflow time ÷ Ember "
                    "time). History \"100k\" rows fetch the number of points in `params`.")
+        out.append("")
+        out.append("¹ The best ratio any server could reach through `MlflowClient` on this "
+                   "machine: mlflow server's time per call ÷ the CPU time the client process "
+                   "itself spends per call (building protobufs, JSON, `requests`, parsing the "
+                   "reply), i.e. if the server answered instantly.")
         out.append("")
 
     # latency detail
@@ -127,15 +135,17 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
             raw = dig(t, key, "raw_log_batch", shape)
             if isinstance(cl, dict) and isinstance(raw, dict) and "p50_ms" in cl \
                     and "p50_ms" in raw:
-                lines.append(f"| {label} | {shape} | {fmt(raw['p50_ms'])} | {fmt(cl['p50_ms'])} |"
-                             f" {fmt(cl['p50_ms'] - raw['p50_ms'])} |")
+                lines.append(f"| {label} | {shape} | {fmt(raw['p50_ms'])} | {fmt(raw['p95_ms'])}"
+                             f" | {fmt(cl['p50_ms'])} | {fmt(cl['p95_ms'])} | "
+                             f"{fmt(cl.get('client_cpu_ms_per_call'))} |")
     if lines:
-        out.append("log-batch of 1000 metrics, per-call p50 (ms); the last column is what the "
-                   "MLflow client itself adds (building protobufs, JSON encoding, requests), "
-                   "the same for both servers, which caps the through-client ratio:")
+        out.append("log-batch of 1000 metrics, per call (ms). The last column is the CPU the "
+                   "MLflow client process itself spends per call (protobufs, JSON, `requests`), "
+                   "about the same against either server:")
         out.append("")
-        out.append("| Server | Shape | raw POST p50 | MlflowClient p50 | client overhead |")
-        out.append("|---|---|---:|---:|---:|")
+        out.append("| Server | Shape | raw POST p50 | raw p95 | MlflowClient p50 | client p95 |"
+                   " client CPU/call |")
+        out.append("|---|---|---:|---:|---:|---:|---:|")
         out += lines
         out.append("")
 
@@ -147,14 +157,16 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
             note = raw.get("note", "")
             hist.append(f"| {label} | {h.get('points')} | {fmt(h.get('load_s'), 's')} | "
                         f"{fmt(dig(h, 'client_s', 'median'), 's')} | "
+                        f"{fmt(dig(h, 'client_s', 'client_cpu_s'), 's')} | "
                         f"{fmt(raw.get('median'), 's')} | {raw.get('returned')} | "
                         f"{(raw.get('reply_bytes') or 0) / 1e6:.1f} MB | {note or '–'} |")
     if hist:
         out.append("Metric history:")
         out.append("")
         out.append("| Server | points | load (100 log-batch POSTs) | get_metric_history (client) |"
-                   " raw GET max_results=points | points returned | reply size | cap |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+                   " of which client CPU | raw GET max_results=points | points returned |"
+                   " reply size | cap |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         out += hist
         out.append("")
 
@@ -184,7 +196,10 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
                 if isinstance(v, (int, float)):
                     others.append(v)
     if others:
-        out.append(f"Noise: other processes on the machine used {min(others):.2f}–"
+        out.append(f"Noise: each test first waited (≤{dig(t, 'quiet_wait', 'max_wait_s')} s) "
+                   "for the rest of the machine to go under "
+                   f"{dig(t, 'quiet_wait', 'others_cores')} cores; other processes then used "
+                   f"{min(others):.2f}–"
                    f"{max(others):.2f} cores (median {c.median(others):.2f}) during the tests "
                    f"(of {t.get('machine', {}).get('nproc')}); numbers are best-of-rounds to "
                    "damp this.")
@@ -197,11 +212,17 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
                    "`bench-results/profile-ember-*.svg`), top functions by own time:")
         out.append("")
         for name, v in prof.items():
-            if not isinstance(v, dict) or not v.get("top_self"):
+            if not isinstance(v, dict) or not v.get("top_self") or "samples" not in v:
                 continue
             out.append(f"- `{name}` ({v.get('requests')} requests, {v.get('samples')} samples, "
                        f"{v.get('idle_wait_pct')}% waiting in select/locks):")
             for line in v["top_self"][:6]:
+                out.append(f"  - {line.strip()}")
+        cs = prof.get("client-side-get-metric-history")
+        if isinstance(cs, dict) and cs.get("top_self"):
+            out.append(f"- client side of `get_metric_history` against Ember (cProfile, one call,"
+                       f" {cs.get('wall_s')} s under the profiler), top functions by own time:")
+            for line in cs["top_self"][:8]:
                 out.append(f"  - {line.strip()}")
         out.append("")
     return out

@@ -24,9 +24,13 @@ def platform_of(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-def check_access(request: Request) -> WorkspaceContext:
-    """Resolve the workspace of the request (path parameter, else ``default``) and authorise."""
+async def check_access(request: Request) -> WorkspaceContext:
+    """Resolve the workspace of the request (path parameter, else ``default``) and authorise.
+
+    ``async`` on purpose: it runs on the event loop (no threadpool hop on every request); the
+    workspace lookup hits the database only the first time a name is seen.
+    """
     name = request.path_params.get("workspace", DEFAULT_WORKSPACE)
     platform = platform_of(request)
-    platform.workspaces.get(name)  # raises NotFoundError for an unknown workspace
+    platform.workspaces.exists(name)  # raises NotFoundError for an unknown workspace
     return WorkspaceContext(name=name, platform=platform)

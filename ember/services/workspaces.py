@@ -19,6 +19,7 @@ class WorkspaceService:
         self.workspaces = workspaces
         self.datastores = datastores
         self.artifacts = artifacts
+        self._known: set[str] = set()
 
     def ensure_default(self) -> Workspace:
         try:
@@ -40,6 +41,15 @@ class WorkspaceService:
 
     def get(self, name: str) -> Workspace:
         return self.workspaces.get(name)
+
+    def exists(self, name: str) -> bool:
+        """Cheap check for the access path: workspaces are never deleted, so a name seen once
+        stays valid and costs no query afterwards."""
+        if name in self._known:
+            return True
+        self.workspaces.get(name)  # raises NotFoundError
+        self._known.add(name)
+        return True
 
     def list(self) -> list[Workspace]:
         return self.workspaces.list()

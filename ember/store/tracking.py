@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     Clause,
     DatasetInput,
     Experiment,

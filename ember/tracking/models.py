@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from ember.errors import InvalidInputError
 from ember.store.tracking import TrackingStore
 from ember.tracking import validation as v
-from ember.tracking.entities import LoggedModel, LoggedModelStatus, Page
+from ember.entities.tracking import LoggedModel, LoggedModelStatus, Page
 from ember.tracking.search import (
     MODEL_ATTRIBUTE_ALIASES,
     MODEL_ATTRIBUTES,

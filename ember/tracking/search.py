@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from ember.errors import InvalidInputError
-from ember.tracking.entities import Clause, OrderKey
+from ember.entities.tracking import Clause, OrderKey
 
 _PREFIXES = {
     "metric": "metric", "metrics": "metric",

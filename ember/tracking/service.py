@@ -18,7 +18,7 @@ from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ember.store.tracking import TrackingStore
 from ember.tracking import validation as v
 from ember.tracking.artifacts import TrackingArtifactsMixin
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
     MLFLOW_ARTIFACTS_SCHEME,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from ember.errors import InvalidInputError
-from ember.tracking.entities import Metric
+from ember.entities.tracking import Metric
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ember.errors import InvalidInputError
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     DatasetInput,
     Experiment,
     HistoryPoint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ember.errors import InvalidInputError
-from ember.tracking.entities import Clause, OrderKey
+from ember.entities.tracking import Clause, OrderKey
 from ember.tracking.search import (
     RUN_ATTRIBUTE_ALIASES,
     RUN_ATTRIBUTES,

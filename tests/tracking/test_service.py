@@ -13,7 +13,7 @@ from ember.artifacts.store import ArtifactStore
 from ember.entities.workspaces import Workspace
 from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ember.store.sql.store import SqlStore
-from ember.tracking.entities import RUN_NAME_TAG, Metric, RunStatus
+from ember.entities.tracking import RUN_NAME_TAG, Metric, RunStatus
 from ember.tracking.service import TrackingService
 
 

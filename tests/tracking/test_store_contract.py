@@ -13,7 +13,7 @@ from ember.entities.workspaces import Workspace
 from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ember.store.sql.store import SqlStore
 from ember.store.tracking import TrackingStore
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     RUN_NAME_TAG,
     DatasetInput,
     LifecycleStage,

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ember.server.deps import WorkspaceContext, check_access
 from ember.tracking import wire
-from ember.tracking.entities import ViewType
+from ember.entities.tracking import ViewType
 
 router = APIRouter(tags=["mlflow"])
 P = "/api/2.0/mlflow"

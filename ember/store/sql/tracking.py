@@ -29,7 +29,7 @@ from ember.store.sql.tracking_query import (
     run_info,
 )
 from ember.store.tracking import TrackingStore
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     RUN_NAME_TAG,
     Clause,
     DatasetInput,

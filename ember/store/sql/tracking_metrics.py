@@ -22,7 +22,7 @@ from ember.store.sql.tracking_query import (
     driver_sql,
     stored_value,
 )
-from ember.tracking.entities import RUN_NAME_TAG, HistoryPoint, Metric
+from ember.entities.tracking import RUN_NAME_TAG, HistoryPoint, Metric
 
 
 # (run_id, key, value, timestamp, step, is_nan), in the column order of the SQL below.

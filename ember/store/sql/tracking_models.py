@@ -21,7 +21,7 @@ from ember.store.sql.tracking_query import (
     order_expressions,
     parse_int_id,
 )
-from ember.tracking.entities import Clause, LifecycleStage, LoggedModel, OrderKey, Page
+from ember.entities.tracking import Clause, LifecycleStage, LoggedModel, OrderKey, Page
 
 
 def _model_attributes() -> dict[str, Any]:

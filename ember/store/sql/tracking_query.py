@@ -11,7 +11,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from ember.errors import InvalidInputError, NotFoundError
 from ember.store.sql import tables as t
-from ember.tracking.entities import (
+from ember.entities.tracking import (
     Clause,
     DatasetInput,
     Experiment,
