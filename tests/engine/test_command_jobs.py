@@ -287,3 +287,33 @@ def test_concurrent_submitters_lose_nothing(client: MLClient) -> None:
     assert len(set(names)) == 24
     for name in names:
         assert wait_status(client, name, TERMINAL, timeout=120) == "Completed"
+
+
+def test_mlflow_autolog_and_log_artifact_inside_a_job_land_in_the_job_run(
+        client: MLClient, tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "train.py").write_text(
+        # The Azure ML samples' shape: start_run() picks up the job's run from MLFLOW_RUN_ID.
+        "import mlflow\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "mlflow.autolog()\n"
+        "with mlflow.start_run():\n"
+        "    LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])\n"
+        "    open('notes.txt', 'w').write('hello artifact')\n"
+        "    mlflow.log_artifact('notes.txt')\n"
+        "    mlflow.log_metric('custom', 42.0)\n")
+    job = client.jobs.create_or_update(command(command="python train.py", code=str(code),
+                                               experiment_name="autolog-exp"))
+    assert wait_status(client, job.name, TERMINAL, timeout=120) == "Completed", \
+        log_of(client, job.name).decode(errors="replace")
+    import mlflow
+
+    mc = mlflow.MlflowClient(tracking_uri=client.mlflow_tracking_uri)
+    run = mc.get_run(job.name)
+    assert run.data.metrics["custom"] == 42.0
+    assert any(k.startswith("training_") for k in run.data.metrics)  # from autolog
+    assert run.data.params.get("C") == "1.0"
+    assert mc.get_experiment(run.info.experiment_id).name == "autolog-exp"
+    assert "notes.txt" in [a.path for a in mc.list_artifacts(job.name)]
+    assert run.info.status == "FINISHED"
