@@ -435,7 +435,9 @@ def py_spy(pid: int, out_svg: Path | None, duration: int = 10,
             try:
                 _, err = p.communicate(timeout=duration + 30)
                 if p.returncode:
-                    result.setdefault("errors", []).append(err.decode(errors="replace")[-500:])  # type: ignore[union-attr]
+                    errors = result.setdefault("errors", [])
+                    assert isinstance(errors, list)
+                    errors.append(err.decode(errors="replace")[-500:])
             except subprocess.TimeoutExpired:
                 stop_process_group(p, grace=2)  # type: ignore[arg-type]
         result["svg"] = str(out_svg)

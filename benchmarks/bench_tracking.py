@@ -1,7 +1,8 @@
 """MLflow tracking throughput: Ember's workspace server vs ``mlflow server``, in one run.
 
-Each server is started fresh (its own temp folder and SQLite DB), measured, then stopped, one
-after the other, so the two never compete for the CPU. The same client code runs against both:
+Both servers are started fresh (each with its own temp folder and SQLite DB) and run side by
+side; the same client code runs against both, test by test, alternating which server goes first,
+for several rounds (each test keeps its best round; the machine may be shared):
 
   a. ``MlflowClient.log_batch`` of 1000 metrics, N calls, two shapes: one key over 1000
      consecutive steps, and 1000 distinct keys at one step            -> calls/s
@@ -226,7 +227,7 @@ def test_history(client: Any, http: httpx.Client, api: str, exp_id: str,
                        "client_cpu_s": round(c.median(client_cpu), 4)}
 
     url = f"{api}/metrics/get-history"
-    q = {"run_id": run_id, "metric_key": "h", "max_results": points}
+    q: dict[str, str | int] = {"run_id": run_id, "metric_key": "h", "max_results": points}
     raw_times, all_pages_times = [], []
     first_page = pages = total = 0
     size = 0

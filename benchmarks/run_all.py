@@ -74,9 +74,10 @@ def tracking_section(t: dict[str, Any]) -> list[str]:
     out.append(f"- Ember: `{t.get('ember_server_command', 'n/a')}` (tracking URI "
                f"`<url>/workspaces/default`).")
     out.append(f"- mlflow server (the ratios use this one): `{t.get('mlflow_server_command')}`. "
-               f"`--workers {mw}` is mlflow's fastest setting here; its default (4 uvicorn "
-               "workers) adds ~44 ms to every keep-alive request (uvicorn#3149, lost "
-               "TCP_NODELAY), so comparing against the default would flatter Ember.")
+               f"`--workers {mw}` was mlflow's fastest setting in the reference measurements: "
+               "there its default (4 uvicorn workers) added ~44 ms to every keep-alive request "
+               "(uvicorn#3149, lost TCP_NODELAY). This run's numbers for the default are in "
+               "the second table.")
     out.append(f"- Both servers fresh (temp folder, SQLite), run at the same time and measured "
                f"test by test, alternating which goes first; {t.get('rounds')} round(s), each "
                "test keeps its best round. One synchronous client process on the same host. "
@@ -314,14 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     tracking_json, jobs_json = out_dir / "tracking.json", out_dir / "jobs.json"
     rcs = {}
     if not args.report_only:
-        quick = ["--quick"] if args.quick else []
+        quick_args = ["--quick"] if args.quick else []
         if not args.skip_tracking:
-            targs = [*quick, "--out", str(tracking_json), "--profile", args.profile]
+            targs = [*quick_args, "--out", str(tracking_json), "--profile", args.profile]
             if not args.no_default_workers:
                 targs.append("--also-default-workers")
             rcs["tracking"] = run("bench_tracking.py", targs, 1000 if args.quick else 3700)
         if not args.skip_jobs:
-            rcs["jobs"] = run("bench_jobs.py", [*quick, "--out", str(jobs_json)],
+            rcs["jobs"] = run("bench_jobs.py", [*quick_args, "--out", str(jobs_json)],
                               700 if args.quick else 1900)
 
     def load(p: Path) -> dict[str, Any] | None:
