@@ -22,6 +22,7 @@ from ember.errors import ConflictError, InvalidInputError, NotFoundError, Unsupp
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.names import check_name
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
 from ember.specs.references import is_asset_ref, parse_asset_ref
@@ -69,6 +70,7 @@ class JobService:
             raise InvalidInputError("the job has no command")
         job.display_name = job.display_name or names.display_name()
         job.name = job.name or names.job_name(job.display_name)
+        check_name("job", job.name)
         try:
             self.jobs.get(workspace, job.name)
             raise ConflictError(f"a job named {job.name!r} already exists")

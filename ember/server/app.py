@@ -60,17 +60,19 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         workspaces,
     )
 
-    app.include_router(workspaces.router, prefix=API_PREFIX)
-    ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
-    for module in (datastores, data, environments, uploads, jobs):
-        app.include_router(module.router, prefix=ws_prefix)
-
     from ember.server.routes import mlflow_artifacts, mlflow_logged_models, mlflow_tracking
 
     # The MLflow protocol of a workspace sits under its tracking URI, /workspaces/<name>;
     # the same routes at the root serve workspace "default" (plain `mlflow` tracking URIs).
+    # Registered first: routes match in order, and these are the hot paths (metric logging).
     for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts):
-        app.include_router(module.router, include_in_schema=False)
         app.include_router(module.router, prefix="/workspaces/{workspace}",
                            include_in_schema=False)
+    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts):
+        app.include_router(module.router, include_in_schema=False)
+
+    app.include_router(workspaces.router, prefix=API_PREFIX)
+    ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
+    for module in (datastores, data, environments, uploads, jobs):
+        app.include_router(module.router, prefix=ws_prefix)
     return app

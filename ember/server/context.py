@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
 from ember.engine.jobs import JobService
@@ -37,6 +39,7 @@ class Platform:
                                         self.environments, EnvironmentBuilder(self.settings.home),
                                         self.jobs.output_uri)
         self.scheduler = Scheduler(self.jobs, self.preparer, self.settings)
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""
@@ -48,4 +51,5 @@ class Platform:
 
     def close(self) -> None:
         self.scheduler.close()
+        self.executor.shutdown(wait=False)
         self.store.close()

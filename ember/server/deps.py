@@ -6,18 +6,34 @@ Today it checks that the workspace exists; authentication and roles plug in here
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 from ember.server.context import Platform
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class WorkspaceContext:
     name: str
     platform: Platform
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking work (database, files) off the event loop on the platform's executor.
+
+        A plain executor, not anyio's ``to_thread``: it costs less per call, which shows on
+        small hot requests such as a single ``log-metric``.
+        """
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.platform.executor,
+                                          functools.partial(fn, *args, **kwargs))
 
 
 def platform_of(request: Request) -> Platform:

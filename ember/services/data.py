@@ -6,6 +6,7 @@ from ember.artifacts.uris import is_azureml_uri, is_remote_uri
 from ember.entities.data import DATA_TYPES, DataAsset
 from ember.errors import InvalidInputError
 from ember.services.datastores import DatastoreService
+from ember.services.names import check_name
 from ember.store.data import DataAssetStore
 
 
@@ -15,6 +16,7 @@ class DataService:
         self.datastores = datastores
 
     def create(self, workspace: str, asset: DataAsset) -> DataAsset:
+        check_name("data asset", asset.name)
         if asset.type not in DATA_TYPES:
             raise InvalidInputError(
                 f"data asset {asset.name!r}: type {asset.type!r} is not one of "

@@ -9,6 +9,7 @@ from ember.artifacts.store import ArtifactStore, safe_relpath
 from ember.artifacts.uris import DatastoreUri, JobOutputUri, parse_azureml_uri
 from ember.entities.datastores import Datastore
 from ember.errors import InvalidInputError
+from ember.services.names import check_name
 from ember.store.datastores import DatastoreStore
 
 
@@ -27,6 +28,7 @@ class DatastoreService:
         self._external: dict[str, ArtifactStore] = {}
 
     def create_or_update(self, workspace: str, datastore: Datastore) -> Datastore:
+        check_name("datastore", datastore.name)
         if datastore.is_default or not datastore.root:
             raise InvalidInputError(
                 f"datastore {datastore.name!r} needs a root (a local folder or fsspec URL)")

@@ -4,6 +4,7 @@ import time
 
 from ember.entities.environments import Environment
 from ember.errors import InvalidInputError
+from ember.services.names import check_name
 from ember.store.environments import EnvironmentStore
 
 
@@ -25,6 +26,7 @@ class EnvironmentService:
     def create(self, workspace: str, env: Environment) -> Environment:
         if not env.name:
             raise InvalidInputError("an environment needs a name")
+        check_name("environment", env.name)
         validate_environment(env, f"environment {env.name!r}")
         env.creation_time = time.time()
         return self.environments.create(workspace, env)

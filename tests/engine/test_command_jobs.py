@@ -170,6 +170,9 @@ def test_bad_references_create_nothing(client: MLClient) -> None:
             type="uri_file", path="azureml://datastores/workspaceblobstore/paths/none.csv")}))
     with pytest.raises(InvalidInputError):
         client.jobs.create_or_update(command(command="echo ${{inputs.undeclared}}"))
+    for bad in ("../../escape", "a/b", ".hidden"):
+        with pytest.raises(InvalidInputError, match="job name"):
+            client.jobs.create_or_update(command(command="echo", name=bad))
     assert len(client.jobs.list()) == before
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
@@ -79,7 +78,7 @@ async def runner_logs(name: str, request: Request,
                       ctx: WorkspaceContext = Depends(check_access)) -> dict[str, int]:
     offset = int(request.headers.get("X-Ember-Offset", "0"))
     data = await request.body()
-    size = await run_in_threadpool(ctx.platform.jobs.append_log, ctx.name, name, offset, data)
+    size = await ctx.run(ctx.platform.jobs.append_log, ctx.name, name, offset, data)
     return {"size": size}
 
 
@@ -93,5 +92,5 @@ def runner_finalize(name: str, ctx: WorkspaceContext = Depends(check_access)) ->
 async def put_artifact(name: str, path: str, request: Request,
                        ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
     data = await request.body()
-    await run_in_threadpool(ctx.platform.jobs.put_artifact, ctx.name, name, path, data)
+    await ctx.run(ctx.platform.jobs.put_artifact, ctx.name, name, path, data)
     return {"path": path}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.routes.mlflow_tracking import call, ok
+from ember.server.routes.mlflow_tracking import ok
 
 router = APIRouter(tags=["mlflow-artifacts"])
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -20,19 +20,19 @@ _WRITE_SIZE = 1 << 20
 @router.put(A + "/{path:path}")
 async def upload_artifact(path: str, request: Request,
                           ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    upload = await call(ctx.platform.tracking.start_artifact_upload, ctx.name, path)
+    upload = await ctx.run(ctx.platform.tracking.start_artifact_upload, ctx.name, path)
     try:
         pending = bytearray()
         async for chunk in request.stream():
             pending += chunk
             if len(pending) >= _WRITE_SIZE:
-                await call(upload.write, bytes(pending))
+                await ctx.run(upload.write, bytes(pending))
                 pending.clear()
         if pending:
-            await call(upload.write, bytes(pending))
-        await call(upload.commit)
+            await ctx.run(upload.write, bytes(pending))
+        await ctx.run(upload.commit)
     except BaseException:
-        await call(upload.abort)
+        await ctx.run(upload.abort)
         raise
     return ok()
 
@@ -40,7 +40,7 @@ async def upload_artifact(path: str, request: Request,
 @router.get(A + "/{path:path}")
 async def download_artifact(path: str,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    found = await call(ctx.platform.tracking.artifact_download, ctx.name, path)
+    found = await ctx.run(ctx.platform.tracking.artifact_download, ctx.name, path)
     if found.local_path is not None:
         return FileResponse(found.local_path, media_type=found.media_type)
     assert found.chunks is not None
@@ -49,14 +49,14 @@ async def download_artifact(path: str,
 
 @router.delete(A + "/{path:path}")
 async def delete_artifact(path: str, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    await call(ctx.platform.tracking.delete_mlflow_artifact, ctx.name, path)
+    await ctx.run(ctx.platform.tracking.delete_mlflow_artifact, ctx.name, path)
     return ok()
 
 
 @router.get(A)
 async def list_artifacts(request: Request,
                          ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    files = await call(ctx.platform.tracking.list_mlflow_artifacts, ctx.name,
+    files = await ctx.run(ctx.platform.tracking.list_mlflow_artifacts, ctx.name,
                        request.query_params.get("path") or "")
     return ok({"files": [
         {"path": f.path, "is_dir": f.is_dir, **({} if f.is_dir else {"file_size": f.file_size})}

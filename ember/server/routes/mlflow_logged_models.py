@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.routes.mlflow_tracking import P, body_of, call, ok, paged
+from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
 from ember.tracking import wire
 
 router = APIRouter(tags=["mlflow"])
@@ -18,7 +18,7 @@ M = f"{P}/logged-models"
 async def create_logged_model(request: Request,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    model = await call(ctx.platform.tracking.create_logged_model, ctx.name,
+    model = await ctx.run(ctx.platform.tracking.create_logged_model, ctx.name,
                        experiment_id=b.get("experiment_id"), name=wire.text(b, "name"),
                        model_type=wire.text(b, "model_type"),
                        source_run_id=wire.text(b, "source_run_id"),
@@ -32,7 +32,7 @@ async def search_logged_models(request: Request,
     b = await body_of(request)
     order_by = [(str(o.get("field_name", "")), o.get("ascending", True) is not False)
                 for o in wire.items(b, "order_by") if isinstance(o, dict)]
-    page = await call(ctx.platform.tracking.search_logged_models, ctx.name,
+    page = await ctx.run(ctx.platform.tracking.search_logged_models, ctx.name,
                       wire.items(b, "experiment_ids"), filter_string=wire.text(b, "filter"),
                       order_by=order_by, max_results=wire.integer(b, "max_results"),
                       offset=wire.token_offset(wire.text(b, "page_token")))
@@ -43,7 +43,7 @@ async def search_logged_models(request: Request,
 async def get_logged_model(model_id: str, request: Request,
                            ctx: WorkspaceContext = Depends(check_access)) -> Response:
     allow_deleted = wire.boolean(dict(request.query_params), "allow_deleted")
-    model = await call(ctx.platform.tracking.get_logged_model, ctx.name, model_id,
+    model = await ctx.run(ctx.platform.tracking.get_logged_model, ctx.name, model_id,
                        allow_deleted=allow_deleted)
     return ok({"model": wire.logged_model_json(model)})
 
@@ -52,7 +52,7 @@ async def get_logged_model(model_id: str, request: Request,
 async def finalize_logged_model(model_id: str, request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    model = await call(ctx.platform.tracking.finalize_logged_model, ctx.name, model_id,
+    model = await ctx.run(ctx.platform.tracking.finalize_logged_model, ctx.name, model_id,
                        b.get("status"))
     return ok({"model": wire.logged_model_json(model)})
 
@@ -60,7 +60,7 @@ async def finalize_logged_model(model_id: str, request: Request,
 @router.delete(M + "/{model_id}")
 async def delete_logged_model(model_id: str,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    await call(ctx.platform.tracking.delete_logged_model, ctx.name, model_id)
+    await ctx.run(ctx.platform.tracking.delete_logged_model, ctx.name, model_id)
     return ok()
 
 
@@ -68,7 +68,7 @@ async def delete_logged_model(model_id: str,
 async def set_logged_model_tags(model_id: str, request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    model = await call(ctx.platform.tracking.set_logged_model_tags, ctx.name, model_id,
+    model = await ctx.run(ctx.platform.tracking.set_logged_model_tags, ctx.name, model_id,
                        wire.key_values(b, "tags"))
     return ok({"model": wire.logged_model_json(model)})
 
@@ -76,7 +76,7 @@ async def set_logged_model_tags(model_id: str, request: Request,
 @router.delete(M + "/{model_id}/tags/{key:path}")
 async def delete_logged_model_tag(model_id: str, key: str,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    await call(ctx.platform.tracking.delete_logged_model_tag, ctx.name, model_id, key)
+    await ctx.run(ctx.platform.tracking.delete_logged_model_tag, ctx.name, model_id, key)
     return ok()
 
 
@@ -84,6 +84,6 @@ async def delete_logged_model_tag(model_id: str, key: str,
 async def log_logged_model_params(model_id: str, request: Request,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b: dict[str, Any] = await body_of(request)
-    await call(ctx.platform.tracking.log_logged_model_params, ctx.name, model_id,
+    await ctx.run(ctx.platform.tracking.log_logged_model_params, ctx.name, model_id,
                wire.key_values(b, "params"))
     return ok()

@@ -6,12 +6,10 @@ decoded with orjson and parsed by ``ember.tracking.wire``; database work runs in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from ember.server.deps import WorkspaceContext, check_access
 from ember.tracking import wire
@@ -38,10 +36,6 @@ async def body_of(request: Request) -> dict[str, Any]:
 
 def query(request: Request) -> dict[str, Any]:
     return dict(request.query_params)
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def view_type(value: Any) -> str:
@@ -78,7 +72,7 @@ def server_info(_ctx: WorkspaceContext = Depends(check_access)) -> Response:
 async def create_experiment(request: Request,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    exp_id = await call(ctx.platform.tracking.create_experiment, ctx.name, b.get("name"),
+    exp_id = await ctx.run(ctx.platform.tracking.create_experiment, ctx.name, b.get("name"),
                         wire.text(b, "artifact_location"), wire.key_values(b, "tags"))
     return ok({"experiment_id": exp_id})
 
@@ -86,7 +80,7 @@ async def create_experiment(request: Request,
 @router.get(f"{P}/experiments/get")
 async def get_experiment(request: Request,
                          ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    exp = await call(ctx.platform.tracking.get_experiment, ctx.name,
+    exp = await ctx.run(ctx.platform.tracking.get_experiment, ctx.name,
                      request.query_params.get("experiment_id"))
     return ok({"experiment": wire.experiment_json(exp)})
 
@@ -94,7 +88,7 @@ async def get_experiment(request: Request,
 @router.get(f"{P}/experiments/get-by-name")
 async def get_experiment_by_name(request: Request,
                                  ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    exp = await call(ctx.platform.tracking.get_experiment_by_name, ctx.name,
+    exp = await ctx.run(ctx.platform.tracking.get_experiment_by_name, ctx.name,
                      request.query_params.get("experiment_name"))
     return ok({"experiment": wire.experiment_json(exp)})
 
@@ -107,7 +101,7 @@ async def search_experiments(request: Request,
         b["order_by"] = request.query_params.getlist("order_by")
     else:
         b = await body_of(request)
-    page = await call(ctx.platform.tracking.search_experiments, ctx.name,
+    page = await ctx.run(ctx.platform.tracking.search_experiments, ctx.name,
                       view_type=view_type(b.get("view_type")),
                       max_results=wire.integer(b, "max_results"),
                       filter_string=wire.text(b, "filter"), order_by=wire.items(b, "order_by"),
@@ -119,7 +113,7 @@ async def search_experiments(request: Request,
 async def update_experiment(request: Request,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.rename_experiment, ctx.name, b.get("experiment_id"),
+    await ctx.run(ctx.platform.tracking.rename_experiment, ctx.name, b.get("experiment_id"),
                b.get("new_name"))
     return ok()
 
@@ -128,7 +122,7 @@ async def update_experiment(request: Request,
 async def delete_experiment(request: Request,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.delete_experiment, ctx.name, b.get("experiment_id"))
+    await ctx.run(ctx.platform.tracking.delete_experiment, ctx.name, b.get("experiment_id"))
     return ok()
 
 
@@ -136,7 +130,7 @@ async def delete_experiment(request: Request,
 async def restore_experiment(request: Request,
                              ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.restore_experiment, ctx.name, b.get("experiment_id"))
+    await ctx.run(ctx.platform.tracking.restore_experiment, ctx.name, b.get("experiment_id"))
     return ok()
 
 
@@ -144,7 +138,7 @@ async def restore_experiment(request: Request,
 async def set_experiment_tag(request: Request,
                              ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.set_experiment_tag, ctx.name, b.get("experiment_id"),
+    await ctx.run(ctx.platform.tracking.set_experiment_tag, ctx.name, b.get("experiment_id"),
                b.get("key"), b.get("value"))
     return ok()
 
@@ -153,7 +147,7 @@ async def set_experiment_tag(request: Request,
 async def delete_experiment_tag(request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.delete_experiment_tag, ctx.name, b.get("experiment_id"),
+    await ctx.run(ctx.platform.tracking.delete_experiment_tag, ctx.name, b.get("experiment_id"),
                b.get("key"))
     return ok()
 
@@ -163,7 +157,7 @@ async def delete_experiment_tag(request: Request,
 @router.post(f"{P}/runs/create")
 async def create_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    run = await call(ctx.platform.tracking.create_run, ctx.name,
+    run = await ctx.run(ctx.platform.tracking.create_run, ctx.name,
                      experiment_id=b.get("experiment_id"), user_id=wire.text(b, "user_id") or "",
                      run_name=wire.text(b, "run_name") or "",
                      start_time=wire.integer(b, "start_time"), tags=wire.key_values(b, "tags"))
@@ -172,14 +166,14 @@ async def create_run(request: Request, ctx: WorkspaceContext = Depends(check_acc
 
 @router.get(f"{P}/runs/get")
 async def get_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    run = await call(ctx.platform.tracking.get_run, ctx.name, wire.run_id(query(request)))
+    run = await ctx.run(ctx.platform.tracking.get_run, ctx.name, wire.run_id(query(request)))
     return ok({"run": wire.run_json(run)})
 
 
 @router.post(f"{P}/runs/update")
 async def update_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    info = await call(ctx.platform.tracking.update_run, ctx.name, wire.run_id(b),
+    info = await ctx.run(ctx.platform.tracking.update_run, ctx.name, wire.run_id(b),
                       status=wire.text(b, "status"), end_time=wire.integer(b, "end_time"),
                       run_name=wire.text(b, "run_name"))
     return ok({"run_info": wire.run_info_json(info)})
@@ -188,7 +182,7 @@ async def update_run(request: Request, ctx: WorkspaceContext = Depends(check_acc
 @router.post(f"{P}/runs/delete")
 async def delete_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.delete_run, ctx.name, wire.run_id(b))
+    await ctx.run(ctx.platform.tracking.delete_run, ctx.name, wire.run_id(b))
     return ok()
 
 
@@ -196,14 +190,14 @@ async def delete_run(request: Request, ctx: WorkspaceContext = Depends(check_acc
 async def restore_run(request: Request,
                       ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.restore_run, ctx.name, wire.run_id(b))
+    await ctx.run(ctx.platform.tracking.restore_run, ctx.name, wire.run_id(b))
     return ok()
 
 
 @router.post(f"{P}/runs/search")
 async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    page = await call(ctx.platform.tracking.search_runs, ctx.name, wire.items(b, "experiment_ids"),
+    page = await ctx.run(ctx.platform.tracking.search_runs, ctx.name, wire.items(b, "experiment_ids"),
                       filter_string=wire.text(b, "filter"),
                       view_type=view_type(b.get("run_view_type")),
                       max_results=wire.integer(b, "max_results"),
@@ -215,7 +209,7 @@ async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_ac
 @router.post(f"{P}/runs/log-batch")
 async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
+    await ctx.run(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
                wire.key_values(b, "params"), wire.key_values(b, "tags"))
     return ok()
 
@@ -223,14 +217,14 @@ async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_acce
 @router.post(f"{P}/runs/log-metric")
 async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
+    await ctx.run(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
     return ok()
 
 
 @router.post(f"{P}/runs/log-parameter")
 async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
+    await ctx.run(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
                b.get("value"))
     return ok()
 
@@ -238,7 +232,7 @@ async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_acce
 @router.post(f"{P}/runs/set-tag")
 async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
+    await ctx.run(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
                b.get("value"))
     return ok()
 
@@ -246,14 +240,14 @@ async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access
 @router.post(f"{P}/runs/delete-tag")
 async def delete_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.delete_tag, ctx.name, wire.run_id(b), b.get("key"))
+    await ctx.run(ctx.platform.tracking.delete_tag, ctx.name, wire.run_id(b), b.get("key"))
     return ok()
 
 
 @router.post(f"{P}/runs/log-inputs")
 async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.log_inputs, ctx.name, wire.run_id(b),
+    await ctx.run(ctx.platform.tracking.log_inputs, ctx.name, wire.run_id(b),
                wire.dataset_inputs(b), wire.model_ids(b))
     return ok()
 
@@ -261,7 +255,7 @@ async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_acc
 @router.post(f"{P}/runs/outputs")
 async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.log_outputs, ctx.name, wire.run_id(b),
+    await ctx.run(ctx.platform.tracking.log_outputs, ctx.name, wire.run_id(b),
                wire.model_outputs(b))
     return ok()
 
@@ -269,7 +263,7 @@ async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_ac
 @router.post(f"{P}/runs/log-model")
 async def log_model(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
-    await call(ctx.platform.tracking.record_logged_model, ctx.name, wire.run_id(b),
+    await ctx.run(ctx.platform.tracking.record_logged_model, ctx.name, wire.run_id(b),
                wire.text(b, "model_json", required=True))
     return ok()
 
@@ -288,7 +282,7 @@ async def get_metric_history(request: Request,
             after=wire.token_cursor(q.get("page_token")))
         return wire.history_json(key or "", points, wire.cursor_token(cursor))
 
-    return Response(await call(history), media_type="application/json")
+    return Response(await ctx.run(history), media_type="application/json")
 
 
 @router.get(f"{P}/metrics/get-history-bulk-interval")
@@ -304,14 +298,14 @@ async def get_metric_history_bulk_interval(
             max_results=wire.integer(q, "max_results"))
         return wire.bulk_history_json(key, points)
 
-    return Response(await call(bulk), media_type="application/json")
+    return Response(await ctx.run(bulk), media_type="application/json")
 
 
 @router.get(f"{P}/artifacts/list")
 async def list_run_artifacts(request: Request,
                              ctx: WorkspaceContext = Depends(check_access)) -> Response:
     q = query(request)
-    root, files = await call(ctx.platform.tracking.list_run_artifacts, ctx.name,
+    root, files = await ctx.run(ctx.platform.tracking.list_run_artifacts, ctx.name,
                              wire.run_id(q), q.get("path") or "")
     return ok({"root_uri": root, "files": [
         {"path": f.path, "is_dir": f.is_dir, **({} if f.is_dir else {"file_size": f.file_size})}

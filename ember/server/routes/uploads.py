@@ -23,11 +23,10 @@ def get_upload(kind: str, digest: str,
 @router.put("/uploads/{kind}/{digest}")
 async def put_upload(kind: str, digest: str, request: Request,
                      ctx: WorkspaceContext = Depends(check_access)) -> UploadOut:
-    from starlette.concurrency import run_in_threadpool
-
+    
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as buf:
         async for chunk in request.stream():
             buf.write(chunk)
         buf.seek(0)
-        uri = await run_in_threadpool(ctx.platform.uploads.put_tar, ctx.name, kind, digest, buf)
+        uri = await ctx.run(ctx.platform.uploads.put_tar, ctx.name, kind, digest, buf)
     return UploadOut(uri=uri, exists=True)
