@@ -6,7 +6,7 @@ decoded with orjson and parsed by ``ember.tracking.wire``; database work runs in
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -22,7 +22,6 @@ MLFLOW_COMPAT_VERSION = "3.17.2"
 _VIEW_TYPES = {1: ViewType.ACTIVE_ONLY, 2: ViewType.DELETED_ONLY, 3: ViewType.ALL}
 _EMPTY = b"{}"
 
-T = TypeVar("T")
 
 
 def ok(data: Any = None) -> Response:
