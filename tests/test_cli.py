@@ -116,3 +116,21 @@ def test_workspaces_isolate_jobs(server: ServerProc, tmp_path: Path) -> None:
     assert r.returncode == 1 and "team-a" not in r.stderr and name in r.stderr
     r = ember(server, "-w", "nowhere", "job", "list")
     assert r.returncode == 1 and "workspace 'nowhere' does not exist" in r.stderr
+
+
+def test_datastore_create_show_list_and_use_in_a_job(server: ServerProc, tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    (lake / "in").mkdir(parents=True)
+    (lake / "in" / "x.txt").write_text("from-the-lake")
+    r = ember(server, "datastore", "create", "-n", "lake", "--root", str(lake), "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(ember(server, "datastore", "show", "-n", "lake", "-o", "json").stdout)[
+        "root"] == str(lake)
+    assert "workspaceblobstore" in ember(server, "datastore", "list").stdout
+    job = tmp_path / "j.yml"
+    job.write_text("command: cat ${{inputs.x}}\ninputs:\n  x:\n    type: uri_file\n"
+                   "    path: azureml://datastores/lake/paths/in/x.txt\n")
+    r = ember(server, "job", "create", "-f", str(job), "--stream")
+    assert r.returncode == 0 and "from-the-lake" in r.stdout, r.stdout + r.stderr
+    r = ember(server, "datastore", "create", "-n", "../bad", "--root", str(lake))
+    assert r.returncode == 1 and "datastore name" in r.stderr

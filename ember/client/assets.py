@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from ember.artifacts.uris import is_remote_uri
 from ember.client.convert import data_from_json, environment_from_json
@@ -11,6 +13,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.data import DataAsset
 from ember.entities.environments import Environment
+from ember.entities.names import check_name
 
 
 class DataOperations:
@@ -53,3 +56,23 @@ class EnvironmentOperations:
         params = {"name": name} if name else {}
         return [environment_from_json(d) for d in
                 self._http.json("GET", self._http.ws("/environments"), params=params)]
+
+
+class DatastoreOperations:
+    """``client.datastores``: named roots that ``azureml://datastores/<name>/paths/...`` use."""
+
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def create_or_update(self, name: str, root: str, *, description: str = "",
+                         tags: dict[str, str] | None = None) -> dict[str, Any]:
+        check_name("datastore", name)
+        body = {"name": name, "root": root, "description": description, "tags": tags or {}}
+        return self._http.json("PUT", self._http.ws(f"/datastores/{quote(name, safe='')}"),  # type: ignore[no-any-return]
+                               json=body)
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._http.json("GET", self._http.ws(f"/datastores/{quote(name, safe='')}"))  # type: ignore[no-any-return]
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._http.json("GET", self._http.ws("/datastores"))  # type: ignore[no-any-return]

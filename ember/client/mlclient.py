@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.client import local
-from ember.client.assets import DataOperations, EnvironmentOperations
+from ember.client.assets import DataOperations, DatastoreOperations, EnvironmentOperations
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
 from ember.entities.workspaces import DEFAULT_WORKSPACE
@@ -53,6 +53,7 @@ class MLClient:
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)
         self.workspaces = WorkspaceOperations(self._http)
+        self.datastores = DatastoreOperations(self._http)
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""

@@ -22,7 +22,7 @@ from ember.errors import ConflictError, InvalidInputError, NotFoundError, Unsupp
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService, validate_environment
-from ember.services.names import check_name
+from ember.entities.names import check_name
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
 from ember.specs.references import is_asset_ref, parse_asset_ref

@@ -6,7 +6,7 @@ from ember.artifacts.uris import is_azureml_uri, is_remote_uri
 from ember.entities.data import DATA_TYPES, DataAsset
 from ember.errors import InvalidInputError
 from ember.services.datastores import DatastoreService
-from ember.services.names import check_name
+from ember.entities.names import check_name
 from ember.store.data import DataAssetStore
 
 

@@ -9,7 +9,7 @@ from ember.artifacts.store import ArtifactStore, safe_relpath
 from ember.artifacts.uris import DatastoreUri, JobOutputUri, parse_azureml_uri
 from ember.entities.datastores import Datastore
 from ember.errors import InvalidInputError
-from ember.services.names import check_name
+from ember.entities.names import check_name
 from ember.store.datastores import DatastoreStore
 
 

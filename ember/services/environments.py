@@ -4,7 +4,7 @@ import time
 
 from ember.entities.environments import Environment
 from ember.errors import InvalidInputError
-from ember.services.names import check_name
+from ember.entities.names import check_name
 from ember.store.environments import EnvironmentStore
 
 
