@@ -8,6 +8,7 @@ from typing import Any
 
 from ember.client import local
 from ember.client.assets import DataOperations, DatastoreOperations, EnvironmentOperations
+from ember.client.components import ComponentOperations
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
 from ember.entities.workspaces import DEFAULT_WORKSPACE
@@ -52,6 +53,7 @@ class MLClient:
         self.jobs = JobOperations(self._http)
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)
+        self.components = ComponentOperations(self._http)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
 

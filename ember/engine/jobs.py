@@ -78,7 +78,7 @@ class JobService:
             pass
         job.experiment_name = job.experiment_name or "Default"
         validate_command(job.command, job.inputs, job.outputs, "command", None)
-        self._resolve_code(workspace, job)
+        self.uploads.check_code(workspace, job.code)
         self._resolve_environment(workspace, job)
         self._resolve_inputs(workspace, job)
         self._resolve_outputs(job)
@@ -96,15 +96,6 @@ class JobService:
         if self.scheduler is not None:
             self.scheduler.wake()
         return created
-
-    def _resolve_code(self, workspace: str, job: Job) -> None:
-        if job.code is None:
-            return
-        digest = job.code.removeprefix("codes/")
-        if not job.code.startswith("codes/") or not self.uploads.exists(workspace, "code", digest):
-            raise InvalidInputError(
-                f"code {job.code!r} is not an uploaded snapshot of this workspace "
-                "(the CLI and SDK upload the code folder for you)")
 
     def _resolve_environment(self, workspace: str, job: Job) -> None:
         env = job.environment

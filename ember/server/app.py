@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     from ember.server.routes import (
+        components,
         data,
         datastores,
         environments,
@@ -73,6 +74,6 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
 
     app.include_router(workspaces.router, prefix=API_PREFIX)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
-    for module in (datastores, data, environments, uploads, jobs):
+    for module in (datastores, data, environments, components, uploads, jobs):
         app.include_router(module.router, prefix=ws_prefix)
     return app

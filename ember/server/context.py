@@ -9,6 +9,7 @@ from ember.engine.environments import EnvironmentBuilder
 from ember.engine.jobs import JobService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
+from ember.services.components import ComponentService
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
@@ -29,6 +30,8 @@ class Platform:
         self.data = DataService(self.store.data, self.datastores)
         self.environments = EnvironmentService(self.store.environments)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")
+        self.components = ComponentService(self.store.components, self.environments,
+                                           self.uploads)
         self.workspaces.ensure_default()
         from ember.tracking.service import TrackingService
 

@@ -65,3 +65,13 @@ class UploadService:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return upload_uri(kind, digest)
+
+    def check_code(self, workspace: str, uri: str | None) -> None:
+        """A job's or component's ``code`` must be a snapshot uploaded to this workspace."""
+        if uri is None:
+            return
+        digest = uri.removeprefix("codes/")
+        if not uri.startswith("codes/") or not self.exists(workspace, "code", digest):
+            raise InvalidInputError(
+                f"code {uri!r} is not an uploaded snapshot of this workspace "
+                "(the CLI and SDK upload the code folder for you)")

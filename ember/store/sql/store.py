@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
 from ember.store.sql.engine import make_engine, migrate
@@ -20,6 +21,7 @@ class SqlStore:
         self.datastores = SqlDatastoreStore(self.engine)
         self.data = SqlDataAssetStore(self.engine)
         self.environments = SqlEnvironmentStore(self.engine)
+        self.components = SqlComponentStore(self.engine)
         self.jobs = SqlJobStore(self.engine)
         self.tracking = SqlTrackingStore(self.engine)
 

@@ -67,6 +67,18 @@ environment_versions = Table(
     Column("seq", Integer, nullable=False, default=0),
 )
 
+component_versions = Table(
+    "component_versions",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("seq", Integer, nullable=False, default=0),
+    Column("archived", Boolean, nullable=False, default=False),
+)
+
 jobs = Table(
     "jobs",
     metadata,

@@ -1,0 +1,94 @@
+"""``client.components``: register, get, list, archive and restore component versions."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ember.client.http import Http
+from ember.client.uploads import upload
+from ember.entities.components import Component
+from ember.errors import InvalidInputError
+
+
+def component_to_json(comp: Component) -> dict[str, Any]:
+    body = comp.to_dict()
+    for key in ("archived", "creation_time"):
+        body.pop(key)
+    if isinstance(body["environment"], dict):
+        body["environment"].pop("creation_time", None)
+    return body
+
+
+def _snapshot_folder(code: str | None, includes: list[str], into: Path) -> Path:
+    """A folder with the code's contents plus each additional include under its basename."""
+    if code is not None:
+        src = Path(code)
+        if src.is_dir():
+            shutil.copytree(src, into, dirs_exist_ok=True, symlinks=True)
+        else:
+            shutil.copy2(src, into / src.name)
+    for include in includes:
+        src = Path(include)
+        if not src.exists():
+            raise InvalidInputError(f"additional include {include} does not exist")
+        dest = into / src.name
+        if dest.exists():
+            raise InvalidInputError(
+                f"additional include {include}: '{src.name}' already exists in the code folder")
+        if src.is_dir():
+            shutil.copytree(src, dest, symlinks=True)
+        else:
+            shutil.copy2(src, dest)
+    return into
+
+
+class ComponentOperations:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def create_or_update(self, component: Component,
+                         show_progress: bool | None = None) -> Component:
+        """Upload the local code (with its additional includes) and register a version."""
+        comp = replace(component)
+        local_code = comp.code is not None and not comp.code.startswith("codes/")
+        if comp.additional_includes or local_code:
+            code = comp.code if local_code else None
+            if comp.code is not None and not local_code:
+                raise InvalidInputError("additional_includes need a local code folder")
+            if not comp.additional_includes:
+                comp.code = upload(self._http, "code", Path(str(code)), "code", show_progress)
+            else:
+                with tempfile.TemporaryDirectory(prefix="ember-component-") as tmp:
+                    folder = _snapshot_folder(code, comp.additional_includes, Path(tmp))
+                    comp.code = upload(self._http, "code", folder, "code", show_progress)
+                comp.additional_includes = [Path(p).name for p in comp.additional_includes]
+        return Component.from_dict(self._http.json("POST", self._http.ws("/components"),
+                                                   json=component_to_json(comp)))
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Component:
+        """A version, or the latest non-archived one (``version`` None or label "latest")."""
+        params = {"version": str(version)} if version else {}
+        return Component.from_dict(self._http.json(
+            "GET", self._http.ws(f"/components/{quote(name, safe='')}"), params=params))
+
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Component]:
+        params: dict[str, Any] = {"name": name} if name else {}
+        if include_archived:
+            params["include_archived"] = "true"
+        return [Component.from_dict(d) for d in
+                self._http.json("GET", self._http.ws("/components"), params=params)]
+
+    def archive(self, name: str, version: str) -> Component:
+        return self._set(name, version, "archive")
+
+    def restore(self, name: str, version: str) -> Component:
+        return self._set(name, version, "restore")
+
+    def _set(self, name: str, version: str, action: str) -> Component:
+        path = f"/components/{quote(name, safe='')}/versions/{quote(str(version), safe='')}"
+        return Component.from_dict(self._http.json("POST", self._http.ws(f"{path}/{action}")))

@@ -1,0 +1,93 @@
+"""Command components: reusable, versioned command steps (reference 1.4)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ember.entities.environments import Environment
+from ember.errors import InvalidInputError
+
+COMPONENT_LITERAL_TYPES = ("number", "integer", "boolean", "string")
+COMPONENT_DATA_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom_model")
+COMPONENT_INPUT_TYPES = COMPONENT_LITERAL_TYPES + COMPONENT_DATA_TYPES
+COMPONENT_OUTPUT_TYPES = COMPONENT_DATA_TYPES
+NUMERIC_TYPES = ("number", "integer")
+
+# Reference 1.4: starts with a lowercase letter, then [a-z0-9_], at most 255 characters.
+_COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,254}$")
+
+
+def component_name_error(name: str) -> str | None:
+    """Why ``name`` is not a valid component name, or None when it is."""
+    if _COMPONENT_NAME.match(name):
+        return None
+    return (f"'{name}' is not a valid component name: start with a lowercase letter, then "
+            "lowercase letters, digits and '_' (at most 255 characters)")
+
+
+def check_component_name(name: str) -> None:
+    error = component_name_error(name)
+    if error:
+        raise InvalidInputError(error)
+
+
+@dataclass
+class ComponentInput:
+    type: str
+    description: str = ""
+    default: Any = None
+    optional: bool = False
+    min: float | None = None
+    max: float | None = None
+    enum: list[str] | None = None
+
+
+@dataclass
+class ComponentOutput:
+    type: str = "uri_folder"
+    description: str = ""
+
+
+@dataclass
+class Component:
+    """A component version.
+
+    ``code`` is an absolute local path (from a spec, before upload) or an uploaded snapshot
+    ``codes/<hash>``; ``environment`` an asset reference string or an inline Environment.
+    """
+
+    name: str
+    command: str
+    version: str = ""
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    type: str = "command"
+    is_deterministic: bool = True
+    code: str | None = None
+    environment: str | Environment | None = None
+    inputs: dict[str, ComponentInput] = field(default_factory=dict)
+    outputs: dict[str, ComponentOutput] = field(default_factory=dict)
+    additional_includes: list[str] = field(default_factory=list)
+    archived: bool = False
+    creation_time: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Component:
+        """The inverse of :meth:`to_dict` (unknown keys ignored)."""
+        data = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        env = data.get("environment")
+        if isinstance(env, dict):
+            fields = Environment.__dataclass_fields__
+            data["environment"] = Environment(**{k: v for k, v in env.items() if k in fields})
+        data["inputs"] = {k: v if isinstance(v, ComponentInput) else ComponentInput(**v)
+                          for k, v in (data.get("inputs") or {}).items()}
+        data["outputs"] = {k: v if isinstance(v, ComponentOutput) else ComponentOutput(**v)
+                           for k, v in (data.get("outputs") or {}).items()}
+        data["additional_includes"] = list(data.get("additional_includes") or [])
+        return cls(**data)

@@ -1,0 +1,65 @@
+"""Component request/response bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ember.entities.components import Component, ComponentInput, ComponentOutput
+from ember.server.schemas.assets import EnvironmentIn
+
+
+class ComponentInputBody(BaseModel):
+    type: str
+    description: str = ""
+    default: Any = None
+    optional: bool = False
+    min: float | None = None
+    max: float | None = None
+    enum: list[str] | None = None
+
+
+class ComponentOutputBody(BaseModel):
+    type: str = "uri_folder"
+    description: str = ""
+
+
+class ComponentIn(BaseModel):
+    name: str
+    version: str = ""
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    type: str = "command"
+    is_deterministic: bool = True
+    command: str
+    code: str | None = None
+    environment: str | EnvironmentIn | None = None
+    inputs: dict[str, ComponentInputBody] = Field(default_factory=dict)
+    outputs: dict[str, ComponentOutputBody] = Field(default_factory=dict)
+    additional_includes: list[str] = Field(default_factory=list)
+
+    def entity(self) -> Component:
+        env = self.environment
+        return Component(
+            name=self.name, version=str(self.version or ""), display_name=self.display_name,
+            description=self.description, tags=self.tags, type=self.type,
+            is_deterministic=self.is_deterministic, command=self.command, code=self.code,
+            environment=env.entity() if isinstance(env, EnvironmentIn) else env,
+            inputs={k: ComponentInput(**v.model_dump()) for k, v in self.inputs.items()},
+            outputs={k: ComponentOutput(**v.model_dump()) for k, v in self.outputs.items()},
+            additional_includes=list(self.additional_includes))
+
+
+class ComponentOut(ComponentIn):
+    archived: bool
+    creation_time: float
+    id: str
+
+    @classmethod
+    def of(cls, c: Component) -> ComponentOut:
+        data = c.to_dict()
+        if isinstance(data["environment"], dict):
+            data["environment"].pop("creation_time", None)
+        return cls(**data, id=f"azureml:{c.name}:{c.version}")

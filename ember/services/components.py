@@ -1,0 +1,71 @@
+"""Component versions: registration rules (references resolved before anything is written)."""
+
+from __future__ import annotations
+
+import time
+
+from ember.entities.components import (
+    COMPONENT_INPUT_TYPES,
+    COMPONENT_OUTPUT_TYPES,
+    Component,
+    check_component_name,
+)
+from ember.errors import InvalidInputError
+from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.uploads import UploadService
+from ember.specs.expressions import validate_command
+from ember.specs.references import parse_asset_ref
+from ember.store.components import ComponentStore
+
+
+class ComponentService:
+    def __init__(self, components: ComponentStore, environments: EnvironmentService,
+                 uploads: UploadService) -> None:
+        self.components = components
+        self.environments = environments
+        self.uploads = uploads
+
+    def create(self, workspace: str, comp: Component) -> Component:
+        """Register a version ("" version: the next integer). Raises before writing anything
+        when a reference (environment, code snapshot) does not resolve."""
+        check_component_name(comp.name)
+        if comp.type != "command":
+            raise InvalidInputError(f"component type {comp.type!r} is not supported yet")
+        for name, inp in comp.inputs.items():
+            if inp.type not in COMPONENT_INPUT_TYPES:
+                raise InvalidInputError(f"input {name!r}: unknown type {inp.type!r}")
+        for name, out in comp.outputs.items():
+            if out.type not in COMPONENT_OUTPUT_TYPES:
+                raise InvalidInputError(f"output {name!r}: unknown type {out.type!r}")
+        validate_command(comp.command, comp.inputs, comp.outputs, None, None)
+        self.uploads.check_code(workspace, comp.code)
+        self._resolve_environment(workspace, comp)
+        comp.archived = False
+        comp.creation_time = time.time()
+        return self.components.create(workspace, comp)
+
+    def _resolve_environment(self, workspace: str, comp: Component) -> None:
+        env = comp.environment
+        if env is None:
+            raise InvalidInputError(f"component {comp.name!r} needs an environment")
+        if isinstance(env, str):
+            ref = env if env.startswith("azureml:") else f"azureml:{env}"
+            name, version = parse_asset_ref(ref)
+            found = self.environments.get(workspace, name, version)
+            comp.environment = f"azureml:{found.name}:{found.version}"
+        else:
+            validate_environment(env, f"component {comp.name!r}'s inline environment")
+
+    def get(self, workspace: str, name: str, version: str | None = None) -> Component:
+        """A version, or the latest non-archived one."""
+        return self.components.get(workspace, name, version)
+
+    def list(self, workspace: str, name: str | None = None, *,
+             include_archived: bool = False) -> list[Component]:
+        return self.components.list(workspace, name, include_archived=include_archived)
+
+    def archive(self, workspace: str, name: str, version: str) -> Component:
+        return self.components.set_archived(workspace, name, version, True)
+
+    def restore(self, workspace: str, name: str, version: str) -> Component:
+        return self.components.set_archived(workspace, name, version, False)
