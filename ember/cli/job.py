@@ -35,9 +35,9 @@ def create(
     output: str = OutputOpt,
 ) -> None:
     """Create a job from a YAML file."""
-    from ember.specs.jobs import load_job_spec
+    from ember.specs.any_job import load_any_job_spec
 
-    job = load_job_spec(file, list(set_))
+    job = load_any_job_spec(file, list(set_))
     if name:
         job.name = name
     with client() as c:

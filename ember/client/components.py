@@ -47,6 +47,25 @@ def _snapshot_folder(code: str | None, includes: list[str], into: Path) -> Path:
     return into
 
 
+def upload_component_code(http: Http, component: Component,
+                          show_progress: bool | None = None) -> Component:
+    """A copy of ``component`` whose local code (plus additional includes) is uploaded."""
+    comp = replace(component)
+    local_code = comp.code is not None and not comp.code.startswith("codes/")
+    if comp.additional_includes or local_code:
+        code = comp.code if local_code else None
+        if comp.code is not None and not local_code:
+            raise InvalidInputError("additional_includes need a local code folder")
+        if not comp.additional_includes:
+            comp.code = upload(http, "code", Path(str(code)), "code", show_progress)
+        else:
+            with tempfile.TemporaryDirectory(prefix="ember-component-") as tmp:
+                folder = _snapshot_folder(code, comp.additional_includes, Path(tmp))
+                comp.code = upload(http, "code", folder, "code", show_progress)
+            comp.additional_includes = [Path(p).name for p in comp.additional_includes]
+    return comp
+
+
 class ComponentOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
@@ -54,19 +73,7 @@ class ComponentOperations:
     def create_or_update(self, component: Component,
                          show_progress: bool | None = None) -> Component:
         """Upload the local code (with its additional includes) and register a version."""
-        comp = replace(component)
-        local_code = comp.code is not None and not comp.code.startswith("codes/")
-        if comp.additional_includes or local_code:
-            code = comp.code if local_code else None
-            if comp.code is not None and not local_code:
-                raise InvalidInputError("additional_includes need a local code folder")
-            if not comp.additional_includes:
-                comp.code = upload(self._http, "code", Path(str(code)), "code", show_progress)
-            else:
-                with tempfile.TemporaryDirectory(prefix="ember-component-") as tmp:
-                    folder = _snapshot_folder(code, comp.additional_includes, Path(tmp))
-                    comp.code = upload(self._http, "code", folder, "code", show_progress)
-                comp.additional_includes = [Path(p).name for p in comp.additional_includes]
+        comp = upload_component_code(self._http, component, show_progress)
         return Component.from_dict(self._http.json("POST", self._http.ws("/components"),
                                                    json=component_to_json(comp)))
 

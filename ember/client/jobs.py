@@ -18,7 +18,9 @@ from ember.artifacts.uris import is_remote_uri
 from ember.client.convert import job_from_json, job_to_json
 from ember.client.http import Http
 from ember.client.uploads import progress, upload
+from ember.client.pipelines import pipeline_body
 from ember.entities.jobs import Job, JobStatus
+from ember.entities.pipelines import PipelineJob
 
 STREAM_POLL_SECONDS = 0.25
 
@@ -27,9 +29,17 @@ class JobOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
 
-    def create_or_update(self, job: Job, *, experiment_name: str | None = None,
+    def create_or_update(self, job: Job | PipelineJob, *, experiment_name: str | None = None,
                          show_progress: bool | None = None) -> Job:
-        """Upload the job's local code and inputs, then submit it. Returns the Queued job."""
+        """Upload the job's local code and inputs, then submit it. Returns the Queued job.
+
+        A :class:`~ember.entities.pipelines.PipelineJob` (YAML ``type: pipeline`` or
+        ``@pipeline``) is submitted whole; its steps become child jobs."""
+        if isinstance(job, PipelineJob):
+            pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
+                               or Path.cwd().name or "Default")
+            body = pipeline_body(self._http, pipeline, show_progress)
+            return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
         job = replace(job, inputs=dict(job.inputs))
         if experiment_name:
             job.experiment_name = experiment_name
@@ -44,6 +54,7 @@ class JobOperations:
                              show_progress)
                 job.inputs[name] = replace(inp, path=uri)
         body = job_to_json(job)
+        body["is_deterministic"] = job.is_deterministic
         return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
 
     def get(self, name: str) -> Job:

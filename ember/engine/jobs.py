@@ -10,6 +10,8 @@ import builtins
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ember.artifacts.store import ArtifactStore, safe_relpath
@@ -29,6 +31,7 @@ from ember.specs.references import is_asset_ref, parse_asset_ref
 from ember.store.jobs import JobStore
 
 if TYPE_CHECKING:
+    from ember.engine.orchestrator import Orchestrator
     from ember.engine.scheduler import Scheduler
     from ember.tracking.service import TrackingService
 
@@ -57,6 +60,9 @@ class JobService:
         self.tracking = tracking
         self.artifacts = artifacts
         self.scheduler: Scheduler | None = None
+        self.orchestrator: Orchestrator | None = None
+        # Called as (workspace, job name, new status) after every recorded status change.
+        self.listeners: list[Callable[[str, str, str], None]] = []
         self._log_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -64,40 +70,77 @@ class JobService:
 
     def create(self, workspace: str, job: Job) -> Job:
         """Validate every reference, then record the job (Queued) and its MLflow run."""
+        self.check(workspace, job)
+        self.resolve_outputs(job)
+        return self.record(workspace, job)
+
+    def check(self, workspace: str, job: Job) -> None:
+        """Everything :meth:`create` checks and resolves before writing (outputs aside)."""
         if job.type != "command":
-            raise UnsupportedError(f"job type {job.type!r} is not supported yet; use 'command'")
+            raise UnsupportedError(f"job type {job.type!r} is not supported here; use "
+                                   "'command' (pipelines and sweeps have their own services)")
         if not job.command or not job.command.strip():
             raise InvalidInputError("the job has no command")
         job.display_name = job.display_name or names.display_name()
         job.name = job.name or names.job_name(job.display_name)
         check_name("job", job.name)
-        try:
-            self.jobs.get(workspace, job.name)
-            raise ConflictError(f"a job named {job.name!r} already exists")
-        except NotFoundError:
-            pass
+        self.check_unused_name(workspace, job.name)
         job.experiment_name = job.experiment_name or "Default"
         validate_command(job.command, job.inputs, job.outputs, "command", None)
         self.uploads.check_code(workspace, job.code)
-        self._resolve_environment(workspace, job)
-        self._resolve_inputs(workspace, job)
-        self._resolve_outputs(job)
+        self.resolve_environment(workspace, job)
+        self.resolve_inputs(workspace, job)
         if job.timeout is not None and job.timeout <= 0:
             raise InvalidInputError("limits.timeout must be a positive number of seconds")
-        job.status = JobStatus.QUEUED
+
+    def check_unused_name(self, workspace: str, name: str) -> None:
+        try:
+            self.jobs.get(workspace, name)
+        except NotFoundError:
+            return
+        raise ConflictError(f"a job named {name!r} already exists")
+
+    def record(self, workspace: str, job: Job, *, status: str = JobStatus.QUEUED,
+               reason: str = "", error: str | None = None) -> Job:
+        """Write a checked job and its MLflow run; wake the scheduler (and the listeners)."""
+        job.status = status
+        job.error = error
         job.creation_time = time.time()
+        if status in JobStatus.TERMINAL:
+            job.start_time = job.end_time = job.creation_time
         job.experiment_id = self.tracking.ensure_experiment(workspace, job.experiment_name)
+        tags = {"mlflow.runName": job.display_name, "mlflow.source.type": "JOB",
+                "ember.job_type": job.type, **job.tags}
+        if job.parent_job_name:
+            tags["mlflow.parentRunId"] = job.parent_job_name
         self.tracking.create_job_run(
             workspace, run_id=job.name, experiment_id=job.experiment_id,
-            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000),
-            tags={"mlflow.runName": job.display_name, "mlflow.source.type": "JOB",
-                  "ember.job_type": job.type, **job.tags})
+            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000), tags=tags)
+        if status != JobStatus.QUEUED:
+            end = int(job.creation_time * 1000) if status in JobStatus.TERMINAL else None
+            self.tracking.set_run_status(job.name, RUN_STATUS[status], end)
         created = self.jobs.create(workspace, job)
-        if self.scheduler is not None:
+        if reason:
+            self.append_server_log(workspace, job.name, f"[ember] {reason}\n".encode())
+        if self.scheduler is not None and job.type == "command" and status == JobStatus.QUEUED:
             self.scheduler.wake()
+        for listener in self.listeners:
+            listener(workspace, job.name, status)
         return created
 
-    def _resolve_environment(self, workspace: str, job: Job) -> None:
+    def create_reused(self, workspace: str, job: Job, source: Job) -> Job:
+        """Record a checked step as Completed at once, pointing at ``source``'s outputs."""
+        job.outputs = {k: replace(o, path=source.outputs[k].path) if k in source.outputs
+                       else o for k, o in job.outputs.items()}
+        self.resolve_outputs(job)
+        job.reused_from = source.name
+        job.properties = {**job.properties, "azureml.isreused": "true",
+                          "azureml.reusedrunid": source.name}
+        return self.record(workspace, job, status=JobStatus.COMPLETED,
+                           reason=f"reused the outputs of job {source.name} (same component, "
+                                  "code, environment and inputs); nothing was run")
+
+    def resolve_environment(self, workspace: str, job: Job) -> None:
         env = job.environment
         if env is None:
             return
@@ -118,7 +161,7 @@ class JobService:
                 f"environment {env_obj.name or '(inline)'} is built from a Dockerfile ('build'); "
                 "local compute has no container runtime. Use a conda_file or an image.")
 
-    def _resolve_inputs(self, workspace: str, job: Job) -> None:
+    def resolve_inputs(self, workspace: str, job: Job) -> None:
         for name, inp in job.inputs.items():
             if inp.is_literal:
                 if inp.value is None and not inp.optional:
@@ -138,7 +181,7 @@ class JobService:
                 if not store.exists(rel):
                     raise InvalidInputError(f"input {name!r}: {inp.path} does not exist")
 
-    def _resolve_outputs(self, job: Job) -> None:
+    def resolve_outputs(self, job: Job) -> None:
         for name, out in job.outputs.items():
             if out.path:
                 out.path = (out.path.replace("${{name}}", job.name)
@@ -181,12 +224,17 @@ class JobService:
         if ok:
             end = int(time.time() * 1000) if new_status in JobStatus.TERMINAL else None
             self.tracking.set_run_status(name, RUN_STATUS[new_status], end)
+            for listener in self.listeners:
+                listener(workspace, name, new_status)
         return ok
 
     def cancel(self, workspace: str, name: str, reason: str = "canceled by the user") -> Job:
         job = self.jobs.get(workspace, name)
         if job.status in JobStatus.TERMINAL:
             raise ConflictError(f"job {name!r} is already {job.status}; there is nothing to cancel")
+        if job.type != "command" and self.orchestrator is not None:
+            self.orchestrator.cancel(workspace, job, reason)
+            return self.jobs.get(workspace, name)
         if job.status == JobStatus.QUEUED and self.move(
                 workspace, name, JobStatus.CANCELED, reason=reason,
                 allowed_from=frozenset({JobStatus.QUEUED})):

@@ -82,7 +82,9 @@ class Scheduler:
             free = self.capacity - len(self._active)
         if free <= 0:
             return
-        for ws, job in self.jobs.jobs.list_in_status([JobStatus.QUEUED])[:free]:
+        queued = [(ws, j) for ws, j in self.jobs.jobs.list_in_status([JobStatus.QUEUED])
+                  if j.type == "command"]
+        for ws, job in queued[:free]:
             if self.jobs.move(ws, job.name, JobStatus.PREPARING,
                               allowed_from=frozenset({JobStatus.QUEUED})):
                 with self._lock:
@@ -160,6 +162,8 @@ class Scheduler:
     def recover(self) -> None:
         """Reattach or end every job a previous server process left active."""
         for ws, job in self.jobs.jobs.list_in_status(JobStatus.ACTIVE):
+            if job.type != "command":
+                continue   # pipelines and sweeps: the orchestrator's
             pid, ctime = int(job.runner.get("pid") or 0), job.runner.get("create_time")
             alive = processes.is_same_process(pid, ctime)
             if job.status == JobStatus.PREPARING and not alive:

@@ -99,3 +99,27 @@ class Job:
     parent_job_name: str | None = None
     experiment_id: str | None = None
     runner: dict[str, Any] = field(default_factory=dict)
+    # Pipeline and sweep jobs: their definition as plain JSON (see entities.pipelines).
+    definition: dict[str, Any] | None = None
+    # Steps of a pipeline: the step this job runs, and the reuse facts (see engine.reuse).
+    step_name: str | None = None
+    component: str | None = None
+    is_deterministic: bool = True
+    reuse_key: str | None = None
+    reused_from: str | None = None
+
+
+def job_from_plain(d: dict[str, Any]) -> Job:
+    """A Job from ``dataclasses.asdict(job)`` output (unknown keys ignored)."""
+    data = {k: v for k, v in d.items() if k in Job.__dataclass_fields__}
+    env = data.get("environment")
+    if isinstance(env, dict):
+        fields = Environment.__dataclass_fields__
+        data["environment"] = Environment(**{k: v for k, v in env.items() if k in fields})
+    data["inputs"] = {k: v if isinstance(v, JobInput) else JobInput(**v)
+                      for k, v in (data.get("inputs") or {}).items()}
+    data["outputs"] = {k: v if isinstance(v, JobOutput) else JobOutput(**v)
+                       for k, v in (data.get("outputs") or {}).items()}
+    data["status_history"] = [s if isinstance(s, StatusChange) else StatusChange(**s)
+                              for s in data.get("status_history") or []]
+    return Job(**data)

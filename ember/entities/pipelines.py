@@ -13,11 +13,11 @@ A pipeline is loaded and checked here; running it is the scheduler's business. D
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ember.entities.components import Component
-from ember.entities.jobs import Job, JobInput, JobOutput
+from ember.entities.jobs import Job, JobInput, JobOutput, job_from_plain
 
 STEP_KINDS = ("command", "component", "pipeline")
 
@@ -121,3 +121,29 @@ class PipelineJob:
     def step_compute(self, step: PipelineStep) -> str:
         """Where ``step`` runs: its own compute, the default compute, the pipeline's, local."""
         return step.compute or self.settings.default_compute or self.compute or "local"
+
+
+def pipeline_to_plain(pipeline: PipelineJob) -> dict[str, Any]:
+    """Plain JSON-able data (what the server stores as the pipeline job's definition)."""
+    return asdict(pipeline)
+
+
+def pipeline_from_plain(d: dict[str, Any]) -> PipelineJob:
+    """The inverse of :func:`pipeline_to_plain`; unknown keys are ignored."""
+    data = {k: v for k, v in d.items() if k in PipelineJob.__dataclass_fields__}
+    data["inputs"] = {k: JobInput(**v) for k, v in (data.get("inputs") or {}).items()}
+    data["outputs"] = {k: JobOutput(**v) for k, v in (data.get("outputs") or {}).items()}
+    data["settings"] = PipelineSettings(**(data.get("settings") or {}))
+    data["jobs"] = {k: step_from_plain(v) for k, v in (data.get("jobs") or {}).items()}
+    return PipelineJob(**data)
+
+
+def step_from_plain(d: dict[str, Any]) -> PipelineStep:
+    data = {k: v for k, v in d.items() if k in PipelineStep.__dataclass_fields__}
+    if isinstance(data.get("component"), dict):
+        data["component"] = Component.from_dict(data["component"])
+    if isinstance(data.get("job"), dict):
+        data["job"] = job_from_plain(data["job"])
+    for side in ("inputs", "outputs"):
+        data[side] = {k: Binding(**v) for k, v in (data.get(side) or {}).items()}
+    return PipelineStep(**data)

@@ -7,6 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
 from ember.engine.jobs import JobService
+from ember.engine.orchestrator import Orchestrator
+from ember.engine.pipelines import PipelineDriver, PipelineService
+from ember.engine.reuse import DataHasher
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
 from ember.services.components import ComponentService
@@ -42,17 +45,24 @@ class Platform:
                                         self.environments, EnvironmentBuilder(self.settings.home),
                                         self.jobs.output_uri)
         self.scheduler = Scheduler(self.jobs, self.preparer, self.settings)
+        self.orchestrator = Orchestrator(self.jobs)
+        self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator)
+        hasher = DataHasher(self.datastores, self.jobs.output_uri)
+        self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,
+                                                              hasher))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""
         self.scheduler.start()
+        self.orchestrator.start()
 
     def finalize_job(self, workspace: str, name: str) -> None:
         self.jobs.get(workspace, name)
         self.preparer.finalize(workspace, self.preparer.job_dir(name))
 
     def close(self) -> None:
+        self.orchestrator.close()
         self.scheduler.close()
         self.executor.shutdown(wait=False)
         self.store.close()

@@ -99,7 +99,7 @@ def _job(top: Section) -> Job:
     validate_command(command, inputs, outputs, top.ctx.source, top.line("command"),
                      note=f"set by --set {override}" if override else None)
     check_settings(top)
-    top.get_bool("is_deterministic", True)
+    deterministic = top.get_bool("is_deterministic", True)
     return Job(
         name=name,
         command=command,
@@ -116,6 +116,7 @@ def _job(top: Section) -> Job:
         inputs=inputs,
         outputs=outputs,
         timeout=_timeout(top),
+        is_deterministic=bool(deterministic),
     )
 
 

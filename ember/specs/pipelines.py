@@ -256,7 +256,7 @@ def _inline_job(name: str, sec: Section, inputs: dict[str, Binding],
     validate_command(command, inputs, outputs, sec.ctx.source, sec.line("command"),
                      key=sec.key_path("command"),
                      note=f"set by --set {override}" if override else None)
-    sec.get_bool("is_deterministic", True)
+    deterministic = sec.get_bool("is_deterministic", True)
     job_inputs: dict[str, JobInput] = {}
     for port, binding in inputs.items():
         if binding.is_literal:
@@ -284,4 +284,5 @@ def _inline_job(name: str, sec: Section, inputs: dict[str, Binding],
         inputs=job_inputs,
         outputs=job_outputs,
         timeout=_timeout(sec),
+        is_deterministic=bool(deterministic),
     )

@@ -52,5 +52,14 @@ class JobStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def update(self, workspace: str, job: Job) -> None:
+        """Rewrite the job's definition fields (outputs, properties, ...); status and times are
+        left alone (they only change through :meth:`transition`). Raises NotFoundError."""
+
+    @abc.abstractmethod
+    def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:
+        """The most recently created Completed job with ``reuse_key``, or None."""
+
+    @abc.abstractmethod
     def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
         """Record the runner's process facts (pid, create time, work dir) for reattachment."""

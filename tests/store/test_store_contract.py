@@ -114,6 +114,32 @@ class StoreContract:
         store.jobs.set_runner(ws, "l1", {"pid": 5})
         assert store.jobs.get(ws, "l1").runner == {"pid": 5}
 
+    def test_update_and_find_reusable(self, store: SqlStore, ws: str) -> None:
+        a, b = self._job("r1"), self._job("r2")
+        a.reuse_key = b.reuse_key = "k" * 64
+        b.creation_time = a.creation_time + 1
+        store.jobs.create(ws, a)
+        store.jobs.create(ws, b)
+        assert store.jobs.find_reusable(ws, "k" * 64) is None   # neither is Completed
+        for name in ("r1", "r2"):
+            store.jobs.transition(ws, name, JobStatus.COMPLETED,
+                                  allowed_from=[JobStatus.QUEUED], time=5.0)
+        found = store.jobs.find_reusable(ws, "k" * 64)
+        assert found is not None and found.name == "r2"
+        assert store.jobs.find_reusable("other", "k" * 64) is None
+        got = store.jobs.get(ws, "r1")
+        got.outputs["o"].path = "azureml://datastores/x/paths/y/"
+        got.properties["azureml.isreused"] = "true"
+        got.definition = {"jobs": {"a": {"kind": "command"}}}
+        store.jobs.update(ws, got)
+        again = store.jobs.get(ws, "r1")
+        assert again.outputs["o"].path == "azureml://datastores/x/paths/y/"
+        assert again.properties == {"azureml.isreused": "true"}
+        assert again.definition == {"jobs": {"a": {"kind": "command"}}}
+        assert again.status == JobStatus.COMPLETED and again.reuse_key == "k" * 64
+        with pytest.raises(NotFoundError):
+            store.jobs.update("other", got)
+
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture

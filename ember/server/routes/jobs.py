@@ -1,18 +1,26 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from ember.entities.pipelines import PipelineJob
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.schemas.jobs import FileOut, JobIn, JobOut, RunnerStatusIn
+from ember.server.schemas.jobs import FileOut, JobOut, RunnerStatusIn, parse_job_body
 
 router = APIRouter(tags=["jobs"])
 
 
 @router.post("/jobs", status_code=201)
-def create_job(body: JobIn, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
-    return JobOut.of(ctx.platform.jobs.create(ctx.name, body.entity()))
+def create_job(body: dict[str, Any] = Body(...),
+               ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    """A command job (``JobIn``) or a pipeline job (``PipelineIn``, ``type: pipeline``)."""
+    job = parse_job_body(body)
+    if isinstance(job, PipelineJob):
+        return JobOut.of(ctx.platform.pipelines.create(ctx.name, job))
+    return JobOut.of(ctx.platform.jobs.create(ctx.name, job))
 
 
 @router.get("/jobs")

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ember.entities.environments import Environment
 from ember.entities.jobs import Job, JobInput, JobOutput
+from ember.entities.pipelines import PipelineJob, pipeline_from_plain
+from ember.errors import InvalidInputError
 from ember.server.schemas.assets import EnvironmentIn
 
 
@@ -39,6 +41,7 @@ class JobIn(BaseModel):
     inputs: dict[str, InputIn] = Field(default_factory=dict)
     outputs: dict[str, OutputIn] = Field(default_factory=dict)
     timeout: float | None = None
+    is_deterministic: bool = True
 
     def entity(self) -> Job:
         env: str | Environment | None
@@ -52,7 +55,7 @@ class JobIn(BaseModel):
             compute=self.compute,
             inputs={k: JobInput(**v.model_dump()) for k, v in self.inputs.items()},
             outputs={k: JobOutput(**v.model_dump()) for k, v in self.outputs.items()},
-            timeout=self.timeout)
+            timeout=self.timeout, is_deterministic=self.is_deterministic)
 
     @classmethod
     def of_entity(cls, job: Job) -> dict[str, Any]:
@@ -66,7 +69,7 @@ class JobIn(BaseModel):
             environment_variables=job.environment_variables, compute=job.compute,
             inputs={k: InputIn(**vars(v)).model_dump() for k, v in job.inputs.items()},
             outputs={k: OutputIn(**vars(v)).model_dump() for k, v in job.outputs.items()},
-            timeout=job.timeout)
+            timeout=job.timeout, is_deterministic=job.is_deterministic)
 
 
 class StatusChangeOut(BaseModel):
@@ -85,6 +88,12 @@ class JobOut(JobIn):
     experiment_id: str | None = None
     parent_job_name: str | None = None
     mlflow_run_id: str
+    step_name: str | None = None
+    component: str | None = None
+    reused_from: str | None = None
+    reuse_key: str | None = None
+    definition: dict[str, Any] | None = None
+    command: str = ""
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -93,7 +102,10 @@ class JobOut(JobIn):
                                    for s in job.status_history],
                    error=job.error, creation_time=job.creation_time, start_time=job.start_time,
                    end_time=job.end_time, experiment_id=job.experiment_id,
-                   parent_job_name=job.parent_job_name, mlflow_run_id=job.name)
+                   parent_job_name=job.parent_job_name, mlflow_run_id=job.name,
+                   step_name=job.step_name, component=job.component,
+                   reused_from=job.reused_from, reuse_key=job.reuse_key,
+                   definition=job.definition)
 
 
 class RunnerStatusIn(BaseModel):
@@ -106,3 +118,40 @@ class RunnerStatusIn(BaseModel):
 class FileOut(BaseModel):
     path: str
     size: int
+
+
+class PipelineIn(BaseModel):
+    """A pipeline job: the top level is typed here; ``jobs`` and ``settings`` are the plain
+    form of :class:`~ember.entities.pipelines.PipelineJob` (checked when converted)."""
+
+    type: str = "pipeline"
+    name: str = ""
+    display_name: str = ""
+    experiment_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    compute: str | None = None
+    inputs: dict[str, InputIn] = Field(default_factory=dict)
+    outputs: dict[str, OutputIn] = Field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]]
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    def entity(self) -> PipelineJob:
+        try:
+            return pipeline_from_plain(self.model_dump())
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise InvalidInputError(f"the pipeline body is malformed: {exc}") from None
+
+
+def parse_job_body(body: dict[str, Any]) -> Job | PipelineJob:
+    """The body of ``POST /jobs``: a command job, or a pipeline when ``type`` says so."""
+    model: type[BaseModel] = PipelineIn if body.get("type") == "pipeline" else JobIn
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInputError(f"{where}: {first.get('msg', 'invalid')}") from None
+    assert isinstance(parsed, (JobIn, PipelineIn))
+    return parsed.entity()

@@ -17,7 +17,7 @@ from ember.store.sql import tables as t
 from ember.store.sql.base import SqlRepo, raise_duplicate
 
 _COLUMNS = ("name", "type", "status", "display_name", "experiment_name", "parent_job_name",
-            "runner", "error", "creation_time", "start_time", "end_time")
+            "runner", "error", "creation_time", "start_time", "end_time", "reuse_key")
 
 
 def job_to_spec(job: Job) -> dict[str, Any]:
@@ -38,7 +38,8 @@ def job_from_row(row: Any, history: list[StatusChange]) -> Job:
         name=row.name, type=row.type, status=row.status, display_name=row.display_name,
         experiment_name=row.experiment_name, parent_job_name=row.parent_job_name,
         runner=dict(row.runner or {}), error=row.error, creation_time=row.creation_time,
-        start_time=row.start_time, end_time=row.end_time, status_history=history, **spec,
+        start_time=row.start_time, end_time=row.end_time, reuse_key=row.reuse_key,
+        status_history=history, **spec,
     )
 
 
@@ -51,7 +52,8 @@ class SqlJobStore(SqlRepo, JobStore):
                     display_name=job.display_name, experiment_name=job.experiment_name,
                     parent_job_name=job.parent_job_name, spec=job_to_spec(job),
                     runner=job.runner, error=job.error, creation_time=job.creation_time,
-                    start_time=job.start_time, end_time=job.end_time))
+                    start_time=job.start_time, end_time=job.end_time,
+                    reuse_key=job.reuse_key))
                 conn.execute(insert(t.job_status_changes).values(
                     job_name=job.name, status=job.status, time=job.creation_time, reason=""))
         except IntegrityError as exc:
@@ -121,6 +123,27 @@ class SqlJobStore(SqlRepo, JobStore):
             conn.execute(insert(t.job_status_changes).values(
                 job_name=name, status=new_status, time=time, reason=reason))
         return True
+
+    def update(self, workspace: str, job: Job) -> None:
+        c = t.jobs.c
+        with self.engine.begin() as conn:
+            res = conn.execute(update(t.jobs).where(c.workspace == workspace, c.name == job.name)
+                               .values(spec=job_to_spec(job), reuse_key=job.reuse_key,
+                                       display_name=job.display_name))
+            if res.rowcount != 1:
+                raise NotFoundError(f"job {job.name!r} does not exist in workspace "
+                                    f"{workspace!r}")
+
+    def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:
+        c = t.jobs.c
+        q = (select(t.jobs).where(c.workspace == workspace, c.reuse_key == reuse_key,
+                                  c.status == JobStatus.COMPLETED)
+             .order_by(c.creation_time.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+            if row is None:
+                return None
+            return job_from_row(row, self._history(conn, [row.name])[row.name])
 
     def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
         c = t.jobs.c

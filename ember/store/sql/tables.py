@@ -95,8 +95,10 @@ jobs = Table(
     Column("creation_time", Float, nullable=False),
     Column("start_time", Float, nullable=True),
     Column("end_time", Float, nullable=True),
+    Column("reuse_key", String(64), nullable=True),
     Index("ix_jobs_workspace_created", "workspace", "creation_time"),
     Index("ix_jobs_status", "status"),
+    Index("ix_jobs_reuse", "workspace", "reuse_key"),
 )
 
 job_status_changes = Table(

@@ -1,0 +1,46 @@
+"""Submitting a pipeline job from the SDK: local code and data uploaded, then one POST."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ember.artifacts.uris import is_remote_uri
+from ember.client.components import upload_component_code
+from ember.client.http import Http
+from ember.client.uploads import upload
+from ember.entities.jobs import JobInput
+from ember.entities.pipelines import PipelineJob, pipeline_to_plain
+
+
+def _local(path: str | None) -> bool:
+    return bool(path) and not str(path).startswith("azureml:") and not is_remote_uri(str(path))
+
+
+def _upload_input(http: Http, inp: JobInput, what: str, show: bool | None) -> None:
+    if not inp.is_literal and _local(inp.path):
+        inp.path = upload(http, "data", Path(str(inp.path)), what, show)
+
+
+def pipeline_body(http: Http, pipeline: PipelineJob, show_progress: bool | None) -> dict[str, Any]:
+    """Upload what the pipeline names locally (code folders, input files); the JSON body."""
+    p = copy.deepcopy(pipeline)
+    for name, inp in p.inputs.items():
+        _upload_input(http, inp, f"pipeline input {name!r}", show_progress)
+    for step in p.jobs.values():
+        if step.component is not None:
+            step.component = upload_component_code(http, step.component, show_progress)
+        if step.job is not None:
+            if step.job.code and not step.job.code.startswith("codes/"):
+                step.job.code = upload(http, "code", Path(step.job.code),
+                                       f"code of step {step.name!r}", show_progress)
+            for name, inp in step.job.inputs.items():
+                _upload_input(http, inp, f"input {name!r} of step {step.name!r}", show_progress)
+        for name, binding in step.inputs.items():
+            if binding.path is not None and _local(binding.path):
+                binding.path = upload(http, "data", Path(binding.path),
+                                      f"input {name!r} of step {step.name!r}", show_progress)
+    body = pipeline_to_plain(p)
+    body["type"] = "pipeline"
+    return body

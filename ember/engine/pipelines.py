@@ -1,0 +1,333 @@
+"""Pipeline jobs: submit (checks before anything is written) and the driver that runs the steps.
+
+Each step becomes a child job named ``<pipeline>-<step>`` (``ember job list --parent-job-name``)
+once every step it consumes has Completed; the scheduler then runs children concurrently up to
+the compute's capacity. Outputs pass by URI: a consuming step's input is the producing step's
+output URI, nothing is copied. A deterministic step whose reuse key (see
+:mod:`ember.engine.reuse`) matches an earlier Completed job is recorded Completed at once,
+pointing at that job's outputs.
+
+Failure: with ``continue_on_step_failure: false`` (Ember's default) the first failed step
+cancels the running steps and the pipeline ends Failed; with ``true`` the branches that do not
+depend on the failed step run to the end, and the pipeline still ends Failed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+from ember.engine import names
+from ember.engine.jobs import JobService, default_output_uri
+from ember.engine.orchestrator import Driver, Orchestrator
+from ember.engine.reuse import DataHasher, reuse_key
+from ember.entities.components import Component
+from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
+from ember.entities.names import check_name
+from ember.entities.pipelines import (
+    Binding,
+    PipelineJob,
+    PipelineStep,
+    pipeline_from_plain,
+    pipeline_to_plain,
+)
+from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
+from ember.services.components import ComponentService
+from ember.specs.pipelines import check_pipeline_graph
+from ember.specs.references import parse_asset_ref
+
+MAX_STEPS = 100_000
+
+
+class PipelineService:
+    def __init__(self, jobs: JobService, components: ComponentService,
+                 orchestrator: Orchestrator) -> None:
+        self.jobs = jobs
+        self.components = components
+        self.orchestrator = orchestrator
+
+    def create(self, workspace: str, pipeline: PipelineJob) -> Job:
+        """Resolve component references, check the graph and every step, then record the
+        pipeline job (Queued; the orchestrator starts its steps). Nothing is written when a
+        check fails."""
+        pipeline.display_name = pipeline.display_name or names.display_name()
+        pipeline.name = pipeline.name or names.job_name(pipeline.display_name)
+        check_name("job", pipeline.name)
+        self.jobs.check_unused_name(workspace, pipeline.name)
+        for step in pipeline.jobs.values():
+            self._resolve_step(workspace, step)
+            check_name("job", f"{pipeline.name}-{step.name}")
+        check_pipeline_graph(pipeline, f"pipeline job {pipeline.name}")
+        shell = Job(name=pipeline.name, command="", type="pipeline",
+                    inputs={k: replace(v) for k, v in pipeline.inputs.items()})
+        self.jobs.resolve_inputs(workspace, shell)
+        pipeline.inputs = shell.inputs
+        for out_name, out in pipeline.outputs.items():
+            if out.path:
+                out.path = (out.path.replace("${{name}}", pipeline.name)
+                            .replace("${{output_name}}", out_name))
+        job = Job(
+            name=pipeline.name, command="", type="pipeline",
+            display_name=pipeline.display_name,
+            experiment_name=pipeline.experiment_name or "Default",
+            description=pipeline.description, tags=pipeline.tags,
+            properties=pipeline.properties, compute=pipeline.compute or "local",
+            inputs=pipeline.inputs,
+            outputs={k: replace(v) for k, v in pipeline.outputs.items()},
+            definition=pipeline_to_plain(pipeline),
+        )
+        created = self.jobs.record(workspace, job)
+        self.orchestrator.submitted(workspace, created)
+        return created
+
+    def _resolve_step(self, workspace: str, step: PipelineStep) -> None:
+        where = f"step {step.name!r}"
+        if step.kind == "pipeline":
+            raise UnsupportedError(f"{where}: nested pipeline components are not supported yet; "
+                                   "inline its steps into the pipeline")
+        if step.component_ref is not None:
+            name, version = parse_asset_ref(step.component_ref)
+            try:
+                step.component = self.components.get(workspace, name, version)
+            except EmberError as exc:
+                raise type(exc)(f"{where}: {exc.message}") from None
+            step.component_ref = None
+        template = _step_template(step)
+        try:
+            self.jobs.uploads.check_code(workspace, template.code)
+            self.jobs.resolve_environment(workspace, template)
+        except EmberError as exc:
+            raise type(exc)(f"{where}: {exc.message}") from None
+
+
+class PipelineDriver(Driver):
+    def __init__(self, jobs: JobService, orchestrator: Orchestrator, hasher: DataHasher) -> None:
+        self.jobs = jobs
+        self.orchestrator = orchestrator
+        self.hasher = hasher
+        self._orders: dict[str, list[str]] = {}
+
+    def _order(self, job: Job, pipeline: PipelineJob) -> list[str]:
+        order = self._orders.get(job.name)
+        if order is None:
+            order = check_pipeline_graph(pipeline, f"pipeline job {job.name}")
+            self._orders[job.name] = order
+        return order
+
+    def advance(self, workspace: str, job: Job) -> list[str]:
+        assert job.definition is not None
+        pipeline = pipeline_from_plain(job.definition)
+        order = self._order(job, pipeline)
+        children = {c.step_name or c.name: c for c in
+                    self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS)}
+        if job.status == JobStatus.CANCEL_REQUESTED:
+            self.cancel(workspace, job, "the pipeline was canceled")
+            return [c.name for c in children.values()]
+        if job.status == JobStatus.QUEUED:
+            self.jobs.move(workspace, job.name, JobStatus.RUNNING,
+                           allowed_from=frozenset({JobStatus.QUEUED}))
+        failed = [s for s in order if s in children
+                  and children[s].status in (JobStatus.FAILED, JobStatus.CANCELED)]
+        stopping = bool(failed) and not pipeline.settings.continue_on_step_failure
+        if stopping:
+            why = (f"step '{failed[0]}' {children[failed[0]].status.lower()} and "
+                   "continue_on_step_failure is false")
+            for child in children.values():
+                if child.status not in JobStatus.TERMINAL:
+                    self._cancel_child(workspace, child.name, why)
+        else:
+            self._start_ready(workspace, job, pipeline, order, children)
+        children = {c.step_name or c.name: c for c in
+                    self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS)}
+        if any(c.status not in JobStatus.TERMINAL for c in children.values()):
+            return [c.name for c in children.values()]
+        self._finish(workspace, job, order, children)
+        return [c.name for c in children.values()]
+
+    def _start_ready(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
+                     children: dict[str, Job]) -> None:
+        progress = True
+        while progress:   # reused steps complete at once: their consumers may start too
+            progress = False
+            for step_name in order:
+                if step_name in children:
+                    continue
+                ups = pipeline.jobs[step_name].upstream()
+                if all(u in children and children[u].status == JobStatus.COMPLETED
+                       for u in ups):
+                    child = self._start_step(workspace, job, pipeline, step_name, children)
+                    children[step_name] = child
+                    progress = progress or child.status == JobStatus.COMPLETED
+
+    def _start_step(self, workspace: str, pjob: Job, pipeline: PipelineJob, step_name: str,
+                    children: dict[str, Job]) -> Job:
+        step = pipeline.jobs[step_name]
+        child = _step_template(step)
+        child.name = f"{pjob.name}-{step_name}"
+        child.parent_job_name = pjob.name
+        child.step_name = step_name
+        child.experiment_name = pjob.experiment_name
+        child.compute = pipeline.step_compute(step)
+        child.display_name = step.display_name or step_name
+        child.inputs = self._bind_inputs(step, child, pjob, children)
+        for port, binding in step.outputs.items():
+            out = child.outputs.get(port) or JobOutput(type=binding.type or "uri_folder")
+            target = binding.parent_output
+            explicit = pipeline.outputs[target].path if target is not None else None
+            child.outputs[port] = replace(out, path=binding.path or explicit or out.path,
+                                          mode=binding.mode or out.mode)
+        self.orchestrator.adopt(workspace, pjob.name, child.name)
+        try:
+            created = self._create_child(workspace, child,
+                                         reuse=not pipeline.settings.force_rerun)
+        except ConflictError:
+            created = self.jobs.get(workspace, child.name)   # already started before a restart
+        except EmberError as exc:
+            created = self._record_failed_step(workspace, child, exc)
+        self._publish_outputs(workspace, pjob, step, created)
+        return created
+
+    def _create_child(self, workspace: str, child: Job, *, reuse: bool) -> Job:
+        self.jobs.check(workspace, child)
+        if reuse and child.is_deterministic:
+            child.reuse_key = reuse_key(workspace, child, self.hasher)
+            source = self.jobs.jobs.find_reusable(workspace, child.reuse_key)
+            if source is not None and source.reused_from:   # point at the job that ran
+                source = self.jobs.get(workspace, source.reused_from)
+            if source is not None and self._outputs_exist(workspace, source):
+                return self.jobs.create_reused(workspace, child, source)
+        elif child.is_deterministic:
+            child.reuse_key = reuse_key(workspace, child, self.hasher)
+        self.jobs.resolve_outputs(child)
+        return self.jobs.record(workspace, child)
+
+    def _outputs_exist(self, workspace: str, source: Job) -> bool:
+        for name in source.outputs:
+            try:
+                store, rel = self.jobs.datastores.locate_uri(
+                    workspace, self.jobs.output_uri(workspace, source.name, name),
+                    self.jobs.output_uri)
+            except EmberError:
+                return False
+            if not store.exists(rel):
+                return False
+        return True
+
+    def _record_failed_step(self, workspace: str, child: Job, exc: EmberError) -> Job:
+        """A step that cannot even be submitted (e.g. its input vanished) ends Failed, with
+        the reason, instead of blocking the pipeline."""
+        child.command = child.command or "true"
+        child.inputs = {}
+        child.reuse_key = None
+        self.jobs.resolve_outputs(child)
+        return self.jobs.record(workspace, child, status=JobStatus.FAILED, error=exc.message,
+                                reason=f"the step could not start: {exc.message}")
+
+    def _bind_inputs(self, step: PipelineStep, child: Job, pjob: Job,
+                     children: dict[str, Job]) -> dict[str, JobInput]:
+        declared = step.component.inputs if step.component is not None else {}
+        inputs = dict(child.inputs)
+        for port, spec in declared.items():
+            if port not in step.inputs:
+                if spec.default is not None:
+                    inputs[port] = JobInput(type=spec.type, value=spec.default)
+                else:
+                    inputs[port] = JobInput(type=spec.type, optional=True)
+        for port, binding in step.inputs.items():
+            want = declared[port].type if port in declared else None
+            inputs[port] = _bound_input(binding, want, pjob, children)
+            if port in declared:
+                inputs[port].optional = declared[port].optional
+        return inputs
+
+    def _publish_outputs(self, workspace: str, pjob: Job, step: PipelineStep,
+                         child: Job) -> None:
+        changed = False
+        for port, binding in step.outputs.items():
+            target = binding.parent_output
+            if target is not None and port in child.outputs and target in pjob.outputs:
+                pjob.outputs[target] = replace(pjob.outputs[target],
+                                               path=child.outputs[port].path)
+                changed = True
+        if changed:
+            self.jobs.jobs.update(workspace, pjob)
+
+    def _cancel_child(self, workspace: str, name: str, reason: str) -> None:
+        try:
+            self.jobs.cancel(workspace, name, reason=reason)
+        except ConflictError:
+            pass   # it ended meanwhile
+
+    def _finish(self, workspace: str, job: Job, order: list[str],
+                children: dict[str, Job]) -> None:
+        active = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
+        if all(s in children and children[s].status == JobStatus.COMPLETED for s in order):
+            self.jobs.move(workspace, job.name, JobStatus.COMPLETED, allowed_from=active,
+                           reason="every step completed")
+            return
+        failed = [s for s in order if s in children and children[s].status != "Completed"]
+        skipped = [s for s in order if s not in children]
+        parts = []
+        for s in failed:
+            err = children[s].error
+            parts.append(f"step '{s}' {children[s].status}" + (f": {err}" if err else ""))
+        if skipped:
+            parts.append("not run: " + ", ".join(skipped))
+        self.jobs.move(workspace, job.name, JobStatus.FAILED, allowed_from=active,
+                       reason="a step did not complete", error="; ".join(parts))
+
+    def cancel(self, workspace: str, job: Job, reason: str) -> None:
+        self.jobs.move(workspace, job.name, JobStatus.CANCEL_REQUESTED, reason=reason)
+        for child in self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS):
+            if child.status not in JobStatus.TERMINAL:
+                self._cancel_child(workspace, child.name, "the pipeline was canceled")
+        self.jobs.move(workspace, job.name, JobStatus.CANCELED, reason=reason,
+                       allowed_from=frozenset({JobStatus.CANCEL_REQUESTED}))
+
+
+def _step_template(step: PipelineStep) -> Job:
+    """The child job of ``step`` before its inputs are bound (a fresh copy every time)."""
+    if step.kind == "command":
+        assert step.job is not None
+        job = copy.deepcopy(step.job)
+        job.environment_variables = {**job.environment_variables, **step.environment_variables}
+        job.timeout = step.timeout or job.timeout
+        job.tags = {**job.tags, **step.tags}
+        return job
+    comp = step.component
+    if comp is None:
+        raise InvalidInputError(f"step {step.name!r}: its component is not resolved")
+    return Job(
+        name=step.name, command=comp.command, code=comp.code,
+        environment=copy.deepcopy(comp.environment),
+        environment_variables=dict(step.environment_variables),
+        outputs={k: JobOutput(type=o.type) for k, o in comp.outputs.items()},
+        timeout=step.timeout, description=step.description or comp.description,
+        tags=dict(step.tags), component=_component_label(comp),
+        is_deterministic=comp.is_deterministic,
+    )
+
+
+def _component_label(comp: Component) -> str:
+    return f"{comp.name}:{comp.version}" if comp.version else comp.name
+
+
+def _bound_input(binding: Binding, want: str | None, pjob: Job,
+                 children: dict[str, Job]) -> JobInput:
+    if binding.parent_input is not None:
+        source = pjob.inputs[binding.parent_input]
+        got = replace(source)
+        if binding.mode and not got.is_literal:
+            got.mode = binding.mode
+        if want in ("number", "integer", "boolean", "string") and got.is_literal:
+            got.type = want
+        return got
+    if binding.step is not None:
+        producer = children[binding.step]
+        out = producer.outputs[binding.step_output or ""]
+        path = out.path or default_output_uri(producer.name, binding.step_output or "")
+        return JobInput(type=want or out.type, path=path, mode=binding.mode or "ro_mount")
+    if binding.path is not None:
+        return JobInput(type=want or binding.type or "uri_folder", path=binding.path,
+                        mode=binding.mode or "ro_mount")
+    return JobInput(type=want or binding.type or "string", value=binding.literal)
