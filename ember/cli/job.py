@@ -16,8 +16,27 @@ JOB_COLUMNS = ["name", "display_name", "status", "experiment_name", "type", "cre
 
 def _summary(job: Job) -> dict[str, object]:
     d = plain(job)
+    d.pop("definition", None)
     d["mlflow_run_id"] = job.name
     return d
+
+
+STEP_COLUMNS = ["step", "status", "job", "depends_on", "reused_from"]
+
+
+def step_graph(job: Job, children: list[Job]) -> list[dict[str, object]]:
+    """A pipeline's steps in definition order: status, child job, upstream steps, reuse."""
+    by_step = {c.step_name: c for c in children}
+    rows: list[dict[str, object]] = []
+    for step, d in ((job.definition or {}).get("jobs") or {}).items():
+        ups = [b["step"] for b in (d.get("inputs") or {}).values() if b.get("step")]
+        child = by_step.get(step)
+        rows.append({"step": step, "status": child.status if child else "NotStarted",
+                     "job": child.name if child else None,
+                     "depends_on": ", ".join(dict.fromkeys(ups)),
+                     "reused_from": child.reused_from if child else None,
+                     "component": child.component if child else None})
+    return rows
 
 
 def _exit_for(job: Job) -> None:
@@ -52,8 +71,22 @@ def create(
 
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
+    """A job; for a pipeline also its step graph (each step's status, upstream steps, reuse)."""
     with client() as c:
-        emit(_summary(c.jobs.get(name)), output)
+        job = c.jobs.get(name)
+        summary = _summary(job)
+        steps = None
+        if job.type == "pipeline":
+            steps = step_graph(job, c.jobs.list(parent_job_name=name, max_results=100_000))
+    if output.lower() != "table":
+        if steps is not None:
+            summary["steps"] = steps
+        emit(summary, output)
+        return
+    emit(summary, output)
+    if steps is not None:
+        typer.echo("\nSteps:")
+        emit(steps, output, STEP_COLUMNS)
 
 
 @app.command("list")

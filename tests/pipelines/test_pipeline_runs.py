@@ -170,3 +170,132 @@ def test_three_step_pipeline_runs_reuses_and_reruns_downstream(server: ServerPro
         fifth, steps5 = run_to_end(c, spec, ["settings.force_rerun=true"])
         assert fifth.status == JobStatus.COMPLETED
         assert all(s.reused_from is None for s in steps5.values())
+
+
+BRANCHES = """
+type: pipeline
+settings:
+  continue_on_step_failure: false
+jobs:
+  bad:
+    command: python -c "import sys; print('about to fail'); sys.exit(3)"
+    outputs:
+      out:
+  slow:
+    command: sleep 30
+  after_bad:
+    command: echo ${{inputs.x}}
+    inputs:
+      x: ${{parent.jobs.bad.outputs.out}}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "p.yml") -> Path:
+    spec = tmp_path / name
+    spec.write_text(textwrap.dedent(text).lstrip())
+    return spec
+
+
+def test_failed_step_stops_the_pipeline_by_default(server: ServerProc, tmp_path: Path) -> None:
+    spec = _write(tmp_path, BRANCHES)
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec)
+        assert final.status == JobStatus.FAILED
+        assert "step 'bad' Failed" in (final.error or "") and "after_bad" in (final.error or "")
+        assert steps["bad"].status == JobStatus.FAILED
+        assert steps["slow"].status == JobStatus.CANCELED     # a running sibling is cancelled
+        reasons = [h.reason for h in steps["slow"].status_history]
+        assert any("continue_on_step_failure is false" in r for r in reasons)
+        assert "after_bad" not in steps                      # never started
+
+
+def test_failed_step_spares_independent_branches_when_asked(server: ServerProc,
+                                                            tmp_path: Path) -> None:
+    spec = _write(tmp_path, BRANCHES)
+    sets = ["settings.continue_on_step_failure=true", "jobs.slow.command=sleep 1"]
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec, sets)
+        assert final.status == JobStatus.FAILED
+        assert steps["bad"].status == JobStatus.FAILED
+        assert steps["slow"].status == JobStatus.COMPLETED   # its branch ran to the end
+        assert "after_bad" not in steps
+        assert "not run: after_bad" in (final.error or "")
+
+
+CHAIN = """
+type: pipeline
+jobs:
+  first:
+    command: sleep {seconds} && echo done > ${{{{outputs.out}}}}/done.txt
+    outputs:
+      out:
+  second:
+    command: cat ${{{{inputs.x}}}}/done.txt
+    inputs:
+      x: ${{{{parent.jobs.first.outputs.out}}}}
+"""
+
+
+def test_cancel_in_the_middle_cancels_running_and_pending_steps(server: ServerProc,
+                                                                tmp_path: Path) -> None:
+    spec = _write(tmp_path, CHAIN.format(seconds=30))
+    with MLClient(endpoint=server.url) as c:
+        job = c.jobs.create_or_update(load_any_job_spec(spec))
+        wait_for(lambda: any(ch.status == JobStatus.RUNNING
+                             for ch in c.jobs.list(parent_job_name=job.name)), timeout=60)
+    r = ember(server, "job", "cancel", "-n", job.name, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    with MLClient(endpoint=server.url) as c:
+        assert c.jobs.get(job.name).status == JobStatus.CANCELED
+        steps = {ch.step_name: ch for ch in c.jobs.list(parent_job_name=job.name)}
+        assert steps["first"].status == JobStatus.CANCELED
+        assert "second" not in steps
+
+
+def test_pipeline_survives_a_server_restart_mid_run(ember_home: Path, tmp_path: Path) -> None:
+    spec = _write(tmp_path, CHAIN.format(seconds=3))
+    srv = ServerProc(ember_home).start()
+    try:
+        with MLClient(endpoint=srv.url) as c:
+            job = c.jobs.create_or_update(load_any_job_spec(spec))
+            wait_for(lambda: any(ch.status == JobStatus.RUNNING
+                                 for ch in c.jobs.list(parent_job_name=job.name)), timeout=60)
+        srv.kill()                      # no clean shutdown: the step's runner keeps going
+        srv = ServerProc(ember_home).start()
+        with MLClient(endpoint=srv.url) as c:
+            final = wait_for(lambda: (j := c.jobs.get(job.name)).status in JobStatus.TERMINAL
+                             and j, timeout=90, interval=0.2)
+            assert final.status == JobStatus.COMPLETED, final.error
+            steps = {ch.step_name: ch for ch in c.jobs.list(parent_job_name=job.name)}
+            assert [s.status for s in steps.values()] == [JobStatus.COMPLETED] * 2
+        r = ember(srv, "job", "show", "-n", job.name)
+        assert r.returncode == 0, r.stderr
+        assert "Steps:" in r.stdout and "first" in r.stdout and "Completed" in r.stdout
+    finally:
+        srv.stop()
+
+
+def test_graph_and_reference_errors_submit_nothing(server: ServerProc, tmp_path: Path) -> None:
+    spec = _write(tmp_path, """
+        type: pipeline
+        jobs:
+          a:
+            component: azureml:no_such_component:1
+    """)
+    r = ember(server, "job", "create", "-f", str(spec))
+    assert r.returncode != 0
+    assert "step 'a'" in r.stderr and "no_such_component" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # The server checks the graph itself too (a client that skipped the YAML checks).
+    import httpx
+
+    body = {"type": "pipeline", "name": "raw_bad", "jobs": {
+        "a": {"name": "a", "kind": "command",
+              "job": {"name": "a", "command": "echo ${{inputs.x}}",
+                      "inputs": {"x": {"type": "uri_folder"}}},
+              "inputs": {"x": {"step": "ghost", "step_output": "out"}}}}}
+    resp = httpx.post(f"{server.api()}/jobs", json=body)
+    assert resp.status_code == 400
+    assert "jobs.a.inputs.x" in resp.json()["message"] and "ghost" in resp.json()["message"]
+    with MLClient(endpoint=server.url) as c:
+        assert c.jobs.list() == []
