@@ -10,14 +10,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "MLClient", "Output", "command", "load_job", "__version__"]
+__all__ = ["Input", "MLClient", "Output", "command", "dsl", "load_component", "load_job",
+           "__version__"]
 
+# name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
     "MLClient": "ember.client.mlclient",
     "Input": "ember.client.builders",
     "Output": "ember.client.builders",
     "command": "ember.client.builders",
     "load_job": "ember.client.builders",
+    "load_component": "ember.client.dsl",
+    "dsl": "ember.client.dsl",
 }
 
 
@@ -27,7 +31,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'ember' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.rsplit(".", 1)[-1] == name else getattr(imported, name)
     globals()[name] = value
     return value
 

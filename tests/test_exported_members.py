@@ -7,9 +7,12 @@ import ember
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert sorted(ember.__all__) == ["Input", "MLClient", "Output", "__version__", "command",
-                                     "load_job"]
+                                     "dsl", "load_component", "load_job"]
     for name in ember.__all__:
         assert getattr(ember, name) is not None
+    from ember import dsl
+
+    assert callable(dsl.pipeline) and dsl.load_component is ember.load_component
     public = {n for n in dir(ember) if not n.startswith("_")}
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",

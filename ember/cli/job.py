@@ -69,24 +69,47 @@ def create(
         emit(_summary(created), output)
 
 
+TRIAL_COLUMNS = ["trial", "status", "job", "parameters", "objective"]
+
+
+def trial_table(job: Job, trials: list[Job]) -> list[dict[str, object]]:
+    """A sweep's trials: number, status, hyperparameters and objective (the metric's last
+    value, once the trial has ended); the best trial is marked."""
+    best = job.properties.get("best_child_run_id")
+    rows: list[dict[str, object]] = []
+    for t in sorted(trials, key=lambda t: (t.definition or {}).get("trial", 0)):
+        d = t.definition or {}
+        rows.append({"trial": d.get("trial"), "status": t.status, "job": t.name,
+                     "parameters": d.get("parameters") or {},
+                     "objective": t.properties.get("objective"), "best": t.name == best})
+    return rows
+
+
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
     """A job; for a pipeline also its step graph (each step's status, upstream steps, reuse)."""
     with client() as c:
         job = c.jobs.get(name)
         summary = _summary(job)
-        steps = None
+        steps = trials = None
         if job.type == "pipeline":
             steps = step_graph(job, c.jobs.list(parent_job_name=name, max_results=100_000))
+        if job.type == "sweep":
+            trials = trial_table(job, c.jobs.list(parent_job_name=name, max_results=100_000))
     if output.lower() != "table":
         if steps is not None:
             summary["steps"] = steps
+        if trials is not None:
+            summary["trials"] = trials
         emit(summary, output)
         return
     emit(summary, output)
     if steps is not None:
         typer.echo("\nSteps:")
         emit(steps, output, STEP_COLUMNS)
+    if trials is not None:
+        typer.echo("\nTrials:")
+        emit(trials, output, TRIAL_COLUMNS)
 
 
 @app.command("list")

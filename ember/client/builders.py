@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ember.entities.environments import Environment
 from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput
+
+if TYPE_CHECKING:
+    from ember.entities.pipelines import PipelineJob
+
+
+@dataclass
+class CommandJob(Job):
+    """A command job built in Python (``command()``, a component called outside a pipeline).
+
+    ``search_space_inputs`` holds the inputs given something other than a literal or an
+    ``Input`` (a search-space distribution such as ``Uniform``): they are not in ``inputs``,
+    and :meth:`sweep` turns them into the sweep's search space.
+    """
+
+    search_space_inputs: dict[str, Any] = field(default_factory=dict)
+
+    def sweep(self, **kwargs: Any) -> Any:
+        """A sweep job over this command (see :func:`ember.client.sweeps.sweep_job`)."""
+        from ember.client.sweeps import sweep_job
+
+        return sweep_job(self, **kwargs)
 
 
 def Input(*, type: str = "uri_folder", path: str | os.PathLike[str] | None = None,  # noqa: N802
@@ -44,25 +66,47 @@ def command(*, command: str, code: str | os.PathLike[str] | None = None,
             outputs: dict[str, JobOutput] | None = None, compute: str = "local",
             environment_variables: dict[str, str] | None = None, name: str = "",
             display_name: str = "", experiment_name: str = "", description: str = "",
-            tags: dict[str, str] | None = None, timeout: float | None = None) -> Job:
-    """A command job, ready for ``client.jobs.create_or_update``."""
+            tags: dict[str, str] | None = None, timeout: float | None = None) -> CommandJob:
+    """A command job, ready for ``client.jobs.create_or_update``.
+
+    An input given a search-space distribution (anything but a literal, None, a path or an
+    ``Input``) goes to ``search_space_inputs`` for :meth:`CommandJob.sweep`.
+    """
     if isinstance(environment, str) and environment.startswith("azureml:"):
         environment = environment.removeprefix("azureml:")
-    return Job(name=name, command=command, code=None if code is None else _abs(code),
-               environment=environment, inputs={k: _literal(v) for k, v in
-                                                (inputs or {}).items()},
-               outputs=dict(outputs or {}), compute=compute,
-               environment_variables=dict(environment_variables or {}),
-               display_name=display_name, experiment_name=experiment_name,
-               description=description, tags=dict(tags or {}), timeout=timeout)
+    job_inputs: dict[str, JobInput] = {}
+    search_space: dict[str, Any] = {}
+    for key, value in (inputs or {}).items():
+        if value is None or isinstance(value, (JobInput, str, int, float, bool, os.PathLike)):
+            job_inputs[key] = _literal(value)
+        else:
+            search_space[key] = value
+    return CommandJob(name=name, command=command, code=None if code is None else _abs(code),
+                      environment=environment, inputs=job_inputs,
+                      outputs=dict(outputs or {}), compute=compute,
+                      environment_variables=dict(environment_variables or {}),
+                      display_name=display_name, experiment_name=experiment_name,
+                      description=description, tags=dict(tags or {}), timeout=timeout,
+                      search_space_inputs=search_space)
 
 
 def load_job(source: str | os.PathLike[str], params_override: list[dict[str, Any]] | None = None,
-             overrides: list[str] | None = None) -> Job:
-    """Load an Azure ML v2 job YAML (``--set``-style ``overrides`` like ``a.b=c``)."""
+             overrides: list[str] | None = None) -> Job | PipelineJob:
+    """Load an Azure ML v2 job YAML (``--set``-style ``overrides`` like ``a.b=c``):
+    a command job, or a ``type: pipeline`` job as a PipelineJob."""
     from ember.specs.jobs import load_job_spec
+    from ember.specs.pipelines import load_pipeline_spec
+    from ember.specs.yamlio import load_yaml
 
     sets = list(overrides or [])
     for d in params_override or []:
         sets += [f"{k}={v}" for k, v in d.items()]
-    return load_job_spec(Path(source), sets)
+    path = Path(source)
+    data = load_yaml(path)
+    kind = data.get("type") if hasattr(data, "get") else None
+    for text in sets:
+        if text.partition("=")[0].strip() == "type":
+            kind = text.partition("=")[2].strip()
+    if kind == "pipeline":
+        return load_pipeline_spec(path, sets)
+    return load_job_spec(path, sets)

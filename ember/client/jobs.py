@@ -18,9 +18,10 @@ from ember.artifacts.uris import is_remote_uri
 from ember.client.convert import job_from_json, job_to_json
 from ember.client.http import Http
 from ember.client.uploads import progress, upload
-from ember.client.pipelines import pipeline_body
+from ember.client.pipelines import pipeline_body, sweep_body
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.pipelines import PipelineJob
+from ember.entities.sweeps import SweepJob
 
 STREAM_POLL_SECONDS = 0.25
 
@@ -29,7 +30,7 @@ class JobOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
 
-    def create_or_update(self, job: Job | PipelineJob, *, experiment_name: str | None = None,
+    def create_or_update(self, job: Job | PipelineJob | SweepJob, *, experiment_name: str | None = None,
                          show_progress: bool | None = None) -> Job:
         """Upload the job's local code and inputs, then submit it. Returns the Queued job.
 
@@ -39,6 +40,11 @@ class JobOperations:
             pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
                                or Path.cwd().name or "Default")
             body = pipeline_body(self._http, pipeline, show_progress)
+            return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
+        if isinstance(job, SweepJob):
+            sweep = replace(job, experiment_name=experiment_name or job.experiment_name
+                            or Path.cwd().name or "Default")
+            body = sweep_body(self._http, sweep, show_progress)
             return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
         job = replace(job, inputs=dict(job.inputs))
         if experiment_name:

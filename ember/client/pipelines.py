@@ -12,6 +12,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.jobs import JobInput
 from ember.entities.pipelines import PipelineJob, pipeline_to_plain
+from ember.entities.sweeps import SweepJob, sweep_to_dict
 
 
 def _local(path: str | None) -> bool:
@@ -44,3 +45,19 @@ def pipeline_body(http: Http, pipeline: PipelineJob, show_progress: bool | None)
     body = pipeline_to_plain(p)
     body["type"] = "pipeline"
     return body
+
+
+def sweep_body(http: Http, sweep: SweepJob, show_progress: bool | None) -> dict[str, Any]:
+    """Upload the trial's local code and the sweep's local inputs; the JSON body."""
+    s = copy.deepcopy(sweep)
+    for name, inp in s.inputs.items():
+        _upload_input(http, inp, f"sweep input {name!r}", show_progress)
+    if s.trial_component is not None:
+        s.trial_component = upload_component_code(http, s.trial_component, show_progress)
+    if s.trial is not None:
+        if s.trial.code and not s.trial.code.startswith("codes/"):
+            s.trial.code = upload(http, "code", Path(s.trial.code), "trial code",
+                                  show_progress)
+        for name, inp in s.trial.inputs.items():
+            _upload_input(http, inp, f"trial input {name!r}", show_progress)
+    return sweep_to_dict(s)

@@ -10,6 +10,7 @@ from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Orchestrator
 from ember.engine.pipelines import PipelineDriver, PipelineService
 from ember.engine.reuse import DataHasher
+from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
 from ember.services.components import ComponentService
@@ -50,6 +51,9 @@ class Platform:
         hasher = DataHasher(self.datastores, self.jobs.output_uri)
         self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,
                                                               hasher))
+        self.sweeps = SweepService(self.jobs, self.components, self.orchestrator)
+        self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
+                                                        self.orchestrator))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 
     def start(self) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ember.entities.pipelines import PipelineJob
+from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
 from ember.server.schemas.jobs import FileOut, JobOut, RunnerStatusIn, parse_job_body
@@ -20,6 +21,8 @@ def create_job(body: dict[str, Any] = Body(...),
     job = parse_job_body(body)
     if isinstance(job, PipelineJob):
         return JobOut.of(ctx.platform.pipelines.create(ctx.name, job))
+    if isinstance(job, SweepJob):
+        return JobOut.of(ctx.platform.sweeps.create(ctx.name, job))
     return JobOut.of(ctx.platform.jobs.create(ctx.name, job))
 
 

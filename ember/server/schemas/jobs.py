@@ -7,7 +7,9 @@ from pydantic import BaseModel, Field, ValidationError
 from ember.entities.environments import Environment
 from ember.entities.jobs import Job, JobInput, JobOutput
 from ember.entities.pipelines import PipelineJob, pipeline_from_plain
+from ember.entities.sweeps import SweepJob, sweep_from_dict
 from ember.errors import InvalidInputError
+from ember.specs.sweeps import check_sweep
 from ember.server.schemas.assets import EnvironmentIn
 
 
@@ -144,8 +146,21 @@ class PipelineIn(BaseModel):
             raise InvalidInputError(f"the pipeline body is malformed: {exc}") from None
 
 
-def parse_job_body(body: dict[str, Any]) -> Job | PipelineJob:
-    """The body of ``POST /jobs``: a command job, or a pipeline when ``type`` says so."""
+def parse_sweep_body(body: dict[str, Any]) -> SweepJob:
+    """A sweep job in the plain form of :func:`~ember.entities.sweeps.sweep_to_dict`,
+    checked with the same rules as the YAML loader."""
+    try:
+        sweep = sweep_from_dict(body)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise InvalidInputError(f"the sweep body is malformed: {exc}") from None
+    check_sweep(sweep, f"sweep job {sweep.name or '(new)'}")
+    return sweep
+
+
+def parse_job_body(body: dict[str, Any]) -> Job | PipelineJob | SweepJob:
+    """The body of ``POST /jobs``: a command job, or a pipeline / sweep when ``type`` says so."""
+    if body.get("type") == "sweep":
+        return parse_sweep_body(body)
     model: type[BaseModel] = PipelineIn if body.get("type") == "pipeline" else JobIn
     try:
         parsed = model.model_validate(body)
