@@ -12,7 +12,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.jobs import JobInput
 from ember.entities.pipelines import PipelineJob, pipeline_to_plain
-from ember.entities.sweeps import SweepJob, sweep_to_dict
+from ember.entities.sweeps import SweepJob, sweep_from_dict, sweep_to_dict
 
 
 def _local(path: str | None) -> bool:
@@ -30,7 +30,15 @@ def pipeline_body(http: Http, pipeline: PipelineJob, show_progress: bool | None)
     for name, inp in p.inputs.items():
         _upload_input(http, inp, f"pipeline input {name!r}", show_progress)
     for step in p.jobs.values():
-        if step.component is not None:
+        if step.sweep is not None:
+            sweep = sweep_from_dict(step.sweep)
+            step.sweep = sweep_body(http, sweep, show_progress)
+            if step.component is not None and sweep.trial_component is not None:
+                uploaded = sweep_from_dict(step.sweep).trial_component
+                assert uploaded is not None
+                step.component.code = uploaded.code
+                step.component.additional_includes = uploaded.additional_includes
+        elif step.component is not None:
             step.component = upload_component_code(http, step.component, show_progress)
         if step.job is not None:
             if step.job.code and not step.job.code.startswith("codes/"):

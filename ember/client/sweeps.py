@@ -12,7 +12,8 @@
 
 Where the search space comes from: every trial input whose value is a distribution becomes a
 hyperparameter (as ``command(..., inputs={"lr": Uniform(...)})`` then ``.sweep()`` does in
-azure-ai-ml), plus the ``search_space`` argument. A name in both is an error. A hyperparameter
+azure-ai-ml; ``command()`` keeps those in ``CommandJob.search_space_inputs``), plus the
+``search_space`` argument. A name in both is an error. A hyperparameter
 is removed from the sweep's inputs (one with a plain value is replaced: search-space values map
 onto same-named inputs) and, for a command trial, ``${{inputs.<name>}}`` in the command becomes
 ``${{search_space.<name>}}``. A component trial keeps its command: hyperparameters and
@@ -228,7 +229,9 @@ def sweep_job(trial: Job | Component, *, primary_metric: str, goal: str,
     ``timeout``; metadata (name, display name, experiment, tags...) comes from a Job trial.
     Raises SpecError (an InvalidInputError) when the sweep breaks a rule of the YAML schema.
     """
-    given = dict(trial.inputs) if isinstance(trial, Job) else {}
+    # CommandJob (from command()) keeps distribution inputs apart in search_space_inputs.
+    given: dict[str, Any] = dict(getattr(trial, "search_space_inputs", None) or {})
+    given.update(trial.inputs if isinstance(trial, Job) else {})
     given.update(inputs or {})
     from_inputs = {n: v for n, v in given.items() if _distribution_of(v) is not None}
     explicit = dict(search_space or {})
@@ -237,7 +240,7 @@ def sweep_job(trial: Job | Component, *, primary_metric: str, goal: str,
         raise InvalidInputError(f"hyperparameter '{both[0]}' is given both as a trial input "
                                 "and in search_space")
     space = {n: _entity(v) for n, v in {**from_inputs, **explicit}.items()}
-    sweep_inputs = {n: _job_input(v) for n, v in given.items() if n not in space}
+    sweep_inputs = {n: _job_input(n, v) for n, v in given.items() if n not in space}
     sweep = SweepJob(
         compute=compute or (trial.compute if isinstance(trial, Job) else None),
         inputs=sweep_inputs,
@@ -291,9 +294,13 @@ def _entity(value: Any) -> SearchDistribution:
     return dist if isinstance(dist, SearchDistribution) else dist.to_entity()
 
 
-def _job_input(value: Any) -> JobInput:
+def _job_input(name: str, value: Any) -> JobInput:
     if isinstance(value, JobInput):
         return value
+    if not isinstance(value, (str, int, float, bool)):
+        raise InvalidInputError(f"input '{name}' must be a literal, an Input(...) or a "
+                                f"distribution such as Uniform(0.01, 0.1), not "
+                                f"{type(value).__name__}")
     kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
             else "number" if isinstance(value, float) else "string")
     return JobInput(type=kind, value=value)

@@ -21,9 +21,11 @@ from ember.engine import names
 from ember.engine.jobs import JobService, default_output_uri
 from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.reuse import DataHasher, reuse_key
+from ember.engine.sweeps import SweepService, trial_template
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
+from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.entities.pipelines import (
     Binding,
     PipelineJob,
@@ -85,6 +87,9 @@ class PipelineService:
         if step.kind == "pipeline":
             raise UnsupportedError(f"{where}: nested pipeline components are not supported yet; "
                                    "inline its steps into the pipeline")
+        if step.kind == "sweep":
+            self._resolve_sweep_step(workspace, step)
+            return
         if step.component_ref is not None:
             name, version = parse_asset_ref(step.component_ref)
             try:
@@ -100,11 +105,32 @@ class PipelineService:
             raise type(exc)(f"{where}: {exc.message}") from None
 
 
+    def _resolve_sweep_step(self, workspace: str, step: PipelineStep) -> None:
+        assert step.sweep is not None
+        sweep = sweep_from_dict(step.sweep)
+        try:
+            if sweep.trial_component_ref is not None:
+                name, version = parse_asset_ref(sweep.trial_component_ref)
+                sweep.trial_component = self.components.get(workspace, name, version)
+                sweep.trial_component_ref = None
+                step.component = Component.from_dict(sweep.trial_component.to_dict())
+                for hyper in sweep.search_space:
+                    step.component.inputs.pop(hyper, None)
+                step.sweep = sweep_to_dict(sweep)
+            template = trial_template(sweep)
+            self.jobs.uploads.check_code(workspace, template.code)
+            self.jobs.resolve_environment(workspace, template)
+        except EmberError as exc:
+            raise type(exc)(f"step {step.name!r}: {exc.message}") from None
+
+
 class PipelineDriver(Driver):
-    def __init__(self, jobs: JobService, orchestrator: Orchestrator, hasher: DataHasher) -> None:
+    def __init__(self, jobs: JobService, orchestrator: Orchestrator, hasher: DataHasher,
+                 sweeps: SweepService) -> None:
         self.jobs = jobs
         self.orchestrator = orchestrator
         self.hasher = hasher
+        self.sweeps = sweeps
         self._orders: dict[str, list[str]] = {}
 
     def _order(self, job: Job, pipeline: PipelineJob) -> list[str]:
@@ -141,7 +167,7 @@ class PipelineDriver(Driver):
                     self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS)}
         if any(c.status not in JobStatus.TERMINAL for c in children.values()):
             return [c.name for c in children.values()]
-        self._finish(workspace, job, order, children)
+        self._finish(workspace, job, pipeline, order, children)
         return [c.name for c in children.values()]
 
     def _start_ready(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
@@ -162,6 +188,8 @@ class PipelineDriver(Driver):
     def _start_step(self, workspace: str, pjob: Job, pipeline: PipelineJob, step_name: str,
                     children: dict[str, Job]) -> Job:
         step = pipeline.jobs[step_name]
+        if step.kind == "sweep":
+            return self._start_sweep_step(workspace, pjob, pipeline, step, children)
         child = _step_template(step)
         child.name = f"{pjob.name}-{step_name}"
         child.parent_job_name = pjob.name
@@ -186,6 +214,34 @@ class PipelineDriver(Driver):
             created = self._record_failed_step(workspace, child, exc)
         self._publish_outputs(workspace, pjob, step, created)
         return created
+
+    def _start_sweep_step(self, workspace: str, pjob: Job, pipeline: PipelineJob,
+                          step: PipelineStep, children: dict[str, Job]) -> Job:
+        """A sweep step is a sweep child job (itself a composite); its outputs become the
+        best trial's outputs when it completes."""
+        assert step.sweep is not None
+        sweep = sweep_from_dict(step.sweep)
+        sweep.name = f"{pjob.name}-{step.name}"
+        sweep.display_name = step.display_name or step.name
+        sweep.compute = pipeline.step_compute(step)
+        sweep.tags = {**sweep.tags, **step.tags}
+        bound = self._bind_inputs(step, Job(name="", command=""), pjob, children)
+        sweep.inputs = {k: v for k, v in bound.items() if k in step.inputs}
+        comp = sweep.trial_component
+        if comp is not None:
+            sweep.outputs = {k: JobOutput(type=o.type) for k, o in comp.outputs.items()}
+        for port, binding in step.outputs.items():
+            sweep.outputs.setdefault(port, JobOutput(type=binding.type or "uri_folder"))
+        self.orchestrator.adopt(workspace, pjob.name, sweep.name)
+        try:
+            return self.sweeps.create(workspace, sweep, parent=pjob, step_name=step.name)
+        except ConflictError:
+            return self.jobs.get(workspace, sweep.name)
+        except EmberError as exc:
+            failed = Job(name=sweep.name, command="true", parent_job_name=pjob.name,
+                         step_name=step.name, experiment_name=pjob.experiment_name,
+                         display_name=sweep.display_name, is_deterministic=False)
+            return self._record_failed_step(workspace, failed, exc)
 
     def _create_child(self, workspace: str, child: Job, *, reuse: bool) -> Job:
         self.jobs.check(workspace, child)
@@ -258,10 +314,13 @@ class PipelineDriver(Driver):
         except ConflictError:
             pass   # it ended meanwhile
 
-    def _finish(self, workspace: str, job: Job, order: list[str],
+    def _finish(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
                 children: dict[str, Job]) -> None:
         active = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
         if all(s in children and children[s].status == JobStatus.COMPLETED for s in order):
+            for s in order:   # sweeps learn their outputs (the best trial's) at the end
+                if pipeline.jobs[s].kind == "sweep":
+                    self._publish_outputs(workspace, job, pipeline.jobs[s], children[s])
             self.jobs.move(workspace, job.name, JobStatus.COMPLETED, allowed_from=active,
                            reason="every step completed")
             return

@@ -19,7 +19,7 @@ from typing import Any
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput, job_from_plain
 
-STEP_KINDS = ("command", "component", "pipeline")
+STEP_KINDS = ("command", "component", "pipeline", "sweep")
 
 
 @dataclass
@@ -76,6 +76,10 @@ class PipelineStep:
     display_name: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    # kind "sweep": the sweep definition (entities.sweeps.sweep_to_dict form, without
+    # inputs/outputs, which are the step's bindings); ``component`` is then the trial
+    # component less its hyperparameter inputs, for the graph checks.
+    sweep: dict[str, Any] | None = None
     line: int | None = field(default=None, compare=False, repr=False)
 
     def upstream(self) -> list[str]:

@@ -49,9 +49,9 @@ class Platform:
         self.orchestrator = Orchestrator(self.jobs)
         self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator)
         hasher = DataHasher(self.datastores, self.jobs.output_uri)
-        self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,
-                                                              hasher))
         self.sweeps = SweepService(self.jobs, self.components, self.orchestrator)
+        self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,
+                                                              hasher, self.sweeps))
         self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
                                                         self.orchestrator))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")

@@ -66,7 +66,13 @@ _STEP_COMMON_KEYS = ("type", "name", "display_name", "description", "tags", "pro
 COMPONENT_STEP_KEYS = _STEP_COMMON_KEYS + ("component",)
 COMMAND_STEP_KEYS = _STEP_COMMON_KEYS + ("command", "code", "environment", "experiment_name",
                                          "is_deterministic")
-LATER_STEP_TYPES = ("sweep", "parallel", "spark", "automl", "import", "data_transfer")
+SWEEP_STEP_KEYS = ("type", "name", "display_name", "description", "tags", "properties",
+                   "inputs", "outputs", "compute", "trial", "search_space",
+                   "sampling_algorithm", "objective", "early_termination", "limits",
+                   "identity", "queue_settings")
+_SWEEP_OWN_KEYS = ("type", "trial", "search_space", "sampling_algorithm", "objective",
+                   "early_termination", "limits")
+LATER_STEP_TYPES = ("parallel", "spark", "automl", "import", "data_transfer")
 _STEP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,254}$")
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
 _COMPUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -168,6 +174,8 @@ def _compute(sec: Section, key: str) -> str | None:
 def _step(name: str, sec: Section) -> PipelineStep:
     declared = sec.get_str("type")
     has_component = sec.has("component")
+    if declared == "sweep":
+        return _sweep_step(name, sec)
     if declared is not None and declared not in ("command", "pipeline"):
         if declared in LATER_STEP_TYPES:
             sec.fail("type", f"step type '{declared}' is not supported yet")
@@ -208,6 +216,40 @@ def _step(name: str, sec: Section) -> PipelineStep:
     else:
         _component_of(step, sec)
     return step
+
+
+def _sweep_step(name: str, sec: Section) -> PipelineStep:
+    """``type: sweep`` step: the sweep's own keys load as a sweep job (its trial usually a
+    component file); the step's inputs/outputs are bindings like any step's."""
+    from ember.entities.sweeps import sweep_to_dict
+    from ember.specs.sweeps import _sweep
+
+    sec.check_keys(SWEEP_STEP_KEYS)
+    inputs = parse_step_inputs(sec)
+    outputs = parse_step_outputs(sec)
+    own = CommentedMap()
+    for key in _SWEEP_OWN_KEYS:
+        if key in sec.data:
+            own[key] = sec.data[key]
+    for key in own:   # keep each key's line for error messages
+        line = sec.line(key)
+        if line is not None:
+            own.lc.add_kv_line_col(key, [line - 1, 0, line - 1, 0])
+    # Placeholders: the step's bound inputs count as bound for the sweep's own checks.
+    own["inputs"] = {port: {"type": "string", "optional": True} for port in inputs}
+    sweep = _sweep(Section(sec.ctx, own, sec.path, sec.line_hint))
+    sweep.inputs = {}
+    component = None
+    if sweep.trial_component is not None:
+        component = Component.from_dict(sweep.trial_component.to_dict())
+        for hyper in sweep.search_space:
+            component.inputs.pop(hyper, None)
+    return PipelineStep(
+        name=name, kind="sweep", component=component, inputs=inputs, outputs=outputs,
+        compute=_compute(sec, "compute"),
+        display_name=sec.get_str("display_name", nonempty=False) or "",
+        description=sec.get_str("description", nonempty=False) or "",
+        tags=sec.get_str_map("tags"), sweep=sweep_to_dict(sweep), line=sec.line_hint)
 
 
 def _component_of(step: PipelineStep, sec: Section) -> None:

@@ -216,3 +216,69 @@ def test_sweep_survives_a_server_restart(ember_home: Path, tmp_path: Path) -> No
         assert float(final.properties["best_objective"]) == 4.0
     finally:
         srv.stop()
+
+
+TUNE_COMPONENT = """
+name: tune_trial
+environment: {image: python:3.11-slim}
+code: ./src
+inputs:
+  data: {type: uri_folder}
+  quality: {type: number}
+outputs:
+  model: {type: uri_folder}
+command: >-
+  python trial.py ${{inputs.quality}} 1 0 ${{outputs.model}} &&
+  cp ${{inputs.data}}/rows.txt ${{outputs.model}}/
+"""
+SWEEP_PIPELINE = """
+type: pipeline
+inputs:
+  raw: {type: uri_folder, path: ./data}
+outputs:
+  best_model: {type: uri_folder}
+jobs:
+  tune:
+    type: sweep
+    trial: ./tune.yml
+    inputs:
+      data: ${{parent.inputs.raw}}
+    outputs:
+      model: ${{parent.outputs.best_model}}
+    search_space:
+      quality: {type: choice, values: [3, 8, 5]}
+    sampling_algorithm: grid
+    objective: {primary_metric: acc, goal: maximize}
+    limits: {max_total_trials: 3, max_concurrent_trials: 2}
+  use_best:
+    command: cat ${{inputs.model}}/model.txt ${{inputs.model}}/rows.txt
+    inputs:
+      model: ${{parent.jobs.tune.outputs.model}}
+"""
+
+
+def test_sweep_as_a_pipeline_step_hands_on_the_best_trial(server: ServerProc,
+                                                          tmp_path: Path) -> None:
+    sweep_spec(tmp_path, "type: sweep\n")   # writes src/trial.py
+    (tmp_path / "tune.yml").write_text(textwrap.dedent(TUNE_COMPONENT).lstrip())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/rows.txt").write_text("r1 r2")
+    spec = tmp_path / "pipeline.yml"
+    spec.write_text(textwrap.dedent(SWEEP_PIPELINE).lstrip())
+    with MLClient(endpoint=server.url) as c:
+        job = c.jobs.create_or_update(load_any_job_spec(spec))
+        final = wait_for(lambda: (j := c.jobs.get(job.name)).status in JobStatus.TERMINAL
+                         and j, timeout=180, interval=0.2)
+        assert final.status == JobStatus.COMPLETED, final.error
+        steps = {s.step_name: s for s in c.jobs.list(parent_job_name=job.name)}
+        tune = steps["tune"]
+        assert tune.type == "sweep" and tune.status == JobStatus.COMPLETED
+        trials = c.jobs.list(parent_job_name=tune.name)
+        assert len(trials) == 3
+        best = next(t for t in trials if params(t)["quality"] == 8)
+        assert tune.properties["best_child_run_id"] == best.name
+        assert steps["use_best"].inputs["model"].path == best.outputs["model"].path
+        assert final.outputs["best_model"].path == best.outputs["model"].path
+        log = c.jobs._http.request("GET", c.jobs._http.ws(
+            f"/jobs/{steps['use_best'].name}/logs")).text
+        assert "quality=8" in log and "r1 r2" in log
