@@ -48,8 +48,12 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
 def show(name: str = typer.Option(..., "--name", "-n"),
          version: str = typer.Option(None, "--version", "-v"),
          output: str = OutputOpt) -> None:
+    """A data asset version, with the job that produced it (lineage), when one did."""
     with client() as c:
-        emit(plain(c.data.get(name, version)), output)
+        asset = c.data.get(name, version)
+        shown = plain(asset)
+        shown["produced_by"] = c.jobs.producer_of(asset.path) if asset.path else None
+        emit(shown, output)
 
 
 @app.command("list")

@@ -96,6 +96,7 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
             steps = step_graph(job, c.jobs.list(parent_job_name=name, max_results=100_000))
         if job.type == "sweep":
             trials = trial_table(job, c.jobs.list(parent_job_name=name, max_results=100_000))
+        summary["lineage"] = c.jobs.lineage(name)
     if output.lower() != "table":
         if steps is not None:
             summary["steps"] = steps

@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ember.artifacts.store import safe_relpath
 from ember.artifacts.uris import is_remote_uri
@@ -72,6 +72,15 @@ class JobOperations:
             params["parent_job_name"] = parent_job_name
         return [job_from_json(j) for j in
                 self._http.json("GET", self._http.ws("/jobs"), params=params)]
+
+    def lineage(self, name: str) -> dict[str, Any]:
+        """Each output's producing job (itself, or the job it reused) and each data input's."""
+        return self._http.json("GET", self._http.ws(f"/jobs/{name}/lineage"))  # type: ignore[no-any-return]
+
+    def producer_of(self, uri: str) -> dict[str, Any] | None:
+        """The job that produced ``uri`` and its inputs, or None."""
+        body = self._http.json("GET", self._http.ws("/lineage"), params={"uri": uri})
+        return body["produced_by"]  # type: ignore[no-any-return]
 
     def begin_cancel(self, name: str) -> Job:
         return job_from_json(self._http.json("POST", self._http.ws(f"/jobs/{name}/cancel")))

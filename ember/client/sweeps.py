@@ -46,10 +46,24 @@ from ember.errors import InvalidInputError
 from ember.specs.sweeps import check_sweep
 
 __all__ = [
-    "BanditPolicy", "BayesianSamplingAlgorithm", "Choice", "Distribution",
-    "GridSamplingAlgorithm", "LogNormal", "LogUniform", "MedianStoppingPolicy", "Normal",
-    "QLogNormal", "QLogUniform", "QNormal", "QUniform", "RandomSamplingAlgorithm", "Randint",
-    "TruncationSelectionPolicy", "Uniform", "sweep_job",
+    "BanditPolicy",
+    "BayesianSamplingAlgorithm",
+    "Choice",
+    "Distribution",
+    "GridSamplingAlgorithm",
+    "LogNormal",
+    "LogUniform",
+    "MedianStoppingPolicy",
+    "Normal",
+    "QLogNormal",
+    "QLogUniform",
+    "QNormal",
+    "QUniform",
+    "Randint",
+    "RandomSamplingAlgorithm",
+    "TruncationSelectionPolicy",
+    "Uniform",
+    "sweep_job",
 ]
 
 

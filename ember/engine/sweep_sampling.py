@@ -80,14 +80,16 @@ class TrialSampler:
         self._algorithm = algorithm
         self._params = {name: _param(dist) for name, dist in search_space.items()}
         self._distributions = {name: p.distribution for name, p in self._params.items()}
+        self._choices = {name: tuple(dist.values or ()) for name, dist in search_space.items()
+                         if dist.kind == "choice"}
         self._running: dict[int, Trial] = {}
         self._grid: list[tuple[Any, ...]] = []
         self._grid_used: set[tuple[Any, ...]] = set()
         self.grid_size: int | None = None
         if algorithm.type == "grid":
             self._grid_names = sorted(search_space)
-            choices = [list(search_space[n].values or []) for n in self._grid_names]
-            self._grid = list(itertools.product(*(range(len(c)) for c in choices)))
+            self._grid = list(itertools.product(*(range(len(self._choices[n]))
+                                                  for n in self._grid_names)))
             random.Random(algorithm.seed or 0).shuffle(self._grid)
             self.grid_size = len(self._grid)
         direction = (optuna.study.StudyDirection.MINIMIZE if goal.lower() == "minimize"
@@ -98,8 +100,7 @@ class TrialSampler:
     def _sampler(self, seed: int | None) -> optuna.samplers.BaseSampler:
         kind, rule = self._algorithm.type, self._algorithm.rule
         if kind == "grid":
-            grid = {name: list(self._params[name].distribution.choices)  # type: ignore[attr-defined]
-                    for name in self._grid_names}
+            grid = {name: list(self._choices[name]) for name in self._grid_names}
             return optuna.samplers.GridSampler(grid, seed=seed)
         if kind == "bayesian":
             return optuna.samplers.TPESampler(seed=seed)
@@ -118,9 +119,8 @@ class TrialSampler:
             if point is None:
                 return None
             self._grid_used.add(point)
-            self._study.enqueue_trial({
-                name: self._distributions[name].choices[index]  # type: ignore[attr-defined]
-                for name, index in zip(self._grid_names, point)})
+            self._study.enqueue_trial({name: self._choices[name][index]
+                                       for name, index in zip(self._grid_names, point)})
         trial = self._study.ask(self._distributions)
         self._running[trial.number] = trial
         values = {name: _plain(p.to_value(trial.params[name]))
@@ -140,13 +140,13 @@ class TrialSampler:
         trial = self._running.pop(number, None)
         if trial is None:
             raise InvalidInputError(f"trial {number} is not running in this sweep")
-        finite = value is not None and math.isfinite(value)
-        if state == "completed" and finite:
-            self._study.tell(trial, float(value))  # type: ignore[arg-type]
-            return
-        if state == "pruned" and finite:
-            # Optuna takes a pruned trial's value from its last intermediate report.
-            trial.report(float(value), step=0)  # type: ignore[arg-type]
+        if value is not None and math.isfinite(value):
+            if state == "completed":
+                self._study.tell(trial, float(value))
+                return
+            if state == "pruned":
+                # Optuna takes a pruned trial's value from its last intermediate report.
+                trial.report(float(value), step=0)
         self._study.tell(trial, state=_OPTUNA_STATE["pruned" if state == "pruned"
                                                     else "failed"])
 
@@ -166,9 +166,8 @@ class TrialSampler:
                 raise InvalidInputError(f"history item {index}: unknown state {state!r}")
             internal = self._internal(index, values)
             if self.grid_size is not None:
-                self._grid_used.add(tuple(
-                    self._distributions[n].choices.index(internal[n])  # type: ignore[attr-defined]
-                    for n in self._grid_names))
+                self._grid_used.add(tuple(self._choices[n].index(internal[n])
+                                          for n in self._grid_names))
             self._study.enqueue_trial(internal)
             trial = self._study.ask(self._distributions)
             self._running[trial.number] = trial

@@ -229,9 +229,8 @@ def sweep_from_dict(d: dict[str, Any]) -> SweepJob:
     )
 
 
-def _known(cls: type, d: dict[str, Any] | None) -> dict[str, Any]:
-    fields = getattr(cls, "__dataclass_fields__")
-    return {k: v for k, v in (d or {}).items() if k in fields}
+def _known(cls: Any, d: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
 
 
 def _inputs_from(d: dict[str, Any] | None) -> dict[str, JobInput]:
@@ -317,7 +316,8 @@ def distribution_problem(name: str, dist: SearchDistribution) -> SweepProblem | 
         if key in wanted and (not _is_number(value) or value <= 0):
             return SweepProblem(f"{base}.{key}", f"must be a positive number, not "
                                 f"{_show(value)}")
-    if "min_value" in wanted and not dist.min_value < dist.max_value:  # type: ignore[operator]
+    low, high = dist.min_value, dist.max_value
+    if low is not None and high is not None and not low < high:
         return SweepProblem(f"{base}.max_value", f"must be greater than min_value "
                             f"({dist.min_value}), not {dist.max_value}")
     return None

@@ -126,6 +126,26 @@ def read_output(server: ServerProc, c: MLClient, job: Job, output: str, file: st
     return match[0].read_text()
 
 
+def check_lineage(server: ServerProc, ran: dict[str, Job], reused: dict[str, Job],
+                  pipeline: Job) -> None:
+    """A reused step's outputs trace back to the job that ran; a data asset registered from a
+    pipeline output names the step that produced it and that step's inputs."""
+    import json
+
+    r = ember(server, "job", "show", "-n", reused["score_step"].name, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    lineage = json.loads(r.stdout)["lineage"]
+    assert lineage["outputs"]["scores"]["produced_by"] == ran["score_step"].name
+    assert lineage["inputs"]["model"]["produced_by"] == ran["train_step"].name
+    r = ember(server, "data", "create", "--name", "scores", "--version", "1", "--type",
+              "uri_folder", "--path", pipeline.outputs["final_scores"].path or "")
+    assert r.returncode == 0, r.stderr
+    r = ember(server, "data", "show", "--name", "scores", "--version", "1", "-o", "json")
+    produced = json.loads(r.stdout)["produced_by"]
+    assert produced["job"] == ran["score_step"].name and produced["step_name"] == "score_step"
+    assert produced["inputs"]["model"] == ran["train_step"].outputs["model"].path
+
+
 def test_three_step_pipeline_runs_reuses_and_reruns_downstream(server: ServerProc,
                                                                tmp_path: Path) -> None:
     spec = write_pipeline(tmp_path)
@@ -148,6 +168,7 @@ def test_three_step_pipeline_runs_reuses_and_reruns_downstream(server: ServerPro
             {k: s.name for k, s in steps.items()}
         assert all(s.properties.get("azureml.isreused") == "true" for s in steps2.values())
         assert again.outputs["final_scores"].path == first.outputs["final_scores"].path
+        check_lineage(server, steps, steps2, again)
 
         # A new literal for train: prep is reused, train and score (downstream) run again.
         third, steps3 = run_to_end(c, spec, ["inputs.epochs=7"])

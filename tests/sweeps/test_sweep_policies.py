@@ -34,7 +34,7 @@ def truncation(pct: int, **kw: bool | int) -> EarlyTermination:
 ])
 def test_evaluation_schedule(interval: int, delay: int, due: list[int]) -> None:
     policy = median(evaluation_interval=interval, delay_evaluation=delay)
-    assert [n for n in range(0, 7) if is_evaluated(policy, n)] == due
+    assert [n for n in range(7) if is_evaluated(policy, n)] == due
 
 
 def test_delay_and_interval_gate_the_bandit() -> None:

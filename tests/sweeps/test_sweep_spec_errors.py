@@ -62,7 +62,8 @@ def test_unknown_top_level_key_has_a_hint(write: Callable[[str, str], Path]) -> 
 
 def test_unknown_distribution_field_has_a_hint(write: Callable[[str, str], Path]) -> None:
     expect(write, BASE.replace("min_value: 0.01", "min_val: 0.01"),
-           key="search_space.lr.min_val", at="min_val: 0.01", reason="unknown key", hint="did you mean 'min_value'?")
+           key="search_space.lr.min_val", at="min_val: 0.01", reason="unknown key",
+           hint="did you mean 'min_value'?")
 
 
 def test_unknown_distribution_type(write: Callable[[str, str], Path]) -> None:

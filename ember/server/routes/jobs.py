@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
+from ember.engine import lineage
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
@@ -37,6 +38,19 @@ def list_jobs(parent_job_name: str | None = None, max_results: int = 100,
 @router.get("/jobs/{name}")
 def get_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
     return JobOut.of(ctx.platform.jobs.get(ctx.name, name))
+
+
+@router.get("/jobs/{name}/lineage")
+def job_lineage(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, Any]:
+    """Each output's producer (the job, or the job it reused) and each input's producer."""
+    jobs = ctx.platform.jobs
+    return lineage.job_lineage(jobs, ctx.name, jobs.get(ctx.name, name))
+
+
+@router.get("/lineage")
+def uri_lineage(uri: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, Any]:
+    """Which job produced ``uri`` (a job output or datastore URI) from which inputs."""
+    return {"uri": uri, "produced_by": lineage.producer_of(ctx.platform.jobs, ctx.name, uri)}
 
 
 @router.post("/jobs/{name}/cancel")
