@@ -11,7 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["Input", "MLClient", "Output", "command", "dsl", "load_component", "load_job",
-           "__version__"]
+           "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -22,7 +22,11 @@ _LAZY = {
     "load_job": "ember.client.builders",
     "load_component": "ember.client.dsl",
     "dsl": "ember.client.dsl",
+    "sweep": "ember.sweep",
 }
+# Names that are modules themselves (``from ember import dsl`` / ``from ember import sweep``,
+# like azure.ai.ml's dsl and sweep).
+_MODULES = {"dsl", "sweep"}
 
 
 def __getattr__(name: str) -> Any:
@@ -32,7 +36,7 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     imported = importlib.import_module(module)
-    value = imported if module.rsplit(".", 1)[-1] == name else getattr(imported, name)
+    value = imported if name in _MODULES else getattr(imported, name)
     globals()[name] = value
     return value
 

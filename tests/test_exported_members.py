@@ -7,12 +7,15 @@ import ember
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert sorted(ember.__all__) == ["Input", "MLClient", "Output", "__version__", "command",
-                                     "dsl", "load_component", "load_job"]
+                                     "dsl", "load_component", "load_job", "sweep"]
     for name in ember.__all__:
         assert getattr(ember, name) is not None
     from ember import dsl
 
     assert callable(dsl.pipeline) and dsl.load_component is ember.load_component
+    from ember.sweep import BanditPolicy, Choice, Uniform
+
+    assert Choice and Uniform and BanditPolicy
     public = {n for n in dir(ember) if not n.startswith("_")}
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",

@@ -92,6 +92,10 @@ class JobOperations:
         offset = 0
         out.write(f"RunId: {name}\n")
         out.flush()
+        first = self.get(name)
+        if first.type in ("pipeline", "sweep"):
+            self._follow_children(first, out)
+            return self._summary(name, out)
         while True:
             resp = self._http.request("GET", self._http.ws(f"/jobs/{name}/logs"),
                                       params={"offset": offset})
@@ -107,11 +111,39 @@ class JobOperations:
                 break
             if not chunk:
                 time.sleep(STREAM_POLL_SECONDS)
+        return self._summary(name, out)
+
+    def _follow_children(self, job: Job, out: IO[str]) -> None:
+        """A pipeline's steps or a sweep's trials, one line per status change, to the end."""
+        seen: dict[str, str] = {}
+        while True:
+            job = self.get(job.name)
+            for child in sorted(self.list(parent_job_name=job.name, max_results=100_000),
+                                key=lambda c: c.creation_time):
+                if seen.get(child.name) == child.status:
+                    continue
+                seen[child.name] = child.status
+                label = child.step_name or child.name
+                extra = ""
+                if child.reused_from:
+                    extra = f" (reused {child.reused_from})"
+                elif child.definition and "parameters" in child.definition:
+                    extra = f" {child.definition['parameters']}"
+                out.write(f"[{time.strftime('%H:%M:%S')}] {label}: {child.status}{extra}\n")
+                out.flush()
+            if job.status in JobStatus.TERMINAL:
+                return
+            time.sleep(STREAM_POLL_SECONDS * 2)
+
+    def _summary(self, name: str, out: IO[str]) -> Job:
         job = self.get(name)
         out.write(f"\nExecution Summary\n=================\nRunId: {name}\n"
                   f"Status: {job.status}\n")
         if job.error:
             out.write(f"Error: {job.error}\n")
+        if job.properties.get("best_child_run_id"):
+            out.write(f"Best trial: {job.properties['best_child_run_id']} "
+                      f"(objective {job.properties.get('best_objective')})\n")
         out.flush()
         return job
 

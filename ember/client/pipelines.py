@@ -11,7 +11,7 @@ from ember.client.components import upload_component_code
 from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.jobs import JobInput
-from ember.entities.pipelines import PipelineJob, pipeline_to_plain
+from ember.entities.pipelines import PipelineJob, pipeline_from_plain, pipeline_to_plain
 from ember.entities.sweeps import SweepJob, sweep_from_dict, sweep_to_dict
 
 
@@ -27,10 +27,21 @@ def _upload_input(http: Http, inp: JobInput, what: str, show: bool | None) -> No
 def pipeline_body(http: Http, pipeline: PipelineJob, show_progress: bool | None) -> dict[str, Any]:
     """Upload what the pipeline names locally (code folders, input files); the JSON body."""
     p = copy.deepcopy(pipeline)
+    _upload_pipeline(http, p, show_progress)
+    body = pipeline_to_plain(p)
+    body["type"] = "pipeline"
+    return body
+
+
+def _upload_pipeline(http: Http, p: PipelineJob, show_progress: bool | None) -> None:
     for name, inp in p.inputs.items():
         _upload_input(http, inp, f"pipeline input {name!r}", show_progress)
     for step in p.jobs.values():
-        if step.sweep is not None:
+        if step.pipeline is not None:
+            inner = pipeline_from_plain(step.pipeline)
+            _upload_pipeline(http, inner, show_progress)
+            step.pipeline = pipeline_to_plain(inner)
+        elif step.sweep is not None:
             sweep = sweep_from_dict(step.sweep)
             step.sweep = sweep_body(http, sweep, show_progress)
             if step.component is not None and sweep.trial_component is not None:
@@ -50,9 +61,6 @@ def pipeline_body(http: Http, pipeline: PipelineJob, show_progress: bool | None)
             if binding.path is not None and _local(binding.path):
                 binding.path = upload(http, "data", Path(binding.path),
                                       f"input {name!r} of step {step.name!r}", show_progress)
-    body = pipeline_to_plain(p)
-    body["type"] = "pipeline"
-    return body
 
 
 def sweep_body(http: Http, sweep: SweepJob, show_progress: bool | None) -> dict[str, Any]:

@@ -48,10 +48,11 @@ class PipelineService:
         self.components = components
         self.orchestrator = orchestrator
 
-    def create(self, workspace: str, pipeline: PipelineJob) -> Job:
+    def create(self, workspace: str, pipeline: PipelineJob, *, parent: Job | None = None,
+               step_name: str | None = None) -> Job:
         """Resolve component references, check the graph and every step, then record the
         pipeline job (Queued; the orchestrator starts its steps). Nothing is written when a
-        check fails."""
+        check fails. ``parent``/``step_name``: a nested pipeline step of ``parent``."""
         pipeline.display_name = pipeline.display_name or names.display_name()
         pipeline.name = pipeline.name or names.job_name(pipeline.display_name)
         check_name("job", pipeline.name)
@@ -78,6 +79,11 @@ class PipelineService:
             outputs={k: replace(v) for k, v in pipeline.outputs.items()},
             definition=pipeline_to_plain(pipeline),
         )
+        if parent is not None:
+            job.parent_job_name = parent.name
+            job.step_name = step_name
+            job.experiment_name = parent.experiment_name
+            job.is_deterministic = False
         created = self.jobs.record(workspace, job)
         self.orchestrator.submitted(workspace, created)
         return created
@@ -85,8 +91,19 @@ class PipelineService:
     def _resolve_step(self, workspace: str, step: PipelineStep) -> None:
         where = f"step {step.name!r}"
         if step.kind == "pipeline":
-            raise UnsupportedError(f"{where}: nested pipeline components are not supported yet; "
-                                   "inline its steps into the pipeline")
+            if step.pipeline is None:
+                raise UnsupportedError(f"{where}: registered pipeline components are not "
+                                       "supported yet; reference the pipeline component's "
+                                       "YAML file (component: ./sub_pipeline.yml)")
+            inner = pipeline_from_plain(step.pipeline)
+            for sub in inner.jobs.values():
+                try:
+                    self._resolve_step(workspace, sub)
+                except EmberError as exc:
+                    raise type(exc)(f"{where}: {exc.message}") from None
+            check_pipeline_graph(inner, f"pipeline component of step {step.name!r}")
+            step.pipeline = pipeline_to_plain(inner)
+            return
         if step.kind == "sweep":
             self._resolve_sweep_step(workspace, step)
             return
@@ -126,11 +143,12 @@ class PipelineService:
 
 class PipelineDriver(Driver):
     def __init__(self, jobs: JobService, orchestrator: Orchestrator, hasher: DataHasher,
-                 sweeps: SweepService) -> None:
+                 sweeps: SweepService, pipelines: PipelineService) -> None:
         self.jobs = jobs
         self.orchestrator = orchestrator
         self.hasher = hasher
         self.sweeps = sweeps
+        self.pipelines = pipelines
         self._orders: dict[str, list[str]] = {}
 
     def _order(self, job: Job, pipeline: PipelineJob) -> list[str]:
@@ -190,6 +208,8 @@ class PipelineDriver(Driver):
         step = pipeline.jobs[step_name]
         if step.kind == "sweep":
             return self._start_sweep_step(workspace, pjob, pipeline, step, children)
+        if step.kind == "pipeline":
+            return self._start_nested_step(workspace, pjob, pipeline, step, children)
         child = _step_template(step)
         child.name = f"{pjob.name}-{step_name}"
         child.parent_job_name = pjob.name
@@ -241,6 +261,37 @@ class PipelineDriver(Driver):
             failed = Job(name=sweep.name, command="true", parent_job_name=pjob.name,
                          step_name=step.name, experiment_name=pjob.experiment_name,
                          display_name=sweep.display_name, is_deterministic=False)
+            return self._record_failed_step(workspace, failed, exc)
+
+    def _start_nested_step(self, workspace: str, pjob: Job, pipeline: PipelineJob,
+                           step: PipelineStep, children: dict[str, Job]) -> Job:
+        """A nested pipeline component is a pipeline child job whose inputs are this step's
+        bindings (its own steps reuse and run as any steps do)."""
+        assert step.pipeline is not None
+        inner = pipeline_from_plain(step.pipeline)
+        inner.name = f"{pjob.name}-{step.name}"
+        inner.display_name = step.display_name or step.name
+        inner.experiment_name = pjob.experiment_name
+        inner.compute = pipeline.step_compute(step)
+        if pipeline.settings.force_rerun:
+            inner.settings.force_rerun = True
+        bound = self._bind_inputs(step, Job(name="", command=""), pjob, children)
+        inner.inputs = {k: v for k, v in bound.items()
+                        if v.value is not None or v.path is not None or k in step.inputs}
+        for port, binding in step.outputs.items():
+            target = binding.parent_output
+            explicit = pipeline.outputs[target].path if target is not None else None
+            if port in inner.outputs and (binding.path or explicit):
+                inner.outputs[port].path = binding.path or explicit
+        self.orchestrator.adopt(workspace, pjob.name, inner.name)
+        try:
+            return self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name)
+        except ConflictError:
+            return self.jobs.get(workspace, inner.name)
+        except EmberError as exc:
+            failed = Job(name=inner.name, command="true", parent_job_name=pjob.name,
+                         step_name=step.name, experiment_name=pjob.experiment_name,
+                         display_name=inner.display_name, is_deterministic=False)
             return self._record_failed_step(workspace, failed, exc)
 
     def _create_child(self, workspace: str, child: Job, *, reuse: bool) -> Job:
@@ -318,8 +369,8 @@ class PipelineDriver(Driver):
                 children: dict[str, Job]) -> None:
         active = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
         if all(s in children and children[s].status == JobStatus.COMPLETED for s in order):
-            for s in order:   # sweeps learn their outputs (the best trial's) at the end
-                if pipeline.jobs[s].kind == "sweep":
+            for s in order:   # sweeps and nested pipelines learn their outputs as they run
+                if pipeline.jobs[s].kind in ("sweep", "pipeline"):
                     self._publish_outputs(workspace, job, pipeline.jobs[s], children[s])
             self.jobs.move(workspace, job.name, JobStatus.COMPLETED, allowed_from=active,
                            reason="every step completed")

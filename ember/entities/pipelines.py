@@ -80,6 +80,9 @@ class PipelineStep:
     # inputs/outputs, which are the step's bindings); ``component`` is then the trial
     # component less its hyperparameter inputs, for the graph checks.
     sweep: dict[str, Any] | None = None
+    # kind "pipeline": the nested pipeline's body (pipeline_to_plain form); ``component`` is
+    # then its interface (declared inputs and outputs), for the graph checks.
+    pipeline: dict[str, Any] | None = None
     line: int | None = field(default=None, compare=False, repr=False)
 
     def upstream(self) -> list[str]:

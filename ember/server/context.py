@@ -51,7 +51,8 @@ class Platform:
         hasher = DataHasher(self.datastores, self.jobs.output_uri)
         self.sweeps = SweepService(self.jobs, self.components, self.orchestrator)
         self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,
-                                                              hasher, self.sweeps))
+                                                              hasher, self.sweeps,
+                                                              self.pipelines))
         self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
                                                         self.orchestrator))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")

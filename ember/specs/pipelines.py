@@ -34,11 +34,13 @@ from ruamel.yaml.comments import CommentedMap
 
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput
+from ember.entities.components import component_name_error
 from ember.entities.pipelines import (
     Binding,
     PipelineJob,
     PipelineSettings,
     PipelineStep,
+    pipeline_to_plain,
 )
 from ember.errors import InvalidInputError
 from ember.specs._job_io import parse_inputs, parse_outputs
@@ -47,6 +49,8 @@ from ember.specs._pipeline_bindings import parse_step_inputs, parse_step_outputs
 from ember.specs._pipeline_graph import check_pipeline_graph
 from ember.specs._schema import Ctx, Section, load_spec
 from ember.specs.components import _component, load_component_spec
+from ember.specs.components import _inputs as component_inputs
+from ember.specs.components import _outputs as component_outputs
 from ember.specs.expressions import validate_command
 from ember.specs.jobs import _environment as _job_environment
 from ember.specs.jobs import _timeout
@@ -66,6 +70,8 @@ _STEP_COMMON_KEYS = ("type", "name", "display_name", "description", "tags", "pro
 COMPONENT_STEP_KEYS = _STEP_COMMON_KEYS + ("component",)
 COMMAND_STEP_KEYS = _STEP_COMMON_KEYS + ("command", "code", "environment", "experiment_name",
                                          "is_deterministic")
+PIPELINE_COMPONENT_KEYS = ("$schema", "type", "name", "version", "display_name", "description",
+                           "tags", "inputs", "outputs", "jobs", "settings")
 SWEEP_STEP_KEYS = ("type", "name", "display_name", "description", "tags", "properties",
                    "inputs", "outputs", "compute", "trial", "search_space",
                    "sampling_algorithm", "objective", "early_termination", "limits",
@@ -110,18 +116,7 @@ def _pipeline(top: Section) -> PipelineJob:
         top.fail("name", f"'{name}' is not a valid job name: letters, digits, '-' and '_', "
                          "starting with a letter or digit")
     check_settings(top)
-    jobs = top.section("jobs", required=True)
-    assert jobs is not None
-    if not jobs.data:
-        jobs.fail(None, "must name at least one step")
-    steps: dict[str, PipelineStep] = {}
-    for step_name in jobs.data:
-        if not isinstance(step_name, str) or not _STEP_NAME.match(step_name):
-            jobs.fail(step_name, "is not a valid step name: letters, digits, '_' and '-', "
-                                 "starting with a letter or '_'")
-        sec = jobs.section(step_name, required=True)
-        assert sec is not None
-        steps[step_name] = _step(step_name, sec)
+    steps = _steps(top)
     return PipelineJob(
         name=name,
         display_name=top.get_str("display_name", nonempty=False) or "",
@@ -135,6 +130,58 @@ def _pipeline(top: Section) -> PipelineJob:
         settings=_settings(top),
         compute=_compute(top, "compute"),
     )
+
+
+def _steps(top: Section) -> dict[str, PipelineStep]:
+    jobs = top.section("jobs", required=True)
+    assert jobs is not None
+    if not jobs.data:
+        jobs.fail(None, "must name at least one step")
+    steps: dict[str, PipelineStep] = {}
+    for step_name in jobs.data:
+        if not isinstance(step_name, str) or not _STEP_NAME.match(step_name):
+            jobs.fail(step_name, "is not a valid step name: letters, digits, '_' and '-', "
+                                 "starting with a letter or '_'")
+        sec = jobs.section(step_name, required=True)
+        assert sec is not None
+        steps[step_name] = _step(step_name, sec)
+    return steps
+
+
+def load_pipeline_component_spec(path: Path) -> tuple[Component, PipelineJob]:
+    """A pipeline component file (``type: pipeline`` with declared inputs/outputs and
+    ``jobs``): its interface as a Component (for the parent's graph checks) and its body."""
+    data, ctx = load_spec(path, None)
+    return _pipeline_component(Section(ctx, data))
+
+
+def _pipeline_component(top: Section) -> tuple[Component, PipelineJob]:
+    kind = top.get_str("type", required=True)
+    if kind != "pipeline":
+        top.fail("type", f"expected 'type: pipeline' for a pipeline component, not '{kind}'")
+    top.check_keys(PIPELINE_COMPONENT_KEYS)
+    name = top.get_str("name") or "pipeline_component"
+    error = component_name_error(name)
+    if error:
+        top.fail("name", error)
+    declared_inputs = component_inputs(top)
+    declared_outputs = component_outputs(top)
+    body = PipelineJob(
+        display_name=top.get_str("display_name", nonempty=False) or "",
+        description=top.get_str("description", nonempty=False) or "",
+        tags=top.get_str_map("tags"),
+        inputs={k: JobInput(type=v.type, value=v.default,
+                            optional=v.optional or v.default is None)
+                for k, v in declared_inputs.items()},
+        outputs={k: JobOutput(type=v.type) for k, v in declared_outputs.items()},
+        jobs=_steps(top),
+        settings=_settings(top),
+    )
+    check_pipeline_graph(body, top.ctx.source)
+    interface = Component(name=name, command="", type="pipeline", inputs=declared_inputs,
+                          outputs=declared_outputs, version=top.get_str("version") or "",
+                          description=body.description)
+    return interface, body
 
 
 def _settings(top: Section) -> PipelineSettings:
@@ -254,9 +301,12 @@ def _sweep_step(name: str, sec: Section) -> PipelineStep:
 
 def _component_of(step: PipelineStep, sec: Section) -> None:
     value = sec.get("component")
+    if isinstance(value, Mapping) and step.kind == "pipeline":
+        sub = sec.section("component")
+        assert sub is not None
+        _set_nested(step, *_pipeline_component(sub))
+        return
     if isinstance(value, Mapping):
-        if step.kind == "pipeline":
-            sec.fail("component", "inline pipeline components are not supported yet")
         if value.get("name") is None and isinstance(value, CommentedMap):
             value.insert(0, "name", _component_name(step.name))
         elif value.get("name") is None:
@@ -278,12 +328,17 @@ def _component_of(step: PipelineStep, sec: Section) -> None:
         return
     if is_uri(value):
         sec.fail("component", f"'{value}' is not a component reference or local path")
-    if step.kind == "pipeline":
-        sec.fail("component", "nested pipeline components from a file are not supported yet",
-                 hint="register it and use component: azureml:<name>:<version>")
     path = sec.local_path("component", value, kind="file")
+    if step.kind == "pipeline":
+        _set_nested(step, *load_pipeline_component_spec(Path(path)))
+        return
     component: Component = load_component_spec(Path(path))
     step.component = component
+
+
+def _set_nested(step: PipelineStep, interface: Component, body: PipelineJob) -> None:
+    step.component = interface
+    step.pipeline = pipeline_to_plain(body)
 
 
 def _component_name(step_name: str) -> str:

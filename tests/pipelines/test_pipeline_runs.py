@@ -320,3 +320,71 @@ def test_graph_and_reference_errors_submit_nothing(server: ServerProc, tmp_path:
     assert "jobs.a.inputs.x" in resp.json()["message"] and "ghost" in resp.json()["message"]
     with MLClient(endpoint=server.url) as c:
         assert c.jobs.list() == []
+
+
+SUB_PIPELINE = """
+type: pipeline
+name: prep_and_train
+inputs:
+  raw: {type: uri_folder}
+  epochs: {type: integer, default: 2}
+outputs:
+  model: {type: uri_folder}
+jobs:
+  prep_step:
+    component: ./prep.yml
+    inputs:
+      raw: ${{parent.inputs.raw}}
+  train_step:
+    component: ./train.yml
+    inputs:
+      data: ${{parent.jobs.prep_step.outputs.clean}}
+      epochs: ${{parent.inputs.epochs}}
+    outputs:
+      model: ${{parent.outputs.model}}
+"""
+OUTER = """
+type: pipeline
+inputs:
+  raw: {type: uri_folder, path: ./data}
+outputs:
+  scores: {type: uri_folder}
+jobs:
+  inner:
+    type: pipeline
+    component: ./sub.yml
+    inputs:
+      raw: ${{parent.inputs.raw}}
+      epochs: 9
+  score_step:
+    component: ./score.yml
+    inputs:
+      model: ${{parent.jobs.inner.outputs.model}}
+      data: ${{parent.inputs.raw}}
+    outputs:
+      scores: ${{parent.outputs.scores}}
+"""
+
+
+def test_nested_pipeline_component_runs_as_a_child_pipeline(server: ServerProc,
+                                                            tmp_path: Path) -> None:
+    write_pipeline(tmp_path)
+    (tmp_path / "sub.yml").write_text(textwrap.dedent(SUB_PIPELINE).lstrip())
+    spec = _write(tmp_path, OUTER, "outer.yml")
+    (tmp_path / "data/clean.txt").write_text("x y")   # score reads clean.txt from its data
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec)
+        assert final.status == JobStatus.COMPLETED, final.error
+        inner = steps["inner"]
+        assert inner.type == "pipeline" and inner.parent_job_name == final.name
+        inner_steps = {s.step_name: s for s in c.jobs.list(parent_job_name=inner.name)}
+        assert set(inner_steps) == {"prep_step", "train_step"}
+        assert inner.outputs["model"].path == inner_steps["train_step"].outputs["model"].path
+        assert steps["score_step"].inputs["model"].path == inner.outputs["model"].path
+        assert read_output(server, c, final, "scores", "scores.txt") == \
+            "epochs=9 rows=3 scored=2"
+        again, steps2 = run_to_end(c, spec)           # inner steps are reused one by one
+        inner2 = {s.step_name: s for s in c.jobs.list(parent_job_name=steps2["inner"].name)}
+        assert again.status == JobStatus.COMPLETED
+        assert all(s.reused_from for s in inner2.values())
+        assert steps2["score_step"].reused_from == steps["score_step"].name

@@ -196,7 +196,7 @@ def test_path_input_on_a_step(project: Path, write: Callable[..., Path]) -> None
      "unsupported output binding"),
     ("component: ./components/prep.yml", "component: ./components/nope.yml", "path not found"),
     ("component: ./components/prep.yml", "component: azureml:prep:1:2", "not an asset"),
-    ("    type: command\n", "    type: sweep\n", "not supported yet"),
+    ("    type: command\n", "    type: parallel\n", "not supported yet"),
 ])
 def test_shape_errors(project: Path, write: Callable[..., Path], old: str, new: str,
                       needle: str) -> None:
