@@ -103,6 +103,10 @@ class WorkdirPreparer:
 
         command = render_command(job.command, inputs, outputs)
         env_vars = {k: str(v) for k, v in job.environment_variables.items()}
+        # mlflow's telemetry thread phones home (nothing to reach on a private network) and
+        # races with requests over an env var (KeyError '_MLFLOW_TELEMETRY_SESSION_ID' in
+        # mlflow 3.x); a job's user can still turn it back on.
+        env_vars.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         env_vars.update({
             "MLFLOW_TRACKING_URI": tracking_uri,
             "MLFLOW_RUN_ID": job.name,
