@@ -174,7 +174,7 @@ class SweepDriver(Driver):
             return [t.name for t in trials]
         done = (timed_out or state.exhausted or len(trials) >= sweep.limits.max_total_trials)
         if done:
-            self._finish(workspace, job, sweep, trials)
+            self._finish(workspace, job, sweep, trials, timed_out=timed_out)
         return [t.name for t in trials]
 
     # --- trials -----------------------------------------------------------------------------
@@ -299,12 +299,23 @@ class SweepDriver(Driver):
 
     # --- the end ----------------------------------------------------------------------------
 
-    def _finish(self, workspace: str, job: Job, sweep: SweepJob, trials: list[Job]) -> None:
+    def _finish(self, workspace: str, job: Job, sweep: SweepJob, trials: list[Job], *,
+                timed_out: bool = False) -> None:
+        """Record the best Completed trial. The sweep ends Completed, or Canceled when its
+        ``limits.timeout`` ended it (reference: the timeout "cancels sweep and trials"; the
+        best trial so far is still recorded), or Failed when no trial gave an objective."""
         scored = [(v, t) for t in trials if t.status == JobStatus.COMPLETED
                   and (v := self._final(workspace, t, sweep)) is not None]
         allowed = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
         with self._guard:
             self._states.pop(job.name, None)
+        if timed_out:
+            if scored:
+                self._record_best(workspace, job, sweep, scored)
+            self.jobs.move(workspace, job.name, JobStatus.CANCELED, allowed_from=allowed,
+                           reason=f"limits.timeout of {sweep.limits.effective_timeout:g} s "
+                                  "reached")
+            return
         if not scored:
             self.jobs.move(workspace, job.name, JobStatus.FAILED, allowed_from=allowed,
                            reason="no trial completed with an objective",
@@ -312,6 +323,13 @@ class SweepDriver(Driver):
                                  f"'{sweep.objective.primary_metric}' "
                                  f"({len(trials)} trials ran)")
             return
+        value, best = self._record_best(workspace, job, sweep, scored)
+        self.jobs.move(workspace, job.name, JobStatus.COMPLETED, allowed_from=allowed,
+                       reason=f"best trial {best.name}: {sweep.objective.primary_metric} = "
+                              f"{value}")
+
+    def _record_best(self, workspace: str, job: Job, sweep: SweepJob,
+                     scored: list[tuple[float, Job]]) -> tuple[float, Job]:
         pick = max if sweep.objective.goal == "maximize" else min
         value, best = pick(scored, key=lambda vt: vt[0])
         job.properties = {**job.properties, "best_child_run_id": best.name,
@@ -320,9 +338,7 @@ class SweepDriver(Driver):
         job.outputs = {k: replace(o, path=best.outputs[k].path) if k in best.outputs else o
                        for k, o in job.outputs.items()}
         self.jobs.jobs.update(workspace, job)
-        self.jobs.move(workspace, job.name, JobStatus.COMPLETED, allowed_from=allowed,
-                       reason=f"best trial {best.name}: {sweep.objective.primary_metric} = "
-                              f"{value}")
+        return value, best
 
     def _final(self, workspace: str, trial: Job, sweep: SweepJob) -> float | None:
         series = self._series(workspace, trial.name, sweep)

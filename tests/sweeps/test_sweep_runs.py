@@ -282,3 +282,29 @@ def test_sweep_as_a_pipeline_step_hands_on_the_best_trial(server: ServerProc,
         log = c.jobs._http.request("GET", c.jobs._http.ws(
             f"/jobs/{steps['use_best'].name}/logs")).text
         assert "quality=8" in log and "r1 r2" in log
+
+
+def test_sweep_timeout_cancels_the_sweep_and_keeps_the_best_so_far(server: ServerProc,
+                                                                    tmp_path: Path) -> None:
+    # Trial quality 1 finishes at once; the others report forever, until the sweep's timeout.
+    spec = sweep_spec(tmp_path, """
+        type: sweep
+        trial:
+          code: ./src
+          command: >-
+            python trial.py ${{search_space.quality}}
+            $([ ${{search_space.quality}} = 1 ] && echo 1 || echo 1000) 0.2
+        search_space:
+          quality: {type: choice, values: [1, 2, 3]}
+        sampling_algorithm: grid
+        objective: {primary_metric: acc, goal: maximize}
+        limits: {max_total_trials: 3, max_concurrent_trials: 3, timeout: 6}
+    """)
+    with MLClient(endpoint=server.url) as c:
+        final, trials = run_sweep(c, spec, timeout=90)
+    assert final.status == JobStatus.CANCELED
+    assert any("limits.timeout of 6 s" in h.reason for h in final.status_history)
+    by_quality = {params(t)["quality"]: t for t in trials}
+    assert by_quality[1].status == JobStatus.COMPLETED
+    assert by_quality[2].status == by_quality[3].status == JobStatus.CANCELED
+    assert final.properties["best_child_run_id"] == by_quality[1].name
