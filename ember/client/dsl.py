@@ -12,7 +12,8 @@ server has one code path:
   ``{name: node.outputs.o}`` dict the pipeline ``outputs`` (``${{parent.outputs.name}}``);
 - the graph is checked with :func:`~ember.specs.pipelines.check_pipeline_graph` when the
   pipeline is built, so wiring errors carry the YAML loader's messages;
-- a component called outside a pipeline is a command job (:class:`CommandJob`).
+- a component called outside a pipeline is a command job
+  (:class:`~ember.client.builders.CommandJob`).
 
 Decisions where azure-ai-ml is not copied:
 
@@ -27,30 +28,34 @@ Decisions where azure-ai-ml is not copied:
   inputs given it stay unbound, as azure-ai-ml drops None inputs.
 - Nested ``@pipeline`` functions are refused: a nested pipeline step can only name a
   registered pipeline component for now.
+
+This module holds that public surface: :func:`load_component` and :class:`ComponentFunc`,
+:func:`pipeline` and :class:`PipelineFunc`, :class:`PipelineNode` and :class:`NodeOutput`, and
+the errors. How a value given to an input (a literal, a path, ``Input(...)``, a node output, a
+pipeline parameter) becomes a ``Binding`` or ``JobInput`` is in :mod:`ember.client._dsl_bindings`.
 """
 
 from __future__ import annotations
 
 import contextvars
-import copy
 import functools
 import inspect
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from ember.client.builders import CommandJob, _abs
-from ember.entities.components import Component, ComponentInput
-from ember.entities.jobs import (
-    LITERAL_TYPES,
-    OUTPUT_MODES,
-    OUTPUT_TYPES,
-    JobInput,
-    JobOutput,
+from ember.client._dsl_bindings import (
+    _command_job,
+    _names,
+    _output_path,
+    _pipeline_input,
+    _step,
+    _step_binding,
 )
+from ember.entities.components import Component, ComponentInput
+from ember.entities.jobs import OUTPUT_MODES, OUTPUT_TYPES, JobOutput
 from ember.entities.pipelines import (
     Binding,
     PipelineJob,
@@ -94,7 +99,8 @@ def load_component(source: str | os.PathLike[str]) -> ComponentFunc:
 class ComponentFunc:
     """A loaded component, callable with keyword inputs: inside a ``@pipeline`` function it
     adds a step and returns its :class:`PipelineNode`; outside, it returns a
-    :class:`CommandJob` with the inputs bound and the defaults applied."""
+    :class:`~ember.client.builders.CommandJob` with the inputs bound and the defaults
+    applied."""
 
     def __init__(self, component: Component) -> None:
         self.component = component
@@ -419,7 +425,7 @@ def pipeline(func: Callable[..., Any] | None = None, /, *, name: str | None = No
     return decorate if func is None else decorate(func)
 
 
-# -- conversions -----------------------------------------------------------------------------
+# -- settings and name checks ----------------------------------------------------------------
 
 def _settings(opts: dict[str, Any]) -> PipelineSettings:
     settings = PipelineSettings(default_compute=opts["default_compute"])
@@ -432,151 +438,12 @@ def _settings(opts: dict[str, Any]) -> PipelineSettings:
     return settings
 
 
-def _step(node: PipelineNode, builder: _Builder) -> PipelineStep:
-    inputs: dict[str, Binding] = {}
-    for port, binding in node._bindings.items():
-        if isinstance(binding, NodeOutput):
-            if binding.node not in builder.nodes:
-                raise InvalidInputError(f"input '{port}' of step '{node.name}' is bound to "
-                                        f"{binding!r}, which belongs to another pipeline")
-            binding = Binding(step=binding.node.name, step_output=binding.port)
-        inputs[port] = binding
-    outputs: dict[str, Binding] = {}
-    ports: dict[str, NodeOutput] = object.__getattribute__(node.outputs, "_ports")
-    for port, out in ports.items():
-        out._check()
-        if out.type is not None or out.mode is not None or out.path is not None:
-            outputs[port] = Binding(type=out.type, mode=out.mode,
-                                    path=_output_path(out.path))
-    return PipelineStep(
-        name=node.name, kind="component", component=copy.deepcopy(node.component),
-        inputs=inputs, outputs=outputs, compute=node.compute,
-        environment_variables={k: str(v) for k, v in node.environment_variables.items()},
-        timeout=node.timeout, display_name=node.display_name, description=node.description,
-        tags=dict(node.tags))
-
-
-def _step_binding(component: Component, port: str, declared: ComponentInput,
-                  value: Any) -> Binding | NodeOutput | None:
-    """What a step input given ``value`` is bound to (None: unbound)."""
-    if value is None:
-        return None
-    if isinstance(value, _Parameter):
-        return None if value.value is None else Binding(parent_input=value.name)
-    if isinstance(value, NodeOutput):
-        return value
-    if isinstance(value, PipelineNode):
-        raise InvalidInputError(f"input '{port}' of component '{component.name}' was given the "
-                                f"step '{value.name}'; pass one of its outputs: "
-                                f"{_names(value.component.outputs)}")
-    if isinstance(value, JobInput):
-        if value.is_literal:
-            if value.value is None:
-                raise InvalidInputError(f"input '{port}' of component '{component.name}': "
-                                        f"Input(type='{value.type}') has no default value")
-            return Binding(literal=value.value, type=value.type)
-        if value.path is None:
-            raise InvalidInputError(f"input '{port}' of component '{component.name}': "
-                                    f"Input(type='{value.type}') has no path")
-        return Binding(path=value.path, type=value.type, mode=value.mode)
-    if declared.type not in LITERAL_TYPES and isinstance(value, (str, os.PathLike)):
-        return Binding(path=_abs(value), type=declared.type)
-    kind = _literal_type(value)
-    if kind is None:
-        raise InvalidInputError(f"input '{port}' of component '{component.name}' cannot take "
-                                f"a {type(value).__name__}: give a literal, Input(...), a "
-                                "pipeline parameter or another step's output")
-    return Binding(literal=value, type=declared.type if _fits(kind, declared.type) else kind)
-
-
-def _pipeline_input(source: str, name: str, value: Any) -> JobInput:
-    if isinstance(value, JobInput):
-        if not value.is_literal and value.mode is None:
-            return replace(value, mode="ro_mount")
-        return replace(value)
-    if isinstance(value, os.PathLike):
-        return JobInput(type="uri_folder", path=_abs(value), mode="ro_mount")
-    kind = _literal_type(value)
-    if kind is None:
-        raise InvalidInputError(f"pipeline '{source}' parameter '{name}' cannot take a "
-                                f"{type(value).__name__}: give a literal or Input(...)")
-    return JobInput(type=kind, value=value)
-
-
-def _command_job(component: Component, given: dict[str, Any]) -> CommandJob:
-    """The component as a standalone command job: ``given`` bound, defaults applied."""
-    inputs: dict[str, JobInput] = {}
-    search_space: dict[str, Any] = {}
-    for port, declared in component.inputs.items():
-        value = given.get(port)
-        where = f"input '{port}' of component '{component.name}'"
-        if isinstance(value, (_Parameter, NodeOutput, PipelineNode)):
-            raise InvalidInputError(f"{where}: {value!r} can only be used inside a @pipeline "
-                                    "function")
-        if value is None:
-            if declared.default is not None:
-                inputs[port] = _default_input(declared)
-            elif declared.optional:
-                inputs[port] = JobInput(type=declared.type, optional=True)
-            else:
-                raise ArgumentError(f"component '{component.name}' needs a value for required "
-                                    f"input '{port}' ({declared.type})")
-        elif isinstance(value, JobInput):
-            inputs[port] = replace(value)
-        elif declared.type not in LITERAL_TYPES and isinstance(value, (str, os.PathLike)):
-            inputs[port] = JobInput(type=declared.type, path=_abs(value), mode="ro_mount")
-        elif (kind := _literal_type(value)) is not None:
-            if not _fits(kind, declared.type):
-                raise InvalidInputError(f"{where} is {declared.type}, not {value!r} ({kind})")
-            inputs[port] = JobInput(type=declared.type, value=value)
-        elif declared.type in LITERAL_TYPES:
-            search_space[port] = value    # a search-space distribution, read by .sweep()
-        else:
-            raise InvalidInputError(f"{where} ({declared.type}) cannot take a "
-                                    f"{type(value).__name__}: give a path or Input(...)")
-    return CommandJob(
-        name="", command=component.command, code=component.code,
-        environment=component.environment, inputs=inputs,
-        outputs={port: JobOutput(type=out.type) for port, out in component.outputs.items()},
-        experiment_name="", display_name=component.display_name,
-        description=component.description, search_space_inputs=search_space)
-
-
-def _output_path(path: str | None) -> str | None:
-    # Paths with server-side tokens (${{name}}, ...) stay as written, as in YAML.
-    return path if path is None or "${{" in path else _abs(path)
-
-
-def _default_input(declared: ComponentInput) -> JobInput:
-    if declared.type in LITERAL_TYPES:
-        return JobInput(type=declared.type, value=declared.default, optional=declared.optional)
-    # A data input's default is a path or URI kept as written, as the component loader keeps it.
-    return JobInput(type=declared.type, path=declared.default, mode="ro_mount",
-                    optional=declared.optional)
-
-
 def _declared(component: Component, port: str) -> ComponentInput:
     declared = component.inputs.get(port)
     if declared is None:
         raise ArgumentError(f"component '{component.name}' has no input '{port}'; declared "
                             f"inputs: {_names(component.inputs)}")
     return declared
-
-
-def _literal_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
-
-
-def _fits(kind: str, declared: str) -> bool:
-    return kind == declared or (kind == "integer" and declared == "number")
 
 
 def _check_io_name(what: str, name: Any) -> None:
@@ -586,7 +453,3 @@ def _check_io_name(what: str, name: Any) -> None:
     if name.lower() in RESERVED_IO_NAMES:
         raise InvalidInputError(f"{what} '{name}' is a reserved name (reserved: "
                                 f"{', '.join(sorted(RESERVED_IO_NAMES))})")
-
-
-def _names(names: Any) -> str:
-    return ", ".join(sorted(names)) or "none"

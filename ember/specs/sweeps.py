@@ -2,7 +2,7 @@
 
 The loader checks shapes and types here (unknown keys with did-you-mean hints, every error a
 SpecError naming file, line and key) and the value rules with the shared rule functions of
-:mod:`ember.entities.sweeps`, so the SDK (:func:`check_sweep`) enforces the same ones.
+:mod:`ember.entities.sweep_rules`, so the SDK (:func:`check_sweep`) enforces the same ones.
 
 How the spec lands in the entity, and decisions where the reference is silent:
 
@@ -42,6 +42,16 @@ from ruamel.yaml.comments import CommentedMap
 
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput
+from ember.entities.sweep_rules import (
+    SweepProblem,
+    distribution_problem,
+    early_termination_problem,
+    limits_problem,
+    objective_problem,
+    sampling_problem,
+    sweep_problem,
+    trial_problem,
+)
 from ember.entities.sweeps import (
     DISTRIBUTION_FIELDS,
     DISTRIBUTION_KINDS,
@@ -54,14 +64,6 @@ from ember.entities.sweeps import (
     SearchDistribution,
     SweepJob,
     SweepLimits,
-    SweepProblem,
-    distribution_problem,
-    early_termination_problem,
-    limits_problem,
-    objective_problem,
-    sampling_problem,
-    sweep_problem,
-    trial_problem,
 )
 from ember.errors import InvalidInputError, SpecError
 from ember.specs._job_io import parse_inputs, parse_outputs

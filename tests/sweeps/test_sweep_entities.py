@@ -7,6 +7,7 @@ import json
 from ember.entities.components import Component, ComponentInput
 from ember.entities.environments import Environment
 from ember.entities.jobs import Job, JobInput, JobOutput
+from ember.entities.sweep_rules import sweep_problem
 from ember.entities.sweeps import (
     DEFAULT_SWEEP_TIMEOUT,
     EarlyTermination,
@@ -16,7 +17,6 @@ from ember.entities.sweeps import (
     SweepJob,
     SweepLimits,
     sweep_from_dict,
-    sweep_problem,
     sweep_to_dict,
 )
 
