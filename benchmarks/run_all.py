@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/run_all.py [--quick] [--no-default-workers] [--profile off|missed|all]
 
-Runs bench_tracking.py and bench_jobs.py as subprocesses (each cleans up its own servers), then
-writes bench-results/BENCHMARKS.section.md from bench-results/{tracking,jobs}.json.
+Runs bench_tracking.py, bench_jobs.py, bench_pipelines.py and bench_sweeps.py as subprocesses
+(each cleans up its own servers), then writes bench-results/BENCHMARKS.section.md from
+bench-results/{tracking,jobs,pipelines,sweeps}.json.
 ``--report-only`` rebuilds the markdown from existing JSON without measuring.
 """
 
@@ -272,8 +273,216 @@ def jobs_section(j: dict[str, Any]) -> list[str]:
     return out
 
 
+def _met(v: Any) -> str:
+    return {True: "yes", False: "**no**"}.get(v, "–")
+
+
+def _profile_lines(prof: Any, what: str) -> list[str]:
+    """Hot spots of a py-spy profile taken with --subprocesses (server, runners, commands)."""
+    if not isinstance(prof, dict) or not prof.get("top_self"):
+        return []
+    svg = Path(str(prof.get("svg"))).name
+    out = [(f"Where the time went (py-spy on the Ember server and its subprocesses during "
+            f"{prof.get('load', what)}, {prof.get('samples')} samples, "
+            f"{prof.get('idle_wait_pct')}% idle waits; flamegraph `{svg}`):"), ""]
+    shares = prof.get("by_process") or {}
+    if shares:
+        out.append("- samples by process: " + ", ".join(f"{k} {v}%" for k, v in
+                                                        sorted(shares.items(),
+                                                               key=lambda kv: -kv[1])) + ";")
+    entry = ("ember/cli/", "ember/server/serve.py", "<frozen", "threading.py", "runpy",
+             "asyncio/", "typer/", "click/", "concurrent/futures")
+    ei = [x for x in prof.get("ember_inclusive") or [] if not any(e in x for e in entry)]
+    other = [x for x in prof.get("top_inclusive") or []
+             if not any(e in x for e in entry) and "ember/" not in x]
+    if other:
+        out.append("- other code by inclusive samples: "
+                   + "; ".join(f"`{x.strip()}`" for x in other[:6]) + ";")
+    if ei:
+        out.append("- Ember functions by inclusive samples: "
+                   + "; ".join(f"`{x.strip()}`" for x in ei[:8]) + ";")
+    out.append("- top functions by own samples: "
+               + "; ".join(f"`{x.strip()}`" for x in prof["top_self"][:8]) + ".")
+    out.append("")
+    return out
+
+
+def pipelines_section(pl: dict[str, Any]) -> list[str]:
+    out = ["### Pipelines (Ember; other tools' figures quoted from the issue, not run)", ""]
+    if "error" in pl:
+        out += [f"**Failed:** {pl['error'][:500]}", ""]
+        return out
+    p = pl.get("params", {})
+    ch, rr, fo = pl.get("chain") or {}, pl.get("rerun") or {}, pl.get("fanout") or {}
+    bare = pl.get("bare_process") or {}
+    q = pl.get("quoted_not_run") or {}
+    out.append(f"`{pl.get('ember_server_command')}`; a pipeline of {p.get('steps')} no-op "
+               "steps (`true s<i> ${{inputs.x}}`), each consuming the previous step's output "
+               "folder, submitted with `MLClient.jobs.create_or_update`. Wall = client's POST "
+               "start → the pipeline's server-side `Completed` timestamp. Bare process cost "
+               f"per step = `python -S -c pass` + `bash -c true` outside Ember (median of "
+               f"{bare.get('n')}: {bare.get('python_S_pass_ms_median')} + "
+               f"{bare.get('bash_true_ms_median')} ms) — Ember's runner is `python -S` and runs "
+               "the command under bash.")
+    out.append("")
+    out.append("| Figure | Ember | Comparison | Comparison ÷ Ember | Target | Met |")
+    out.append("|---|---:|---:|---:|---:|:---:|")
+    if "error" in ch:
+        out.append(f"| orchestration overhead per step | failed: {ch['error'][:200]} | | | | |")
+    else:
+        ov = ch.get("overhead_per_step_ms")
+        mf, zm = q.get("metaflow_local_ms_per_step"), q.get("zenml_local_ms_per_step")
+        # quoted ÷ Ember: above 1 means Ember's overhead is lower
+        ratio = (f"{mf / ov:.2f}× (Metaflow), {zm / ov:.2f}× (ZenML)"
+                 if isinstance(ov, (int, float)) and ov > 0 and mf and zm else "n/a")
+        out.append(f"| orchestration overhead per step, {ch.get('steps')}-step chain (wall/step "
+                   f"{ch.get('wall_per_step_ms')} ms − bare process "
+                   f"{ch.get('bare_process_per_step_ms')} ms) | **{ov} ms** | "
+                   f"Metaflow ~{mf:g} ms, ZenML ~{zm:g} ms (local, quoted) | "
+                   f"{ratio} | ≤{ch.get('target_overhead_ms'):g} ms | {_met(ch.get('met'))} |")
+    if "error" in rr:
+        out.append(f"| full rerun, every step reused | failed: {rr['error'][:200]} | | | | |")
+    else:
+        out.append(f"| full rerun of the same pipeline, submit → Completed "
+                   f"({rr.get('children_reused')}/{rr.get('steps')} steps reused"
+                   f"{'' if rr.get('all_reused') else ' — NOT all'}) | "
+                   f"**{fmt(rr.get('wall_s'), 's')}** | – | – | <{rr.get('target_s'):g} s | "
+                   f"{_met(rr.get('met'))} |")
+    out.append("")
+    if "error" not in ch:
+        et = ch.get("ember_timestamps") or {}
+        ph = et.get("phases") or {}
+        if (ch.get("submissions") or 1) > 1:
+            out.append(f"**Ember bug hit:** {ch.get('ember_bug')} Here: "
+                       + "; ".join(f"{a['pipeline']} {a['status']} after {a['steps_ran']} "
+                                   f"steps ran ({a['steps_reused']} reused)"
+                                   for a in ch.get("attempts") or []) + ".")
+            out.append("")
+        cpu = ch.get("_cpu") or {}
+        out.append(f"Chain of {ch.get('steps')}: wall {fmt(ch.get('wall_s'), 's')} "
+                   f"({ch.get('wall_per_step_ms')} ms/step; the server and its subprocesses "
+                   f"used {cpu.get('server_cores')} cores, "
+                   f"{ch.get('server_cpu_ms_per_step')} ms CPU per step). From Ember's own "
+                   "timestamps: "
+                   f"gaps between a step's `Completed` and the next step's `Running` sum to "
+                   f"{et.get('sum_gaps_completed_to_next_running_s')} s (median "
+                   f"{et.get('gap_ms_median')} ms, p95 {et.get('gap_ms_p95')} ms; "
+                   + ", ".join(f"{k.replace('gap_ms_median_', 'median over the ')}"
+                               .replace("_", " ") + f" {v} ms"
+                               for k, v in et.items() if k.startswith("gap_ms_median_"))
+                   + "); with submit → "
+                   f"first `Running` ({et.get('submit_to_first_running_ms')} ms) and last step → "
+                   f"pipeline `Completed` ({et.get('last_step_completed_to_pipeline_completed_ms')}"
+                   f" ms) that is **{et.get('between_steps_per_step_ms')} ms per step between "
+                   f"steps**; a step's own `Running` → `Completed` (bash + runner report) median "
+                   f"{et.get('running_to_completed_ms_median')} ms. Step phases (median ms): "
+                   + ", ".join(f"{k.replace('_ms_median', '').replace('_', ' ')} {v}"
+                               for k, v in ph.items()) + ".")
+        out.append("")
+    if fo and "error" not in fo:
+        out.append(f"Fan-out variant: a root step and {int(fo.get('steps', 1)) - 1} steps "
+                   f"consuming its output, at most {fo.get('max_concurrent_jobs')} jobs at once: "
+                   f"{fmt(fo.get('wall_s'), 's')}, {fo.get('wall_per_step_ms')} ms/step "
+                   f"({fo.get('steps_per_s')} steps/s).")
+        out.append("")
+    elif fo:
+        out += [f"Fan-out variant failed: {fo['error'][:300]}", ""]
+    prof = pl.get("profile") or {}
+    for key, what in (("chain", "another chain run"), ("rerun", "more fully reused reruns")):
+        out += _profile_lines(prof.get(key), what)
+    return out
+
+
+def sweeps_section(sw: dict[str, Any]) -> list[str]:
+    out = ["### Sweeps, Ember vs Ray Tune (Optuna search)", ""]
+    if "error" in sw:
+        out += [f"**Failed:** {sw['error'][:500]}", ""]
+    p = sw.get("params", {})
+    ray = sw.get("ray") or {}
+    em, rest = sw.get("ember") or {}, sw.get("ember_rest_trial") or {}
+    cmp_ = sw.get("comparison") or {}
+    bare = sw.get("bare_trial") or {}
+    out.append(f"{p.get('trials')} trials, at most {p.get('concurrency')} at once, TPE sampling "
+               f"(seed {p.get('seed')}) of `x ~ uniform(-10, 10)`, one metric `loss = x**2` "
+               "reported once per trial, nothing else done. Ember: `type: sweep` job, "
+               "`sampling_algorithm: bayesian` (Optuna TPESampler), every trial its own process "
+               "`python trial.py <x>` calling `mlflow.log_metric`; "
+               f"`{sw.get('ember_server_command')}`. Ray "
+               f"{ray.get('ray_version', '(not installed)')} Tune: function trainable calling "
+               "`tune.report`, `OptunaSearch` (optuna "
+               f"{ray.get('optuna_version', '?')}), `max_concurrent_trials="
+               f"{p.get('concurrency')}`, `ray.init(num_cpus={p.get('concurrency')}, "
+               "include_dashboard=False, log_to_driver=False, object_store_memory=100 MiB)`. "
+               "Per-trial overhead = sweep wall time ÷ trials (the trials' work is ~0); "
+               f"Ray's wall is Tuner + `fit()` — **`ray.init` ({ray.get('ray_init_s')} s) is "
+               "excluded**.")
+    out.append("")
+    out.append("| Figure | Ember | Ray Tune | Ray ÷ Ember | Target | Met |")
+    out.append("|---|---:|---:|---:|---:|:---:|")
+    ray_cell = (f"{ray.get('per_trial_ms')} ms" if ray.get("per_trial_ms") is not None
+                else f"n/a ({str(ray.get('error', 'not run'))[:120]})")
+
+    def row(label: str, e: dict[str, Any], ratio: Any, target: bool) -> str:
+        if "error" in e:
+            return f"| {label} | failed: {e['error'][:150]} | {ray_cell} | – | – | – |"
+        r = f"{ratio:.2f}×" if isinstance(ratio, (int, float)) else "n/a"
+        tgt = f"≥{cmp_.get('target_ratio', 10):g}×" if target else "– (informative)"
+        met = _met(cmp_.get("met")) if target else "–"
+        return (f"| {label} | **{e.get('per_trial_ms')} ms** (sweep {fmt(e.get('wall_s'), 's')}) |"
+                f" {ray_cell} (fit {fmt(ray.get('fit_wall_s'), 's')}) | {r} | {tgt} | {met} |")
+
+    if em:
+        out.append(row("per-trial overhead, trial logs with `mlflow.log_metric`", em,
+                       cmp_.get("ratio_ray_over_ember"), True))
+    if rest:
+        out.append(row("per-trial overhead, trial logs with one stdlib POST to the MLflow "
+                       "REST API (no `import mlflow`)", rest,
+                       cmp_.get("ember_rest_trial_ratio_ray_over_ember"), False))
+    out.append("")
+    if bare:
+        out.append(f"The trial process's own cost outside any orchestrator (median of "
+                   f"{bare.get('n')}): `python -S -c pass` {bare.get('python_S_pass_ms_median')}"
+                   f" ms, `python -c 'import mlflow'` {bare.get('python_import_mlflow_ms_median')}"
+                   f" ms, `python -c 'import json, urllib.request'` "
+                   f"{bare.get('python_import_urllib_request_ms_median')} ms. With "
+                   f"{p.get('concurrency')} trials at once on {sw.get('machine', {}).get('nproc')}"
+                   " CPUs, the mlflow import is paid by every trial.")
+        out.append("")
+    for key, label in (("ember", "mlflow trial"), ("ember_rest_trial", "REST trial")):
+        e = sw.get(key) or {}
+        ph = e.get("trial_phases_ms_median") or {}
+        if ph:
+            out.append(f"Ember {label}: trial phases (median ms) "
+                       + ", ".join(f"{k.split(' (')[0].replace('_', ' ')} {v}"
+                                   for k, v in ph.items())
+                       + f"; peak {e.get('peak_concurrent_trials')} trials at once; best loss "
+                         f"{e.get('best_objective')}; server tree used "
+                         f"{(e.get('_cpu') or {}).get('server_cores')} cores, others "
+                         f"{(e.get('_cpu') or {}).get('others_cores')}.")
+    if ray and "error" not in ray:
+        out.append(f"Ray: import {ray.get('import_s')} s, `ray.init` {ray.get('ray_init_s')} s "
+                   f"(excluded), fit {ray.get('fit_wall_s')} s, shutdown "
+                   f"{ray.get('ray_shutdown_s')} s; {ray.get('trials')} trials, "
+                   f"{ray.get('trials_errored')} errored; best loss {ray.get('best_objective')}; "
+                   f"the machine was busy {(ray.get('_cpu') or {}).get('machine_busy_cores')} "
+                   "cores on average over Ray's whole run (Ray's processes included).")
+        ra = ray.get("reuse_actors") or {}
+        if ra.get("per_trial_ms") is not None:
+            r = dig(sw, "ember", "per_trial_ms")
+            out.append(f"Informative: Ray with `reuse_actors=True` (one actor per slot reused "
+                       f"across trials; run second in the same Ray session): "
+                       f"{ra.get('per_trial_ms')} ms per trial (fit {ra.get('fit_wall_s')} s)"
+                       + (f", {ra['per_trial_ms'] / r:.2f}× Ember's mlflow-trial figure"
+                          if isinstance(r, (int, float)) and r else "") + ".")
+    out.append("")
+    out += _profile_lines(sw.get("profile"), "the mlflow-trial sweep")
+    return out
+
+
 def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
-                   machine: dict[str, str], quick: bool) -> str:
+                   machine: dict[str, str], quick: bool,
+                   pipelines: dict[str, Any] | None = None,
+                   sweeps: dict[str, Any] | None = None) -> str:
     m = machine
     lines = ["## Benchmarks" + (" (quick smoke run — not representative)" if quick else ""), ""]
     lines.append(f"- Date: {m.get('date_utc')}")
@@ -290,6 +499,10 @@ def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
         lines += ["### Tracking", "", "Not run.", ""]
     if jobs:
         lines += jobs_section(jobs)
+    if pipelines:
+        lines += pipelines_section(pipelines)
+    if sweeps:
+        lines += sweeps_section(sweeps)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -299,10 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-default-workers", action="store_true",
                     help="skip measuring mlflow server with its default 4 workers")
     ap.add_argument("--profile", choices=("off", "missed", "all"), default="missed",
-                    help="py-spy the Ember server after the tracking tests (default: only if "
-                         "a target was missed)")
+                    help="py-spy the Ember server after the tracking, pipeline and sweep "
+                         "tests (default: only if a target was missed)")
     ap.add_argument("--skip-tracking", action="store_true")
     ap.add_argument("--skip-jobs", action="store_true")
+    ap.add_argument("--skip-pipelines", action="store_true")
+    ap.add_argument("--skip-sweeps", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="only rebuild the markdown from existing bench-results/*.json")
     ap.add_argument("--out-dir", type=Path, default=c.RESULTS)
@@ -313,6 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir: Path = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     tracking_json, jobs_json = out_dir / "tracking.json", out_dir / "jobs.json"
+    pipelines_json, sweeps_json = out_dir / "pipelines.json", out_dir / "sweeps.json"
     rcs = {}
     if not args.report_only:
         quick_args = ["--quick"] if args.quick else []
@@ -324,6 +540,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_jobs:
             rcs["jobs"] = run("bench_jobs.py", [*quick_args, "--out", str(jobs_json)],
                               700 if args.quick else 1900)
+        if not args.skip_pipelines:
+            rcs["pipelines"] = run("bench_pipelines.py",
+                                   [*quick_args, "--out", str(pipelines_json),
+                                    "--profile", args.profile], 700 if args.quick else 1900)
+        if not args.skip_sweeps:
+            # Ray Tune's start-up alone takes tens of seconds on a small machine.
+            rcs["sweeps"] = run("bench_sweeps.py",
+                                [*quick_args, "--out", str(sweeps_json),
+                                 "--profile", args.profile], 1000 if args.quick else 3100)
 
     def load(p: Path) -> dict[str, Any] | None:
         try:
@@ -333,9 +558,12 @@ def main(argv: list[str] | None = None) -> int:
 
     tracking = None if args.skip_tracking else load(tracking_json)
     jobs = None if args.skip_jobs else load(jobs_json)
-    machine = (tracking or {}).get("machine") or (jobs or {}).get("machine") or c.machine_info()
-    quick = bool((tracking or {}).get("quick") or (jobs or {}).get("quick"))
-    md = build_markdown(tracking, jobs, machine, quick)
+    pipelines = None if args.skip_pipelines else load(pipelines_json)
+    sweeps = None if args.skip_sweeps else load(sweeps_json)
+    found = [r for r in (tracking, jobs, pipelines, sweeps) if r]
+    machine = next((r["machine"] for r in found if r.get("machine")), None) or c.machine_info()
+    quick = any(bool(r.get("quick")) for r in found)
+    md = build_markdown(tracking, jobs, machine, quick, pipelines, sweeps)
     (out_dir / "BENCHMARKS.section.md").write_text(md)
     print(md)
     print(f"wrote {out_dir / 'BENCHMARKS.section.md'}", file=sys.stderr)

@@ -205,13 +205,13 @@ class JobService:
 
     # --- read -------------------------------------------------------------------------------
 
-    def get(self, workspace: str, name: str) -> Job:
-        return self.jobs.get(workspace, name)
+    def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
+        return self.jobs.get(workspace, name, with_history=with_history)
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
-             max_results: int = 100) -> builtins.list[Job]:
+             max_results: int = 100, with_history: bool = True) -> builtins.list[Job]:
         return self.jobs.list(workspace, parent_job_name=parent_job_name,
-                              max_results=max_results)
+                              max_results=max_results, with_history=with_history)
 
     # --- status -----------------------------------------------------------------------------
 

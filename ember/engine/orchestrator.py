@@ -94,7 +94,7 @@ class Orchestrator:
     def _on_status(self, workspace: str, name: str, status: str) -> None:
         with self._guard:
             parent = self._parent.get(name)
-        if parent is not None and status in JobStatus.TERMINAL | {JobStatus.RUNNING}:
+        if parent is not None and status in JobStatus.TERMINAL:
             self._mark(parent, workspace)
 
     def _mark(self, name: str, workspace: str) -> None:
@@ -120,7 +120,7 @@ class Orchestrator:
 
     def _advance(self, workspace: str, name: str) -> None:
         with self.lock(name):
-            job = self.jobs.get(workspace, name)
+            job = self.jobs.get(workspace, name, with_history=False)
             if job.status in JobStatus.TERMINAL:
                 self._forget(name)
                 return
@@ -128,7 +128,7 @@ class Orchestrator:
             with self._guard:
                 for child in children:
                     self._parent[child] = name
-            if self.jobs.get(workspace, name).status in JobStatus.TERMINAL:
+            if self.jobs.jobs.get_status(workspace, name) in JobStatus.TERMINAL:
                 self._forget(name)
                 parent = self._parent.get(name)
                 if parent is not None:

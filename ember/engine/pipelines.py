@@ -150,6 +150,7 @@ class PipelineDriver(Driver):
         self.sweeps = sweeps
         self.pipelines = pipelines
         self._orders: dict[str, list[str]] = {}
+        self._parsed: dict[str, PipelineJob] = {}
 
     def _order(self, job: Job, pipeline: PipelineJob) -> list[str]:
         order = self._orders.get(job.name)
@@ -158,12 +159,24 @@ class PipelineDriver(Driver):
             self._orders[job.name] = order
         return order
 
+    def _pipeline(self, job: Job) -> PipelineJob:
+        """The parsed definition (it never changes after submit), cached per pipeline job."""
+        cached = self._parsed.get(job.name)
+        if cached is None:
+            assert job.definition is not None
+            cached = pipeline_from_plain(job.definition)
+            self._parsed[job.name] = cached
+        return cached
+
+    def _children(self, workspace: str, job: Job) -> dict[str, Job]:
+        return {c.step_name or c.name: c for c in
+                self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS,
+                               with_history=False)}
+
     def advance(self, workspace: str, job: Job) -> list[str]:
-        assert job.definition is not None
-        pipeline = pipeline_from_plain(job.definition)
+        pipeline = self._pipeline(job)
         order = self._order(job, pipeline)
-        children = {c.step_name or c.name: c for c in
-                    self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS)}
+        children = self._children(workspace, job)
         if job.status == JobStatus.CANCEL_REQUESTED:
             self.cancel(workspace, job, "the pipeline was canceled")
             return [c.name for c in children.values()]
@@ -181,15 +194,21 @@ class PipelineDriver(Driver):
                     self._cancel_child(workspace, child.name, why)
         else:
             self._start_ready(workspace, job, pipeline, order, children)
-        children = {c.step_name or c.name: c for c in
-                    self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS)}
+        children = self._children(workspace, job)
         if any(c.status not in JobStatus.TERMINAL for c in children.values()):
+            return [c.name for c in children.values()]
+        # A step may have Completed since the first listing: its consumers start now rather
+        # than the pipeline ending with them not run.
+        if not stopping and self._start_ready(workspace, job, pipeline, order, children):
             return [c.name for c in children.values()]
         self._finish(workspace, job, pipeline, order, children)
         return [c.name for c in children.values()]
 
     def _start_ready(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
-                     children: dict[str, Job]) -> None:
+                     children: dict[str, Job]) -> int:
+        """Start every step whose upstream steps are Completed; returns how many started and
+        are still running (reused steps complete at once and do not count)."""
+        running = 0
         progress = True
         while progress:   # reused steps complete at once: their consumers may start too
             progress = False
@@ -202,6 +221,8 @@ class PipelineDriver(Driver):
                     child = self._start_step(workspace, job, pipeline, step_name, children)
                     children[step_name] = child
                     progress = progress or child.status == JobStatus.COMPLETED
+                    running += child.status not in JobStatus.TERMINAL
+        return running
 
     def _start_step(self, workspace: str, pjob: Job, pipeline: PipelineJob, step_name: str,
                     children: dict[str, Job]) -> Job:
@@ -365,8 +386,13 @@ class PipelineDriver(Driver):
         except ConflictError:
             pass   # it ended meanwhile
 
+    def _forget(self, name: str) -> None:
+        self._parsed.pop(name, None)
+        self._orders.pop(name, None)
+
     def _finish(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
                 children: dict[str, Job]) -> None:
+        self._forget(job.name)
         active = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
         if all(s in children and children[s].status == JobStatus.COMPLETED for s in order):
             for s in order:   # sweeps and nested pipelines learn their outputs as they run
@@ -387,6 +413,7 @@ class PipelineDriver(Driver):
                        reason="a step did not complete", error="; ".join(parts))
 
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
+        self._forget(job.name)
         self.jobs.move(workspace, job.name, JobStatus.CANCEL_REQUESTED, reason=reason)
         for child in self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS):
             if child.status not in JobStatus.TERMINAL:

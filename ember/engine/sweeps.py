@@ -180,7 +180,8 @@ class SweepDriver(Driver):
     # --- trials -----------------------------------------------------------------------------
 
     def _trials(self, workspace: str, name: str) -> list[Job]:
-        trials = self.jobs.list(workspace, parent_job_name=name, max_results=MAX_TRIALS_LISTED)
+        trials = self.jobs.list(workspace, parent_job_name=name, max_results=MAX_TRIALS_LISTED,
+                                with_history=False)
         return sorted(trials, key=lambda t: (t.definition or {}).get("trial", 0))
 
     def _state(self, job: Job, sweep: SweepJob, trials: list[Job]) -> _State:

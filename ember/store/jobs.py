@@ -15,8 +15,9 @@ class JobStore(abc.ABC):
         """Insert a job with its first status change. Raises AlreadyExistsError."""
 
     @abc.abstractmethod
-    def get(self, workspace: str, name: str) -> Job:
-        """Raises NotFoundError."""
+    def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
+        """Raises NotFoundError. ``with_history=False`` leaves ``status_history`` empty
+        (cheaper, for the orchestrator's frequent reads)."""
 
     @abc.abstractmethod
     def list(
@@ -26,8 +27,13 @@ class JobStore(abc.ABC):
         parent_job_name: str | None = None,
         statuses: Iterable[str] | None = None,
         max_results: int = 100,
+        with_history: bool = True,
     ) -> builtins.list[Job]:
-        """Newest first."""
+        """Newest first (``with_history`` as for :meth:`get`)."""
+
+    @abc.abstractmethod
+    def get_status(self, workspace: str, name: str) -> str:
+        """The job's status alone. Raises NotFoundError."""
 
     @abc.abstractmethod
     def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:

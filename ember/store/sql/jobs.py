@@ -72,17 +72,28 @@ class SqlJobStore(SqlRepo, JobStore):
             out[r.job_name].append(StatusChange(r.status, r.time, r.reason))
         return out
 
-    def get(self, workspace: str, name: str) -> Job:
+    def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
         c = t.jobs.c
         with self.engine.connect() as conn:
             row = conn.execute(select(t.jobs).where(c.workspace == workspace,
                                                     c.name == name)).first()
             if row is None:
                 raise NotFoundError(f"job {name!r} does not exist in workspace {workspace!r}")
-            return job_from_row(row, self._history(conn, [name])[name])
+            history = self._history(conn, [name])[name] if with_history else []
+            return job_from_row(row, history)
+
+    def get_status(self, workspace: str, name: str) -> str:
+        c = t.jobs.c
+        with self.engine.connect() as conn:
+            status = conn.execute(select(c.status).where(c.workspace == workspace,
+                                                         c.name == name)).scalar()
+        if status is None:
+            raise NotFoundError(f"job {name!r} does not exist in workspace {workspace!r}")
+        return str(status)
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
-             statuses: Iterable[str] | None = None, max_results: int = 100) -> builtins.list[Job]:
+             statuses: Iterable[str] | None = None, max_results: int = 100,
+             with_history: bool = True) -> builtins.list[Job]:
         c = t.jobs.c
         q = select(t.jobs).where(c.workspace == workspace)
         if parent_job_name is not None:
@@ -92,8 +103,8 @@ class SqlJobStore(SqlRepo, JobStore):
         q = q.order_by(c.creation_time.desc()).limit(max_results)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-            hist = self._history(conn, [r.name for r in rows])
-        return [job_from_row(r, hist[r.name]) for r in rows]
+            hist = self._history(conn, [r.name for r in rows]) if with_history else {}
+        return [job_from_row(r, hist.get(r.name, [])) for r in rows]
 
     def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:
         c = t.jobs.c
