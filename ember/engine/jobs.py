@@ -108,17 +108,17 @@ class JobService:
         job.creation_time = time.time()
         if status in JobStatus.TERMINAL:
             job.start_time = job.end_time = job.creation_time
-        job.experiment_id = self.tracking.ensure_experiment(workspace, job.experiment_name)
+        if not job.experiment_id:   # steps and trials arrive with their parent's
+            job.experiment_id = self.tracking.ensure_experiment(workspace, job.experiment_name)
         tags = {"mlflow.runName": job.display_name, "mlflow.source.type": "JOB",
                 "ember.job_type": job.type, **job.tags}
         if job.parent_job_name:
             tags["mlflow.parentRunId"] = job.parent_job_name
+        end = int(job.creation_time * 1000) if status in JobStatus.TERMINAL else None
         self.tracking.create_job_run(
             workspace, run_id=job.name, experiment_id=job.experiment_id,
-            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000), tags=tags)
-        if status != JobStatus.QUEUED:
-            end = int(job.creation_time * 1000) if status in JobStatus.TERMINAL else None
-            self.tracking.set_run_status(job.name, RUN_STATUS[status], end)
+            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000), tags=tags,
+            status=RUN_STATUS[status], end_time_ms=end)
         created = self.jobs.create(workspace, job)
         if reason:
             self.append_server_log(workspace, job.name, f"[ember] {reason}\n".encode())
@@ -223,7 +223,9 @@ class JobService:
                                   time=time.time(), reason=reason, error=error)
         if ok:
             end = int(time.time() * 1000) if new_status in JobStatus.TERMINAL else None
-            self.tracking.set_run_status(name, RUN_STATUS[new_status], end)
+            # Queued → Preparing → Starting are all SCHEDULED runs: no write needed.
+            if any(RUN_STATUS[old] != RUN_STATUS[new_status] for old in allowed_from):
+                self.tracking.set_run_status(name, RUN_STATUS[new_status], end)
             for listener in self.listeners:
                 listener(workspace, name, new_status)
         return ok
@@ -260,7 +262,7 @@ class JobService:
                          allowed_from=frozenset(expected[status])):
             current = self.jobs.get(workspace, name).status
             raise ConflictError(f"job {name!r} is {current}; report {status!r} refused")
-        job = self.jobs.get(workspace, name)
+        job = self.jobs.get(workspace, name, with_history=False)
         if status == JobStatus.RUNNING and self.scheduler is not None:
             self.scheduler.started(workspace, job)
         return job

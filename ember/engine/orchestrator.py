@@ -49,6 +49,7 @@ class Orchestrator:
         self._active: dict[str, tuple[str, str]] = {}  # composite name -> (workspace, type)
         self._parent: dict[str, str] = {}         # child name -> composite name
         self._thread: threading.Thread | None = None
+        self._jobs: dict[str, Job] = {}            # composite name -> last read (see _current)
         jobs.orchestrator = self
         jobs.listeners.append(self._on_status)
 
@@ -120,7 +121,7 @@ class Orchestrator:
 
     def _advance(self, workspace: str, name: str) -> None:
         with self.lock(name):
-            job = self.jobs.get(workspace, name, with_history=False)
+            job = self._current(workspace, name)
             if job.status in JobStatus.TERMINAL:
                 self._forget(name)
                 return
@@ -134,12 +135,24 @@ class Orchestrator:
                 if parent is not None:
                     self._mark(parent, workspace)
 
+    def _current(self, workspace: str, name: str) -> Job:
+        """The composite, re-read in full only when its status changed since the last look
+        (a big pipeline's definition is costly to decode on every child event). Drivers
+        update outputs and properties through this same object."""
+        cached = self._jobs.get(name)
+        if cached is not None and self.jobs.jobs.get_status(workspace, name) == cached.status:
+            return cached
+        job = self.jobs.get(workspace, name, with_history=False)
+        self._jobs[name] = job
+        return job
+
     def adopt(self, workspace: str, parent: str, child: str) -> None:
         """Route ``child``'s status changes to ``parent`` (call before the child is recorded)."""
         with self._guard:
             self._parent[child] = parent
 
     def _forget(self, name: str) -> None:
+        self._jobs.pop(name, None)
         with self._guard:
             self._active.pop(name, None)
             for child in [c for c, p in self._parent.items() if p == name]:

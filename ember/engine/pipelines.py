@@ -151,6 +151,7 @@ class PipelineDriver(Driver):
         self.pipelines = pipelines
         self._orders: dict[str, list[str]] = {}
         self._parsed: dict[str, PipelineJob] = {}
+        self._child_cache: dict[str, dict[str, Job]] = {}
 
     def _order(self, job: Job, pipeline: PipelineJob) -> list[str]:
         order = self._orders.get(job.name)
@@ -169,9 +170,17 @@ class PipelineDriver(Driver):
         return cached
 
     def _children(self, workspace: str, job: Job) -> dict[str, Job]:
-        return {c.step_name or c.name: c for c in
-                self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS,
-                               with_history=False)}
+        """The pipeline's children by step. Only those whose status changed since the last
+        look are read in full (a long chain would otherwise re-read every step each time)."""
+        cache = self._child_cache.setdefault(job.name, {})
+        out: dict[str, Job] = {}
+        for name, status in self.jobs.jobs.child_statuses(workspace, job.name).items():
+            child = cache.get(name)
+            if child is None or child.status != status:
+                child = self.jobs.get(workspace, name, with_history=False)
+                cache[name] = child
+            out[child.step_name or child.name] = child
+        return out
 
     def advance(self, workspace: str, job: Job) -> list[str]:
         pipeline = self._pipeline(job)
@@ -192,8 +201,9 @@ class PipelineDriver(Driver):
             for child in children.values():
                 if child.status not in JobStatus.TERMINAL:
                     self._cancel_child(workspace, child.name, why)
-        else:
-            self._start_ready(workspace, job, pipeline, order, children)
+        elif (self._start_ready(workspace, job, pipeline, order, children)
+              or any(c.status not in JobStatus.TERMINAL for c in children.values())):
+            return [c.name for c in children.values()]   # a child's end advances us again
         children = self._children(workspace, job)
         if any(c.status not in JobStatus.TERMINAL for c in children.values()):
             return [c.name for c in children.values()]
@@ -236,6 +246,7 @@ class PipelineDriver(Driver):
         child.parent_job_name = pjob.name
         child.step_name = step_name
         child.experiment_name = pjob.experiment_name
+        child.experiment_id = pjob.experiment_id
         child.compute = pipeline.step_compute(step)
         child.display_name = step.display_name or step_name
         child.inputs = self._bind_inputs(step, child, pjob, children)
@@ -321,7 +332,7 @@ class PipelineDriver(Driver):
             child.reuse_key = reuse_key(workspace, child, self.hasher)
             source = self.jobs.jobs.find_reusable(workspace, child.reuse_key)
             if source is not None and source.reused_from:   # point at the job that ran
-                source = self.jobs.get(workspace, source.reused_from)
+                source = self.jobs.get(workspace, source.reused_from, with_history=False)
             if source is not None and self._outputs_exist(workspace, source):
                 return self.jobs.create_reused(workspace, child, source)
         elif child.is_deterministic:
@@ -330,10 +341,10 @@ class PipelineDriver(Driver):
         return self.jobs.record(workspace, child)
 
     def _outputs_exist(self, workspace: str, source: Job) -> bool:
-        for name in source.outputs:
+        for name, out in source.outputs.items():
             try:
                 store, rel = self.jobs.datastores.locate_uri(
-                    workspace, self.jobs.output_uri(workspace, source.name, name),
+                    workspace, out.path or default_output_uri(source.name, name),
                     self.jobs.output_uri)
             except EmberError:
                 return False
@@ -389,6 +400,7 @@ class PipelineDriver(Driver):
     def _forget(self, name: str) -> None:
         self._parsed.pop(name, None)
         self._orders.pop(name, None)
+        self._child_cache.pop(name, None)
 
     def _finish(self, workspace: str, job: Job, pipeline: PipelineJob, order: list[str],
                 children: dict[str, Job]) -> None:

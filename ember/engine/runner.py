@@ -299,7 +299,9 @@ def run(cfg: dict[str, Any]) -> int:
         if uploaded:
             shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and ./logs\n"
                           .encode())
-        reporter.call("POST", "/runner/finalize", b"{}", {"Content-Type": "application/json"})
+        if cfg.get("deferred_outputs"):   # outputs on a remote datastore: the server copies
+            reporter.call("POST", "/runner/finalize", b"{}",
+                          {"Content-Type": "application/json"})
         shipper.close()
         if code == 0:
             reporter.status("Completed", exit_code=0)
@@ -312,8 +314,36 @@ def run(cfg: dict[str, Any]) -> int:
     return 0
 
 
+def standby() -> str | None:
+    """Wait, warm (interpreter started, modules imported, subreaper set), for the server to
+    write a runner.json path on stdin; then take the job folder as cwd and runner.log as
+    stdout/stderr. An empty line or a closed pipe (the server went away) means exit."""
+    become_subreaper()
+    line = sys.stdin.readline().strip()
+    if not line:
+        return None
+    job_dir = os.path.dirname(line)
+    os.chdir(job_dir)
+    log_fd = os.open(os.path.join(job_dir, "runner.log"),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null_fd, 0)
+    os.close(null_fd)
+    return line
+
+
 def main(argv: list[str]) -> int:
-    cfg = json.loads(Path(argv[1]).read_text())
+    """``runner.py <runner.json>``, or ``runner.py --standby`` (the path comes on stdin)."""
+    if argv[1:] == ["--standby"]:
+        path = standby()
+        if path is None:
+            return 0
+    else:
+        path = argv[1]
+    cfg = json.loads(Path(path).read_text())
     return run(cfg)
 
 

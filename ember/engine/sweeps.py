@@ -279,6 +279,7 @@ class SweepDriver(Driver):
         trial.display_name = f"{job.display_name or job.name} trial {number}"
         trial.parent_job_name = job.name
         trial.experiment_name = job.experiment_name
+        trial.experiment_id = job.experiment_id
         trial.compute = sweep.compute or job.compute or "local"
         trial.timeout = sweep.limits.trial_timeout or trial.timeout
         trial.is_deterministic = False

@@ -32,12 +32,19 @@ class JobStore(abc.ABC):
         """Newest first (``with_history`` as for :meth:`get`)."""
 
     @abc.abstractmethod
+    def child_statuses(self, workspace: str, parent_job_name: str) -> dict[str, str]:
+        """``{child job name: status}`` for every child of ``parent_job_name`` (cheap: no
+        definitions are read)."""
+
+    @abc.abstractmethod
     def get_status(self, workspace: str, name: str) -> str:
         """The job's status alone. Raises NotFoundError."""
 
     @abc.abstractmethod
-    def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:
-        """(workspace, job) for every job in one of ``statuses``, oldest first (all workspaces)."""
+    def list_in_status(self, statuses: Iterable[str], *, with_history: bool = True
+                       ) -> builtins.list[tuple[str, Job]]:
+        """(workspace, job) for every job in one of ``statuses``, oldest first (all workspaces;
+        ``with_history`` as for :meth:`get`)."""
 
     @abc.abstractmethod
     def transition(
@@ -64,7 +71,8 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:
-        """The most recently created Completed job with ``reuse_key``, or None."""
+        """The most recently created Completed job with ``reuse_key``, or None (its
+        ``status_history`` is not read)."""
 
     @abc.abstractmethod
     def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:

@@ -155,21 +155,24 @@ class TrackingService(LoggedModelsMixin, TrackingArtifactsMixin):
                                 RunStatus.RUNNING)
 
     def create_job_run(self, workspace: str, *, run_id: str, experiment_id: str, run_name: str,
-                       start_time_ms: int, tags: dict[str, str]) -> None:
-        """The run of a job, named by the job: status SCHEDULED. Raises AlreadyExistsError."""
+                       start_time_ms: int, tags: dict[str, str],
+                       status: str = RunStatus.SCHEDULED, end_time_ms: int | None = None) -> None:
+        """The run of a job, named by the job (SCHEDULED unless ``status`` says otherwise, e.g.
+        FINISHED for a reused pipeline step). Raises AlreadyExistsError."""
         self._create_run(workspace, v.check_run_id(run_id),
                          self.experiment_id(workspace, experiment_id), tags.get(USER_TAG, ""),
                          run_name, start_time_ms, v.check_tags(list(tags.items())),
-                         RunStatus.SCHEDULED)
+                         _status(status), end_time=end_time_ms)
 
     def _create_run(self, workspace: str, run_id: str, experiment_id: str, user_id: str,
-                    run_name: str, start_time: int, tags: dict[str, str], status: str) -> Run:
+                    run_name: str, start_time: int, tags: dict[str, str], status: str,
+                    end_time: int | None = None) -> Run:
         experiment = self.store.get_experiment(workspace, experiment_id)
         name = run_name or tags.get(RUN_NAME_TAG) or random_run_name()
         tags[RUN_NAME_TAG] = name
         info = RunInfo(run_id=run_id, experiment_id=experiment_id, workspace=workspace,
                        run_name=name, user_id=user_id or tags.get(USER_TAG, ""), status=status,
-                       start_time=start_time, end_time=None,
+                       start_time=start_time, end_time=end_time,
                        lifecycle_stage=LifecycleStage.ACTIVE,
                        artifact_uri=f"{experiment.artifact_location.rstrip('/')}/{run_id}"
                                     "/artifacts")

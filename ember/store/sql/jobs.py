@@ -82,6 +82,13 @@ class SqlJobStore(SqlRepo, JobStore):
             history = self._history(conn, [name])[name] if with_history else []
             return job_from_row(row, history)
 
+    def child_statuses(self, workspace: str, parent_job_name: str) -> dict[str, str]:
+        c = t.jobs.c
+        q = select(c.name, c.status).where(c.workspace == workspace,
+                                           c.parent_job_name == parent_job_name)
+        with self.engine.connect() as conn:
+            return {r.name: r.status for r in conn.execute(q)}
+
     def get_status(self, workspace: str, name: str) -> str:
         c = t.jobs.c
         with self.engine.connect() as conn:
@@ -106,13 +113,14 @@ class SqlJobStore(SqlRepo, JobStore):
             hist = self._history(conn, [r.name for r in rows]) if with_history else {}
         return [job_from_row(r, hist.get(r.name, [])) for r in rows]
 
-    def list_in_status(self, statuses: Iterable[str]) -> builtins.list[tuple[str, Job]]:
+    def list_in_status(self, statuses: Iterable[str], *, with_history: bool = True
+                       ) -> builtins.list[tuple[str, Job]]:
         c = t.jobs.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.jobs).where(c.status.in_(list(statuses)))
                                 .order_by(c.creation_time)).all()
-            hist = self._history(conn, [r.name for r in rows])
-        return [(r.workspace, job_from_row(r, hist[r.name])) for r in rows]
+            hist = self._history(conn, [r.name for r in rows]) if with_history else {}
+        return [(r.workspace, job_from_row(r, hist.get(r.name, []))) for r in rows]
 
     def transition(self, workspace: str, name: str, new_status: str, *,
                    allowed_from: Iterable[str], time: float, reason: str = "",
@@ -152,9 +160,7 @@ class SqlJobStore(SqlRepo, JobStore):
              .order_by(c.creation_time.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(q).first()
-            if row is None:
-                return None
-            return job_from_row(row, self._history(conn, [row.name])[row.name])
+        return None if row is None else job_from_row(row, [])
 
     def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
         c = t.jobs.c

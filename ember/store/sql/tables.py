@@ -99,6 +99,7 @@ jobs = Table(
     Index("ix_jobs_workspace_created", "workspace", "creation_time"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_reuse", "workspace", "reuse_key"),
+    Index("ix_jobs_parent", "workspace", "parent_job_name"),
 )
 
 job_status_changes = Table(
