@@ -15,6 +15,7 @@ depend on the failed step run to the end, and the pipeline still ends Failed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
 
 from ember.engine import names
@@ -25,7 +26,6 @@ from ember.engine.sweeps import SweepService, trial_template
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
-from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.entities.pipelines import (
     Binding,
     PipelineJob,
@@ -33,6 +33,7 @@ from ember.entities.pipelines import (
     pipeline_from_plain,
     pipeline_to_plain,
 )
+from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
 from ember.services.components import ComponentService
 from ember.specs.pipelines import check_pipeline_graph
@@ -284,16 +285,9 @@ class PipelineDriver(Driver):
             sweep.outputs = {k: JobOutput(type=o.type) for k, o in comp.outputs.items()}
         for port, binding in step.outputs.items():
             sweep.outputs.setdefault(port, JobOutput(type=binding.type or "uri_folder"))
-        self.orchestrator.adopt(workspace, pjob.name, sweep.name)
-        try:
-            return self.sweeps.create(workspace, sweep, parent=pjob, step_name=step.name)
-        except ConflictError:
-            return self.jobs.get(workspace, sweep.name)
-        except EmberError as exc:
-            failed = Job(name=sweep.name, command="true", parent_job_name=pjob.name,
-                         step_name=step.name, experiment_name=pjob.experiment_name,
-                         display_name=sweep.display_name, is_deterministic=False)
-            return self._record_failed_step(workspace, failed, exc)
+        return self._create_composite(
+            workspace, pjob, step, sweep.name, sweep.display_name,
+            lambda: self.sweeps.create(workspace, sweep, parent=pjob, step_name=step.name))
 
     def _start_nested_step(self, workspace: str, pjob: Job, pipeline: PipelineJob,
                            step: PipelineStep, children: dict[str, Job]) -> Job:
@@ -315,15 +309,23 @@ class PipelineDriver(Driver):
             explicit = pipeline.outputs[target].path if target is not None else None
             if port in inner.outputs and (binding.path or explicit):
                 inner.outputs[port].path = binding.path or explicit
-        self.orchestrator.adopt(workspace, pjob.name, inner.name)
+        return self._create_composite(
+            workspace, pjob, step, inner.name, inner.display_name,
+            lambda: self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name))
+
+    def _create_composite(self, workspace: str, pjob: Job, step: PipelineStep, name: str,
+                          display_name: str, create: Callable[[], Job]) -> Job:
+        """Record a sweep or nested-pipeline step (idempotent across a restart); one that
+        cannot be created ends Failed with the reason instead of blocking the pipeline."""
+        self.orchestrator.adopt(workspace, pjob.name, name)
         try:
-            return self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name)
+            return create()
         except ConflictError:
-            return self.jobs.get(workspace, inner.name)
+            return self.jobs.get(workspace, name)
         except EmberError as exc:
-            failed = Job(name=inner.name, command="true", parent_job_name=pjob.name,
+            failed = Job(name=name, command="true", parent_job_name=pjob.name,
                          step_name=step.name, experiment_name=pjob.experiment_name,
-                         display_name=inner.display_name, is_deterministic=False)
+                         display_name=display_name, is_deterministic=False)
             return self._record_failed_step(workspace, failed, exc)
 
     def _create_child(self, workspace: str, child: Job, *, reuse: bool) -> Job:

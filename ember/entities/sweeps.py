@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ember.entities.components import Component
-from ember.entities.environments import Environment
-from ember.entities.jobs import Job, JobInput, JobOutput, StatusChange
+from ember.entities.jobs import Job, JobInput, JobOutput, job_from_plain
 
 # Reference 1.3: each distribution and the fields it takes (all required).
 DISTRIBUTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -209,7 +208,7 @@ def sweep_from_dict(d: dict[str, Any]) -> SweepJob:
         description=d.get("description", ""), tags=dict(d.get("tags") or {}),
         properties=dict(d.get("properties") or {}), compute=d.get("compute"),
         inputs=_inputs_from(d.get("inputs")), outputs=_outputs_from(d.get("outputs")),
-        trial=None if d.get("trial") is None else _job_from(d["trial"]),
+        trial=None if d.get("trial") is None else job_from_plain(d["trial"]),
         trial_component=None if component is None else Component.from_dict(component),
         trial_component_ref=d.get("trial_component_ref"),
         search_space={k: SearchDistribution.from_dict(v)
@@ -233,14 +232,3 @@ def _inputs_from(d: dict[str, Any] | None) -> dict[str, JobInput]:
 
 def _outputs_from(d: dict[str, Any] | None) -> dict[str, JobOutput]:
     return {k: JobOutput(**_known(JobOutput, v)) for k, v in (d or {}).items()}
-
-
-def _job_from(d: dict[str, Any]) -> Job:
-    data = _known(Job, d)
-    env = data.get("environment")
-    if isinstance(env, dict):
-        data["environment"] = Environment(**_known(Environment, env))
-    data["inputs"] = _inputs_from(data.get("inputs"))
-    data["outputs"] = _outputs_from(data.get("outputs"))
-    data["status_history"] = [StatusChange(**s) for s in data.get("status_history") or []]
-    return Job(**data)
