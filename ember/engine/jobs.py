@@ -253,7 +253,7 @@ class JobService:
         """A status report from the job's runner; 409 when the job no longer accepts it."""
         expected = {JobStatus.RUNNING: {JobStatus.STARTING},
                     JobStatus.FINALIZING: {JobStatus.RUNNING, JobStatus.STARTING},
-                    JobStatus.COMPLETED: {JobStatus.FINALIZING},
+                    JobStatus.COMPLETED: {JobStatus.FINALIZING, JobStatus.RUNNING},
                     JobStatus.FAILED: {JobStatus.FINALIZING, JobStatus.RUNNING}}
         if status not in expected:
             raise InvalidInputError(f"a runner cannot report status {status!r}")

@@ -228,6 +228,12 @@ def stop_leftovers(grace: float = 2.0) -> None:
             time.sleep(0.05)
 
 
+def has_files(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    return any(files for _root, _dirs, files in os.walk(folder))
+
+
 def upload_folder(reporter: Reporter, folder: Path, prefix: str) -> int:
     count = 0
     if not folder.is_dir():
@@ -293,15 +299,18 @@ def run(cfg: dict[str, Any]) -> int:
         return 143
 
     try:
-        reporter.status("Finalizing", exit_code=code)
-        uploaded = upload_folder(reporter, cwd / "outputs", "outputs")
-        uploaded += upload_folder(reporter, cwd / "logs", "logs")
-        if uploaded:
-            shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and ./logs\n"
-                          .encode())
-        if cfg.get("deferred_outputs"):   # outputs on a remote datastore: the server copies
-            reporter.call("POST", "/runner/finalize", b"{}",
-                          {"Content-Type": "application/json"})
+        # Finalizing is the output collection; with nothing to collect the job goes straight
+        # from Running to its end (one report less on every short step).
+        if has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs"):
+            reporter.status("Finalizing", exit_code=code)
+            uploaded = upload_folder(reporter, cwd / "outputs", "outputs")
+            uploaded += upload_folder(reporter, cwd / "logs", "logs")
+            if uploaded:
+                shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and "
+                              "./logs\n".encode())
+            if cfg.get("deferred_outputs"):   # outputs on a remote datastore: the server copies
+                reporter.call("POST", "/runner/finalize", b"{}",
+                              {"Content-Type": "application/json"})
         shipper.close()
         if code == 0:
             reporter.status("Completed", exit_code=0)

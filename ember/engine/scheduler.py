@@ -43,7 +43,8 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(max_workers=self.capacity + 4,
                                         thread_name_prefix="ember-job")
         self._thread: threading.Thread | None = None
-        self._standby: subprocess.Popen[bytes] | None = None
+        self._standbys: list[subprocess.Popen[bytes]] = []
+        self._standby_target = min(self.capacity, 4)
         self._standby_lock = threading.Lock()
         jobs.scheduler = self
 
@@ -52,7 +53,7 @@ class Scheduler:
     def start(self) -> None:
         self.recover()
         with self._standby_lock:
-            self._standby = self._spawn_standby()
+            self._standbys = [self._spawn_standby() for _ in range(self._standby_target)]
         self._thread = threading.Thread(target=self._loop, name="ember-scheduler", daemon=True)
         self._thread.start()
 
@@ -62,7 +63,7 @@ class Scheduler:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
-        self._drop_standby()
+        self._drop_standbys()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
@@ -145,20 +146,28 @@ class Scheduler:
                                 close_fds=True)
 
     def _take_standby(self) -> subprocess.Popen[bytes]:
+        """A warm runner (a fresh one if none is ready); the pool is topped up by one, so a
+        burst of launches does not pay for many spawns at once."""
         with self._standby_lock:
-            proc, self._standby = self._standby, None
-            if proc is None or proc.poll() is not None:
+            proc = None
+            while self._standbys and proc is None:
+                candidate = self._standbys.pop()
+                if candidate.poll() is None:
+                    proc = candidate
+            if proc is None:
                 proc = self._spawn_standby()
-            if not self._stop.is_set():
-                self._standby = self._spawn_standby()
+            if not self._stop.is_set() and len(self._standbys) < self._standby_target:
+                self._standbys.append(self._spawn_standby())
         return proc
 
-    def _drop_standby(self) -> None:
+    def _drop_standbys(self) -> None:
         with self._standby_lock:
-            proc, self._standby = self._standby, None
-        if proc is not None and proc.poll() is None:
-            assert proc.stdin is not None
-            proc.stdin.close()   # an empty read: the standby runner exits
+            procs, self._standbys = self._standbys, []
+        for proc in procs:
+            if proc.poll() is None:
+                assert proc.stdin is not None
+                proc.stdin.close()   # an empty read: the standby runner exits
+        for proc in procs:
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:

@@ -79,6 +79,9 @@ def test_optional_segment_kept_when_given_and_literals_rendered(client: MLClient
         command="echo A=${{inputs.a}} $[[B=${{inputs.b}}]]", inputs={"a": 1, "b": 2.5}))
     wait_status(client, job2.name, TERMINAL)
     assert b"A=1 B=2.5" in log_of(client, job2.name)
+    # Nothing in ./outputs or ./logs to collect: no Finalizing step.
+    assert [h.status for h in client.jobs.get(job2.name).status_history] == [
+        "Queued", "Preparing", "Starting", "Running", "Completed"]
 
 
 def test_failing_command_ends_failed_with_reason(client: MLClient) -> None:
