@@ -123,7 +123,7 @@ class JobService:
         if reason:
             self.append_server_log(workspace, job.name, f"[ember] {reason}\n".encode())
         if self.scheduler is not None and job.type == "command" and status == JobStatus.QUEUED:
-            self.scheduler.wake()
+            self.scheduler.offer(workspace, created)
         for listener in self.listeners:
             listener(workspace, job.name, status)
         return created

@@ -26,6 +26,7 @@ from ember.settings import Settings
 
 log = logging.getLogger("ember.scheduler")
 TICK_SECONDS = 0.5
+REFILL_DELAY_SECONDS = 0.05
 RUNNER_SCRIPT = str(Path(runner.__file__).resolve())
 
 
@@ -92,11 +93,31 @@ class Scheduler:
                                                                      with_history=False)
                   if j.type == "command"]
         for ws, job in queued[:free]:
-            if self.jobs.move(ws, job.name, JobStatus.PREPARING,
-                              allowed_from=frozenset({JobStatus.QUEUED})):
-                with self._lock:
-                    self._active.add(job.name)
-                self._pool.submit(self._launch, ws, job)
+            if not self._start(ws, job):
+                break
+
+    def offer(self, ws: str, job: Job) -> None:
+        """A job was just queued: start it at once when there is room (no wait for the
+        scheduler thread), else leave it to the queue."""
+        if self._thread is None or not self._start(ws, job):
+            self._wake.set()
+
+    def _start(self, ws: str, job: Job) -> bool:
+        """Take a slot and move ``job`` Queued → Preparing (compare-and-set, so the queue and
+        :meth:`offer` never both launch it); False when no slot is free."""
+        with self._lock:
+            if len(self._active) >= self.capacity or self._stop.is_set():
+                return False
+            if job.name in self._active:
+                return True
+            self._active.add(job.name)
+        if self.jobs.move(ws, job.name, JobStatus.PREPARING,
+                          allowed_from=frozenset({JobStatus.QUEUED})):
+            self._pool.submit(self._launch, ws, job)
+        else:
+            with self._lock:
+                self._active.discard(job.name)
+        return True
 
     # --- one job ----------------------------------------------------------------------------
 
@@ -156,9 +177,17 @@ class Scheduler:
                     proc = candidate
             if proc is None:
                 proc = self._spawn_standby()
+        # Refill a moment later: a new interpreter's start-up would otherwise compete for the
+        # CPU with the job being launched now.
+        timer = threading.Timer(REFILL_DELAY_SECONDS, self._refill)
+        timer.daemon = True
+        timer.start()
+        return proc
+
+    def _refill(self) -> None:
+        with self._standby_lock:
             if not self._stop.is_set() and len(self._standbys) < self._standby_target:
                 self._standbys.append(self._spawn_standby())
-        return proc
 
     def _drop_standbys(self) -> None:
         with self._standby_lock:
