@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.entities.environments import Environment
 from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput
 
@@ -30,6 +32,36 @@ class CommandJob(Job):
         from ember.client.sweeps import sweep_job
 
         return sweep_job(self, **kwargs)
+
+    def __call__(self, **inputs: Any) -> Any:
+        """As in azure-ai-ml: inside a ``@pipeline`` function, a step running this command
+        (its data inputs given a path stay bound unless rebound here); outside, a copy of the
+        job with ``inputs`` rebound."""
+        from ember.client.dsl import ComponentFunc, building
+
+        if not building():
+            job = replace(self, inputs=dict(self.inputs))
+            for name, value in inputs.items():
+                job.inputs[name] = _literal(value)
+            return job
+        bound: dict[str, Any] = {k: v for k, v in self.inputs.items()
+                                 if not v.is_literal and v.path}
+        bound.update(inputs)
+        return ComponentFunc(self.as_component())(**bound)
+
+    def as_component(self) -> Component:
+        """This command as an (unregistered) command component: its inputs become declared
+        inputs (literal values as defaults), its outputs declared outputs."""
+        declared = {k: ComponentInput(type=v.type, optional=v.optional,
+                                      default=v.value if v.is_literal else None)
+                    for k, v in self.inputs.items()}
+        base = re.sub(r"[^a-z0-9_]", "_", (self.name or self.display_name or "command").lower())
+        return Component(
+            name=base if base[:1].isalpha() else f"command_{base}", command=self.command,
+            code=self.code, environment=self.environment, inputs=declared,
+            outputs={k: ComponentOutput(type=o.type) for k, o in self.outputs.items()},
+            is_deterministic=self.is_deterministic, description=self.description,
+            display_name=self.display_name)
 
 
 def Input(*, type: str = "uri_folder", path: str | os.PathLike[str] | None = None,  # noqa: N802

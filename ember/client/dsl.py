@@ -88,6 +88,11 @@ _building: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar(
     "ember_dsl_pipeline", default=None)
 
 
+def building() -> bool:
+    """True inside a ``@pipeline`` function being called (steps are being recorded)."""
+    return _building.get() is not None
+
+
 def load_component(source: str | os.PathLike[str]) -> ComponentFunc:
     """Load a command component YAML; call the result with keyword inputs.
 

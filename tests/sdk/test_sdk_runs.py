@@ -92,3 +92,29 @@ def test_pipeline_step_uses_a_registered_component(server: ServerProc, tmp_path:
         assert final.status == JobStatus.COMPLETED, final.error
         steps = {s.step_name: s for s in c.jobs.list(parent_job_name=job.name)}
         assert steps["prep"].component == "prep_points:1"
+
+
+def test_command_nodes_as_pipeline_steps(server: ServerProc, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/n.txt").write_text("7")
+    produce = command(command="cat ${{inputs.src}}/n.txt > ${{outputs.out}}/n.txt",
+                      inputs={"src": Input(type="uri_folder", path=str(tmp_path / "data"))},
+                      outputs={"out": Output(type="uri_folder")}, display_name="produce")
+    consume = command(command="echo got $(cat ${{inputs.x}}/n.txt) times ${{inputs.k}}",
+                      inputs={"x": Input(type="uri_folder"), "k": 2}, display_name="consume")
+
+    @dsl.pipeline(experiment_name="sdk-commands")
+    def two_commands(k: int = 3):  # type: ignore[no-untyped-def]
+        made = produce()
+        consume(x=made.outputs.out, k=k)
+
+    assert consume(k=4).inputs["k"].value == 4           # outside a pipeline: a rebound copy
+    with MLClient(endpoint=server.url) as c:
+        job = c.jobs.create_or_update(two_commands(k=5))
+        final = finish(c, job)
+        assert final.status == JobStatus.COMPLETED, final.error
+        steps = {s.step_name: s for s in c.jobs.list(parent_job_name=job.name)}
+        assert set(steps) == {"produce", "consume"}
+        log = c.jobs._http.request("GET", c.jobs._http.ws(
+            f"/jobs/{steps['consume'].name}/logs")).text
+        assert "got 7 times 5" in log
