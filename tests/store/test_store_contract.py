@@ -140,6 +140,32 @@ class StoreContract:
         with pytest.raises(NotFoundError):
             store.jobs.update("other", got)
 
+    def test_children_statuses_and_light_reads(self, store: SqlStore, ws: str) -> None:
+        parent = self._job("p1")
+        parent.type = "pipeline"
+        store.jobs.create(ws, parent)
+        for i in range(3):
+            child = self._job(f"p1-s{i}")
+            child.parent_job_name = "p1"
+            store.jobs.create(ws, child)
+        store.jobs.create(ws, self._job("unrelated"))
+        store.jobs.transition(ws, "p1-s1", JobStatus.PREPARING, allowed_from=[JobStatus.QUEUED],
+                              time=2.0)
+        assert store.jobs.child_statuses(ws, "p1") == {
+            "p1-s0": "Queued", "p1-s1": "Preparing", "p1-s2": "Queued"}
+        assert store.jobs.child_statuses("other", "p1") == {}
+        assert store.jobs.get_status(ws, "p1-s1") == "Preparing"
+        with pytest.raises(NotFoundError):
+            store.jobs.get_status(ws, "nope")
+        light = store.jobs.get(ws, "p1-s1", with_history=False)
+        assert light.status == "Preparing" and light.status_history == []
+        assert len(store.jobs.get(ws, "p1-s1").status_history) == 2
+        listed = store.jobs.list(ws, parent_job_name="p1", with_history=False)
+        assert sorted(j.name for j in listed) == ["p1-s0", "p1-s1", "p1-s2"]
+        assert all(j.status_history == [] for j in listed)
+        queued = store.jobs.list_in_status([JobStatus.QUEUED], with_history=False)
+        assert {j.name for _, j in queued} >= {"p1", "p1-s0", "p1-s2", "unrelated"}
+
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture
