@@ -283,9 +283,12 @@ def _sweep_step(name: str, sec: Section) -> PipelineStep:
         if line is not None:
             own.lc.add_kv_line_col(key, [line - 1, 0, line - 1, 0])
     # Placeholders: the step's bound inputs count as bound for the sweep's own checks.
-    own["inputs"] = {port: {"type": "string", "optional": True} for port in inputs}
+    own["inputs"] = {port: {"type": "string", "default": "bound"} for port in inputs}
     sweep = _sweep(Section(sec.ctx, own, sec.path, sec.line_hint))
-    sweep.inputs = {}
+    sweep.inputs = {}   # the step's bindings fill them when the step starts
+    if sweep.trial is not None:
+        for port in inputs:
+            sweep.trial.inputs.pop(port, None)
     component = None
     if sweep.trial_component is not None:
         component = Component.from_dict(sweep.trial_component.to_dict())
