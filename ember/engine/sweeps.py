@@ -131,6 +131,7 @@ class _State:
     numbers: dict[str, int] = field(default_factory=dict)   # trial job -> sampler number
     exhausted: bool = False
     evaluated: set[int] = field(default_factory=set)   # intervals early termination judged
+    ended_series: dict[str, list[float]] = field(default_factory=dict)
 
 
 class SweepDriver(Driver):
@@ -157,7 +158,7 @@ class SweepDriver(Driver):
                            allowed_from=frozenset({JobStatus.QUEUED}))
             job = self.jobs.get(workspace, job.name)
         state = self._state(job, sweep, trials)
-        series = {t.name: self._series(workspace, t.name, sweep) for t in trials}
+        series = self._all_series(workspace, sweep, state, trials)
         self._tell_finished(workspace, state, trials, series)
         timed_out = (job.start_time is not None
                      and time.time() - job.start_time >= sweep.limits.effective_timeout)
@@ -198,6 +199,19 @@ class SweepDriver(Driver):
                                numbers={t.name: n for t, n in zip(trials, numbers)})
                 self._states[job.name] = state
             return state
+
+    def _all_series(self, workspace: str, sweep: SweepJob, state: _State,
+                    trials: list[Job]) -> dict[str, list[float]]:
+        """Each trial's reported values; an ended trial's are read once and kept."""
+        out: dict[str, list[float]] = {}
+        for t in trials:
+            kept = state.ended_series.get(t.name)
+            if kept is None:
+                kept = self._series(workspace, t.name, sweep)
+                if t.status in JobStatus.TERMINAL:
+                    state.ended_series[t.name] = kept
+            out[t.name] = kept
+        return out
 
     def _series(self, workspace: str, trial: str, sweep: SweepJob) -> list[float]:
         try:
