@@ -96,8 +96,9 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
             steps = step_graph(job, c.jobs.list(parent_job_name=name, max_results=100_000))
         if job.type == "sweep":
             trials = trial_table(job, c.jobs.list(parent_job_name=name, max_results=100_000))
-        summary["lineage"] = c.jobs.lineage(name)
+        lineage = c.jobs.lineage(name)
     if output.lower() != "table":
+        summary["lineage"] = lineage
         if steps is not None:
             summary["steps"] = steps
         if trials is not None:
@@ -105,6 +106,11 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
         emit(summary, output)
         return
     emit(summary, output)
+    produced = [{"output": o, "produced_by": d.get("produced_by"), "path": d.get("path")}
+                for o, d in (lineage.get("outputs") or {}).items()]
+    if produced:
+        typer.echo("\nOutputs:")
+        emit(produced, output, ["output", "produced_by", "path"])
     if steps is not None:
         typer.echo("\nSteps:")
         emit(steps, output, STEP_COLUMNS)

@@ -61,16 +61,20 @@ def describe(job: Job, output: str) -> dict[str, Any]:
 
 
 def job_lineage(jobs: JobService, workspace: str, job: Job) -> dict[str, Any]:
-    """For each output of ``job``: its URI and the job that produced it (the job itself, or
-    the earlier job it reused); for each data input: the job that produced it, if any."""
+    """For each output of ``job``: its URI and the job that produced it (the job itself, the
+    earlier job it reused, or for a pipeline or sweep the step or trial that wrote it); for
+    each data input: the job that produced it, if any."""
     ran = job
     if job.reused_from:
         try:
             ran = jobs.get(workspace, job.reused_from)
         except NotFoundError:
             pass
-    outputs = {o: {"path": out.path, "produced_by": ran.name}
-               for o, out in job.outputs.items()}
+    outputs: dict[str, Any] = {}
+    for o, out in job.outputs.items():
+        # A pipeline's or sweep's output is a step's or trial's: name that job.
+        found = producer_of(jobs, workspace, out.path) if out.path else None
+        outputs[o] = {"path": out.path, "produced_by": found["job"] if found else ran.name}
     inputs: dict[str, Any] = {}
     for k, inp in job.inputs.items():
         if not inp.is_literal and inp.path:

@@ -137,6 +137,9 @@ def check_lineage(server: ServerProc, ran: dict[str, Job], reused: dict[str, Job
     lineage = json.loads(r.stdout)["lineage"]
     assert lineage["outputs"]["scores"]["produced_by"] == ran["score_step"].name
     assert lineage["inputs"]["model"]["produced_by"] == ran["train_step"].name
+    r = ember(server, "job", "show", "-n", pipeline.name, "-o", "json")
+    shown = json.loads(r.stdout)["lineage"]["outputs"]["final_scores"]
+    assert shown["produced_by"] == ran["score_step"].name     # the step that wrote it
     r = ember(server, "data", "create", "--name", "scores", "--version", "1", "--type",
               "uri_folder", "--path", pipeline.outputs["final_scores"].path or "")
     assert r.returncode == 0, r.stderr
