@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember.client.builders import CommandJob, _abs
 from ember.entities.components import Component, ComponentInput
-from ember.entities.jobs import LITERAL_TYPES, JobInput, JobOutput
+from ember.entities.jobs import LITERAL_TYPES, JobInput, JobOutput, literal_type
 from ember.entities.pipelines import Binding, PipelineStep
 from ember.errors import InvalidInputError
 
@@ -79,7 +79,7 @@ def _step_binding(component: Component, port: str, declared: ComponentInput,
         return Binding(path=value.path, type=value.type, mode=value.mode)
     if declared.type not in LITERAL_TYPES and isinstance(value, (str, os.PathLike)):
         return Binding(path=_abs(value), type=declared.type)
-    kind = _literal_type(value)
+    kind = literal_type(value)
     if kind is None:
         raise InvalidInputError(f"input '{port}' of component '{component.name}' cannot take "
                                 f"a {type(value).__name__}: give a literal, Input(...), a "
@@ -94,7 +94,7 @@ def _pipeline_input(source: str, name: str, value: Any) -> JobInput:
         return replace(value)
     if isinstance(value, os.PathLike):
         return JobInput(type="uri_folder", path=_abs(value), mode="ro_mount")
-    kind = _literal_type(value)
+    kind = literal_type(value)
     if kind is None:
         raise InvalidInputError(f"pipeline '{source}' parameter '{name}' cannot take a "
                                 f"{type(value).__name__}: give a literal or Input(...)")
@@ -125,7 +125,7 @@ def _command_job(component: Component, given: dict[str, Any]) -> CommandJob:
             inputs[port] = replace(value)
         elif declared.type not in LITERAL_TYPES and isinstance(value, (str, os.PathLike)):
             inputs[port] = JobInput(type=declared.type, path=_abs(value), mode="ro_mount")
-        elif (kind := _literal_type(value)) is not None:
+        elif (kind := literal_type(value)) is not None:
             if not _fits(kind, declared.type):
                 raise InvalidInputError(f"{where} is {declared.type}, not {value!r} ({kind})")
             inputs[port] = JobInput(type=declared.type, value=value)
@@ -153,18 +153,6 @@ def _default_input(declared: ComponentInput) -> JobInput:
     # A data input's default is a path or URI kept as written, as the component loader keeps it.
     return JobInput(type=declared.type, path=declared.default, mode="ro_mount",
                     optional=declared.optional)
-
-
-def _literal_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
 
 
 def _fits(kind: str, declared: str) -> bool:

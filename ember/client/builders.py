@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.entities.environments import Environment
-from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput
+from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput, literal_type
 
 if TYPE_CHECKING:
     from ember.entities.pipelines import PipelineJob
@@ -88,9 +88,7 @@ def _abs(path: str | os.PathLike[str]) -> str:
 def _literal(value: Any) -> JobInput:
     if isinstance(value, JobInput):
         return value
-    kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
-            else "number" if isinstance(value, float) else "string")
-    return JobInput(type=kind, value=value)
+    return JobInput(type=literal_type(value) or "string", value=value)
 
 
 def command(*, command: str, code: str | os.PathLike[str] | None = None,

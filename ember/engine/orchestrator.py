@@ -32,10 +32,6 @@ class Driver(abc.ABC):
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
         """Cancel the composite and every child that has not ended."""
 
-    def polls(self) -> bool:
-        """True when the driver needs advancing on every tick, not only on child events."""
-        return False
-
 
 class Orchestrator:
     def __init__(self, jobs: JobService) -> None:
@@ -108,10 +104,9 @@ class Orchestrator:
             ticked = not self._wake.wait(TICK_SECONDS)
             self._wake.clear()
             with self._guard:
-                if ticked:
-                    for name, (ws, kind) in self._active.items():
-                        if self.drivers[kind].polls() or name not in self._dirty:
-                            self._dirty[name] = ws
+                if ticked:   # sweeps read their trials' metrics then; for pipelines a safety net
+                    for name, (ws, _kind) in self._active.items():
+                        self._dirty[name] = ws
                 batch, self._dirty = self._dirty, {}
             for name, ws in batch.items():
                 try:

@@ -43,6 +43,19 @@ OUTPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_mod
 OUTPUT_MODES = ("rw_mount", "upload", "direct")
 
 
+def literal_type(value: Any) -> str | None:
+    """The Azure ML literal type of a Python value (bool before int), or None."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
 @dataclass
 class JobInput:
     """A literal (``value``) or a data input (``type`` + ``path`` + ``mode``)."""

@@ -25,6 +25,7 @@ from ember.entities.jobs import (
     OUTPUT_TYPES,
     JobInput,
     JobOutput,
+    literal_type,
 )
 from ember.errors import InvalidInputError
 from ember.specs._schema import Section, plain
@@ -58,7 +59,7 @@ def parse_inputs(top: Section) -> dict[str, JobInput]:
                      hint="give a literal value, or a mapping such as {type: integer, "
                           "optional: true}")
         else:
-            kind = _literal_type(value)
+            kind = literal_type(value)
             if kind is None:
                 sub.fail(name, "must be a literal (string, number, integer, boolean) or a "
                                f"mapping {{type, path, mode}}, not {type_name(value)}")
@@ -98,18 +99,6 @@ def _check_name(sub: Section, name: Any) -> None:
                  hint=f"reserved: {', '.join(sorted(RESERVED_IO_NAMES))}")
 
 
-def _literal_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return None
-
-
 def _mapped_input(sec: Section) -> JobInput:
     sec.check_keys(INPUT_KEYS)
     sec.get_str("description", nonempty=False)
@@ -118,7 +107,7 @@ def _mapped_input(sec: Section) -> JobInput:
     given = sec.get(given_key)
     type_ = sec.get_choice("type", LITERAL_TYPES + DATA_INPUT_TYPES)
     if type_ is None:
-        type_ = _literal_type(given) if given is not None and not sec.has("path") else None
+        type_ = literal_type(given) if given is not None and not sec.has("path") else None
         type_ = type_ or "uri_folder"
     if type_ in LITERAL_TYPES:
         for key in ("path", "mode"):

@@ -24,9 +24,10 @@ from ember.entities.jobs import (
     LITERAL_TYPES,
     OUTPUT_MODES,
     OUTPUT_TYPES,
+    literal_type,
 )
 from ember.entities.pipelines import Binding
-from ember.specs._job_io import _check_name, _literal_type
+from ember.specs._job_io import _check_name
 from ember.specs._schema import Section, plain
 from ember.specs.yamlio import type_name
 
@@ -60,7 +61,7 @@ def parse_step_inputs(step: Section) -> dict[str, Binding]:
         elif isinstance(value, str) and "${{" in value:
             binding = _input_expression(sub, name, value)
         else:
-            kind = _literal_type(value)
+            kind = literal_type(value)
             if kind is None:
                 sub.fail(name, f"must be a literal, a binding or a mapping {{type, path, mode}}, "
                                f"not {type_name(value)}")
@@ -119,7 +120,7 @@ def _mapped_input(sec: Section) -> Binding:
         if isinstance(given, str) and "${{" in given:
             binding = _input_expression(sec, given_key, given)
         else:
-            kind = _literal_type(given)
+            kind = literal_type(given)
             if kind is None:
                 sec.fail(given_key, f"must be a literal value, not {type_name(given)}")
             if type_ is not None and type_ not in LITERAL_TYPES:

@@ -48,7 +48,7 @@ def test_command_sweep_with_bandit_from_the_sdk(server: ServerProc) -> None:
     ex = REPO / "examples/sweep"
     trial = command(command="python train.py --data ${{inputs.data}} --epochs 60 "
                             "--learning-rate ${{inputs.lr}} --out ${{outputs.model}}",
-                    code=str(ex / "src"),
+                    code=str(REPO / "examples/pipeline/src"),
                     inputs={"data": Input(type="uri_folder", path=str(ex / "data")),
                             "lr": LogUniform(min_value=-6, max_value=-2)},
                     outputs={"model": Output(type="uri_folder")})
