@@ -130,7 +130,7 @@ class _State:
     told: set[str] = field(default_factory=set)
     numbers: dict[str, int] = field(default_factory=dict)   # trial job -> sampler number
     exhausted: bool = False
-    evaluated: set[int] = field(default_factory=set)   # intervals early termination judged
+    judged_upto: int = 0   # the last interval early termination has judged
     ended_series: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -142,9 +142,6 @@ class SweepDriver(Driver):
         self.orchestrator = orchestrator
         self._states: dict[str, _State] = {}
         self._guard = threading.Lock()
-
-    def polls(self) -> bool:
-        return True   # early termination reads the trials' metrics as they are logged
 
     def advance(self, workspace: str, job: Job) -> list[str]:
         assert job.definition is not None
@@ -237,8 +234,9 @@ class SweepDriver(Driver):
 
     def _early_terminate(self, workspace: str, sweep: SweepJob, state: _State,
                          trials: list[Job], series: dict[str, list[float]]) -> None:
-        """Evaluate the policy at interval n once every running trial has reported n values
-        (each n once), so trials are compared at the same interval whatever their pace."""
+        """Judge interval n once every running trial has reported n values, each n once and
+        in order (intervals passed between two looks are judged too), so trials are compared
+        at the same interval whatever their pace or the orchestrator's."""
         policy = sweep.early_termination
         if policy is None:
             return
@@ -247,16 +245,18 @@ class SweepDriver(Driver):
         if not running:
             return
         horizon = min(len(series[name]) for name in running)
-        if horizon == 0 or horizon in state.evaluated:
-            return
-        state.evaluated.add(horizon)
-        view = {name: values[:horizon] if name in running else values
-                for name, values in series.items() if values}
-        stop = trials_to_stop(policy, sweep.objective.goal, view, finished)
-        for name in sorted(stop):
-            self._cancel_trial(workspace, name, f"early termination: {policy.type} policy "
-                               f"stopped the trial after {len(series[name])} reports of "
-                               f"{sweep.objective.primary_metric}")
+        stopped: set[str] = set()
+        while state.judged_upto < horizon:
+            state.judged_upto += 1
+            n = state.judged_upto
+            view = {name: values[:n] if name in running and name not in stopped else values
+                    for name, values in series.items() if values}
+            stop = trials_to_stop(policy, sweep.objective.goal, view, finished | stopped)
+            for name in sorted(stop - stopped):
+                self._cancel_trial(workspace, name, f"early termination: {policy.type} policy "
+                                   f"stopped the trial at report {n} of "
+                                   f"{sweep.objective.primary_metric}")
+            stopped |= stop
 
     def _start_trials(self, workspace: str, job: Job, sweep: SweepJob, state: _State,
                       trials: list[Job]) -> None:

@@ -20,6 +20,12 @@ import os, pathlib, sys, time
 import mlflow
 quality, steps, pause = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 out = pathlib.Path(sys.argv[4]) if len(sys.argv) > 4 else None
+barrier = os.environ.get("BARRIER_DIR")
+if barrier:   # start reporting together, so a loaded machine cannot skew the intervals
+    pathlib.Path(barrier, os.environ["MLFLOW_RUN_ID"]).touch()
+    deadline = time.time() + 120
+    while len(os.listdir(barrier)) < int(os.environ["BARRIER_N"]) and time.time() < deadline:
+        time.sleep(0.05)
 for step in range(steps):
     mlflow.log_metric("acc", quality, step=step)
     time.sleep(pause)
@@ -124,7 +130,8 @@ POLICY = """
 type: sweep
 trial:
   code: ./src
-  command: python trial.py ${{{{search_space.quality}}}} 3 1.2
+  command: python trial.py ${{{{search_space.quality}}}} 3 2.0
+  environment_variables: {{BARRIER_DIR: "{barrier}", BARRIER_N: "4"}}
 search_space:
   quality: {{type: choice, values: [1, 5, 9, 10]}}
 sampling_algorithm: grid
@@ -141,7 +148,8 @@ limits: {{max_total_trials: 4, max_concurrent_trials: 4}}
 ])
 def test_early_termination_stops_the_hopeless_trials(server: ServerProc, tmp_path: Path,
                                                      policy: str) -> None:
-    spec = sweep_spec(tmp_path, POLICY.format(policy=policy))
+    (tmp_path / "barrier").mkdir()
+    spec = sweep_spec(tmp_path, POLICY.format(policy=policy, barrier=tmp_path / "barrier"))
     with MLClient(endpoint=server.url) as c:
         final, trials = run_sweep(c, spec)
     assert final.status == JobStatus.COMPLETED, final.error
