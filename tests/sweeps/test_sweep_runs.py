@@ -143,7 +143,6 @@ limits: {{max_total_trials: 4, max_concurrent_trials: 4}}
 
 @pytest.mark.parametrize("policy", [
     "{type: bandit, slack_factor: 0.2, evaluation_interval: 1, delay_evaluation: 1}",
-    "{type: median_stopping, evaluation_interval: 1, delay_evaluation: 1}",
     "{type: truncation_selection, truncation_percentage: 50, evaluation_interval: 2}",
 ])
 def test_early_termination_stops_the_hopeless_trials(server: ServerProc, tmp_path: Path,
