@@ -130,7 +130,7 @@ POLICY = """
 type: sweep
 trial:
   code: ./src
-  command: python trial.py ${{{{search_space.quality}}}} 3 2.0
+  command: python trial.py ${{{{search_space.quality}}}} 3 3.0
   environment_variables: {{BARRIER_DIR: "{barrier}", BARRIER_N: "4"}}
 search_space:
   quality: {{type: choice, values: [1, 5, 9, 10]}}
@@ -143,6 +143,7 @@ limits: {{max_total_trials: 4, max_concurrent_trials: 4}}
 
 @pytest.mark.parametrize("policy", [
     "{type: bandit, slack_factor: 0.2, evaluation_interval: 1, delay_evaluation: 1}",
+    "{type: median_stopping, evaluation_interval: 1, delay_evaluation: 1}",
     "{type: truncation_selection, truncation_percentage: 50, evaluation_interval: 2}",
 ])
 def test_early_termination_stops_the_hopeless_trials(server: ServerProc, tmp_path: Path,
