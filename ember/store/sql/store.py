@@ -8,6 +8,7 @@ from ember.store.sql.datastores import SqlDatastoreStore
 from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
+from ember.store.sql.models import SqlModelStore
 from ember.store.sql.tracking import SqlTrackingStore
 from ember.store.sql.workspaces import SqlWorkspaceStore
 
@@ -24,6 +25,7 @@ class SqlStore:
         self.components = SqlComponentStore(self.engine)
         self.jobs = SqlJobStore(self.engine)
         self.tracking = SqlTrackingStore(self.engine)
+        self.models = SqlModelStore(self.engine)
 
     @property
     def backend(self) -> str:

@@ -79,6 +79,50 @@ component_versions = Table(
     Column("archived", Boolean, nullable=False, default=False),
 )
 
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("last_version", Integer, nullable=False, default=0),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("run_id", String(255), nullable=False, default=""),
+    Column("model_id", String(255), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("flavors", JSON, nullable=False, default=dict),
+    Column("stage", String(32), nullable=False, default="None"),
+    Column("status", String(32), nullable=False, default="READY"),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Index("ix_model_versions_run", "workspace", "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 jobs = Table(
     "jobs",
     metadata,

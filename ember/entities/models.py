@@ -1,0 +1,59 @@
+"""The model registry: registered models and their versions (one registry for the Azure ML
+``model`` asset and the MLflow Model Registry).
+
+A ``Model`` is one version, shaped like azure-ai-ml's ``Model``: ``name``, integer ``version``,
+``type`` (custom_model | mlflow_model), ``path``, tags, properties, description, flavors. It
+also carries the MLflow model-version fields (``source``, ``run_id``, ``model_id``, ``stage``,
+``status``, ``aliases``). ``path`` is where the version's files are, as an ``mlflow-artifacts:/``
+path inside the workspace's artifact root, so the unmodified MLflow client can download it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODEL_TYPES = ("custom_model", "mlflow_model")
+# MLflow's model-version stages (deprecated upstream, still accepted by the client).
+STAGES = ("None", "Staging", "Production", "Archived")
+ARTIFACT_SCHEME = "mlflow-artifacts:/"
+
+
+@dataclass
+class RegisteredModel:
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int = 0        # ms since the epoch, as MLflow reports it
+    last_update_time: int = 0
+    aliases: dict[str, int] = field(default_factory=dict)   # alias → version
+
+
+@dataclass
+class Model:
+    name: str
+    version: int = 0              # 0: the next integer after the highest version
+    path: str = ""                # mlflow-artifacts:/<path> of the registered files
+    type: str = "custom_model"
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    flavors: dict[str, dict[str, object]] = field(default_factory=dict)
+    source: str = ""              # what the files were registered from (as given)
+    run_id: str = ""              # the job / MLflow run that produced them ("" when unknown)
+    model_id: str = ""            # the MLflow logged model (m-...) they came from, if any
+    stage: str = "None"
+    status: str = "READY"
+    archived: bool = False
+    creation_time: int = 0
+    last_update_time: int = 0
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def artifact_path(self) -> str:
+        """``path`` without the scheme: relative to the workspace's mlflow-artifacts root."""
+        return self.path[len(ARTIFACT_SCHEME):].lstrip("/") if self.path.startswith(
+            ARTIFACT_SCHEME) else self.path
+
+    @property
+    def id(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
