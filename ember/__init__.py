@@ -10,8 +10,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "MLClient", "Output", "command", "dsl", "load_component", "load_job",
-           "sweep", "__version__"]
+__all__ = ["Input", "MLClient", "Model", "Output", "command", "dsl", "load_component",
+           "load_job", "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -21,6 +21,8 @@ _LAZY = {
     "command": "ember.client.builders",
     "load_job": "ember.client.builders",
     "load_component": "ember.client.dsl",
+    "Model": "ember.entities.models",
+    "load_model": "ember.client.models",
     "dsl": "ember.client.dsl",
     "sweep": "ember.sweep",
 }

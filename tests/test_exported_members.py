@@ -6,8 +6,9 @@ import ember
 
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
-    assert sorted(ember.__all__) == ["Input", "MLClient", "Output", "__version__", "command",
-                                     "dsl", "load_component", "load_job", "sweep"]
+    assert sorted(ember.__all__) == ["Input", "MLClient", "Model", "Output", "__version__",
+                                     "command", "dsl", "load_component", "load_job",
+                                     "load_model", "sweep"]
     for name in ember.__all__:
         assert getattr(ember, name) is not None
     from ember import dsl

@@ -11,6 +11,7 @@ from ember.client.assets import DataOperations, DatastoreOperations, Environment
 from ember.client.components import ComponentOperations
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
+from ember.client.models import ModelOperations
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
 
@@ -54,6 +55,7 @@ class MLClient:
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)
         self.components = ComponentOperations(self._http)
+        self.models = ModelOperations(self._http)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
 

@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         datastores,
         environments,
         jobs,
+        models,
         uploads,
         workspaces,
     )
@@ -74,6 +75,6 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
 
     app.include_router(workspaces.router, prefix=API_PREFIX)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
-    for module in (datastores, data, environments, components, uploads, jobs):
+    for module in (datastores, data, environments, components, uploads, jobs, models):
         app.include_router(module.router, prefix=ws_prefix)
     return app

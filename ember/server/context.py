@@ -17,6 +17,7 @@ from ember.services.components import ComponentService
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
+from ember.services.models import ModelService
 from ember.services.uploads import UploadService
 from ember.services.workspaces import WorkspaceService
 from ember.settings import Settings
@@ -42,6 +43,8 @@ class Platform:
         self.tracking = TrackingService(self.store.tracking, self.artifacts)
         self.jobs = JobService(self.store.jobs, self.environments, self.data, self.datastores,
                                self.uploads, self.tracking, self.artifacts)
+        self.models = ModelService(self.store.models, self.artifacts, self.datastores,
+                                   self.tracking, self.jobs.output_uri)
         self.preparer = WorkdirPreparer(self.settings.home, self.artifacts, self.datastores,
                                         self.environments, EnvironmentBuilder(self.settings.home),
                                         self.jobs.output_uri)

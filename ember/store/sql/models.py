@@ -152,7 +152,7 @@ class SqlModelStore(SqlRepo, ModelStore):
                        archived: bool | None = None, status: str | None = None) -> Model:
         given = {"description": description, "tags": tags, "properties": properties,
                  "stage": stage, "archived": archived, "status": status}
-        values = {k: v for k, v in given.items() if v is not None}
+        values: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         values["last_update_time"] = _now()
         with self.engine.begin() as conn:
             if not conn.execute(update(V).where(

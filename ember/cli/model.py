@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ember.cli.common import client, plain
+from ember.cli.output import OutputOpt, emit
+
+app = typer.Typer(help="Models (the registry the MLflow client also reads).",
+                  no_args_is_help=True)
+
+_COLUMNS = ["name", "version", "type", "stage", "aliases", "run_id", "description"]
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    from ember.errors import InvalidInputError
+
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"{flag} {item!r}: expected key=value")
+        out[key] = value
+    return out
+
+
+@app.command("create")
+def create(file: Path = typer.Option(None, "--file", "-f"),
+           name: str = typer.Option(None, "--name", "-n"),
+           version: int = typer.Option(None, "--version", "-v"),
+           path: str = typer.Option(None, "--path", "-p",
+                                    help="local file/folder, azureml://..., runs:/..."),
+           type_: str = typer.Option(None, "--type", "-t",
+                                     help="custom_model (default) or mlflow_model"),
+           description: str = typer.Option(None, "--description", "-d"),
+           tags: list[str] = typer.Option([], "--tags", help="key=value, repeatable"),
+           set_: list[str] = typer.Option([], "--set"),
+           output: str = OutputOpt) -> None:
+    """Register a model version from YAML and/or flags (local files are uploaded)."""
+    from ember.entities.models import Model
+    from ember.errors import InvalidInputError
+    from ember.specs.models import load_model_spec
+
+    if file:
+        model = load_model_spec(file, list(set_))
+    else:
+        if not name or not path:
+            raise InvalidInputError("give --file, or --name and --path")
+        model = Model(name=name, path=path, source=path)
+    if name:
+        model.name = name
+    if version:
+        model.version = version
+    if path:
+        model.path = model.source = path
+    if type_:
+        model.type = type_
+    if description is not None:
+        model.description = description
+    model.tags.update(_pairs(tags, "--tags"))
+    with client() as c:
+        emit(plain(c.models.create_or_update(model)), output)
+
+
+@app.command("show")
+def show(name: str = typer.Option(..., "--name", "-n"),
+         version: str = typer.Option(None, "--version", "-v"),
+         label: str = typer.Option(None, "--label", "-l", help="latest, or an alias"),
+         output: str = OutputOpt) -> None:
+    """A model version (the latest when no version or label is given)."""
+    with client() as c:
+        emit(plain(c.models.get(name, version, label)), output)
+
+
+@app.command("list")
+def list_(name: str = typer.Option(None, "--name", "-n"),
+          include_archived: bool = typer.Option(False, "--include-archived"),
+          output: str = OutputOpt) -> None:
+    """The latest version of every model, or every version of --name."""
+    with client() as c:
+        emit([plain(m) for m in c.models.list(name, include_archived=include_archived)],
+             output, _COLUMNS)
+
+
+@app.command("update")
+def update(name: str = typer.Option(..., "--name", "-n"),
+           version: str = typer.Option(..., "--version", "-v"),
+           description: str = typer.Option(None, "--description", "-d"),
+           stage: str = typer.Option(None, "--stage"),
+           tags: list[str] = typer.Option([], "--tags", help="key=value, repeatable; added"),
+           set_: list[str] = typer.Option([], "--set", help="description=..., stage=..., "
+                                          "tags.k=v, properties.k=v"),
+           output: str = OutputOpt) -> None:
+    """Change a version's description, stage, tags or properties."""
+    from ember.errors import InvalidInputError
+
+    with client() as c:
+        current = c.models.get(name, version)
+        new_tags, new_props = dict(current.tags), dict(current.properties)
+        new_tags.update(_pairs(tags, "--tags"))
+        for key, value in _pairs(list(set_), "--set").items():
+            if key == "description":
+                description = value
+            elif key == "stage":
+                stage = value
+            elif key.startswith("tags."):
+                new_tags[key[5:]] = value
+            elif key.startswith("properties."):
+                new_props[key[11:]] = value
+            else:
+                raise InvalidInputError(f"--set {key}: a model version's description, stage, "
+                                        "tags.<k> and properties.<k> can change; nothing else")
+        emit(plain(c.models.update(name, version, description=description, stage=stage,
+                                   tags=new_tags, properties=new_props)), output)
+
+
+@app.command("archive")
+def archive(name: str = typer.Option(..., "--name", "-n"),
+            version: str = typer.Option(None, "--version", "-v",
+                                        help="one version (default: every version)"),
+            output: str = OutputOpt) -> None:
+    """Hide a version (or every version) from list and from "latest"."""
+    with client() as c:
+        emit([plain(m) for m in c.models.archive(name, version)], output, _COLUMNS)
+
+
+@app.command("restore")
+def restore(name: str = typer.Option(..., "--name", "-n"),
+            version: str = typer.Option(None, "--version", "-v"),
+            output: str = OutputOpt) -> None:
+    """Undo archive."""
+    with client() as c:
+        emit([plain(m) for m in c.models.restore(name, version)], output, _COLUMNS)
+
+
+@app.command("download")
+def download(name: str = typer.Option(..., "--name", "-n"),
+             version: str = typer.Option(..., "--version", "-v"),
+             download_path: Path = typer.Option(Path("."), "--download-path", "-p"),
+             output: str = OutputOpt) -> None:
+    """Write the version's files under <download-path>/<name>/."""
+    with client() as c:
+        target = c.models.download(name, version, download_path)
+    emit({"name": name, "version": version, "path": str(target)}, output)

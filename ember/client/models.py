@@ -1,0 +1,109 @@
+"""``client.models``: the model registry (``ember model ...`` is a thin layer over this)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+import builtins
+from typing import Any
+from urllib.parse import quote
+
+from ember.client.http import Http
+from ember.client.uploads import upload
+from ember.entities.models import Model
+from ember.errors import InvalidInputError
+from ember.specs.references import is_uri
+
+_FIELDS = set(Model.__dataclass_fields__)
+
+
+def model_from_json(d: dict[str, Any]) -> Model:
+    data = {k: v for k, v in d.items() if k in _FIELDS}
+    data["run_id"] = d.get("job_name", "")
+    return Model(**data)
+
+
+class ModelOperations:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def _url(self, name: str, tail: str = "") -> str:
+        return self._http.ws(f"/models/{quote(name, safe='')}{tail}")
+
+    def create_or_update(self, model: Model, show_progress: bool | None = None) -> Model:
+        """Register a new version. A local ``path`` (file or folder) is uploaded first; its base
+        name is kept, so a folder ``model/`` is ``$AZUREML_MODEL_DIR/model`` when deployed."""
+        if not model.path:
+            raise InvalidInputError(f"model {model.name!r} needs a path")
+        if not model.path.startswith("azureml:") and not is_uri(model.path):
+            local = Path(model.path)
+            if not local.exists():
+                raise InvalidInputError(f"model {model.name!r}: {local} does not exist")
+            uri = upload(self._http, "data", local, f"model {model.name!r}", show_progress)
+            model = replace(model, path=uri, source=str(local.resolve()))
+        body = {"name": model.name, "version": model.version, "path": model.path,
+                "source": model.source, "type": model.type, "description": model.description,
+                "tags": model.tags, "properties": model.properties, "flavors": model.flavors,
+                "stage": model.stage, "run_id": model.run_id}
+        return model_from_json(self._http.json("POST", self._http.ws("/models"), json=body))
+
+    def get(self, name: str, version: str | int | None = None,
+            label: str | None = None) -> Model:
+        """A version; ``label`` is ``latest`` or an alias; neither gives the latest."""
+        params = {k: str(v) for k, v in (("version", version), ("label", label)) if v}
+        return model_from_json(self._http.json("GET", self._url(name), params=params))
+
+    def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Model]:
+        params: dict[str, str] = {"include_archived": str(include_archived).lower()}
+        if name:
+            params["name"] = name
+        return [model_from_json(d) for d in
+                self._http.json("GET", self._http.ws("/models"), params=params)]
+
+    def update(self, name: str, version: str | int, *, description: str | None = None,
+               tags: dict[str, str] | None = None, properties: dict[str, str] | None = None,
+               stage: str | None = None) -> Model:
+        body = {"description": description, "tags": tags, "properties": properties,
+                "stage": stage}
+        return model_from_json(self._http.json(
+            "PATCH", self._url(name, f"/versions/{version}"),
+            json={k: v for k, v in body.items() if v is not None}))
+
+    def archive(self, name: str, version: str | int | None = None) -> builtins.list[Model]:
+        """Archive one version, or every version when none is given."""
+        params = {"version": str(version)} if version else {}
+        return [model_from_json(d) for d in
+                self._http.json("POST", self._url(name, "/archive"), params=params)]
+
+    def restore(self, name: str, version: str | int | None = None) -> builtins.list[Model]:
+        params = {"version": str(version)} if version else {}
+        return [model_from_json(d) for d in
+                self._http.json("POST", self._url(name, "/restore"), params=params)]
+
+    def download(self, name: str, version: str | int, download_path: str | Path = ".") -> Path:
+        """Write the version's files under ``download_path/<name>/`` (as ``az ml model
+        download`` does); returns that folder."""
+        target = Path(download_path) / name
+        files = self._http.json("GET", self._url(name, f"/versions/{version}/files"))
+        for f in files:
+            rel = Path(f["path"])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise InvalidInputError(f"model {name!r}: refusing unsafe file path {rel}")
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            url = self._url(name, f"/versions/{version}/files/{quote(f['path'])}")
+            with self._http.client.stream("GET", url) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._http.request("GET", url)   # raises the server's error
+                with dest.open("wb") as out:
+                    for chunk in resp.iter_bytes():
+                        out.write(chunk)
+        return target
+
+
+def load_model(source: str | Path) -> Model:
+    """A model YAML file as a :class:`Model` ready for ``client.models.create_or_update``."""
+    from ember.specs.models import load_model_spec
+
+    return load_model_spec(Path(source))

@@ -1,0 +1,295 @@
+"""The model registry service: Azure ML ``model`` assets and the MLflow Model Registry share it.
+
+Where a version's files live (``Model.path``, always ``mlflow-artifacts:/<p>`` so the MLflow
+client can download them):
+- from a datastore or job output (``azureml://...``, which is also where the CLI and SDK upload
+  local files): copied into ``registry/<name>/<id>/<base name>``, so a later change to the
+  source cannot change a registered version;
+- from MLflow's own artifacts (``runs:/``, ``models:/m-...``, ``mlflow-artifacts:/``): referenced
+  where they are, as MLflow's registry does.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from collections.abc import Callable
+import builtins
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ember.artifacts.store import ArtifactStore, FileInfo, safe_relpath
+from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
+from ember.entities.models import ARTIFACT_SCHEME, MODEL_TYPES, STAGES, Model, RegisteredModel
+from ember.entities.names import check_name
+from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from ember.services.datastores import DatastoreService
+from ember.store.models import ModelStore
+from ember.tracking.service import TrackingService
+
+JobOutputResolver = Callable[[str, str, str], str]
+MAX_MLMODEL_BYTES = 1 << 20
+LATEST = "latest"
+
+
+class ModelService:
+    def __init__(self, models: ModelStore, artifacts: ArtifactStore,
+                 datastores: DatastoreService, tracking: TrackingService,
+                 job_output_uri: JobOutputResolver) -> None:
+        self.models = models
+        self.artifacts = artifacts
+        self.datastores = datastores
+        self.tracking = tracking
+        self.job_output_uri = job_output_uri
+
+    # --- registered models ---------------------------------------------------------------
+
+    def create_registered(self, workspace: str, model: RegisteredModel) -> RegisteredModel:
+        check_name("model", model.name)
+        return self.models.create_registered(workspace, model)
+
+    def ensure_registered(self, workspace: str, name: str) -> None:
+        try:
+            self.models.create_registered(workspace, RegisteredModel(name=name))
+        except AlreadyExistsError:
+            pass   # the usual case: a new version of a model that exists
+
+    # --- versions (the Azure ML ``model`` asset) -----------------------------------------
+
+    def create(self, workspace: str, model: Model) -> Model:
+        """Register a version from ``model.path`` (see the module docstring for what it may
+        be). Raises InvalidInputError for a bad name, type, stage or path, or an
+        ``mlflow_model`` without a readable MLmodel file; nothing is written then."""
+        check_name("model", model.name)
+        what = f"model {model.name!r}"
+        if model.type not in MODEL_TYPES:
+            raise InvalidInputError(f"{what}: type {model.type!r} is not one of "
+                                    f"{', '.join(MODEL_TYPES)}")
+        if model.stage not in STAGES:
+            raise InvalidInputError(f"{what}: stage {model.stage!r} is not one of "
+                                    f"{', '.join(STAGES)}")
+        if not model.path:
+            raise InvalidInputError(f"{what} needs a path (a local file or folder, "
+                                    "azureml://..., runs:/..., models:/... or mlflow-artifacts:/)")
+        source = model.source or model.path
+        copied: str | None = None
+        if is_azureml_uri(model.path):
+            copied = self._copy_in(workspace, model, source)
+            path, run_id, model_id = copied, self._producer(model.path), ""
+        else:
+            path, run_id, model_id = self._mlflow_location(workspace, model.path, what)
+        try:
+            if not self.artifacts.exists(self.tracking.mlflow_artifact_path(workspace, path)):
+                raise InvalidInputError(f"{what}: {source} holds no files")
+            if model.type == "mlflow_model":
+                model.flavors = self._flavors(workspace, path, what, source)
+            self.ensure_registered(workspace, model.name)
+            return self.models.create_version(workspace, Model(
+                name=model.name, version=model.version, path=ARTIFACT_SCHEME + path,
+                type=model.type, description=model.description, tags=model.tags,
+                properties=model.properties, flavors=model.flavors, source=source,
+                run_id=model.run_id or run_id, model_id=model_id, stage=model.stage))
+        except BaseException:
+            if copied is not None:
+                self.artifacts.delete(self.tracking.mlflow_artifact_path(workspace, copied))
+            raise
+
+    def get(self, workspace: str, name: str, version: int | str | None = None, *,
+            label: str | None = None) -> Model:
+        """A version; with neither version nor label, the latest non-archived one.
+        ``label`` is ``latest`` or an alias."""
+        if version not in (None, ""):
+            return self.models.get_version(workspace, name, parse_version(version, name))
+        if label and label != LATEST:
+            registered = self.models.get_registered(workspace, name)
+            if label not in registered.aliases:
+                raise NotFoundError(f"model {name!r} has no alias {label!r}")
+            return self.models.get_version(workspace, name, registered.aliases[label])
+        versions = self.models.list_versions(workspace, name)
+        if not versions:
+            self.models.get_registered(workspace, name)   # raises for an unknown name
+            raise NotFoundError(f"model {name!r} has no version that is not archived")
+        return versions[0]
+
+    def resolve(self, workspace: str, reference: str) -> Model:
+        """``azureml:name:version``, ``azureml:name@label``, ``name:version`` or ``name``."""
+        ref = reference[len("azureml:"):] if reference.startswith("azureml:") else reference
+        if "@" in ref:
+            name, _, label = ref.partition("@")
+            return self.get(workspace, name, label=label)
+        name, _, version = ref.partition(":")
+        return self.get(workspace, name, version or None)
+
+    def list(self, workspace: str, name: str | None = None, *,
+             include_archived: bool = False) -> list[Model]:
+        """Every version of ``name``, newest first; without a name the latest version of each
+        model."""
+        versions = self.models.list_versions(workspace, name, include_archived=include_archived)
+        if name is not None:
+            return versions
+        latest: dict[str, Model] = {}
+        for m in versions:
+            latest.setdefault(m.name, m)
+        return list(latest.values())
+
+    def update(self, workspace: str, name: str, version: int | str, *,
+               description: str | None = None, tags: dict[str, str] | None = None,
+               properties: dict[str, str] | None = None, stage: str | None = None) -> Model:
+        if stage is not None and stage not in STAGES:
+            raise InvalidInputError(f"model '{name}:{version}': stage {stage!r} is not one of "
+                                    f"{', '.join(STAGES)}")
+        return self.models.update_version(workspace, name, parse_version(version, name),
+                                          description=description, tags=tags,
+                                          properties=properties, stage=stage)
+
+    def set_archived(self, workspace: str, name: str, version: int | str | None,
+                     archived: bool) -> builtins.list[Model]:
+        """Archive or restore one version, or every version when ``version`` is None."""
+        if version in (None, ""):
+            targets = [m.version for m in self.models.list_versions(
+                workspace, name, include_archived=True)]
+            if not targets:
+                self.models.get_registered(workspace, name)
+        else:
+            targets = [parse_version(version, name)]
+        return [self.models.update_version(workspace, name, v, archived=archived)
+                for v in targets]
+
+    # --- files ---------------------------------------------------------------------------
+
+    def files(self, workspace: str, model: Model) -> builtins.list[FileInfo]:
+        """Every file of a version, with paths relative to its ``path``."""
+        root = self.tracking.mlflow_artifact_path(workspace, model.artifact_path)
+        if not self.artifacts.isdir(root):
+            return [FileInfo(posixpath.basename(root), False, self.artifacts.size(root))]
+        return [FileInfo(rel, False, self.artifacts.size(f"{root}/{rel}"))
+                for rel in self.artifacts.walk_files(root)]
+
+    def file_path(self, workspace: str, model: Model, rel: str) -> str:
+        """ArtifactStore path of one file of a version (``rel`` confined to it)."""
+        root = self.tracking.mlflow_artifact_path(workspace, model.artifact_path)
+        if not self.artifacts.isdir(root):
+            if safe_relpath(rel) not in ("", posixpath.basename(root)):
+                raise NotFoundError(f"model '{model.name}:{model.version}' has no file {rel!r}")
+            return root
+        target = f"{root}/{safe_relpath(rel, allow_empty=False)}"
+        if not self.artifacts.exists(target) or self.artifacts.isdir(target):
+            raise NotFoundError(f"model '{model.name}:{model.version}' has no file {rel!r}")
+        return target
+
+    # --- where files come from -----------------------------------------------------------
+
+    def _copy_in(self, workspace: str, model: Model, source: str) -> str:
+        parsed = parse_azureml_uri(model.path)
+        src_store, src = self.datastores.locate_uri(workspace, model.path, self.job_output_uri)
+        if not src_store.exists(src):
+            raise InvalidInputError(f"model {model.name!r}: {source} does not exist")
+        base = posixpath.basename(source.rstrip("/")) if model.source else ""
+        if not base or base in (".", ".."):
+            base = posixpath.basename(src.rstrip("/")) or (
+                parsed.output if isinstance(parsed, JobOutputUri) else "model")
+        rel = f"registry/{model.name}/{uuid.uuid4().hex[:12]}/{safe_relpath(base)}"
+        target = self.tracking.mlflow_artifact_path(workspace, rel)
+        if src_store.isdir(src):
+            for file in src_store.walk_files(src):
+                _copy_file(src_store, f"{src}/{file}", self.artifacts, f"{target}/{file}")
+        else:
+            _copy_file(src_store, src, self.artifacts, target)
+        return rel
+
+    @staticmethod
+    def _producer(uri: str) -> str:
+        parsed = parse_azureml_uri(uri)
+        return parsed.job if isinstance(parsed, JobOutputUri) else ""
+
+    def _mlflow_location(self, workspace: str, uri: str, what: str) -> tuple[str, str, str]:
+        """(mlflow-artifacts path, run id, logged model id) of an MLflow-side source."""
+        if uri.startswith(ARTIFACT_SCHEME):
+            rest = uri[len(ARTIFACT_SCHEME):]
+            if rest.startswith("//"):
+                rest = rest[2:].partition("/")[2]   # drop a //host part
+            return safe_relpath(rest), "", ""
+        if uri.startswith("models:/m-"):
+            model_id = uri[len("models:/"):].split("/", 1)[0]
+            logged = self.tracking.get_logged_model(workspace, model_id)
+            return (self._artifact_rel(logged.artifact_location), logged.source_run_id or "",
+                    model_id)
+        if uri.startswith("runs:/"):
+            run_id, _, sub = uri[len("runs:/"):].partition("/")
+            root = self.tracking.run_artifact_prefix(workspace, run_id)
+            base = f"workspaces/{workspace}/mlartifacts/"
+            rel = f"{root[len(base):]}/{safe_relpath(sub)}" if sub else root[len(base):]
+            if self.artifacts.exists(self.tracking.mlflow_artifact_path(workspace, rel)):
+                return rel, run_id, ""
+            found = self._logged_model_of_run(workspace, run_id, safe_relpath(sub))
+            if found is not None:
+                return found[0], run_id, found[1]
+            raise InvalidInputError(f"{what}: run {run_id!r} has no artifacts at {sub!r} and "
+                                    f"no logged model named {sub!r}")
+        raise InvalidInputError(
+            f"{what}: path {uri!r} is not something the server can read: give a local file or "
+            "folder (the CLI and SDK upload it), azureml://datastores/..., "
+            "azureml://jobs/<job>/outputs/<output>, runs:/<run>/<path>, models:/<model id> or "
+            "mlflow-artifacts:/<path>")
+
+    def _logged_model_of_run(self, workspace: str, run_id: str,
+                             name: str) -> tuple[str, str] | None:
+        info = self.tracking.get_run(workspace, run_id).info
+        page = self.tracking.search_logged_models(workspace, [info.experiment_id],
+                                                  max_results=1000)
+        for logged in page.items:
+            if logged.source_run_id == run_id and logged.name == name:
+                return self._artifact_rel(logged.artifact_location), logged.model_id
+        return None
+
+    @staticmethod
+    def _artifact_rel(location: str) -> str:
+        rest = location[len(ARTIFACT_SCHEME):] if location.startswith(ARTIFACT_SCHEME) \
+            else location
+        if rest.startswith("//"):
+            rest = rest[2:].partition("/")[2]
+        return safe_relpath(rest)
+
+    def _flavors(self, workspace: str, rel: str, what: str,
+                 source: str) -> dict[str, dict[str, object]]:
+        """The ``flavors`` of the MLmodel file at the top of an mlflow_model folder."""
+        mlmodel = self.tracking.mlflow_artifact_path(workspace, f"{rel}/MLmodel")
+        if not self.artifacts.exists(mlmodel):
+            raise InvalidInputError(
+                f"{what}: type mlflow_model needs an MLmodel file at the top of its folder, and "
+                f"{source} has none (save the model with mlflow.<flavor>.save_model, or "
+                "register it as type custom_model)")
+        if self.artifacts.size(mlmodel) > MAX_MLMODEL_BYTES:
+            raise InvalidInputError(f"{what}: the MLmodel file in {source} is over 1 MiB")
+        with self.artifacts.open_read(mlmodel) as fh:
+            raw = fh.read()
+        try:
+            data: Any = YAML(typ="safe").load(raw.decode("utf-8"))
+        except (UnicodeDecodeError, YAMLError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidInputError(f"{what}: the MLmodel file in {source} is not readable "
+                                    f"YAML: {reason}") from exc
+        flavors = data.get("flavors") if isinstance(data, dict) else None
+        if not isinstance(flavors, dict) or not flavors:
+            raise InvalidInputError(f"{what}: the MLmodel file in {source} has no flavors")
+        return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in flavors.items()}
+
+
+def parse_version(version: int | str | None, name: str) -> int:
+    text = str(version).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f"model {name!r}: version {version!r} is not a positive "
+                                "integer (model versions are integers, as in MLflow)")
+    return int(text)
+
+
+def _copy_file(src: ArtifactStore, src_path: str, dst: ArtifactStore, dst_path: str) -> None:
+    local = src.local_path(src_path)
+    if local is not None and local.is_file():
+        dst.put_local(local, dst_path)
+        return
+    with src.open_read(src_path) as fin, dst.open_write(dst_path) as fout:
+        while chunk := fin.read(1 << 20):
+            fout.write(chunk)
