@@ -5,6 +5,7 @@ from __future__ import annotations
 from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
+from ember.store.sql.endpoints import SqlEndpointStore
 from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
@@ -26,6 +27,7 @@ class SqlStore:
         self.jobs = SqlJobStore(self.engine)
         self.tracking = SqlTrackingStore(self.engine)
         self.models = SqlModelStore(self.engine)
+        self.endpoints = SqlEndpointStore(self.engine)
 
     @property
     def backend(self) -> str:

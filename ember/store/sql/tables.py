@@ -123,6 +123,27 @@ model_aliases = Table(
     Column("version", Integer, nullable=False),
 )
 
+online_endpoints = Table(
+    "online_endpoints",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("primary_key", String(128), nullable=False),
+    Column("secondary_key", String(128), nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+online_deployments = Table(
+    "online_deployments",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("endpoint", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
 jobs = Table(
     "jobs",
     metadata,

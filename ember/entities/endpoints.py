@@ -1,0 +1,118 @@
+"""Online endpoints and their deployments (Azure ML managed online endpoint shape).
+
+An endpoint owns the keys and the traffic split; each deployment runs ``instance_count``
+worker processes of one model (an MLflow model with no code, or a model plus an
+``init()``/``run()`` scoring script).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ember.entities.environments import Environment
+
+AUTH_MODES = ("key", "aml_token", "aad_token")
+
+
+class ProvisioningState:
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+@dataclass
+class RequestSettings:
+    request_timeout_ms: int = 5000
+    max_concurrent_requests_per_instance: int = 1
+    max_queue_wait_ms: int = 500
+
+
+@dataclass
+class ProbeSettings:
+    initial_delay: int = 10
+    period: int = 10
+    timeout: int = 2
+    success_threshold: int = 1
+    failure_threshold: int = 30
+
+
+@dataclass
+class DataCollector:
+    sampling_rate: float = 1.0
+    # collection name ("request", "response") → {"enabled": bool, "data": {"name", ...}}
+    collections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def enabled(self, name: str) -> bool:
+        spec = self.collections.get(name) or {}
+        return str(spec.get("enabled", "false")).lower() == "true"
+
+
+@dataclass
+class CodeConfiguration:
+    code: str                     # uploaded snapshot ("codes/<hash>") or a local folder
+    scoring_script: str
+
+
+@dataclass
+class OnlineEndpoint:
+    name: str
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    auth_mode: str = "key"
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    provisioning_state: str = ProvisioningState.SUCCEEDED
+    scoring_uri: str = ""
+    creation_time: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OnlineDeployment:
+    name: str
+    endpoint_name: str
+    model: str = ""                  # azureml:name:version (resolved at create)
+    code_configuration: CodeConfiguration | None = None
+    environment: str | Environment | None = None
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    instance_type: str = ""
+    instance_count: int = 1
+    request_settings: RequestSettings = field(default_factory=RequestSettings)
+    liveness_probe: ProbeSettings = field(default_factory=ProbeSettings)
+    readiness_probe: ProbeSettings = field(default_factory=ProbeSettings)
+    data_collector: DataCollector | None = None
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    provisioning_state: str = ProvisioningState.CREATING
+    error: str = ""
+    generation: int = 0              # bumped by every update that replaces the workers
+    creation_time: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OnlineDeployment:
+        data = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if isinstance(data.get("code_configuration"), dict):
+            data["code_configuration"] = CodeConfiguration(**data["code_configuration"])
+        if isinstance(data.get("environment"), dict):
+            data["environment"] = Environment(**data["environment"])
+        for key, kind in (("request_settings", RequestSettings),
+                          ("liveness_probe", ProbeSettings), ("readiness_probe", ProbeSettings)):
+            if isinstance(data.get(key), dict):
+                data[key] = kind(**data[key])
+        if isinstance(data.get("data_collector"), dict):
+            data["data_collector"] = DataCollector(**data["data_collector"])
+        return cls(**data)
+
+
+@dataclass
+class EndpointKeys:
+    primary_key: str
+    secondary_key: str

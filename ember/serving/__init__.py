@@ -1,0 +1,1 @@
+"""Online and batch serving: deployment workers, the endpoint router, and their supervisor."""

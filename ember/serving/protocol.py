@@ -1,0 +1,103 @@
+"""What the control plane, the endpoint router and the deployment workers exchange.
+
+Three kinds of process:
+
+- the **workspace server** (control plane) keeps endpoints and deployments in the store, starts
+  and watches worker processes (``serving/supervisor.py``), and pushes the routing table to the
+  router whenever it changes;
+- the **router** (``python -m ember.serving.router``, its own process so inference traffic
+  cannot starve the control API) answers ``POST /endpoints/<workspace>/<endpoint>/score``,
+  checks keys, splits traffic, mirrors, enforces request settings, records metrics and
+  collects payloads;
+- **workers** (``python -m ember.serving.worker <config.json>``, stdlib only at import time so
+  they run in any environment) load one model and answer ``POST /score``.
+
+All of it is plain HTTP/1.1 on loopback with keep-alive; bodies carry ``Content-Length``.
+
+Worker HTTP surface
+    GET  /          liveness: 200 as soon as the HTTP loop answers.
+    GET  /ready     readiness: 200 ``{"ready": true}`` once ``init()`` (or the MLflow model
+                    load) has succeeded; 503 before. If init fails the worker logs the error
+                    and exits with status 3.
+    POST /score     the request body goes to the model; 200 with the JSON result.
+                    400 ``{"error_code": "BAD_REQUEST", "message": ...}`` for a payload the
+                    model refuses (MLflow: no ``input_data``, or the signature check failed);
+                    500 ``{"error_code": "USER_ERROR", "message": "<Type>: <msg>"}`` when the
+                    scoring script raises (the traceback goes to the worker's log, stderr).
+    The worker writes its bound port to ``port_file`` (atomically: write a temp file, rename)
+    once it listens; it binds ``host``:``port`` (port 0 = any free port).
+
+Router admin surface (header ``X-Ember-Admin: <admin token>``; 403 otherwise)
+    PUT  /-/routes      body: a :class:`RouteTable`; replaces the table atomically. Requests
+                        already forwarded finish on the instance they went to.
+    GET  /-/inflight    ``{"<host:port>": n}``: requests now in flight per instance.
+    GET  /-/metrics     ``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}}``.
+    GET  /-/metrics/prometheus   the same as Prometheus text exposition.
+    GET  /-/health      200.
+    The router writes its port to ``port_file`` like a worker; its admin token comes from
+    the environment variable ``EMBER_ROUTER_TOKEN``.
+
+Scoring surface
+    POST /endpoints/<ws>/<endpoint>/score
+        ``Authorization: Bearer <key>`` (primary or secondary) → else 401.
+        Header ``azureml-model-deployment: <d>`` sends to that deployment (404 if unknown),
+        bypassing traffic weights and mirroring. Otherwise a deployment is drawn by
+        ``traffic`` weights; all weights 0 → 404 "no deployment receives traffic".
+        ``mirror_traffic`` {d: pct}: that share of requests is also sent to d, in the
+        background; its response is ignored (but counted in d's metrics).
+        Within a deployment, the instance with the fewest requests in flight is taken; when all
+        have ``max_concurrent_requests_per_instance`` in flight the request waits up to
+        ``max_queue_wait_ms`` for a free slot, else 429. No answer within
+        ``request_timeout_ms`` → 504. Instance unreachable → the next instance is tried once,
+        then 502. The worker's status and body are passed through otherwise.
+        The response carries header ``azureml-model-deployment: <d>``.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+
+class WorkerConfig(TypedDict, total=False):
+    workspace: str
+    endpoint: str
+    deployment: str
+    kind: str                  # "mlflow" (no-code MLflow model) | "script" (init/run)
+    model_dir: str | None      # AZUREML_MODEL_DIR: the registered folder/file sits under it
+    model_path: str | None     # mlflow: the folder holding MLmodel
+    code_dir: str | None       # script: folder with the scoring script, put on sys.path/cwd
+    scoring_script: str | None  # script: path of the script relative to code_dir
+    environment_variables: dict[str, str]
+    host: str
+    port: int
+    port_file: str
+
+
+class DeploymentRoute(TypedDict):
+    instances: list[str]                   # "127.0.0.1:port" of each ready worker
+    max_concurrent_requests_per_instance: int
+    request_timeout_ms: int
+    max_queue_wait_ms: int
+    collect_request: str | None            # folder to append sampled request payloads to
+    collect_response: str | None
+    sampling_rate: float
+
+
+class EndpointRoute(TypedDict):
+    key_hashes: list[str]                  # sha256 hex of each valid key
+    traffic: dict[str, int]                # deployment → percent (sum 0 or 100)
+    mirror_traffic: dict[str, int]         # deployment → percent copied
+    deployments: dict[str, DeploymentRoute]
+
+
+class RouteTable(TypedDict):
+    endpoints: dict[str, EndpointRoute]    # "<workspace>/<endpoint>" → route
+
+
+class DeploymentMetrics(TypedDict):
+    request_count: int
+    error_count: int                       # responses with status >= 400 (and failures)
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    latency_ms_p99: float | None
+    status_counts: dict[str, int]          # "200", "429", ... → count
