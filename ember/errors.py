@@ -15,6 +15,7 @@ them in one exception handler; the SDK maps the ``code`` back to the same class;
     ├── UnsupportedError (400, NOT_SUPPORTED)         a feature local compute cannot provide
     ├── EnvironmentBuildError (400, ENVIRONMENT_BUILD_FAILED)
     ├── ServerUnavailableError (503, SERVER_UNAVAILABLE)
+    ├── DeploymentFailedError (500, DEPLOYMENT_FAILED)  a worker that exits or is never ready
     └── UserCodeError (400, USER_ERROR)               raised by a user's script; traceback kept
 
 The codes that MLflow clients understand (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``,
@@ -113,6 +114,13 @@ class ServerUnavailableError(EmberError):
     http_status = 503
 
 
+class DeploymentFailedError(EmberError):
+    """A deployment's worker exited or never became ready; the message has its log tail."""
+
+    code = "DEPLOYMENT_FAILED"
+    http_status = 500
+
+
 class UserCodeError(EmberError):
     """An error raised by user code (a job script, a scoring script), reported as the user's."""
 
@@ -133,6 +141,7 @@ _BY_CODE: dict[str, type[EmberError]] = {
         UnsupportedError,
         EnvironmentBuildError,
         ServerUnavailableError,
+        DeploymentFailedError,
         UserCodeError,
     )
 }

@@ -20,6 +20,9 @@ class Settings:
     artifacts_url: str = ""
     host: str = "127.0.0.1"
     port: int = 5717
+    # The endpoint router's port (scoring URIs); None: the API port + 1, or any free port when
+    # the API port is 0.
+    serving_port: int | None = None
     max_concurrent_jobs: int = 4
     # Seconds a runner keeps retrying its reports while the server is away (restart).
     runner_retry_seconds: float = 600.0
@@ -37,6 +40,8 @@ class Settings:
             artifacts_url=artifacts,
             host=self.host,
             port=self.port,
+            serving_port=self.serving_port if self.serving_port is not None
+            else (self.port + 1 if self.port else 0),
             max_concurrent_jobs=self.max_concurrent_jobs,
             runner_retry_seconds=self.runner_retry_seconds,
             cancel_grace_seconds=self.cancel_grace_seconds,

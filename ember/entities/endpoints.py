@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ember.entities.environments import Environment
+from ember.entities.models import Model
 
 AUTH_MODES = ("key", "aml_token", "aad_token")
 
@@ -76,7 +77,9 @@ class OnlineEndpoint:
 class OnlineDeployment:
     name: str
     endpoint_name: str
-    model: str = ""                  # azureml:name:version (resolved at create)
+    # azureml:name:version (resolved at create); the SDK also takes an unregistered Model,
+    # which it registers first.
+    model: str | Model = ""
     code_configuration: CodeConfiguration | None = None
     environment: str | Environment | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)

@@ -58,23 +58,32 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         environments,
         jobs,
         models,
+        online_deployments,
+        online_endpoints,
         uploads,
         workspaces,
     )
 
-    from ember.server.routes import mlflow_artifacts, mlflow_logged_models, mlflow_tracking
+    from ember.server.routes import (
+        mlflow_artifacts,
+        mlflow_logged_models,
+        mlflow_registry,
+        mlflow_tracking,
+    )
 
     # The MLflow protocol of a workspace sits under its tracking URI, /workspaces/<name>;
     # the same routes at the root serve workspace "default" (plain `mlflow` tracking URIs).
     # Registered first: routes match in order, and these are the hot paths (metric logging).
-    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts):
+    mlflow_routes = (mlflow_tracking, mlflow_logged_models, mlflow_artifacts, mlflow_registry)
+    for module in mlflow_routes:
         app.include_router(module.router, prefix="/workspaces/{workspace}",
                            include_in_schema=False)
-    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts):
+    for module in mlflow_routes:
         app.include_router(module.router, include_in_schema=False)
 
     app.include_router(workspaces.router, prefix=API_PREFIX)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
-    for module in (datastores, data, environments, components, uploads, jobs, models):
+    for module in (datastores, data, environments, components, uploads, jobs, models,
+                   online_endpoints, online_deployments):
         app.include_router(module.router, prefix=ws_prefix)
     return app

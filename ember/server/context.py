@@ -58,18 +58,33 @@ class Platform:
                                                               self.pipelines))
         self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
                                                         self.orchestrator))
+        from ember.serving.online_deployments import OnlineDeploymentService
+        from ember.serving.online_endpoints import OnlineEndpointService
+        from ember.serving.supervisor import Supervisor
+
+        self.supervisor = Supervisor(self.settings.home, self.settings.host,
+                                     self.settings.serving_port or 0,
+                                     lambda: self.online_endpoints.views())
+        self.online_endpoints = OnlineEndpointService(self.store.endpoints, self.supervisor)
+        self.online_deployments = OnlineDeploymentService(
+            self.store.endpoints, self.online_endpoints, self.supervisor, self.models,
+            self.environments, self.preparer.builder, self.uploads, self.artifacts,
+            self.settings.home)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""
         self.scheduler.start()
         self.orchestrator.start()
+        self.supervisor.start()
+        self.online_deployments.recover()
 
     def finalize_job(self, workspace: str, name: str) -> None:
         self.jobs.get(workspace, name)
         self.preparer.finalize(workspace, self.preparer.job_dir(name))
 
     def close(self) -> None:
+        self.supervisor.close()
         self.orchestrator.close()
         self.scheduler.close()
         self.executor.shutdown(wait=False)

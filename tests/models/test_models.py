@@ -157,14 +157,14 @@ def test_register_a_job_output_keeps_lineage_and_is_a_copy(server: ServerProc,
 
 def test_register_from_an_mlflow_run_and_traversal_is_refused(server: ServerProc,
                                                               tmp_path: Path) -> None:
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(server.url)
+    client = MlflowClient(server.url)   # no fluent API: its active experiment is global state
     folder = tmp_path / "art"
     folder.mkdir()
     (folder / "model.pkl").write_bytes(b"pickled")
-    with mlflow.start_run() as run:
-        mlflow.log_artifacts(str(folder), "model")
+    run = client.create_run(client.create_experiment("models-from-runs"))
+    client.log_artifacts(run.info.run_id, str(folder), "model")
     with MLClient(endpoint=server.url) as c:
         m = c.models.create_or_update(Model(name="r", path=f"runs:/{run.info.run_id}/model"))
         assert m.run_id == run.info.run_id

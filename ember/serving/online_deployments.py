@@ -1,0 +1,297 @@
+"""Online deployments: validation, the worker plan (model folder, code, environment), and
+rollouts run in the background (provisioning_state Creating/Updating → Succeeded | Failed)."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import posixpath
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ember.artifacts.store import ArtifactStore, safe_relpath
+from ember.entities.endpoints import OnlineDeployment, ProvisioningState
+from ember.entities.environments import Environment
+from ember.entities.models import Model
+from ember.entities.names import check_name
+from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
+from ember.engine.environments import EnvironmentBuilder
+from ember.serving.online_endpoints import OnlineEndpointService
+from ember.serving.supervisor import Key, Supervisor, WorkerPlan
+from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.models import ModelService
+from ember.services.uploads import UploadService, upload_prefix
+from ember.store.endpoints import EndpointStore
+
+log = logging.getLogger("ember.serving")
+WORKER_FILE = str(Path(__file__).with_name("worker.py"))
+MAX_REQUEST_TIMEOUT_MS = 180_000
+BUSY = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
+
+
+class OnlineDeploymentService:
+    def __init__(self, store: EndpointStore, endpoints: OnlineEndpointService,
+                 supervisor: Supervisor, models: ModelService,
+                 environments: EnvironmentService, builder: EnvironmentBuilder,
+                 uploads: UploadService, artifacts: ArtifactStore, home: Path) -> None:
+        self.store = store
+        self.endpoints = endpoints
+        self.supervisor = supervisor
+        self.models = models
+        self.environments = environments
+        self.builder = builder
+        self.uploads = uploads
+        self.artifacts = artifacts
+        self.home = home
+        self._threads: dict[Key, threading.Thread] = {}
+        self._guard = threading.Lock()
+
+    # --- create / update ----------------------------------------------------------------
+
+    def create_or_update(self, workspace: str, d: OnlineDeployment, *,
+                         all_traffic: bool = False) -> OnlineDeployment:
+        """Validate, record, and start the rollout in the background. Every check that can
+        fail fast (names, model, code, environment reference, settings) fails here, before
+        anything is written."""
+        check_name("online deployment", d.name)
+        self.store.get_endpoint(workspace, d.endpoint_name)
+        key: Key = (workspace, d.endpoint_name, d.name)
+        with self._guard:
+            running = self._threads.get(key)
+            if running is not None and running.is_alive():
+                raise ConflictError(f"online deployment {d.name!r} is being rolled out; wait "
+                                    "for it to finish before updating it again")
+        self._validate(workspace, d)
+        try:
+            old = self.store.get_deployment(workspace, d.endpoint_name, d.name)
+        except EmberError:
+            old = None
+        d.creation_time = old.creation_time if old else time.time()
+        d.generation = (old.generation + 1) if old else 1
+        d.provisioning_state = ProvisioningState.UPDATING if old else ProvisioningState.CREATING
+        d.error = ""
+        if old is None:
+            self.store.create_deployment(workspace, d)
+        else:
+            self.store.update_deployment(workspace, d)
+        self._start_rollout(workspace, d, all_traffic)
+        return d
+
+    def _validate(self, workspace: str, d: OnlineDeployment) -> None:
+        what = f"online deployment {d.name!r}"
+        if d.instance_count < 1:
+            raise InvalidInputError(f"{what}: instance_count must be at least 1")
+        rs = d.request_settings
+        if not 1 <= rs.request_timeout_ms <= MAX_REQUEST_TIMEOUT_MS:
+            raise InvalidInputError(f"{what}: request_settings.request_timeout_ms must be "
+                                    f"from 1 to {MAX_REQUEST_TIMEOUT_MS}")
+        if rs.max_concurrent_requests_per_instance < 1 or rs.max_queue_wait_ms < 0:
+            raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
+                                    "instance must be >= 1 and max_queue_wait_ms >= 0")
+        if isinstance(d.model, Model):
+            raise InvalidInputError(f"{what}: an inline model must be registered first (the "
+                                    "CLI and SDK do this for you)")
+        model = self.models.resolve(workspace, d.model) if d.model else None
+        if model is not None:
+            d.model = f"azureml:{model.name}:{model.version}"
+        if d.code_configuration is not None:
+            code = d.code_configuration
+            self.uploads.check_code(workspace, code.code)
+            script = safe_relpath(code.scoring_script, allow_empty=False)
+            digest = code.code.removeprefix("codes/")
+            if not self.artifacts.exists(
+                    f"{upload_prefix(workspace, 'code', digest)}/{script}"):
+                raise InvalidInputError(f"{what}: scoring script {code.scoring_script!r} is not "
+                                        "in the code folder")
+        elif model is None:
+            raise InvalidInputError(f"{what} needs a model, or a code_configuration with a "
+                                    "scoring script")
+        elif model.type != "mlflow_model" or "python_function" not in model.flavors:
+            raise InvalidInputError(
+                f"{what}: model {d.model} is a {model.type} without the MLflow python_function "
+                "flavor, so it needs code_configuration (a scoring script with init() and run())")
+        env = d.environment
+        if isinstance(env, str):
+            ref = env.removeprefix("azureml:")
+            name, _, version = ref.partition(":")
+            found = self.environments.get(workspace, name.split("@")[0], version or None)
+            d.environment = f"{found.name}:{found.version}"
+        elif isinstance(env, Environment):
+            validate_environment(env, f"{what}'s inline environment")
+            if env.build:
+                raise UnsupportedError(f"{what}: environments built from a Dockerfile need a "
+                                       "container runtime, which Ember does not use")
+        if d.data_collector is not None and any(
+                d.data_collector.enabled(n) for n in ("request", "response")):
+            if self.artifacts.local_path("x") is None:
+                raise UnsupportedError(f"{what}: data_collector needs a local artifact store "
+                                       "(the router appends payload files to it)")
+            if not 0.0 <= d.data_collector.sampling_rate <= 1.0:
+                raise InvalidInputError(f"{what}: data_collector.sampling_rate must be from 0 "
+                                        "to 1")
+
+    def _start_rollout(self, workspace: str, d: OnlineDeployment, all_traffic: bool) -> None:
+        key: Key = (workspace, d.endpoint_name, d.name)
+        thread = threading.Thread(target=self._rollout, args=(workspace, d, all_traffic),
+                                  name=f"ember-rollout-{d.name}", daemon=True)
+        with self._guard:
+            self._threads[key] = thread
+        thread.start()
+
+    def _rollout(self, workspace: str, d: OnlineDeployment, all_traffic: bool) -> None:
+        key: Key = (workspace, d.endpoint_name, d.name)
+        try:
+            plan = self._plan(workspace, d)
+            self.supervisor.deploy(key, plan, d.instance_count, d.liveness_probe,
+                                   d.readiness_probe, self._route(workspace, d))
+        except Exception as exc:  # noqa: BLE001 - recorded on the deployment, not lost
+            message = exc.message if isinstance(exc, EmberError) else f"{type(exc).__name__}: {exc}"
+            log.warning("rollout of %s/%s failed: %s", d.endpoint_name, d.name, message)
+            self._set_state(workspace, d, ProvisioningState.FAILED, message)
+            return
+        self._set_state(workspace, d, ProvisioningState.SUCCEEDED, "")
+        if all_traffic:
+            self.endpoints.update(workspace, d.endpoint_name, traffic={d.name: 100})
+
+    def _set_state(self, workspace: str, d: OnlineDeployment, state: str, error: str) -> None:
+        try:
+            current = self.store.get_deployment(workspace, d.endpoint_name, d.name)
+        except EmberError:
+            return   # deleted meanwhile
+        if current.generation != d.generation:
+            return   # a newer update owns the state
+        current.provisioning_state, current.error = state, error
+        self.store.update_deployment(workspace, current)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait for rollouts in progress (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._guard:
+            threads = list(self._threads.values())
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    # --- the worker plan ----------------------------------------------------------------
+
+    def _plan(self, workspace: str, d: OnlineDeployment) -> WorkerPlan:
+        folder = self.home / "serving" / workspace / d.endpoint_name / d.name / \
+            f"g{d.generation}"
+        config: dict[str, Any] = {"workspace": workspace, "endpoint": d.endpoint_name,
+                                  "deployment": d.name,
+                                  "environment_variables": dict(d.environment_variables),
+                                  "model_dir": None, "model_path": None, "code_dir": None,
+                                  "scoring_script": None}
+        if isinstance(d.model, str) and d.model:
+            model = self.models.resolve(workspace, d.model)
+            config["model_dir"], config["model_path"] = self._model_dir(workspace, model)
+        if d.code_configuration is not None:
+            code_dir = folder / "code"
+            if code_dir.exists():
+                import shutil
+                shutil.rmtree(code_dir)
+            digest = d.code_configuration.code.removeprefix("codes/")
+            self.artifacts.get_local(upload_prefix(workspace, "code", digest), code_dir)
+            config.update(kind="script", code_dir=str(code_dir),
+                          scoring_script=d.code_configuration.scoring_script)
+        else:
+            config["kind"] = "mlflow"
+        env = d.environment
+        label = "(server Python)"
+        if isinstance(env, str):
+            name, version = env.split(":", 1)
+            label = env
+            env = self.environments.get(workspace, name, version)
+        elif isinstance(env, Environment):
+            label = "(inline)"
+        python = str(self.builder.materialize(env, label).python)
+        same = Path(python).resolve() == Path(sys.executable).resolve()
+        argv = [python, "-m", "ember.serving.worker"] if same else [python, WORKER_FILE]
+        proc_env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+        proc_env["PYTHONUNBUFFERED"] = "1"
+        return WorkerPlan(argv=argv, env=proc_env, config=config, cwd=None)
+
+    def _model_dir(self, workspace: str, model: Model) -> tuple[str, str]:
+        """(AZUREML_MODEL_DIR, the model's own folder or file inside it). The registered
+        folder keeps its base name under AZUREML_MODEL_DIR, as on Azure."""
+        stored = f"workspaces/{workspace}/mlartifacts/{model.artifact_path}"
+        base = posixpath.basename(model.artifact_path.rstrip("/"))
+        if base == "artifacts":   # an MLflow logged model: call it "model", as log_model does
+            base = "model"
+        root = self.home / "serving" / "models" / workspace / model.name / str(model.version)
+        target = root / base
+        if not target.exists() and not target.is_symlink():
+            root.mkdir(parents=True, exist_ok=True)
+            local = self.artifacts.local_path(stored)
+            if local is not None:
+                target.symlink_to(local, target_is_directory=local.is_dir())
+            else:
+                self.artifacts.get_local(stored, target)
+        return str(root), str(target)
+
+    def _route(self, workspace: str, d: OnlineDeployment) -> dict[str, Any]:
+        rs = d.request_settings
+        route: dict[str, Any] = {
+            "max_concurrent_requests_per_instance": rs.max_concurrent_requests_per_instance,
+            "request_timeout_ms": rs.request_timeout_ms,
+            "max_queue_wait_ms": rs.max_queue_wait_ms,
+            "collect_request": None, "collect_response": None, "sampling_rate": 0.0}
+        dc = d.data_collector
+        if dc is not None:
+            route["sampling_rate"] = dc.sampling_rate
+            for name in ("request", "response"):
+                if dc.enabled(name):
+                    route[f"collect_{name}"] = str(self.collection_dir(workspace, d, name))
+        return route
+
+    def collection_dir(self, workspace: str, d: OnlineDeployment, name: str) -> Path:
+        rel = (f"workspaces/{workspace}/datastores/workspaceblobstore/modelDataCollector/"
+               f"{d.endpoint_name}/{d.name}/{name}")
+        local = self.artifacts.local_path(rel)
+        assert local is not None
+        return local
+
+    # --- the rest -----------------------------------------------------------------------
+
+    def get(self, workspace: str, endpoint: str, name: str) -> OnlineDeployment:
+        return self.store.get_deployment(workspace, endpoint, name)
+
+    def list(self, workspace: str, endpoint: str) -> list[OnlineDeployment]:
+        self.store.get_endpoint(workspace, endpoint)
+        return [d for _, d in self.store.list_deployments(workspace, endpoint)]
+
+    def instances(self, workspace: str, endpoint: str,
+                  name: str) -> builtins.list[dict[str, Any]]:
+        return self.supervisor.instances((workspace, endpoint, name))
+
+    def delete(self, workspace: str, endpoint: str, name: str) -> None:
+        self.store.get_deployment(workspace, endpoint, name)
+        ep = self.store.get_endpoint(workspace, endpoint)
+        if ep.traffic.get(name):
+            raise ConflictError(f"online deployment {name!r} receives {ep.traffic[name]}% of "
+                                f"endpoint {endpoint!r}'s traffic; set it to 0 first")
+        if ep.mirror_traffic.get(name):
+            ep.mirror_traffic.pop(name)
+            self.store.update_endpoint(workspace, ep)
+        self.store.delete_deployment(workspace, endpoint, name)
+        self.supervisor.remove((workspace, endpoint, name))
+
+    def get_logs(self, workspace: str, endpoint: str, name: str, lines: int = 100) -> str:
+        d = self.store.get_deployment(workspace, endpoint, name)
+        text = self.supervisor.logs((workspace, endpoint, name), lines)
+        if d.error:
+            text = f"{text}\n--- provisioning error ---\n{d.error}" if text else d.error
+        return text
+
+    def recover(self) -> None:
+        """After a server start: roll out again every deployment that was serving or being
+        rolled out (workers do not outlive the server)."""
+        for workspace, d in self.store.list_deployments():
+            if d.provisioning_state == ProvisioningState.FAILED:
+                continue
+            d.provisioning_state = ProvisioningState.UPDATING
+            self.store.update_deployment(workspace, d)
+            self._start_rollout(workspace, d, False)
