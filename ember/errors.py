@@ -16,6 +16,8 @@ them in one exception handler; the SDK maps the ``code`` back to the same class;
     ├── EnvironmentBuildError (400, ENVIRONMENT_BUILD_FAILED)
     ├── ServerUnavailableError (503, SERVER_UNAVAILABLE)
     ├── DeploymentFailedError (500, DEPLOYMENT_FAILED)  a worker that exits or is never ready
+    ├── EndpointRequestError (ENDPOINT_ERROR)        a scoring request the endpoint refused;
+    │                                                 carries the endpoint's status and code
     └── UserCodeError (400, USER_ERROR)               raised by a user's script; traceback kept
 
 The codes that MLflow clients understand (``RESOURCE_DOES_NOT_EXIST``, ``INVALID_PARAMETER_VALUE``,
@@ -121,6 +123,19 @@ class DeploymentFailedError(EmberError):
     http_status = 500
 
 
+class EndpointRequestError(EmberError):
+    """An endpoint answered a scoring request with an error (SDK/CLI ``invoke``)."""
+
+    code = "ENDPOINT_ERROR"
+    http_status = 502
+
+    def __init__(self, message: str, *, status: int = 502, endpoint_code: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.status = status
+        self.endpoint_code = endpoint_code
+
+
 class UserCodeError(EmberError):
     """An error raised by user code (a job script, a scoring script), reported as the user's."""
 
@@ -142,6 +157,7 @@ _BY_CODE: dict[str, type[EmberError]] = {
         EnvironmentBuildError,
         ServerUnavailableError,
         DeploymentFailedError,
+        EndpointRequestError,
         UserCodeError,
     )
 }

@@ -12,6 +12,8 @@ from ember.client.components import ComponentOperations
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
 from ember.client.models import ModelOperations
+from ember.client.online_deployments import OnlineDeploymentOperations
+from ember.client.online_endpoints import OnlineEndpointOperations
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
 
@@ -56,6 +58,8 @@ class MLClient:
         self.environments = EnvironmentOperations(self._http)
         self.components = ComponentOperations(self._http)
         self.models = ModelOperations(self._http)
+        self.online_endpoints = OnlineEndpointOperations(self._http)
+        self.online_deployments = OnlineDeploymentOperations(self._http, self.models)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
 

@@ -68,7 +68,7 @@ class Platform:
         self.online_endpoints = OnlineEndpointService(self.store.endpoints, self.supervisor)
         self.online_deployments = OnlineDeploymentService(
             self.store.endpoints, self.online_endpoints, self.supervisor, self.models,
-            self.environments, self.preparer.builder, self.uploads, self.artifacts,
+            self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
             self.settings.home)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.artifacts.store import ArtifactStore, safe_relpath
+from ember.entities.data import DataAsset
 from ember.entities.endpoints import OnlineDeployment, ProvisioningState
 from ember.entities.environments import Environment
 from ember.entities.models import Model
@@ -22,6 +23,7 @@ from ember.errors import ConflictError, EmberError, InvalidInputError, Unsupport
 from ember.engine.environments import EnvironmentBuilder
 from ember.serving.online_endpoints import OnlineEndpointService
 from ember.serving.supervisor import Key, Supervisor, WorkerPlan
+from ember.services.data import DataService
 from ember.services.environments import EnvironmentService, validate_environment
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService, upload_prefix
@@ -37,7 +39,8 @@ class OnlineDeploymentService:
     def __init__(self, store: EndpointStore, endpoints: OnlineEndpointService,
                  supervisor: Supervisor, models: ModelService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
-                 uploads: UploadService, artifacts: ArtifactStore, home: Path) -> None:
+                 uploads: UploadService, artifacts: ArtifactStore, data: DataService,
+                 home: Path) -> None:
         self.store = store
         self.endpoints = endpoints
         self.supervisor = supervisor
@@ -46,6 +49,7 @@ class OnlineDeploymentService:
         self.builder = builder
         self.uploads = uploads
         self.artifacts = artifacts
+        self.data = data
         self.home = home
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
@@ -153,6 +157,10 @@ class OnlineDeploymentService:
             log.warning("rollout of %s/%s failed: %s", d.endpoint_name, d.name, message)
             self._set_state(workspace, d, ProvisioningState.FAILED, message)
             return
+        try:
+            self._register_collections(workspace, d)
+        except EmberError as exc:
+            log.warning("data collection assets of %s/%s: %s", d.endpoint_name, d.name, exc)
         self._set_state(workspace, d, ProvisioningState.SUCCEEDED, "")
         if all_traffic:
             self.endpoints.update(workspace, d.endpoint_name, traffic={d.name: 100})
@@ -230,7 +238,8 @@ class OnlineDeploymentService:
                 target.symlink_to(local, target_is_directory=local.is_dir())
             else:
                 self.artifacts.get_local(stored, target)
-        return str(root), str(target)
+        # the real path: MLflow refuses a model folder reached through a symlink
+        return str(root), os.path.realpath(target)
 
     def _route(self, workspace: str, d: OnlineDeployment) -> dict[str, Any]:
         rs = d.request_settings
@@ -246,6 +255,27 @@ class OnlineDeploymentService:
                 if dc.enabled(name):
                     route[f"collect_{name}"] = str(self.collection_dir(workspace, d, name))
         return route
+
+    def _register_collections(self, workspace: str, d: OnlineDeployment) -> None:
+        """Each enabled collection is a uri_folder data asset (Azure's default names
+        ``<endpoint>-<deployment>-model_inputs`` / ``-model_outputs``), for monitoring later."""
+        dc = d.data_collector
+        if dc is None:
+            return
+        for name, suffix in (("request", "model_inputs"), ("response", "model_outputs")):
+            if not dc.enabled(name):
+                continue
+            self.collection_dir(workspace, d, name).mkdir(parents=True, exist_ok=True)
+            spec = (dc.collections.get(name) or {}).get("data") or {}
+            asset = str(spec.get("name") or f"{d.endpoint_name}-{d.name}-{suffix}")
+            path = (f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
+                    f"{d.endpoint_name}/{d.name}/{name}")
+            if any(a.path == path for a in self.data.list(workspace, asset)):
+                continue
+            self.data.create(workspace, DataAsset(name=asset, version="", path=path,
+                                                  type="uri_folder",
+                                                  description=f"{name} payloads collected from "
+                                                  f"{d.endpoint_name}/{d.name}"))
 
     def collection_dir(self, workspace: str, d: OnlineDeployment, name: str) -> Path:
         rel = (f"workspaces/{workspace}/datastores/workspaceblobstore/modelDataCollector/"

@@ -56,7 +56,8 @@ def log_tail(path: Path, lines: int = 20, max_bytes: int = 64 << 10) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_ready(p: Proc, timeout: float, what: str, ready_path: str = "/ready") -> str:
+def wait_ready(p: Proc, timeout: float, what: str, ready_path: str = "/ready",
+               headers: dict[str, str] | None = None) -> str:
     """Wait for the port file and a 200 on ``ready_path``; returns "host:port".
     Raises StartFailed (with the log tail) when the process exits or the time runs out."""
     deadline = time.monotonic() + timeout
@@ -68,7 +69,8 @@ def wait_ready(p: Proc, timeout: float, what: str, ready_path: str = "/ready") -
         if p.port_file.exists():
             addr = f"127.0.0.1:{int(p.port_file.read_text().strip())}"
             try:
-                if httpx.get(f"http://{addr}{ready_path}", timeout=2.0).status_code == 200:
+                if httpx.get(f"http://{addr}{ready_path}", timeout=2.0,
+                             headers=headers).status_code == 200:
                     p.addr = addr
                     return addr
             except httpx.HTTPError:

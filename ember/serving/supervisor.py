@@ -152,7 +152,8 @@ class Supervisor:
                    "--port", port, "--port-file", str(folder / "port")], folder, env)
         self.pids.add(p.proc.pid)
         try:
-            wait_ready(p, 60.0, "the endpoint router", ready_path="/-/health")
+            wait_ready(p, 60.0, "the endpoint router", ready_path="/-/health",
+                       headers={"X-Ember-Admin": self.token})
         except StartFailed:
             self.pids.remove(p.proc.pid)
             raise

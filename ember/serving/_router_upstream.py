@@ -1,0 +1,289 @@
+"""The router's side of the worker connection: instances, their slots, and a keep-alive client.
+
+An :class:`Instance` is one worker ("host:port"). It counts the requests in flight to it, holds
+the per-instance concurrency limit of its deployment, a LIFO pool of idle keep-alive connections
+and a queue of requests waiting for a free slot. Everything here runs on the router's event loop
+thread only, so plain integers and deques need no lock.
+
+:func:`exchange` is a deliberately small HTTP/1.1 client on asyncio streams: one POST with a
+``Content-Length`` body, then the status line, headers and a ``Content-Length`` (or chunked, or
+read-to-close) body. httpx costs several hundred microseconds per call; this costs tens.
+
+    UpstreamError
+    ├── Unreachable      no byte of a response was read: safe to try another instance
+    └── BrokenResponse   the connection failed part-way through the response
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import Sequence
+
+_MAX_IDLE = 64          # idle keep-alive connections kept per instance
+_HEAD_LIMIT = 1 << 16   # status line + headers
+_SMALL_BODY = 1 << 16   # below this the head and body go out in one write
+
+
+class UpstreamError(Exception):
+    """A worker exchange that produced no usable response."""
+
+
+class Unreachable(UpstreamError):
+    """Connect refused/failed, or the connection closed before any response byte arrived."""
+
+
+class BrokenResponse(UpstreamError):
+    """The worker started a response and the connection failed before it ended."""
+
+
+_Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class Instance:
+    """One worker process as the router sees it."""
+
+    __slots__ = ("addr", "host", "port", "host_header", "in_flight", "limit", "retired",
+                 "_idle", "_waiters")
+
+    def __init__(self, addr: str) -> None:
+        host, _, port = addr.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"instance {addr!r} is not host:port")
+        self.addr = addr
+        self.host = host[1:-1] if host.startswith("[") else host
+        self.port = int(port)
+        self.host_header = addr.encode("ascii")
+        self.in_flight = 0
+        self.limit = 1
+        self.retired = False
+        self._idle: list[_Conn] = []
+        self._waiters: deque[asyncio.Future[Instance | None]] = deque()
+
+    # -- slots -----------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Give back one slot: hand it straight to the oldest live waiter, if any."""
+        self.in_flight -= 1
+        self._hand_off()
+        if self.retired and self.in_flight == 0:
+            self.close_idle()
+
+    def set_limit(self, limit: int) -> None:
+        self.limit = limit
+        self._hand_off()   # a raised limit frees slots for requests already waiting
+
+    def _hand_off(self) -> None:
+        # The slot moves to the waiter without passing through "free", so a request arriving
+        # now cannot overtake requests that have queued.
+        waiters = self._waiters
+        while waiters and self.in_flight < self.limit and not self.retired:
+            fut = waiters.popleft()
+            if not fut.done():
+                self.in_flight += 1
+                fut.set_result(self)
+
+    def retire(self) -> None:
+        """The instance left the routing table; close its pool once nothing is in flight."""
+        self.retired = True
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)   # the waiter looks again, at the new table
+        self._waiters.clear()
+        if self.in_flight == 0:
+            self.close_idle()
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def take_idle(self) -> _Conn | None:
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn[1].is_closing() and not conn[0].at_eof():
+                return conn
+            conn[1].close()
+        return None
+
+    def put_idle(self, conn: _Conn) -> None:
+        if self.retired or len(self._idle) >= _MAX_IDLE:
+            conn[1].close()
+        else:
+            self._idle.append(conn)
+
+    def close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for _reader, writer in idle:
+            writer.close()
+
+
+def pick(instances: Sequence[Instance], start: int, exclude: Instance | None = None
+         ) -> Instance | None:
+    """The instance with the fewest requests in flight and a free slot (ties rotate by start)."""
+    best: Instance | None = None
+    best_n = 1 << 62
+    n = len(instances)
+    for i in range(n):
+        inst = instances[(start + i) % n]
+        f = inst.in_flight
+        if f < best_n and f < inst.limit and inst is not exclude and not inst.retired:
+            best, best_n = inst, f
+    if best is not None:
+        best.in_flight += 1
+    return best
+
+
+async def acquire(instances: Sequence[Instance], start: int, wait_s: float,
+                  exclude: Instance | None = None) -> Instance | None:
+    """Take a slot on one of ``instances``, waiting up to ``wait_s`` for one to free up.
+
+    None when the wait ran out, or when an instance waited on left the table (the caller looks
+    at the new table and may wait again), or at once when every instance has left it.
+    """
+    inst = pick(instances, start, exclude)
+    candidates = [i for i in instances if i is not exclude and not i.retired]
+    if inst is not None or wait_s <= 0 or not candidates:
+        return inst
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Instance | None] = loop.create_future()
+    for candidate in candidates:
+        candidate._waiters.append(fut)
+    timer = loop.call_later(wait_s, _expire, fut)
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        if fut.done() and not fut.cancelled():
+            granted = fut.result()
+            if granted is not None:
+                granted.release()   # a slot handed over just as we were cancelled
+        raise
+    finally:
+        timer.cancel()
+
+
+def _expire(fut: asyncio.Future[Instance | None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+# -- the HTTP/1.1 exchange -----------------------------------------------------------------------
+
+class _Stale(Exception):
+    """The connection died before any response byte: the request can be sent again."""
+
+
+async def exchange(inst: Instance, head: bytes, body: bytes) -> tuple[int, bytes, bytes]:
+    """Send one request (``head`` ends with the blank line) and return (status, type, body).
+
+    A pooled connection that turns out dead before any byte is read is replaced by a fresh one,
+    once. Raises :class:`Unreachable` or :class:`BrokenResponse`; a cancellation (the caller's
+    timeout) closes the connection instead of pooling it.
+    """
+    conn = inst.take_idle()
+    if conn is not None:
+        try:
+            return await _roundtrip(inst, conn, head, body)
+        except _Stale:
+            pass
+    try:
+        reader, writer = await asyncio.open_connection(inst.host, inst.port, limit=_HEAD_LIMIT)
+    except OSError as exc:
+        raise Unreachable(f"cannot connect to {inst.addr}: {exc.strerror or exc}") from None
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+    try:
+        return await _roundtrip(inst, (reader, writer), head, body)
+    except _Stale as exc:
+        raise Unreachable(f"{inst.addr} closed the connection: {exc}") from None
+
+
+async def _roundtrip(inst: Instance, conn: _Conn, head: bytes, body: bytes
+                     ) -> tuple[int, bytes, bytes]:
+    reader, writer = conn
+    done = False
+    try:
+        try:
+            if len(body) < _SMALL_BODY:
+                writer.write(head + body)
+            else:
+                writer.write(head)
+                writer.write(body)
+                await writer.drain()
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise BrokenResponse(f"{inst.addr} sent a truncated response head") from None
+            raise _Stale("end of stream") from None
+        except (ConnectionError, OSError) as exc:
+            raise _Stale(str(exc)) from None
+        except asyncio.LimitOverrunError:
+            raise BrokenResponse(f"{inst.addr} sent response headers over 64 KiB") from None
+        try:
+            status, ctype, length, chunked, close = _parse_head(raw)
+            while 100 <= status < 200:   # interim responses (we never send Expect, but be safe)
+                raw = await reader.readuntil(b"\r\n\r\n")
+                status, ctype, length, chunked, close = _parse_head(raw)
+            if status in (204, 304):
+                data = b""
+            elif chunked:
+                data = await _read_chunked(reader)
+            elif length is not None:
+                data = await reader.readexactly(length)
+            else:
+                data = await reader.read()
+                close = True
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
+                OSError, ValueError) as exc:
+            raise BrokenResponse(f"{inst.addr} broke off its response: {exc!r}") from None
+        done = True
+    finally:
+        if not done:
+            writer.close()
+    if close:
+        writer.close()
+    else:
+        inst.put_idle(conn)
+    return status, ctype, data
+
+
+def _parse_head(raw: bytes) -> tuple[int, bytes, int | None, bool, bool]:
+    lines = raw.split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    status = int(rest[:3])
+    ctype = b"application/json"
+    length: int | None = None
+    chunked = False
+    close = version != b"HTTP/1.1"
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"content-type":
+            ctype = value.strip()
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            value = value.lower()
+            if b"close" in value:
+                close = True
+            elif b"keep-alive" in value:
+                close = False
+    return status, ctype, length, chunked, close
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size = int(line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":   # trailers
+                pass
+            return b"".join(parts)
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
