@@ -6,25 +6,24 @@ from __future__ import annotations
 import builtins
 import logging
 import os
-import posixpath
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from ember.artifacts.store import ArtifactStore, safe_relpath
+from ember.artifacts.store import ArtifactStore
 from ember.entities.data import DataAsset
 from ember.entities.endpoints import OnlineDeployment, ProvisioningState
-from ember.entities.environments import Environment
-from ember.entities.models import Model
 from ember.entities.names import check_name
 from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
 from ember.engine.environments import EnvironmentBuilder
+from ember.serving.deployment_assets import DeploymentAssets
+from ember.serving.model_files import materialize
 from ember.serving.online_endpoints import OnlineEndpointService
 from ember.serving.supervisor import Key, Supervisor, WorkerPlan
 from ember.services.data import DataService
-from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService, upload_prefix
 from ember.store.endpoints import EndpointStore
@@ -51,6 +50,7 @@ class OnlineDeploymentService:
         self.artifacts = artifacts
         self.data = data
         self.home = home
+        self.assets = DeploymentAssets(models, environments, uploads, artifacts)
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 
@@ -96,39 +96,9 @@ class OnlineDeploymentService:
         if rs.max_concurrent_requests_per_instance < 1 or rs.max_queue_wait_ms < 0:
             raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
                                     "instance must be >= 1 and max_queue_wait_ms >= 0")
-        if isinstance(d.model, Model):
-            raise InvalidInputError(f"{what}: an inline model must be registered first (the "
-                                    "CLI and SDK do this for you)")
-        model = self.models.resolve(workspace, d.model) if d.model else None
-        if model is not None:
-            d.model = f"azureml:{model.name}:{model.version}"
-        if d.code_configuration is not None:
-            code = d.code_configuration
-            self.uploads.check_code(workspace, code.code)
-            script = safe_relpath(code.scoring_script, allow_empty=False)
-            digest = code.code.removeprefix("codes/")
-            if not self.artifacts.exists(
-                    f"{upload_prefix(workspace, 'code', digest)}/{script}"):
-                raise InvalidInputError(f"{what}: scoring script {code.scoring_script!r} is not "
-                                        "in the code folder")
-        elif model is None:
-            raise InvalidInputError(f"{what} needs a model, or a code_configuration with a "
-                                    "scoring script")
-        elif model.type != "mlflow_model" or "python_function" not in model.flavors:
-            raise InvalidInputError(
-                f"{what}: model {d.model} is a {model.type} without the MLflow python_function "
-                "flavor, so it needs code_configuration (a scoring script with init() and run())")
-        env = d.environment
-        if isinstance(env, str):
-            ref = env.removeprefix("azureml:")
-            name, _, version = ref.partition(":")
-            found = self.environments.get(workspace, name.split("@")[0], version or None)
-            d.environment = f"{found.name}:{found.version}"
-        elif isinstance(env, Environment):
-            validate_environment(env, f"{what}'s inline environment")
-            if env.build:
-                raise UnsupportedError(f"{what}: environments built from a Dockerfile need a "
-                                       "container runtime, which Ember does not use")
+        resolved = self.assets.check(workspace, what, d.model, d.code_configuration,
+                                     d.environment)
+        d.model, d.environment = resolved.model, resolved.environment
         if d.data_collector is not None and any(
                 d.data_collector.enabled(n) for n in ("request", "response")):
             if self.artifacts.local_path("x") is None:
@@ -195,7 +165,8 @@ class OnlineDeploymentService:
                                   "scoring_script": None}
         if isinstance(d.model, str) and d.model:
             model = self.models.resolve(workspace, d.model)
-            config["model_dir"], config["model_path"] = self._model_dir(workspace, model)
+            config["model_dir"], config["model_path"] = materialize(
+                self.artifacts, self.home, workspace, model)
         if d.code_configuration is not None:
             code_dir = folder / "code"
             if code_dir.exists():
@@ -207,39 +178,13 @@ class OnlineDeploymentService:
                           scoring_script=d.code_configuration.scoring_script)
         else:
             config["kind"] = "mlflow"
-        env = d.environment
-        label = "(server Python)"
-        if isinstance(env, str):
-            name, version = env.split(":", 1)
-            label = env
-            env = self.environments.get(workspace, name, version)
-        elif isinstance(env, Environment):
-            label = "(inline)"
+        env, label = self.assets.environment(workspace, d.environment)
         python = str(self.builder.materialize(env, label).python)
         same = Path(python).resolve() == Path(sys.executable).resolve()
         argv = [python, "-m", "ember.serving.worker"] if same else [python, WORKER_FILE]
         proc_env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
         proc_env["PYTHONUNBUFFERED"] = "1"
         return WorkerPlan(argv=argv, env=proc_env, config=config, cwd=None)
-
-    def _model_dir(self, workspace: str, model: Model) -> tuple[str, str]:
-        """(AZUREML_MODEL_DIR, the model's own folder or file inside it). The registered
-        folder keeps its base name under AZUREML_MODEL_DIR, as on Azure."""
-        stored = f"workspaces/{workspace}/mlartifacts/{model.artifact_path}"
-        base = posixpath.basename(model.artifact_path.rstrip("/"))
-        if base == "artifacts":   # an MLflow logged model: call it "model", as log_model does
-            base = "model"
-        root = self.home / "serving" / "models" / workspace / model.name / str(model.version)
-        target = root / base
-        if not target.exists() and not target.is_symlink():
-            root.mkdir(parents=True, exist_ok=True)
-            local = self.artifacts.local_path(stored)
-            if local is not None:
-                target.symlink_to(local, target_is_directory=local.is_dir())
-            else:
-                self.artifacts.get_local(stored, target)
-        # the real path: MLflow refuses a model folder reached through a symlink
-        return str(root), os.path.realpath(target)
 
     def _route(self, workspace: str, d: OnlineDeployment) -> dict[str, Any]:
         rs = d.request_settings

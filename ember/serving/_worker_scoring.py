@@ -1,0 +1,97 @@
+"""What the worker calls per request: the scorer contract, scoring scripts, result encoding.
+
+Standard library only: numpy and pandas results are recognised by duck typing, never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# A scorer takes the raw request body and returns the model's answer (any JSON-able value, or
+# bytes). It raises BadRequest for a payload it refuses; anything else it raises is the user's
+# error (500 USER_ERROR).
+Scorer = Callable[[bytes], object]
+
+
+class BadRequest(Exception):
+    """The payload is refused before or by the model's input check (400 BAD_REQUEST)."""
+
+
+def _jsonable(value: Any) -> Any:
+    """``json.dumps`` fallback for numpy/pandas values and datetimes, without importing them."""
+    if hasattr(value, "columns") and hasattr(value, "to_dict"):
+        return value.to_dict(orient="records")  # pandas DataFrame
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()  # numpy array or scalar, pandas Series or Index
+    isoformat = getattr(value, "isoformat", None)
+    if isoformat is not None:
+        return isoformat()  # datetime, date, pandas Timestamp
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def encode_result(value: object) -> tuple[bytes, str]:
+    """The reply body and its content type. A ``str`` is JSON-encoded like any value (as Azure
+    does); ``bytes`` go out as they are."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value), "application/octet-stream"
+    return json.dumps(value, default=_jsonable).encode(), "application/json"
+
+
+def _module_name(script: Path) -> str:
+    # Register under the script's own name so that pickles and ``import score`` from sibling
+    # modules resolve to the same module, unless that would shadow a loaded module.
+    name = script.stem
+    if name.isidentifier() and name not in sys.modules:
+        return name
+    return "_ember_scoring_script"
+
+
+def load_script(code_dir: Path, scoring_script: str) -> Scorer:
+    """Import the scoring script by path, call its ``init()`` once, return a scorer for ``run``.
+
+    The working directory becomes ``code_dir`` and it goes first on ``sys.path`` (with the
+    script's own folder), as on Azure. Raises whatever the import or ``init()`` raises.
+    """
+    code_dir = code_dir.resolve()
+    script = (code_dir / scoring_script).resolve()
+    if not script.is_file():
+        raise FileNotFoundError(f"scoring script {scoring_script!r} not found in {code_dir}")
+    os.chdir(code_dir)
+    for folder in dict.fromkeys([str(script.parent), str(code_dir)]):
+        sys.path.insert(0, folder)
+    name = _module_name(script)
+    spec = importlib.util.spec_from_file_location(name, script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import scoring script {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise TypeError(f"scoring script {scoring_script} defines no run(raw_data) function")
+    init = getattr(module, "init", None)
+    if callable(init):
+        init()
+    # Scoring scripts are written for Azure's server, which calls run() one request at a time
+    # per worker process; user globals are rarely thread-safe, so keep that guarantee.
+    lock = threading.Lock()
+
+    def score(body: bytes) -> object:
+        try:
+            raw_data = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the request body is not valid UTF-8 text: {exc}") from None
+        with lock:
+            return run(raw_data)
+
+    return score
