@@ -8,6 +8,7 @@ from typing import Any
 
 from ember.client import local
 from ember.client.assets import DataOperations, DatastoreOperations, EnvironmentOperations
+from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
 from ember.client.components import ComponentOperations
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
@@ -60,6 +61,8 @@ class MLClient:
         self.models = ModelOperations(self._http)
         self.online_endpoints = OnlineEndpointOperations(self._http)
         self.online_deployments = OnlineDeploymentOperations(self._http, self.models)
+        self.batch_endpoints = BatchEndpointOperations(self._http)
+        self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
 

@@ -52,6 +52,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     from ember.server.routes import (
+        batch_deployments,
+        batch_endpoints,
         components,
         data,
         datastores,
@@ -84,6 +86,6 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
     app.include_router(workspaces.router, prefix=API_PREFIX)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
-                   online_endpoints, online_deployments):
+                   online_endpoints, online_deployments, batch_endpoints, batch_deployments):
         app.include_router(module.router, prefix=ws_prefix)
     return app

@@ -70,6 +70,14 @@ class Platform:
             self.store.endpoints, self.online_endpoints, self.supervisor, self.models,
             self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
             self.settings.home)
+        from ember.serving.batch_deployments import BatchDeploymentService
+        from ember.serving.batch_endpoints import BatchEndpointService
+
+        self.batch_endpoints = BatchEndpointService(self.store.batch_endpoints, self.jobs,
+                                                    self.models, self.artifacts,
+                                                    self.settings.home, self.settings.base_url)
+        self.batch_deployments = BatchDeploymentService(self.store.batch_endpoints,
+                                                        self.online_deployments.assets)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
 
     def start(self) -> None:

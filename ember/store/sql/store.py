@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ember.store.sql.batch_endpoints import SqlBatchEndpointStore
 from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
@@ -28,6 +29,7 @@ class SqlStore:
         self.tracking = SqlTrackingStore(self.engine)
         self.models = SqlModelStore(self.engine)
         self.endpoints = SqlEndpointStore(self.engine)
+        self.batch_endpoints = SqlBatchEndpointStore(self.engine)
 
     @property
     def backend(self) -> str:

@@ -144,6 +144,25 @@ online_deployments = Table(
     Column("creation_time", Float, nullable=False),
 )
 
+batch_endpoints = Table(
+    "batch_endpoints",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+batch_deployments = Table(
+    "batch_deployments",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("endpoint", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
 jobs = Table(
     "jobs",
     metadata,
