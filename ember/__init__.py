@@ -10,8 +10,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "MLClient", "Model", "Output", "command", "dsl", "load_component",
-           "load_job", "load_model", "sweep", "__version__"]
+__all__ = ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient", "ManagedOnlineDeployment",
+           "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment", "Output", "command", "dsl",
+           "load_component", "load_job", "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -22,6 +23,11 @@ _LAZY = {
     "load_job": "ember.client.builders",
     "load_component": "ember.client.dsl",
     "Model": "ember.entities.models",
+    "ManagedOnlineEndpoint": "ember.entities.endpoints",
+    "ManagedOnlineDeployment": "ember.entities.endpoints",
+    "CodeConfiguration": "ember.entities.endpoints",
+    "BatchEndpoint": "ember.entities.batch_endpoints",
+    "ModelBatchDeployment": "ember.entities.batch_endpoints",
     "load_model": "ember.client.models",
     "dsl": "ember.client.dsl",
     "sweep": "ember.sweep",

@@ -6,7 +6,9 @@ import ember
 
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
-    assert sorted(ember.__all__) == ["Input", "MLClient", "Model", "Output", "__version__",
+    assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient",
+                                     "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
+                                     "Model", "ModelBatchDeployment", "Output", "__version__",
                                      "command", "dsl", "load_component", "load_job",
                                      "load_model", "sweep"]
     for name in ember.__all__:

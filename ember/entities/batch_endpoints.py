@@ -80,3 +80,7 @@ class BatchDeployment:
                 s["retry_settings"] = RetrySettings(**s["retry_settings"])
             data["settings"] = BatchSettings(**s)
         return cls(**data)
+
+
+# azure-ai-ml's name for a model batch deployment.
+ModelBatchDeployment = BatchDeployment

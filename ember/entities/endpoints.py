@@ -119,3 +119,8 @@ class OnlineDeployment:
 class EndpointKeys:
     primary_key: str
     secondary_key: str
+
+
+# azure-ai-ml's names for the same entities (``from ember import ManagedOnlineEndpoint``).
+ManagedOnlineEndpoint = OnlineEndpoint
+ManagedOnlineDeployment = OnlineDeployment

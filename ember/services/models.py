@@ -32,6 +32,7 @@ from ember.tracking.service import TrackingService
 JobOutputResolver = Callable[[str, str, str], str]
 MAX_MLMODEL_BYTES = 1 << 20
 LATEST = "latest"
+AUTO_TYPE = "auto"   # mlflow_model when the files hold an MLmodel file, else custom_model
 
 
 class ModelService:
@@ -64,7 +65,7 @@ class ModelService:
         ``mlflow_model`` without a readable MLmodel file; nothing is written then."""
         check_name("model", model.name)
         what = f"model {model.name!r}"
-        if model.type not in MODEL_TYPES:
+        if model.type not in (*MODEL_TYPES, AUTO_TYPE):
             raise InvalidInputError(f"{what}: type {model.type!r} is not one of "
                                     f"{', '.join(MODEL_TYPES)}")
         if model.stage not in STAGES:
@@ -83,6 +84,10 @@ class ModelService:
         try:
             if not self.artifacts.exists(self.tracking.mlflow_artifact_path(workspace, path)):
                 raise InvalidInputError(f"{what}: {source} holds no files")
+            if model.type == AUTO_TYPE:   # MLflow's registry: an MLmodel file decides
+                mlmodel = self.tracking.mlflow_artifact_path(workspace, f"{path}/MLmodel")
+                model.type = "mlflow_model" if self.artifacts.exists(mlmodel) \
+                    else "custom_model"
             if model.type == "mlflow_model":
                 model.flavors = self._flavors(workspace, path, what, source)
             self.ensure_registered(workspace, model.name)

@@ -17,11 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from ember.entities.models import Model, RegisteredModel
-from ember.entities.names import check_name
-from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
 from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
-from ember.services.models import ModelService
+from ember.tracking import registry
 from ember.tracking import registry_search as search
 from ember.tracking import registry_wire as rw
 from ember.tracking import wire
@@ -43,77 +41,6 @@ async def args(request: Request) -> dict[str, Any]:
         return q
     b = await body_of(request)
     return {**q, **b} if request.method == "DELETE" else b
-
-
-# --- what the routes run (blocking: store and file work) ---
-
-def _registered(svc: ModelService, ws: str, rm: RegisteredModel) -> dict[str, Any]:
-    versions = svc.models.list_versions(ws, rm.name)
-    return {"registered_model": rw.registered_model_json(rm, versions)}
-
-
-def _create_version(svc: ModelService, ws: str, b: dict[str, Any]) -> Model:
-    name = rw.name(b)
-    svc.models.get_registered(ws, name)   # MLflow: a version needs its registered model
-    wanted = Model(name=name, path=rw.name(b, "source"), type="mlflow_model",
-                   description=rw.description(b), tags=rw.tags(b),
-                   run_id=wire.text(b, "run_id") or "")
-    try:
-        return svc.create(ws, wanted)
-    except InvalidInputError:
-        # MLflow registers any folder; without an MLmodel file it is a custom model. Any other
-        # problem with the source is raised again by this second try.
-        wanted.type, wanted.flavors = "custom_model", {}
-        return svc.create(ws, wanted)
-
-
-def _with_tag(tags: dict[str, str], key: str, value: str | None) -> dict[str, str] | None:
-    """``tags`` with one set (deleted when ``value`` is None); None when nothing changes."""
-    if value is None and key not in tags:
-        return None
-    changed = dict(tags)
-    if value is None:
-        del changed[key]
-    else:
-        changed[key] = value
-    return changed
-
-
-def _set_registered_tag(svc: ModelService, ws: str, name: str, key: str,
-                        value: str | None) -> None:
-    tags = _with_tag(svc.models.get_registered(ws, name).tags, key, value)
-    if tags is not None:
-        svc.models.update_registered(ws, name, tags=tags)
-
-
-def _set_version_tag(svc: ModelService, ws: str, name: str, version: int, key: str,
-                     value: str | None) -> None:
-    tags = _with_tag(svc.models.get_version(ws, name, version).tags, key, value)
-    if tags is not None:
-        svc.models.update_version(ws, name, version, tags=tags)
-
-
-def _transition(svc: ModelService, ws: str, name: str, version: int, stage: str,
-                archive_existing: bool) -> Model:
-    if archive_existing and stage not in rw.ACTIVE_STAGES:
-        raise InvalidInputError(f"archive_existing_versions moves versions out of an active "
-                                f"stage ({', '.join(rw.ACTIVE_STAGES)}), not {stage!r}")
-    svc.models.get_version(ws, name, version)   # the target must exist before others move
-    if archive_existing:
-        for other in svc.models.list_versions(ws, name, include_archived=True):
-            if other.stage == stage and other.version != version:
-                svc.models.update_version(ws, name, other.version, stage="Archived")
-    return svc.update(ws, name, version, stage=stage)
-
-
-def _delete_alias(svc: ModelService, ws: str, name: str, alias: str) -> None:
-    if alias in svc.models.get_registered(ws, name).aliases:
-        svc.models.delete_alias(ws, name, alias)
-
-
-def _rename(svc: ModelService, ws: str, name: str, new_name: str) -> RegisteredModel:
-    check_name("model", new_name)
-    return svc.models.update_registered(ws, name, new_name=new_name)
 
 
 def _version_out(m: Model) -> Response:
@@ -138,7 +65,7 @@ async def get_registered_model(request: Request,
     b = await args(request)
     svc = ctx.platform.models
     rm = await ctx.run(svc.models.get_registered, ctx.name, rw.name(b))
-    return ok(await ctx.run(_registered, svc, ctx.name, rm))
+    return ok(await ctx.run(registry.registered, svc, ctx.name, rm))
 
 
 @router.post(f"{RM}/rename")
@@ -146,8 +73,8 @@ async def rename_registered_model(request: Request,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     svc = ctx.platform.models
-    rm = await ctx.run(_rename, svc, ctx.name, rw.name(b), rw.name(b, "new_name"))
-    return ok(await ctx.run(_registered, svc, ctx.name, rm))
+    rm = await ctx.run(registry.rename, svc, ctx.name, rw.name(b), rw.name(b, "new_name"))
+    return ok(await ctx.run(registry.registered, svc, ctx.name, rm))
 
 
 @router.patch(f"{RM}/update")
@@ -157,7 +84,7 @@ async def update_registered_model(request: Request,
     svc = ctx.platform.models
     rm = await ctx.run(svc.models.update_registered, ctx.name, rw.name(b),
                        description=rw.description(b))
-    return ok(await ctx.run(_registered, svc, ctx.name, rm))
+    return ok(await ctx.run(registry.registered, svc, ctx.name, rm))
 
 
 @router.delete(f"{RM}/delete")
@@ -197,7 +124,7 @@ async def set_registered_model_tag(request: Request,
                                    ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     key, value = rw.tag(b)
-    await ctx.run(_set_registered_tag, ctx.platform.models, ctx.name, rw.name(b), key, value)
+    await ctx.run(registry.set_registered_tag, ctx.platform.models, ctx.name, rw.name(b), key, value)
     return ok()
 
 
@@ -205,7 +132,7 @@ async def set_registered_model_tag(request: Request,
 async def delete_registered_model_tag(request: Request,
                                       ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    await ctx.run(_set_registered_tag, ctx.platform.models, ctx.name, rw.name(b),
+    await ctx.run(registry.set_registered_tag, ctx.platform.models, ctx.name, rw.name(b),
                   rw.tag_key(b), None)
     return ok()
 
@@ -224,7 +151,7 @@ async def delete_registered_model_alias(request: Request,
                                         ctx: WorkspaceContext = Depends(check_access)
                                         ) -> Response:
     b = await args(request)
-    await ctx.run(_delete_alias, ctx.platform.models, ctx.name, rw.name(b), rw.alias(b))
+    await ctx.run(registry.delete_alias, ctx.platform.models, ctx.name, rw.name(b), rw.alias(b))
     return ok()
 
 
@@ -242,7 +169,7 @@ async def get_model_version_by_alias(request: Request,
 async def create_model_version(request: Request,
                                ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    return _version_out(await ctx.run(_create_version, ctx.platform.models, ctx.name, b))
+    return _version_out(await ctx.run(registry.create_version, ctx.platform.models, ctx.name, b))
 
 
 @router.get(f"{MV}/get")
@@ -268,7 +195,7 @@ async def transition_model_version_stage(request: Request,
                                          ctx: WorkspaceContext = Depends(check_access)
                                          ) -> Response:
     b = await args(request)
-    m = await ctx.run(_transition, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
+    m = await ctx.run(registry.transition, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
                       rw.canonical_stage(b.get("stage")),
                       wire.boolean(b, "archive_existing_versions"))
     return _version_out(m)
@@ -310,7 +237,7 @@ async def set_model_version_tag(request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     key, value = rw.tag(b)
-    await ctx.run(_set_version_tag, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
+    await ctx.run(registry.set_version_tag, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
                   key, value)
     return ok()
 
@@ -319,6 +246,6 @@ async def set_model_version_tag(request: Request,
 async def delete_model_version_tag(request: Request,
                                    ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    await ctx.run(_set_version_tag, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
+    await ctx.run(registry.set_version_tag, ctx.platform.models, ctx.name, rw.name(b), rw.version(b),
                   rw.tag_key(b), None)
     return ok()
