@@ -18,6 +18,8 @@ def start(
     artifacts_url: str = typer.Option("", help="Local folder or fsspec URL for artifacts."),
     home: Path = typer.Option(None, help="State folder (default: EMBER_HOME or ~/.ember)."),
     max_concurrent_jobs: int = typer.Option(4, help="Jobs run at once; more wait Queued."),
+    serving_port: int = typer.Option(None, help="Port of the endpoint router (scoring URIs; "
+                                     "default: --port + 1, or a free one with --port 0)."),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Run the server in the foreground."""
@@ -25,7 +27,8 @@ def start(
     from ember.settings import Settings, default_home
 
     settings = Settings(home=home or default_home(), host=host, port=port, store_url=store_url,
-                        artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs)
+                        artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs,
+                        serving_port=serving_port)
 
     def ready(s: Settings) -> None:
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)
