@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path("bench-results") / "serving.json"))
     args = ap.parse_args(argv)
     seconds = 3.0 if args.quick else args.seconds
-    result: dict[str, Any] = {"machine": c.machine_info(), "seconds_per_point": seconds}
+    result: dict[str, Any] = {"benchmark": "serving", "quick": args.quick,
+                              "machine": c.machine_info(), "seconds_per_point": seconds}
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     model = work / "model"
     save_model(model)

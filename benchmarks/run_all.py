@@ -2,9 +2,9 @@
 
 Usage: python benchmarks/run_all.py [--quick] [--no-default-workers] [--profile off|missed|all]
 
-Runs bench_tracking.py, bench_jobs.py, bench_pipelines.py and bench_sweeps.py as subprocesses
-(each cleans up its own servers), then writes bench-results/BENCHMARKS.section.md from
-bench-results/{tracking,jobs,pipelines,sweeps}.json.
+Runs bench_tracking.py, bench_jobs.py, bench_pipelines.py, bench_sweeps.py and bench_serving.py
+as subprocesses (each cleans up its own servers), then writes bench-results/BENCHMARKS.section.md
+from bench-results/{tracking,jobs,pipelines,sweeps,serving}.json.
 ``--report-only`` rebuilds the markdown from existing JSON without measuring.
 """
 
@@ -479,10 +479,57 @@ def sweeps_section(sw: dict[str, Any]) -> list[str]:
     return out
 
 
+def serving_section(sv: dict[str, Any]) -> list[str]:
+    out = ["### Online serving, Ember endpoint vs `mlflow models serve`", ""]
+    if "error" in sv:
+        out += [f"**Failed:** {sv['error'][:800]}", ""]
+    out.append("Same sklearn `LogisticRegression` MLflow model (4 float columns, signature), one "
+               "row per request as a split DataFrame. `mlflow models serve -m <model> "
+               "--env-manager local` (default 1 worker; also `--workers 2`). Ember: endpoint + "
+               "no-code MLflow deployment, `instance_count: 2`, "
+               "`max_concurrent_requests_per_instance: 16`, called through the router with the "
+               "key. Closed-loop keep-alive clients in 4 processes, "
+               f"{sv.get('seconds_per_point')} s per point.")
+    out.append("")
+    out.append("| Clients | mlflow serve (1 worker) | mlflow serve (2 workers) | Ember | "
+               "Ember ÷ mlflow (1 worker) |")
+    out.append("|---:|---|---|---|---:|")
+    for n in ("1", "32"):
+        cells = []
+        for key in ("mlflow_serve_1w", "mlflow_serve_2w", "ember"):
+            r = dig(sv, key, n) or {}
+            cells.append(f"{r.get('throughput_rps')} req/s, p50 {r.get('p50_ms')} ms, p99 "
+                         f"{r.get('p99_ms')} ms" + (f", {r['failed']} failed"
+                                                    if r.get("failed") else ""))
+        a, b = dig(sv, "ember", n, "throughput_rps"), dig(sv, "mlflow_serve_1w", n,
+                                                          "throughput_rps")
+        ratio = f"{a / b:.2f}×" if a and b else "n/a"
+        out.append(f"| {n} | {' | '.join(cells)} | {ratio} |")
+    out.append("")
+    t = sv.get("targets") or {}
+    ro = sv.get("router_overhead") or {}
+    rl = sv.get("rollout") or {}
+    out.append("| Target | Figure | Met |")
+    out.append("|---|---|:---:|")
+    out.append(f"| throughput at 32 clients ≥2× mlflow serve | "
+               f"{sv.get('throughput_ratio_32')}× ({sv.get('throughput_ratio_32_vs_2_workers')}× "
+               f"against `--workers 2`) | {_met(t.get('met_throughput'))} |")
+    out.append(f"| router overhead p50 ≤1 ms | {ro.get('overhead_p50_ms')} ms (direct to a "
+               f"worker p50 {ro.get('direct_p50_ms')} ms, through the router "
+               f"{ro.get('router_p50_ms')} ms; {ro.get('requests_each')} sequential requests "
+               f"each) | {_met(t.get('met_router_overhead'))} |")
+    out.append(f"| failed requests during a rollout under load = 0 | {rl.get('failed')} failed "
+               f"of {rl.get('requests')} (8 clients; the update took {rl.get('rollout_s')} s) | "
+               f"{_met(t.get('met_rollout'))} |")
+    out.append("")
+    return out
+
+
 def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
                    machine: dict[str, str], quick: bool,
                    pipelines: dict[str, Any] | None = None,
-                   sweeps: dict[str, Any] | None = None) -> str:
+                   sweeps: dict[str, Any] | None = None,
+                   serving: dict[str, Any] | None = None) -> str:
     m = machine
     lines = ["## Benchmarks" + (" (quick smoke run — not representative)" if quick else ""), ""]
     lines.append(f"- Date: {m.get('date_utc')}")
@@ -503,6 +550,8 @@ def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
         lines += pipelines_section(pipelines)
     if sweeps:
         lines += sweeps_section(sweeps)
+    if serving:
+        lines += serving_section(serving)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -518,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-jobs", action="store_true")
     ap.add_argument("--skip-pipelines", action="store_true")
     ap.add_argument("--skip-sweeps", action="store_true")
+    ap.add_argument("--skip-serving", action="store_true")
     ap.add_argument("--report-only", action="store_true",
                     help="only rebuild the markdown from existing bench-results/*.json")
     ap.add_argument("--out-dir", type=Path, default=c.RESULTS)
@@ -529,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     tracking_json, jobs_json = out_dir / "tracking.json", out_dir / "jobs.json"
     pipelines_json, sweeps_json = out_dir / "pipelines.json", out_dir / "sweeps.json"
+    serving_json = out_dir / "serving.json"
     rcs = {}
     if not args.report_only:
         quick_args = ["--quick"] if args.quick else []
@@ -549,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
             rcs["sweeps"] = run("bench_sweeps.py",
                                 [*quick_args, "--out", str(sweeps_json),
                                  "--profile", args.profile], 1000 if args.quick else 3100)
+        if not args.skip_serving:
+            rcs["serving"] = run("bench_serving.py", [*quick_args, "--out", str(serving_json)],
+                                 600 if args.quick else 1200)
 
     def load(p: Path) -> dict[str, Any] | None:
         try:
@@ -560,10 +614,11 @@ def main(argv: list[str] | None = None) -> int:
     jobs = None if args.skip_jobs else load(jobs_json)
     pipelines = None if args.skip_pipelines else load(pipelines_json)
     sweeps = None if args.skip_sweeps else load(sweeps_json)
-    found = [r for r in (tracking, jobs, pipelines, sweeps) if r]
+    serving = None if args.skip_serving else load(serving_json)
+    found = [r for r in (tracking, jobs, pipelines, sweeps, serving) if r]
     machine = next((r["machine"] for r in found if r.get("machine")), None) or c.machine_info()
     quick = any(bool(r.get("quick")) for r in found)
-    md = build_markdown(tracking, jobs, machine, quick, pipelines, sweeps)
+    md = build_markdown(tracking, jobs, machine, quick, pipelines, sweeps, serving)
     (out_dir / "BENCHMARKS.section.md").write_text(md)
     print(md)
     print(f"wrote {out_dir / 'BENCHMARKS.section.md'}", file=sys.stderr)

@@ -22,7 +22,8 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     public = {n for n in dir(ember) if not n.startswith("_")}
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",
-                                           "server", "services", "tracking", "cli"}
+                                           "server", "services", "tracking", "cli",
+                                           "serving"}
 
 
 def test_runner_imports_no_third_party_code() -> None:
