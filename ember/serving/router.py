@@ -59,6 +59,7 @@ def serve(host: str, port: int, port_file: Path | None, admin_token: str,
     loop_kind = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     config = uvicorn.Config(app, http="httptools", loop=loop_kind, lifespan="off",
                             access_log=False, log_level=log_level, server_header=False,
+                            date_header=False, proxy_headers=False,
                             timeout_keep_alive=75, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)
 
