@@ -111,6 +111,13 @@ def test_scoring_script_errors_logs_and_a_killed_worker(server: ServerProc,
         wait_for(lambda: c.online_endpoints.get("sc").traffic == {"blue": 100})
         out = json.loads(c.online_endpoints.invoke("sc", body='{"data": [1, 2]}'))
         assert out["result"] == [2.0, 4.0] and out["tag"] == "t1"
+        (tmp_path / "req.json").write_text('{"data": [5]}')
+        r = ember(server, "online-endpoint", "invoke", "-n", "sc", "-r", str(tmp_path / "req.json"),
+                  "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["result"] == [10.0]
+        r = ember(server, "online-endpoint", "invoke", "-n", "sc", "-r", str(tmp_path / "nope"))
+        assert r.returncode != 0 and "does not exist" in r.stderr
         with pytest.raises(EndpointRequestError, match="bad input: fail requested") as err:
             c.online_endpoints.invoke("sc", body='{"fail": true}')
         assert err.value.status == 500 and err.value.endpoint_code == "USER_ERROR"
@@ -224,6 +231,42 @@ def test_request_timeout_and_concurrency_limit(server: ServerProc, tmp_path: Pat
         codes.append(score(ep.scoring_uri, key, {"data": [1]}).status_code)
         slow.join()
         assert sorted(codes) == [200, 429]
+
+
+def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
+                                                         tmp_path: Path) -> None:
+    """The router is its own process: with every scoring slot taken and requests queued, the
+    control API still answers (jobs, models, endpoints)."""
+    root = scoring_project(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="busy"))
+        c.online_deployments.begin_create_or_update(script_deployment(
+            root, "slow", "busy", request_settings=RequestSettings(
+                request_timeout_ms=20_000, max_concurrent_requests_per_instance=1,
+                max_queue_wait_ms=20_000)), all_traffic=True).result(timeout=120)
+        wait_for(lambda: c.online_endpoints.get("busy").traffic == {"slow": 100})
+        ep, key = c.online_endpoints.get("busy"), c.online_endpoints.get_keys("busy").primary_key
+        codes: list[int] = []
+
+        def flood() -> None:
+            with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as h:
+                for _ in range(3):
+                    codes.append(h.post(ep.scoring_uri, json={"sleep": 0.5}).status_code)
+        threads = [threading.Thread(target=flood) for _ in range(24)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        answered = []
+        with httpx.Client(timeout=5) as control:
+            for _ in range(20):   # each must answer while 70-odd scoring requests wait
+                answered.append(control.get(f"{server.api()}/online-endpoints").status_code)
+                answered.append(control.get(f"{server.api()}/models").status_code)
+        busy_during_checks = any(t.is_alive() for t in threads)
+        for t in threads:
+            t.join()
+        assert answered == [200] * 40 and busy_during_checks
+        assert set(codes) <= {200, 429} and codes.count(200) >= 24
 
 
 def test_data_collection_writes_payloads_and_an_asset(server: ServerProc, ember_home: Path,
