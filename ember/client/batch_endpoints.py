@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ember.client._deployment_assets import deployment_assets
 from ember.client.convert import job_from_json
 from ember.client.http import Http
 from ember.client.models import ModelOperations
 from ember.client.online_endpoints import Poller
 from ember.client.uploads import upload
 from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
-from ember.entities.environments import Environment
 from ember.entities.jobs import Job
-from ember.entities.models import Model
 from ember.errors import InvalidInputError, NotFoundError
 from ember.specs.references import is_uri
 
@@ -111,21 +110,8 @@ class BatchDeploymentOperations:
     def create_or_update(self, deployment: BatchDeployment, *, set_default: bool = False,
                          show_progress: bool | None = None) -> BatchDeployment:
         d = deployment
-        model: str | Model = d.model
-        if isinstance(model, Model):
-            model = self._models.create_or_update(model, show_progress)
-            model = f"azureml:{model.name}:{model.version}"
-        code = None
-        if d.code_configuration is not None:
-            code = asdict(d.code_configuration)
-            if not code["code"].startswith("codes/"):
-                code["code"] = upload(self._http, "code", Path(code["code"]), "code",
-                                      show_progress)
-        env: Any = asdict(d.environment) if isinstance(d.environment, Environment) \
-            else d.environment
-        if isinstance(env, dict):
-            env.pop("creation_time", None)
-        body = {"model": model, "code_configuration": code, "environment": env,
+        body = {**deployment_assets(self._http, self._models, d.model, d.code_configuration,
+                                    d.environment, show_progress),
                 "compute": d.compute, "instance_count": d.instance_count,
                 "settings": asdict(d.settings), "description": d.description, "tags": d.tags}
         return BatchDeployment.from_dict(self._http.json(

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ember.client._deployment_assets import deployment_assets
 from ember.client.http import Http
 from ember.client.models import ModelOperations
 from ember.client.online_endpoints import Poller, wait_until
-from ember.client.uploads import upload
 from ember.entities.endpoints import OnlineDeployment, ProvisioningState
-from ember.entities.environments import Environment
-from ember.entities.models import Model
 from ember.errors import DeploymentFailedError, InvalidInputError
 
 BUSY = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
@@ -43,20 +40,9 @@ class OnlineDeploymentOperations:
         d = deployment
         if not d.endpoint_name:
             raise InvalidInputError(f"online deployment {d.name!r} needs an endpoint_name")
-        model: str | Model = d.model
-        if isinstance(model, Model):
-            model = self._models.create_or_update(model, show_progress)
-            model = f"azureml:{model.name}:{model.version}"
-        code = None
-        if d.code_configuration is not None:
-            code = asdict(d.code_configuration)
-            if not code["code"].startswith("codes/"):
-                code["code"] = upload(self._http, "code", Path(code["code"]), "code",
-                                      show_progress)
-        env = d.environment
         body: dict[str, Any] = {
-            "model": model, "code_configuration": code,
-            "environment": asdict(env) if isinstance(env, Environment) else env,
+            **deployment_assets(self._http, self._models, d.model, d.code_configuration,
+                                d.environment, show_progress),
             "environment_variables": d.environment_variables,
             "instance_type": d.instance_type, "instance_count": d.instance_count,
             "request_settings": asdict(d.request_settings),
@@ -64,8 +50,6 @@ class OnlineDeploymentOperations:
             "readiness_probe": asdict(d.readiness_probe),
             "data_collector": asdict(d.data_collector) if d.data_collector else None,
             "description": d.description, "tags": d.tags}
-        if isinstance(body["environment"], dict):
-            body["environment"].pop("creation_time", None)
         started = deployment_from_json(self._http.json(
             "PUT", self._url(d.endpoint_name, d.name),
             params={"all_traffic": str(all_traffic).lower()}, json=body))

@@ -17,10 +17,9 @@ from ember.entities.batch_endpoints import (
     BatchSettings,
     RetrySettings,
 )
-from ember.entities.endpoints import CodeConfiguration
 from ember.specs._schema import Section, asset_name, load_spec
 from ember.specs.jobs import _environment
-from ember.specs.models import model_from_section
+from ember.specs.endpoints import code_configuration, deployment_model
 
 ENDPOINT_KEYS = ("$schema", "name", "description", "tags", "auth_mode", "defaults")
 SETTINGS_KEYS = ("max_concurrency_per_instance", "mini_batch_size", "error_threshold",
@@ -57,27 +56,8 @@ def load_batch_deployment_spec(path: Path,
     sec.check_keys(DEPLOYMENT_KEYS + (SETTINGS_KEYS if legacy else ()))
     if not legacy:
         sec.get_choice("type", ("model",))
-    model: object = ""
-    if isinstance(sec.get("model"), str):
-        model = sec.get_str("model") or ""
-    elif sec.has("model"):
-        sub = sec.section("model")
-        assert sub is not None
-        if not sub.has("name"):
-            sub.data = {**sub.data, "name": f"{sec.get_str('endpoint_name') or 'endpoint'}-"
-                        f"{sec.get_str('name') or 'deployment'}-model"}
-        model = model_from_section(sub)
-    code = None
-    csec = sec.section("code_configuration")
-    if csec is not None:
-        csec.check_keys(("code", "scoring_script"))
-        csec.get_str("code", required=True)
-        code = CodeConfiguration(code=csec.path_or_uri("code", kind="dir") or "",
-                                 scoring_script=csec.get_str("scoring_script", required=True)
-                                 or "")
-        if not code.code.startswith(("azureml:", "codes/")) and \
-                not (Path(code.code) / code.scoring_script).is_file():
-            csec.fail("scoring_script", f"'{code.scoring_script}' is not a file in {code.code}")
+    model = deployment_model(sec)
+    code = code_configuration(sec)
     resources = sec.section("resources")
     count = 1
     if resources is not None:
@@ -87,7 +67,7 @@ def load_batch_deployment_spec(path: Path,
     return BatchDeployment(
         name=asset_name(sec, required=True),
         endpoint_name=sec.get_str("endpoint_name", required=True) or "",
-        model=model,  # type: ignore[arg-type]
+        model=model,
         code_configuration=code,
         environment=_environment(sec),
         compute=sec.get_str("compute") or "",

@@ -23,6 +23,7 @@ from ember.entities.endpoints import (
 )
 from ember.specs._schema import Section, asset_name, load_spec
 from ember.specs.jobs import _environment
+from ember.entities.models import Model
 from ember.specs.models import model_from_section
 
 ENDPOINT_KEYS = ("$schema", "name", "description", "tags", "auth_mode", "identity", "traffic",
@@ -73,31 +74,12 @@ def load_online_deployment_spec(path: Path,
                          "managed-style deployments on local worker processes)")
     if sec.has("model_mount_path"):
         sec.fail("model_mount_path", "custom containers are not supported")
-    model: object = ""
-    if isinstance(sec.get("model"), str):
-        model = sec.get_str("model") or ""
-    elif sec.has("model"):
-        sub = sec.section("model")
-        assert sub is not None
-        if not sub.has("name"):
-            sub.data = {**sub.data, "name": f"{sec.get_str('endpoint_name') or 'endpoint'}-"
-                        f"{sec.get_str('name') or 'deployment'}-model"}
-        model = model_from_section(sub)
-    code = None
-    csec = sec.section("code_configuration")
-    if csec is not None:
-        csec.check_keys(("code", "scoring_script"))
-        csec.get_str("code", required=True)
-        code = CodeConfiguration(code=csec.path_or_uri("code", kind="dir") or "",
-                                 scoring_script=csec.get_str("scoring_script", required=True)
-                                 or "")
-        if not code.code.startswith(("azureml:", "codes/")) and \
-                not (Path(code.code) / code.scoring_script).is_file():
-            csec.fail("scoring_script", f"'{code.scoring_script}' is not a file in {code.code}")
+    model = deployment_model(sec)
+    code = code_configuration(sec)
     return OnlineDeployment(
         name=asset_name(sec, required=True),
         endpoint_name=sec.get_str("endpoint_name", required=True) or "",
-        model=model,  # type: ignore[arg-type]
+        model=model,
         code_configuration=code,
         environment=_environment(sec),
         environment_variables=sec.get_str_map("environment_variables"),
@@ -109,6 +91,35 @@ def load_online_deployment_spec(path: Path,
         data_collector=_collector(sec),
         description=sec.get_str("description", nonempty=False) or "",
         tags=sec.get_str_map("tags"))
+
+
+def deployment_model(sec: Section) -> str | Model:
+    """A deployment's ``model``: a reference as written, or an inline model (named
+    ``<endpoint>-<deployment>-model`` unless it has a name) for the client to register."""
+    if isinstance(sec.get("model"), str):
+        return sec.get_str("model") or ""
+    sub = sec.section("model")
+    if sub is None:
+        return ""
+    if not sub.has("name"):
+        sub.data = {**sub.data, "name": f"{sec.get_str('endpoint_name') or 'endpoint'}-"
+                    f"{sec.get_str('name') or 'deployment'}-model"}
+    return model_from_section(sub)
+
+
+def code_configuration(sec: Section) -> CodeConfiguration | None:
+    """``code_configuration``: the code folder (absolute) and a scoring script inside it."""
+    csec = sec.section("code_configuration")
+    if csec is None:
+        return None
+    csec.check_keys(("code", "scoring_script"))
+    csec.get_str("code", required=True)
+    code = CodeConfiguration(code=csec.path_or_uri("code", kind="dir") or "",
+                             scoring_script=csec.get_str("scoring_script", required=True) or "")
+    if not code.code.startswith(("azureml:", "codes/")) and \
+            not (Path(code.code) / code.scoring_script).is_file():
+        csec.fail("scoring_script", f"'{code.scoring_script}' is not a file in {code.code}")
+    return code
 
 
 def _ints(sec: Section, key: str, keys: tuple[str, ...]) -> dict[str, int]:
