@@ -149,7 +149,9 @@ def test_mlflow_model_scores_csv_files_with_no_code(server: ServerProc, tmp_path
             name="mlflow", endpoint_name="nocode", model="azureml:sk@latest"))
         c.data.create_or_update(DataAsset(name="batch-in", version="", path=str(tmp_path / "in"),
                                           type="uri_folder"))
-        for source in ("azureml:batch-in:1", str(tmp_path / "in")):
+        uri = c.data.get("batch-in", "1").path
+        assert uri.startswith("azureml://datastores/")
+        for source in ("azureml:batch-in:1", str(tmp_path / "in"), uri):
             job = finish(c, c.batch_endpoints.invoke("nocode", input=source))
             assert job.status == JobStatus.COMPLETED, job.error
             rows = sorted(predictions(c, job, tmp_path / job.name))

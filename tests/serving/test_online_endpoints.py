@@ -18,6 +18,7 @@ from ember.entities.endpoints import (
     CodeConfiguration,
     OnlineDeployment,
     OnlineEndpoint,
+    ProbeSettings,
     RequestSettings,
 )
 from ember.entities.models import Model
@@ -138,6 +139,31 @@ def test_scoring_script_errors_logs_and_a_killed_worker(server: ServerProc,
             return bool(again["pid"] != pid)
         wait_for(answered_by_new_worker, timeout=60, interval=0.2)
         assert c.online_deployments.instances("blue", "sc")[0]["restarts"] >= 1
+
+
+def test_a_hung_worker_fails_its_liveness_probe_and_is_replaced(server: ServerProc,
+                                                                 tmp_path: Path) -> None:
+    root = scoring_project(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="hang"))
+        c.online_deployments.begin_create_or_update(script_deployment(
+            root, "blue", "hang", liveness_probe=ProbeSettings(
+                initial_delay=0, period=1, timeout=1, failure_threshold=2)),
+            all_traffic=True).result(timeout=120)
+        wait_for(lambda: c.online_endpoints.get("hang").traffic == {"blue": 100})
+        pid = json.loads(c.online_endpoints.invoke("hang", body='{"data": [1]}'))["pid"]
+        os.kill(pid, signal.SIGSTOP)   # alive but answering nothing
+        try:
+            def replaced() -> bool:
+                inst = c.online_deployments.instances("blue", "hang")
+                return bool(inst) and inst[0]["pid"] != pid and inst[0]["state"] == "ready"
+            wait_for(replaced, timeout=60, interval=0.2)
+            out = json.loads(c.online_endpoints.invoke("hang", body='{"data": [2]}'))
+            assert out["pid"] != pid and out["result"] == [4.0]
+        finally:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_split_mirror_and_a_rollout_under_load_drop_nothing(server: ServerProc,
