@@ -162,6 +162,27 @@ class ModelService:
         return [self.models.update_version(workspace, name, v, archived=archived)
                 for v in targets]
 
+    def delete_version(self, workspace: str, name: str, version: int) -> None:
+        """Delete a version (MLflow's registry allows it) and the files copied in for it."""
+        model = self.models.get_version(workspace, name, version)
+        self.models.delete_version(workspace, name, version)
+        self._delete_copy(workspace, model)
+
+    def delete_registered(self, workspace: str, name: str) -> None:
+        """Delete a registered model, its versions and the files copied in for them."""
+        versions = self.models.list_versions(workspace, name, include_archived=True)
+        self.models.delete_registered(workspace, name)
+        for model in versions:
+            self._delete_copy(workspace, model)
+
+    def _delete_copy(self, workspace: str, model: Model) -> None:
+        # Only files the registry copied in (registry/<name>/<id>/...); MLflow's own run and
+        # logged-model artifacts stay with their run.
+        parts = model.artifact_path.split("/")
+        if len(parts) >= 3 and parts[0] == "registry":
+            self.artifacts.delete(self.tracking.mlflow_artifact_path(
+                workspace, "/".join(parts[:3])))
+
     # --- files ---------------------------------------------------------------------------
 
     def files(self, workspace: str, model: Model) -> builtins.list[FileInfo]:

@@ -178,3 +178,21 @@ def test_register_from_an_mlflow_run_and_traversal_is_refused(server: ServerProc
 
     url = f"{server.api()}/models/r/versions/1/files/..%2F..%2F..%2Fember.db"
     assert httpx.get(url).status_code in (400, 404)
+
+
+def test_deleting_through_mlflow_removes_the_copied_files(server: ServerProc, ember_home: Path,
+                                                          tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    (tmp_path / "m.txt").write_text("weights")
+    with MLClient(endpoint=server.url) as c:
+        one = c.models.create_or_update(Model(name="gone", path=str(tmp_path / "m.txt")))
+        two = c.models.create_or_update(Model(name="gone", path=str(tmp_path / "m.txt")))
+    root = ember_home / "artifacts/workspaces/default/mlartifacts"
+    folders = [root / "/".join(m.artifact_path.split("/")[:3]) for m in (one, two)]
+    assert all(f.is_dir() for f in folders)
+    client = MlflowClient(server.url)
+    client.delete_model_version("gone", "1")
+    assert not folders[0].exists() and folders[1].is_dir()
+    client.delete_registered_model("gone")
+    assert not folders[1].exists()

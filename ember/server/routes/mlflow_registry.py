@@ -91,7 +91,7 @@ async def update_registered_model(request: Request,
 async def delete_registered_model(request: Request,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    await ctx.run(ctx.platform.models.models.delete_registered, ctx.name, rw.name(b))
+    await ctx.run(ctx.platform.models.delete_registered, ctx.name, rw.name(b))
     return ok()
 
 
@@ -205,7 +205,7 @@ async def transition_model_version_stage(request: Request,
 async def delete_model_version(request: Request,
                                ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    await ctx.run(ctx.platform.models.models.delete_version, ctx.name, rw.name(b),
+    await ctx.run(ctx.platform.models.delete_version, ctx.name, rw.name(b),
                   rw.version(b))
     return ok()
 
