@@ -15,7 +15,7 @@ from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
 from ember.entities.jobs import Job, JobInput, JobOutput
 from ember.entities.names import check_name
 from ember.errors import InvalidInputError
-from ember.serving.model_files import materialize
+from ember.serving.model_files import materialize, mlflow_environment
 from ember.services.models import ModelService
 from ember.store.batch_endpoints import BatchEndpointStore
 
@@ -115,6 +115,9 @@ class BatchEndpointService:
             model = self.models.resolve(workspace, d.model)
             config["model_dir"], config["model_path"] = materialize(
                 self.artifacts, self.home, workspace, model)
+        environment = d.environment
+        if environment is None and not d.code_configuration and config["model_path"]:
+            environment = mlflow_environment(str(config["model_path"]))
         job = Job(
             name=job_name(f"{name}-{d.name}"),
             command=f'python "{DRIVER_FILE}" --input "${{{{inputs.input_data}}}}" '
@@ -123,8 +126,7 @@ class BatchEndpointService:
             experiment_name=experiment_name or name,
             tags={ENDPOINT_TAG: name, DEPLOYMENT_TAG: d.name},
             code=d.code_configuration.code if d.code_configuration else None,
-            environment=d.environment if not isinstance(d.environment, str)
-            else d.environment,
+            environment=environment,
             environment_variables={**settings.environment_variables,
                                    "EMBER_BATCH_CONFIG": json.dumps(config)},
             inputs={"input_data": JobInput(type=input_type, path=input_path,

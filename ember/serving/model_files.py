@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+
 from ember.artifacts.store import ArtifactStore
+from ember.entities.environments import Environment
 from ember.entities.models import Model
 
 
@@ -30,3 +34,38 @@ def materialize(artifacts: ArtifactStore, home: Path, workspace: str,
             artifacts.get_local(stored, target)
     # the real path: MLflow refuses a model folder reached through a symlink
     return str(root), os.path.realpath(target)
+
+
+def mlflow_environment(model_path: str) -> Environment | None:
+    """The environment a no-code MLflow model runs in: None (the server's Python) when every
+    package its ``requirements.txt`` names is installed here, else an environment built from
+    that file, as Azure builds one from the model's dependencies."""
+    reqs = model_requirements(Path(model_path))
+    return Environment(pip_requirements=reqs) if missing_packages(reqs) else None
+
+
+def model_requirements(folder: Path) -> list[str]:
+    """The requirement lines of an MLflow model folder's ``requirements.txt`` (none: [])."""
+    try:
+        text = (folder / "requirements.txt").read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        return []
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.strip().startswith(("#", "-"))]
+
+
+def missing_packages(requirements: list[str]) -> list[str]:
+    """The requirements whose distribution is not installed in this Python (by name; a
+    different installed version counts as present, as MLflow itself only warns then)."""
+    missing = []
+    for line in requirements:
+        try:
+            name = Requirement(line).name
+        except InvalidRequirement:
+            missing.append(line)
+            continue
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            missing.append(line)
+    return missing

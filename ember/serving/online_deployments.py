@@ -19,7 +19,7 @@ from ember.entities.names import check_name
 from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
 from ember.engine.environments import EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
-from ember.serving.model_files import materialize
+from ember.serving.model_files import materialize, mlflow_environment
 from ember.serving.online_endpoints import OnlineEndpointService
 from ember.serving.supervisor import Key, Supervisor, WorkerPlan
 from ember.services.data import DataService
@@ -179,6 +179,9 @@ class OnlineDeploymentService:
         else:
             config["kind"] = "mlflow"
         env, label = self.assets.environment(workspace, d.environment)
+        if env is None and config["kind"] == "mlflow" and config["model_path"]:
+            env = mlflow_environment(config["model_path"])
+            label = "(the model's requirements.txt)"
         python = str(self.builder.materialize(env, label).python)
         same = Path(python).resolve() == Path(sys.executable).resolve()
         argv = [python, "-m", "ember.serving.worker"] if same else [python, WORKER_FILE]
