@@ -64,6 +64,13 @@ class ModelStore(abc.ABC):
     def delete_version(self, workspace: str, name: str, version: int) -> None:
         """Delete a version and the aliases that point at it. Raises NotFoundError."""
 
+    @abc.abstractmethod
+    def set_tag(self, workspace: str, name: str, version: int | None, key: str,
+                value: str | None) -> None:
+        """Set one tag (delete it when ``value`` is None; deleting a missing tag is a no-op) on
+        the registered model (``version`` None) or on a version, atomically: concurrent tag
+        writers never lose each other's tags. Raises NotFoundError."""
+
     # --- aliases -------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -30,30 +30,14 @@ def create_version(svc: ModelService, ws: str, b: dict[str, Any]) -> Model:
                                 run_id=wire.text(b, "run_id") or ""))
 
 
-def _with_tag(tags: dict[str, str], key: str, value: str | None) -> dict[str, str] | None:
-    """``tags`` with one set (deleted when ``value`` is None); None when nothing changes."""
-    if value is None and key not in tags:
-        return None
-    changed = dict(tags)
-    if value is None:
-        del changed[key]
-    else:
-        changed[key] = value
-    return changed
-
-
 def set_registered_tag(svc: ModelService, ws: str, name: str, key: str,
-                        value: str | None) -> None:
-    tags = _with_tag(svc.models.get_registered(ws, name).tags, key, value)
-    if tags is not None:
-        svc.models.update_registered(ws, name, tags=tags)
+                       value: str | None) -> None:
+    svc.models.set_tag(ws, name, None, key, value)
 
 
 def set_version_tag(svc: ModelService, ws: str, name: str, version: int, key: str,
-                     value: str | None) -> None:
-    tags = _with_tag(svc.models.get_version(ws, name, version).tags, key, value)
-    if tags is not None:
-        svc.models.update_version(ws, name, version, tags=tags)
+                    value: str | None) -> None:
+    svc.models.set_tag(ws, name, version, key, value)
 
 
 def transition(svc: ModelService, ws: str, name: str, version: int, stage: str,

@@ -128,7 +128,40 @@ class ModelStoreContract:
         assert sorted(made) == list(range(1, 21))
 
 
-class TestSqliteModels(ModelStoreContract):
+def _tag_writers(store: SqlStore, ws: str, version: int | None) -> None:
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            for j in range(5):
+                store.models.set_tag(ws, "clf", version, f"k{i}-{j}", str(j))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+
+
+class TagContract(ModelStoreContract):
+    def test_concurrent_tag_writers_lose_nothing(self, store: SqlStore, ws: str) -> None:
+        store.models.create_version(ws, _version())
+        _tag_writers(store, ws, None)
+        _tag_writers(store, ws, 1)
+        expected = {f"k{i}-{j}": str(j) for i in range(4) for j in range(5)}
+        assert store.models.get_registered(ws, "clf").tags == expected
+        assert store.models.get_version(ws, "clf", 1).tags == {"k": "v", **expected}
+        store.models.set_tag(ws, "clf", 1, "k", None)
+        store.models.set_tag(ws, "clf", 1, "absent", None)
+        assert "k" not in store.models.get_version(ws, "clf", 1).tags
+        with pytest.raises(NotFoundError):
+            store.models.set_tag(ws, "clf", 9, "a", "b")
+
+
+class TestSqliteModels(TagContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlStore]:
         s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
@@ -136,7 +169,7 @@ class TestSqliteModels(ModelStoreContract):
         s.close()
 
 
-class TestPostgresModels(ModelStoreContract):
+class TestPostgresModels(TagContract):
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[SqlStore]:
         s = SqlStore(pg_url)

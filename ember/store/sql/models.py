@@ -169,6 +169,25 @@ class SqlModelStore(SqlRepo, ModelStore):
                                                 V.c.version == version)).rowcount:
                 raise _missing(workspace, name, version)
 
+    def set_tag(self, workspace: str, name: str, version: int | None, key: str,
+                value: str | None) -> None:
+        table = R if version is None else V
+        where = (table.c.workspace == workspace) & (table.c.name == name)
+        if version is not None:
+            where = where & (V.c.version == version)
+        with self.engine.begin() as conn:
+            # Write first: it takes the row's lock (PostgreSQL) or the database's write lock
+            # (SQLite), so the read below cannot interleave with another tag writer.
+            if not conn.execute(update(table).where(where).values(
+                    last_update_time=_now())).rowcount:
+                raise _missing(workspace, name, version)
+            tags = dict(conn.execute(select(table.c.tags).where(where)).scalar_one() or {})
+            if value is None:
+                tags.pop(key, None)
+            else:
+                tags[key] = value
+            conn.execute(update(table).where(where).values(tags=tags))
+
     # --- aliases -------------------------------------------------------------------------
 
     def set_alias(self, workspace: str, name: str, alias: str, version: int) -> None:
