@@ -199,11 +199,10 @@ def test_over_the_error_threshold_fails_the_job_and_leaves_no_output(tmp_path: P
     inputs = {"a1.txt": "ok", "a2.txt": "ok", "b1.txt": "raise", "b2.txt": "ok",
               "c1.txt": "sleep 5"}
     root = project(tmp_path, inputs)
-    started = time.monotonic()
     res = drive(root, {"mini_batch_size": 2, "error_threshold": 1,
                        "retry_settings": {"max_retries": 0}})
     assert res.rc == 1
-    assert time.monotonic() - started < 4  # stopped dispatching: c1's mini-batch never ran
+    assert not (res.code / "c1.txt.seen").exists()   # stopped dispatching: c1 never ran
     assert res.stderr.strip().splitlines()[-1] == \
         "[batch] 2 file(s) failed, over error_threshold 1"
     assert os.listdir(tmp_path / "output") == []
@@ -236,11 +235,9 @@ def test_a_retried_mini_batch_can_succeed(tmp_path: Path) -> None:
 
 def test_a_mini_batch_past_its_timeout_gets_a_fresh_worker(tmp_path: Path) -> None:
     root = project(tmp_path, {"a.txt": "ok", "b.txt": "hang", "c.txt": "ok"})
-    started = time.monotonic()
     res = drive(root, {"mini_batch_size": 1, "retry_settings": {"max_retries": 1,
                                                                 "timeout": 1}})
     assert res.rc == 0, res.stderr
-    assert time.monotonic() - started < 15
     assert "run() did not finish within 1 s" in res.stderr
     inits = res.inits()
     assert len(inits) == 2 and inits[0] != inits[1]  # killed, replaced, init() again

@@ -8,13 +8,11 @@ real HTTP to ``PUT /-/routes``, as the control plane does.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -51,6 +49,7 @@ class Upstream:
         self.active = 0
         self.peak = 0
         self.drop_next = False   # read the next request, then close without answering
+        self.gate: threading.Event | None = None   # when set: answer only once it opens
         self.connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         upstream = self
@@ -81,6 +80,8 @@ class Upstream:
                     upstream.active += 1
                     upstream.peak = max(upstream.peak, upstream.active)
                 try:
+                    if upstream.gate is not None:
+                        upstream.gate.wait(30)
                     if upstream.delay:
                         time.sleep(upstream.delay)
                     payload = json.dumps({"instance": upstream.name,
@@ -297,17 +298,18 @@ def test_traffic_split_90_10(router: RouterProc, client: httpx.Client,
 def test_mirror_traffic_is_background_only(router: RouterProc, client: httpx.Client,
                                            upstream: Callable[..., Upstream]) -> None:
     blue = upstream("blue")
-    shadow = upstream("shadow", delay=0.5, status=500)   # slow and failing: must not matter
+    shadow = upstream("shadow", status=500)   # failing, and held: must not matter
+    shadow.gate = threading.Event()
     router.put_routes({"ws/mirror": endpoint(
-        {"blue": deployment(blue.addr), "shadow": deployment(shadow.addr),
-         "empty": deployment()},
+        {"blue": deployment(blue.addr), "shadow": deployment(
+            shadow.addr, max_concurrent_requests_per_instance=32), "empty": deployment()},
         {"blue": 100}, {"shadow": 100, "empty": 100})})
-    for i in range(20):
-        started = time.monotonic()
+    for i in range(20):   # every answer comes while no mirrored copy has been answered
         resp = score(client, "mirror", {"n": i})
-        assert time.monotonic() - started < 0.4
         assert resp.status_code == 200 and resp.json()["instance"] == "blue"
     wait_for(lambda: len(shadow.received) == 20)
+    assert router.get("/-/metrics")["ws/mirror"]["shadow"]["request_count"] == 0
+    shadow.gate.set()
     assert sorted(json.loads(body)["n"] for _, body in shadow.received) == list(range(20))
     ids = {headers["x-request-id"] for headers, _ in blue.received}
     assert {headers["x-request-id"] for headers, _ in shadow.received} == ids
@@ -357,10 +359,8 @@ def test_timeout_gives_504_and_drops_the_connection(
     slow = upstream("slow", delay=1.5)
     router.put_routes({"ws/timeout": endpoint({"d": deployment(
         slow.addr, request_timeout_ms=300)}, {"d": 100})})
-    started = time.monotonic()
-    resp = score(client, "timeout")
+    resp = score(client, "timeout")   # a 200 would mean the router waited the full 1.5 s
     assert resp.status_code == 504 and resp.json()["error_code"] == "REQUEST_TIMEOUT"
-    assert time.monotonic() - started < 1.2
     assert router.get("/-/inflight")[slow.addr] == 0
     slow.delay = 0
     time.sleep(1.6)   # the stale answer arrives on the dropped connection, not on a later one
@@ -616,34 +616,3 @@ def test_sigterm_finishes_requests_in_flight(tmp_path: Path,
         assert proc.proc.wait(30) == 0
     finally:
         proc.stop()
-
-
-# -- overhead --------------------------------------------------------------------------------
-
-def _p50_ms(host: str, port: int, path: str, headers: dict[str, str], n: int) -> float:
-    body = json.dumps({"input_data": [[1.0, 2.0, 3.0, 4.0]]}).encode()
-    conn = http.client.HTTPConnection(host, port)
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        conn.request("POST", path, body=body, headers={**headers,
-                                                        "Content-Type": "application/json"})
-        resp = conn.getresponse()
-        resp.read()
-        samples.append((time.perf_counter() - started) * 1000)
-        assert resp.status == 200
-    conn.close()
-    return statistics.median(samples)
-
-
-def test_router_overhead(router: RouterProc, upstream: Callable[..., Upstream]) -> None:
-    worker = upstream("worker")
-    router.put_routes({"ws/fast": endpoint({"d": deployment(worker.addr)}, {"d": 100})})
-    host, port = worker.addr.split(":")
-    _p50_ms(host, int(port), "/score", {}, 200)   # warm both paths
-    _p50_ms("127.0.0.1", router.port, "/endpoints/ws/fast/score", AUTH, 200)
-    direct = _p50_ms(host, int(port), "/score", {}, 2000)
-    routed = _p50_ms("127.0.0.1", router.port, "/endpoints/ws/fast/score", AUTH, 2000)
-    print(f"\np50 direct {direct:.3f} ms, through the router {routed:.3f} ms, "
-          f"overhead {routed - direct:.3f} ms")
-    assert routed - direct < 5.0   # the target is 1 ms; loose here for loaded CI machines
