@@ -13,7 +13,6 @@ then per task ``("done", index, Outcome)`` or ``("error", index, traceback)``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -83,7 +83,6 @@ def load_scorer(settings: dict[str, Any]) -> Scorer:
         _drop_driver_folder()
         scorer: Scorer = _batch_mlflow.MlflowFileScorer(settings["model_path"], want_text)
         return scorer
-    _drop_driver_folder()
     return load_script(settings["scoring_script"], want_text)
 
 
@@ -93,40 +92,13 @@ def _drop_driver_folder() -> None:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 
 
-def _module_name(script: str) -> str:
-    # Register under the script's own name so that pickles and ``import score`` from sibling
-    # modules resolve to the same module, unless that would shadow a loaded module.
-    name = os.path.splitext(os.path.basename(script))[0]
-    if name.isidentifier() and name not in sys.modules:
-        return name
-    return "_ember_scoring_script"
-
-
 def load_script(scoring_script: str, want_text: bool) -> Scorer:
-    """Import the scoring script (relative to the working directory), call its ``init()``.
+    """Import the scoring script (relative to the working directory) and call its ``init()``,
+    as an online worker does (``_worker_scoring.import_script``)."""
+    import _worker_scoring  # a sibling, imported by name like this module
 
-    The working directory and the script's folder go first on ``sys.path``, as on Azure.
-    Raises whatever the import or ``init()`` raises.
-    """
-    cwd = os.getcwd()
-    script = os.path.abspath(scoring_script)
-    if not os.path.isfile(script):
-        raise FileNotFoundError(f"scoring script {scoring_script!r} not found in {cwd}")
-    for folder in dict.fromkeys([os.path.dirname(script), cwd]):
-        sys.path.insert(0, folder)
-    name = _module_name(script)
-    spec = importlib.util.spec_from_file_location(name, script)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import scoring script {script}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    run = getattr(module, "run", None)
-    if not callable(run):
-        raise TypeError(f"scoring script {scoring_script} defines no run(mini_batch) function")
-    init = getattr(module, "init", None)
-    if callable(init):
-        init()
+    _drop_driver_folder()
+    run = _worker_scoring.import_script(Path.cwd(), scoring_script, "run(mini_batch)")
 
     def score(files: list[str]) -> Outcome:
         text, returned = encode_result(run(list(files)), want_text)

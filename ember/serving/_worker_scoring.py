@@ -56,17 +56,18 @@ def _module_name(script: Path) -> str:
     return "_ember_scoring_script"
 
 
-def load_script(code_dir: Path, scoring_script: str) -> Scorer:
-    """Import the scoring script by path, call its ``init()`` once, return a scorer for ``run``.
+def import_script(code_dir: Path, scoring_script: str,
+                  run_signature: str) -> Callable[[Any], Any]:
+    """Import a scoring script by path, call its ``init()`` once, return its ``run``.
 
-    The working directory becomes ``code_dir`` and it goes first on ``sys.path`` (with the
-    script's own folder), as on Azure. Raises whatever the import or ``init()`` raises.
+    ``code_dir`` and the script's own folder go first on ``sys.path``, as on Azure. Shared by
+    online workers and batch workers (``run_signature`` names ``run``'s argument in the error
+    for a script without one). Raises whatever the import or ``init()`` raises.
     """
     code_dir = code_dir.resolve()
     script = (code_dir / scoring_script).resolve()
     if not script.is_file():
         raise FileNotFoundError(f"scoring script {scoring_script!r} not found in {code_dir}")
-    os.chdir(code_dir)
     for folder in dict.fromkeys([str(script.parent), str(code_dir)]):
         sys.path.insert(0, folder)
     name = _module_name(script)
@@ -78,10 +79,21 @@ def load_script(code_dir: Path, scoring_script: str) -> Scorer:
     spec.loader.exec_module(module)
     run = getattr(module, "run", None)
     if not callable(run):
-        raise TypeError(f"scoring script {scoring_script} defines no run(raw_data) function")
+        raise TypeError(f"scoring script {scoring_script} defines no {run_signature} function")
     init = getattr(module, "init", None)
     if callable(init):
         init()
+    return run  # type: ignore[no-any-return]
+
+
+def load_script(code_dir: Path, scoring_script: str) -> Scorer:
+    """Import the scoring script by path, call its ``init()`` once, return a scorer for ``run``.
+
+    The working directory becomes ``code_dir``. Raises whatever the import or ``init()``
+    raises.
+    """
+    os.chdir(code_dir)
+    run = import_script(code_dir, scoring_script, "run(raw_data)")
     # Scoring scripts are written for Azure's server, which calls run() one request at a time
     # per worker process; user globals are rarely thread-safe, so keep that guarantee.
     lock = threading.Lock()
