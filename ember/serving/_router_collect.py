@@ -24,7 +24,8 @@ import orjson
 
 log = logging.getLogger("ember.serving.router")
 
-_Item = tuple[str, str, float, str, str, bytes]   # folder, id, epoch seconds, endpoint, deployment, payload
+# folder, id, epoch seconds, endpoint, deployment, payload
+_Item = tuple[str, str, float, str, str, bytes]
 _STOP = ("", "", 0.0, "", "", b"")
 _BATCH = 1000
 

@@ -80,9 +80,9 @@ class BatchEndpointService:
         found = self.store.list_deployments(workspace, ep.name)
         if len(found) == 1:
             return found[0]
-        raise InvalidInputError(
-            f"batch endpoint {ep.name!r} has {'no deployment' if not found else 'several deployments and no default'}; "
-            "give --deployment-name or set a default deployment")
+        has = "no deployment" if not found else "several deployments and no default"
+        raise InvalidInputError(f"batch endpoint {ep.name!r} has {has}; give --deployment-name "
+                                "or set a default deployment")
 
     def invoke(self, workspace: str, name: str, *, input_path: str,
                input_type: str = "uri_folder", deployment_name: str | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -170,7 +171,6 @@ class OnlineDeploymentService:
         if d.code_configuration is not None:
             code_dir = folder / "code"
             if code_dir.exists():
-                import shutil
                 shutil.rmtree(code_dir)
             digest = d.code_configuration.code.removeprefix("codes/")
             self.artifacts.get_local(upload_prefix(workspace, "code", digest), code_dir)

@@ -114,9 +114,10 @@ class OnlineEndpointService:
         deployments: dict[tuple[str, str], list[str]] = {}
         for ws, d in self.store.list_deployments():
             deployments.setdefault((ws, d.endpoint_name), []).append(d.name)
+        all_keys = self.store.list_keys()
         out = []
         for ws, ep in self.store.list_endpoints():
-            keys = self.store.get_keys(ws, ep.name)
+            keys = all_keys[(ws, ep.name)]
             out.append(EndpointView(ws, ep.name, (keys.primary_key, keys.secondary_key),
                                     dict(ep.traffic), dict(ep.mirror_traffic),
                                     deployments.get((ws, ep.name), [])))

@@ -2,7 +2,8 @@
 
 Run as ``python -m ember.serving.worker <config.json>`` (a ``protocol.WorkerConfig``) by the
 supervisor, one process per deployment instance, or as ``python .../worker.py <config.json>`` by
-an environment's own python where ember is not installed (the helpers then load by path). The HTTP surface is the one in
+an environment's own python where ember is not installed (the helpers then load by path).
+The HTTP surface is the one in
 ``ember/serving/protocol.py``. Standard library only at import time, so it starts in any
 environment; MLflow, pandas and numpy are imported only for ``kind: mlflow`` (or by the user's
 own scoring script).

@@ -101,10 +101,8 @@ def deployment_model(sec: Section) -> str | Model:
     sub = sec.section("model")
     if sub is None:
         return ""
-    if not sub.has("name"):
-        sub.data = {**sub.data, "name": f"{sec.get_str('endpoint_name') or 'endpoint'}-"
-                    f"{sec.get_str('name') or 'deployment'}-model"}
-    return model_from_section(sub)
+    return model_from_section(sub, default_name=f"{sec.get_str('endpoint_name') or 'endpoint'}"
+                                                f"-{sec.get_str('name') or 'deployment'}-model")
 
 
 def code_configuration(sec: Section) -> CodeConfiguration | None:

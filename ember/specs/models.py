@@ -32,9 +32,10 @@ def model_from_dict(data: dict[str, Any], source: str, base_dir: Path) -> Model:
     return model_from_section(Section(Ctx(source, Path(base_dir), {}), data))
 
 
-def model_from_section(sec: Section) -> Model:
+def model_from_section(sec: Section, default_name: str | None = None) -> Model:
+    """A model mapping; ``default_name`` names an inline model (a deployment's) without one."""
     sec.check_keys(MODEL_KEYS)
-    name = asset_name(sec, required=True)
+    name = asset_name(sec, required=default_name is None) or default_name or ""
     if sec.get("type") == "triton_model":
         sec.fail("type", "triton_model is not supported (Ember has no Triton inference server)",
                  hint="register it as custom_model and deploy it with a scoring script")

@@ -34,6 +34,10 @@ class EndpointStore(abc.ABC):
         """Raises NotFoundError."""
 
     @abc.abstractmethod
+    def list_keys(self) -> dict[tuple[str, str], EndpointKeys]:
+        """Every endpoint's keys, by (workspace, endpoint), in one read (the router table)."""
+
+    @abc.abstractmethod
     def set_keys(self, workspace: str, name: str, keys: EndpointKeys) -> None:
         """Raises NotFoundError."""
 

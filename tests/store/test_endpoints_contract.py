@@ -42,6 +42,7 @@ class EndpointStoreContract:
         assert store.endpoints.get_keys(ws, "ep") == EndpointKeys("k1", "k2")
         store.endpoints.set_keys(ws, "ep", EndpointKeys("k3", "k2"))
         assert store.endpoints.get_keys(ws, "ep").primary_key == "k3"
+        assert store.endpoints.list_keys() == {(ws, "ep"): EndpointKeys("k3", "k2")}
         got.traffic = {"blue": 100}
         store.endpoints.update_endpoint(ws, got)
         assert store.endpoints.get_endpoint(ws, "ep").traffic == {"blue": 100}

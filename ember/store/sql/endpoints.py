@@ -88,6 +88,13 @@ class SqlEndpointStore(SqlRepo, EndpointStore):
             raise _no_endpoint(workspace, name)
         return EndpointKeys(row.primary_key, row.secondary_key)
 
+    def list_keys(self) -> dict[tuple[str, str], EndpointKeys]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(E.c.workspace, E.c.name, E.c.primary_key,
+                                       E.c.secondary_key)).all()
+        return {(r.workspace, r.name): EndpointKeys(r.primary_key, r.secondary_key)
+                for r in rows}
+
     def set_keys(self, workspace: str, name: str, keys: EndpointKeys) -> None:
         with self.engine.begin() as conn:
             if not conn.execute(update(E).where(E.c.workspace == workspace, E.c.name == name)
