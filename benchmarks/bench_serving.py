@@ -159,12 +159,7 @@ def ember_endpoint(server: c.Server, model: Path, instances: int) -> tuple[str, 
         request_settings=RequestSettings(request_timeout_ms=30_000,
                                          max_concurrent_requests_per_instance=16,
                                          max_queue_wait_ms=30_000)),
-        all_traffic=True).result(timeout=300)
-    c_deadline = time.monotonic() + 30
-    while client.online_endpoints.get("bench").traffic != {"blue": 100}:
-        if time.monotonic() > c_deadline:
-            raise TimeoutError("traffic never moved to blue")
-        time.sleep(0.1)
+        all_traffic=True).result(timeout=300)   # traffic is on blue once this returns
     ep = client.online_endpoints.get("bench")
     return ep.scoring_uri, client.online_endpoints.get_keys("bench").primary_key, client
 

@@ -132,9 +132,14 @@ class OnlineDeploymentService:
             self._register_collections(workspace, d)
         except EmberError as exc:
             log.warning("data collection assets of %s/%s: %s", d.endpoint_name, d.name, exc)
+        if all_traffic:   # before Succeeded: a caller that waited for it sees the traffic
+            try:
+                self.endpoints.update(workspace, d.endpoint_name, traffic={d.name: 100})
+            except EmberError as exc:
+                self._set_state(workspace, d, ProvisioningState.FAILED,
+                                f"the workers are ready but --all-traffic failed: {exc.message}")
+                return
         self._set_state(workspace, d, ProvisioningState.SUCCEEDED, "")
-        if all_traffic:
-            self.endpoints.update(workspace, d.endpoint_name, traffic={d.name: 100})
 
     def _set_state(self, workspace: str, d: OnlineDeployment, state: str, error: str) -> None:
         try:

@@ -45,6 +45,20 @@ def script_deployment(root: Path, name: str, endpoint: str, **kw: object) -> Onl
                             **kw)  # type: ignore[arg-type]
 
 
+def serve_script(c: MLClient, root: Path, endpoint: str,
+                 **kw: object) -> tuple[OnlineEndpoint, str]:
+    """Register the scaler model, create ``endpoint`` and roll the scoring script out on it as
+    deployment ``blue`` with all the traffic; returns the endpoint and its primary key."""
+    c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
+    c.online_endpoints.create_or_update(OnlineEndpoint(name=endpoint))
+    d = c.online_deployments.begin_create_or_update(
+        script_deployment(root, "blue", endpoint, **kw), all_traffic=True).result(timeout=120)
+    assert d.provisioning_state == "Succeeded"
+    ep = c.online_endpoints.get(endpoint)
+    assert ep.traffic == {"blue": 100}   # --all-traffic is in place once the rollout succeeded
+    return ep, c.online_endpoints.get_keys(endpoint).primary_key
+
+
 def score(url: str, key: str, body: object, **headers: str) -> httpx.Response:
     return httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}", **headers},
                       timeout=30)
@@ -70,7 +84,7 @@ def test_mlflow_model_through_cli_sdk_and_raw_http(server: ServerProc, tmp_path:
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [1, 0]
     with MLClient(endpoint=server.url) as c:
-        wait_for(lambda: c.online_endpoints.get("clf").traffic == {"blue": 100})
+        assert c.online_endpoints.get("clf").traffic == {"blue": 100}   # set by --all-traffic
         assert json.loads(c.online_endpoints.invoke("clf", tmp_path / "request.json")) == [1, 0]
         ep = c.online_endpoints.get("clf")
         keys = c.online_endpoints.get_keys("clf")
@@ -103,13 +117,7 @@ def test_scoring_script_errors_logs_and_a_killed_worker(server: ServerProc,
                                                         tmp_path: Path) -> None:
     root = scoring_project(tmp_path)
     with MLClient(endpoint=server.url) as c:
-        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="sc"))
-        d = c.online_deployments.begin_create_or_update(
-            script_deployment(root, "blue", "sc", environment_variables={"TAG": "t1"}),
-            all_traffic=True).result(timeout=120)
-        assert d.provisioning_state == "Succeeded"
-        wait_for(lambda: c.online_endpoints.get("sc").traffic == {"blue": 100})
+        serve_script(c, root, "sc", environment_variables={"TAG": "t1"})
         out = json.loads(c.online_endpoints.invoke("sc", body='{"data": [1, 2]}'))
         assert out["result"] == [2.0, 4.0] and out["tag"] == "t1"
         (tmp_path / "req.json").write_text('{"data": [5]}')
@@ -145,13 +153,8 @@ def test_a_hung_worker_fails_its_liveness_probe_and_is_replaced(server: ServerPr
                                                                  tmp_path: Path) -> None:
     root = scoring_project(tmp_path)
     with MLClient(endpoint=server.url) as c:
-        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="hang"))
-        c.online_deployments.begin_create_or_update(script_deployment(
-            root, "blue", "hang", liveness_probe=ProbeSettings(
-                initial_delay=0, period=1, timeout=1, failure_threshold=2)),
-            all_traffic=True).result(timeout=120)
-        wait_for(lambda: c.online_endpoints.get("hang").traffic == {"blue": 100})
+        serve_script(c, root, "hang", liveness_probe=ProbeSettings(
+            initial_delay=0, period=1, timeout=1, failure_threshold=2))
         pid = json.loads(c.online_endpoints.invoke("hang", body='{"data": [1]}'))["pid"]
         os.kill(pid, signal.SIGSTOP)   # alive but answering nothing
         try:
@@ -239,14 +242,9 @@ def test_split_mirror_and_a_rollout_under_load_drop_nothing(server: ServerProc,
 def test_request_timeout_and_concurrency_limit(server: ServerProc, tmp_path: Path) -> None:
     root = scoring_project(tmp_path)
     with MLClient(endpoint=server.url) as c:
-        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="lim"))
-        c.online_deployments.begin_create_or_update(script_deployment(
-            root, "one", "lim", request_settings=RequestSettings(
-                request_timeout_ms=1500, max_concurrent_requests_per_instance=1,
-                max_queue_wait_ms=0)), all_traffic=True).result(timeout=120)
-        wait_for(lambda: c.online_endpoints.get("lim").traffic == {"one": 100})
-        ep, key = c.online_endpoints.get("lim"), c.online_endpoints.get_keys("lim").primary_key
+        ep, key = serve_script(c, root, "lim", request_settings=RequestSettings(
+            request_timeout_ms=1500, max_concurrent_requests_per_instance=1,
+            max_queue_wait_ms=0))
         assert score(ep.scoring_uri, key, {"sleep": 3}).status_code == 504
         time.sleep(2)   # the slow request finishes on the worker
         codes: list[int] = []
@@ -265,14 +263,9 @@ def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
     control API still answers (jobs, models, endpoints)."""
     root = scoring_project(tmp_path)
     with MLClient(endpoint=server.url) as c:
-        c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="busy"))
-        c.online_deployments.begin_create_or_update(script_deployment(
-            root, "slow", "busy", request_settings=RequestSettings(
-                request_timeout_ms=20_000, max_concurrent_requests_per_instance=1,
-                max_queue_wait_ms=20_000)), all_traffic=True).result(timeout=120)
-        wait_for(lambda: c.online_endpoints.get("busy").traffic == {"slow": 100})
-        ep, key = c.online_endpoints.get("busy"), c.online_endpoints.get_keys("busy").primary_key
+        ep, key = serve_script(c, root, "busy", request_settings=RequestSettings(
+            request_timeout_ms=20_000, max_concurrent_requests_per_instance=1,
+            max_queue_wait_ms=20_000))
         codes: list[int] = []
 
         def flood() -> None:
@@ -309,7 +302,6 @@ def test_data_collection_writes_payloads_and_an_asset(server: ServerProc, ember_
     assert ember(server, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
                  "--all-traffic").returncode == 0
     with MLClient(endpoint=server.url) as c:
-        wait_for(lambda: c.online_endpoints.get("col").traffic == {"blue": 100})
         for i in range(3):
             c.online_endpoints.invoke("col", body=json.dumps({"data": [i]}))
         assert c.data.get("col-blue-model_inputs").type == "uri_folder"
@@ -368,13 +360,8 @@ def test_endpoints_come_back_after_a_server_restart(ember_home: Path, tmp_path: 
     first = ServerProc(ember_home).start()
     try:
         with MLClient(endpoint=first.url) as c:
-            c.models.create_or_update(Model(name="scaler", path=str(root / "model")))
-            c.online_endpoints.create_or_update(OnlineEndpoint(name="keep"))
-            c.online_deployments.begin_create_or_update(
-                script_deployment(root, "blue", "keep"), all_traffic=True).result(timeout=120)
-            wait_for(lambda: c.online_endpoints.get("keep").traffic == {"blue": 100})
+            _, key = serve_script(c, root, "keep")
             old_pid = json.loads(c.online_endpoints.invoke("keep", body='{"data": [1]}'))["pid"]
-            key = c.online_endpoints.get_keys("keep").primary_key
     finally:
         first.kill()
     second = ServerProc(ember_home).start()
