@@ -18,8 +18,7 @@ BUSY = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
 
 
 def deployment_from_json(d: dict[str, Any]) -> OnlineDeployment:
-    out = OnlineDeployment.from_dict(d)
-    return out
+    return OnlineDeployment.from_dict(d)
 
 
 class OnlineDeploymentOperations:

@@ -17,7 +17,13 @@ from ember.artifacts.store import ArtifactStore
 from ember.entities.data import DataAsset
 from ember.entities.endpoints import OnlineDeployment, ProvisioningState
 from ember.entities.names import check_name
-from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
+from ember.errors import (
+    ConflictError,
+    EmberError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedError,
+)
 from ember.engine.environments import EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
 from ember.serving.model_files import materialize, mlflow_environment
@@ -32,7 +38,6 @@ from ember.store.endpoints import EndpointStore
 log = logging.getLogger("ember.serving")
 WORKER_FILE = str(Path(__file__).with_name("worker.py"))
 MAX_REQUEST_TIMEOUT_MS = 180_000
-BUSY = (ProvisioningState.CREATING, ProvisioningState.UPDATING)
 
 
 class OnlineDeploymentService:
@@ -45,9 +50,7 @@ class OnlineDeploymentService:
         self.endpoints = endpoints
         self.supervisor = supervisor
         self.models = models
-        self.environments = environments
         self.builder = builder
-        self.uploads = uploads
         self.artifacts = artifacts
         self.data = data
         self.home = home
@@ -72,8 +75,9 @@ class OnlineDeploymentService:
                                     "for it to finish before updating it again")
         self._validate(workspace, d)
         try:
-            old = self.store.get_deployment(workspace, d.endpoint_name, d.name)
-        except EmberError:
+            old: OnlineDeployment | None = self.store.get_deployment(workspace, d.endpoint_name,
+                                                                     d.name)
+        except NotFoundError:
             old = None
         d.creation_time = old.creation_time if old else time.time()
         d.generation = (old.generation + 1) if old else 1
@@ -144,20 +148,12 @@ class OnlineDeploymentService:
     def _set_state(self, workspace: str, d: OnlineDeployment, state: str, error: str) -> None:
         try:
             current = self.store.get_deployment(workspace, d.endpoint_name, d.name)
-        except EmberError:
+        except NotFoundError:
             return   # deleted meanwhile
         if current.generation != d.generation:
             return   # a newer update owns the state
         current.provisioning_state, current.error = state, error
         self.store.update_deployment(workspace, current)
-
-    def wait_idle(self, timeout: float = 60.0) -> None:
-        """Wait for rollouts in progress (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        with self._guard:
-            threads = list(self._threads.values())
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
 
     # --- the worker plan ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,7 +22,6 @@ class Proc:
 
     proc: subprocess.Popen[bytes]
     folder: Path
-    started: float = field(default_factory=time.monotonic)
     addr: str | None = None
 
     @property

@@ -200,10 +200,6 @@ class Supervisor:
         if live is not None:
             self._retire(live)
 
-    def is_live(self, key: Key) -> bool:
-        with self._lock:
-            return key in self._live
-
     def instances(self, key: Key) -> list[dict[str, Any]]:
         with self._lock:
             live = self._live.get(key)
@@ -265,8 +261,9 @@ class Supervisor:
 
     def table(self) -> dict[str, Any]:
         endpoints: dict[str, Any] = {}
+        views = self.endpoints_view()   # store reads, outside the lock the watcher shares
         with self._lock:
-            for view in self.endpoints_view():
+            for view in views:
                 deployments: dict[str, Any] = {}
                 for name in view.deployments:
                     live = self._live.get((view.workspace, view.name, name))
