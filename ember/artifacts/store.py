@@ -25,6 +25,11 @@ def safe_relpath(path: str, *, allow_empty: bool = True) -> str:
         path = ""
     if "\x00" in path or "\\" in path:
         raise InvalidInputError(f"artifact path {path!r} contains a NUL or backslash")
+    if "\ufffd" in path:
+        # What an invalid percent-encoded byte (%ff) decodes to: two different invalid names
+        # would land on the same file, so neither is accepted.
+        raise InvalidInputError(f"artifact path {path!r} is not valid UTF-8 (an invalid "
+                                "percent-encoded byte, or U+FFFD in the name)")
     if path.startswith("/"):
         raise InvalidInputError(f"artifact path {path!r} must be relative, not absolute")
     parts = [p for p in path.split("/") if p not in ("", ".")]

@@ -60,6 +60,16 @@ def test_artifact_paths_cannot_leave_the_workspace(tracking_server: ServerProc,
     assert not list(tracking_server.home.rglob("escape.txt"))
 
 
+def test_invalid_percent_encoded_bytes_do_not_collide(tracking_server: ServerProc) -> None:
+    """%ff and %fe both decode to U+FFFD: accepting them wrote two names to one file."""
+    exp, _ = new_run(tracking_server)
+    for name in ("a%ff.txt", "a%fe.txt"):
+        status, body = raw(tracking_server, "PUT", f"/{ART}/{exp}/{name}", b"x")
+        assert status == 400 and "not valid UTF-8" in body["message"]
+    status, _ = raw(tracking_server, "PUT", f"/{ART}/{exp}/caf%C3%A9.txt", b"ok")
+    assert status == 200
+
+
 def test_artifact_upload_download_list_delete(tracking_server: ServerProc) -> None:
     exp, rid = new_run(tracking_server)
     base = f"{tracking_server.url}/workspaces/default/{ART}"
