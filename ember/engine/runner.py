@@ -86,6 +86,9 @@ class Reporter:
         self.server_file = cfg.get("server_file")
         self.base = f"/api/v1/workspaces/{cfg['workspace']}/jobs/{cfg['job']}"
         self.retry_seconds = float(cfg.get("retry_seconds", 600))
+        # Set on SIGTERM/SIGINT: from then on a report is tried once, briefly, and not retried,
+        # so a runner whose server is gone still stops when told to (not after retry_seconds).
+        self.stopping = threading.Event()
 
     def _refresh_url(self) -> None:
         if not self.server_file:
@@ -100,8 +103,10 @@ class Reporter:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
+            timeout = 5.0 if self.stopping.is_set() else 60.0
             try:
-                return http_request(self.url, method, f"{self.base}{path}", body, headers or {})
+                return http_request(self.url, method, f"{self.base}{path}", body, headers or {},
+                                    timeout=timeout)
             except HttpStatusError as exc:
                 if exc.code in (404, 409):
                     raise JobGone(exc.body.decode("utf-8", "replace")) from exc
@@ -109,9 +114,11 @@ class Reporter:
                     raise
             except (ConnectionError, TimeoutError, OSError, ValueError):
                 pass
+            if self.stopping.is_set():
+                raise ConnectionError("the runner is stopping and the server is unreachable")
             if time.monotonic() > deadline:
                 raise ConnectionError(f"server unreachable for {self.retry_seconds:.0f} s")
-            time.sleep(delay)
+            self.stopping.wait(delay)   # a SIGTERM ends the wait at once
             delay = min(delay * 2, 2.0)
             self._refresh_url()
 
@@ -234,7 +241,8 @@ def has_files(folder: Path) -> bool:
     return any(files for _root, _dirs, files in os.walk(folder))
 
 
-def upload_folder(reporter: Reporter, folder: Path, prefix: str) -> int:
+def upload_folder(reporter: Reporter, folder: Path, prefix: str,
+                  shipper: LogShipper | None = None) -> int:
     count = 0
     if not folder.is_dir():
         return 0
@@ -242,7 +250,13 @@ def upload_folder(reporter: Reporter, folder: Path, prefix: str) -> int:
         for name in sorted(files):
             full = Path(root) / name
             rel = full.relative_to(folder).as_posix()
-            quoted = quote(f"{prefix}/{rel}")
+            try:
+                quoted = quote(f"{prefix}/{rel}")
+            except UnicodeEncodeError:   # a name in bytes that are not UTF-8: no URL for it
+                if shipper is not None:
+                    shipper.write(f"[ember] not uploaded: {prefix}/{rel!r} (the file name is "
+                                  "not valid UTF-8)\n".encode())
+                continue
             reporter.call("PUT", f"/artifacts/{quoted}", full.read_bytes(),
                           {"Content-Type": "application/octet-stream"})
             count += 1
@@ -263,7 +277,7 @@ def run(cfg: dict[str, Any]) -> int:
     child = subprocess.Popen(["/bin/bash", "-c", cfg["command"]], cwd=cwd, env=env,
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
-    stopping = threading.Event()
+    stopping = reporter.stopping
 
     def on_term(signum: int, _frame: Any) -> None:
         stopping.set()
@@ -279,6 +293,12 @@ def run(cfg: dict[str, Any]) -> int:
     except JobGone:
         child.kill()
         return 3
+    except ConnectionError:   # stopped (SIGTERM) while the server was unreachable
+        child.kill()
+        child.wait()
+        stop_leftovers()
+        shipper.closing.set()
+        return 143
 
     assert child.stdout is not None
     fd = child.stdout.fileno()
@@ -295,7 +315,10 @@ def run(cfg: dict[str, Any]) -> int:
     stop_leftovers()
     reader.join(timeout=10)
     if stopping.is_set():
-        shipper.close()
+        try:
+            shipper.close()
+        except (JobGone, ConnectionError):
+            pass   # the server is gone or the job ended: the local runner.log keeps the output
         return 143
 
     try:
@@ -303,8 +326,8 @@ def run(cfg: dict[str, Any]) -> int:
         # from Running to its end (one report less on every short step).
         if has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs"):
             reporter.status("Finalizing", exit_code=code)
-            uploaded = upload_folder(reporter, cwd / "outputs", "outputs")
-            uploaded += upload_folder(reporter, cwd / "logs", "logs")
+            uploaded = upload_folder(reporter, cwd / "outputs", "outputs", shipper)
+            uploaded += upload_folder(reporter, cwd / "logs", "logs", shipper)
             if uploaded:
                 shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and "
                               "./logs\n".encode())
@@ -320,6 +343,9 @@ def run(cfg: dict[str, Any]) -> int:
             reporter.status("Failed", exit_code=code, error=why)
     except JobGone:
         return 3
+    except ConnectionError as exc:   # the server stayed away (or we were stopped meanwhile)
+        print(f"[ember] could not report the job's end: {exc}", file=sys.stderr)
+        return 143 if stopping.is_set() else 1
     return 0
 
 

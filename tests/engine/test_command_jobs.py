@@ -137,6 +137,18 @@ def test_invalid_utf8_and_a_one_megabyte_line(client: MLClient) -> None:
     assert "bad \ufffd\ufffd bytes" in buf.getvalue()
 
 
+def test_an_output_file_name_that_is_not_utf8_is_skipped_with_a_note(client: MLClient,
+                                                                     tmp_path: Path) -> None:
+    """Such a name has no URL: the runner crashed on it and the job never ended."""
+    job = client.jobs.create_or_update(command(
+        command="mkdir -p outputs && echo x > \"outputs/bad$(printf '\\377').txt\" "
+                "&& echo ok > outputs/good.txt"))
+    assert wait_status(client, job.name, TERMINAL) == "Completed"
+    assert b"not uploaded: outputs/'bad\\udcff.txt'" in log_of(client, job.name)
+    got = client.jobs.download(job.name, tmp_path, show_progress=False)
+    assert sorted(p.name for p in got) == ["good.txt", "std_log.txt"]
+
+
 def test_data_inputs_in_every_mode_and_from_assets_and_job_outputs(client: MLClient,
                                                                    tmp_path: Path) -> None:
     folder = tmp_path / "folder"
