@@ -95,10 +95,15 @@ class JobService:
 
     def check_unused_name(self, workspace: str, name: str) -> None:
         try:
-            self.jobs.get(workspace, name)
+            self.jobs.get(workspace, name, with_history=False)
         except NotFoundError:
+            if self.jobs.name_taken(name):
+                raise ConflictError(
+                    f"the job name {name!r} is taken by a job in another workspace: a job's "
+                    "name is its MLflow run id, and run ids are unique across the server (as "
+                    "in MLflow), not per workspace; choose another name") from None
             return
-        raise ConflictError(f"a job named {name!r} already exists")
+        raise ConflictError(f"a job named {name!r} already exists in workspace {workspace!r}")
 
     def record(self, workspace: str, job: Job, *, status: str = JobStatus.QUEUED,
                reason: str = "", error: str | None = None) -> Job:

@@ -15,6 +15,11 @@ class JobStore(abc.ABC):
         """Insert a job with its first status change. Raises AlreadyExistsError."""
 
     @abc.abstractmethod
+    def name_taken(self, name: str) -> bool:
+        """Whether a job of that name exists in any workspace (job names are MLflow run ids,
+        unique across the server)."""
+
+    @abc.abstractmethod
     def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
         """Raises NotFoundError. ``with_history=False`` leaves ``status_history`` empty
         (cheaper, for the orchestrator's frequent reads)."""

@@ -149,6 +149,19 @@ def test_an_output_file_name_that_is_not_utf8_is_skipped_with_a_note(client: MLC
     assert sorted(p.name for p in got) == ["good.txt", "std_log.txt"]
 
 
+def test_job_names_are_unique_across_workspaces_and_the_error_says_why(
+        client: MLClient, server: ServerProc) -> None:
+    client.workspaces.create("team-b")
+    other = MLClient(endpoint=server.url, workspace="team-b")
+    client.jobs.create_or_update(command(command="true", name="taken-name"))
+    with pytest.raises(ConflictError, match="already exists in workspace 'default'"):
+        client.jobs.create_or_update(command(command="true", name="taken-name"))
+    with pytest.raises(ConflictError, match="another workspace: a job's name is its MLflow "
+                                            "run id"):
+        other.jobs.create_or_update(command(command="true", name="taken-name"))
+    assert [j.name for j in other.jobs.list()] == []
+
+
 def test_data_inputs_in_every_mode_and_from_assets_and_job_outputs(client: MLClient,
                                                                    tmp_path: Path) -> None:
     folder = tmp_path / "folder"

@@ -114,6 +114,13 @@ class StoreContract:
         store.jobs.set_runner(ws, "l1", {"pid": 5})
         assert store.jobs.get(ws, "l1").runner == {"pid": 5}
 
+    def test_job_names_are_taken_across_workspaces(self, store: SqlStore, ws: str) -> None:
+        store.workspaces.create(Workspace(name="w2", creation_time=time.time()))
+        store.jobs.create(ws, self._job("shared-name"))
+        assert store.jobs.name_taken("shared-name") and not store.jobs.name_taken("other")
+        with pytest.raises(NotFoundError):
+            store.jobs.get("w2", "shared-name")
+
     def test_update_and_find_reusable(self, store: SqlStore, ws: str) -> None:
         a, b = self._job("r1"), self._job("r2")
         a.reuse_key = b.reuse_key = "k" * 64

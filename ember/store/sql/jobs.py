@@ -72,6 +72,11 @@ class SqlJobStore(SqlRepo, JobStore):
             out[r.job_name].append(StatusChange(r.status, r.time, r.reason))
         return out
 
+    def name_taken(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.jobs.c.name).where(t.jobs.c.name == name)
+                                ).first() is not None
+
     def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
         c = t.jobs.c
         with self.engine.connect() as conn:
