@@ -34,7 +34,13 @@ from ember.entities.pipelines import (
     pipeline_to_plain,
 )
 from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
-from ember.errors import ConflictError, EmberError, InvalidInputError, UnsupportedError
+from ember.errors import (
+    ConflictError,
+    EmberError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedError,
+)
 from ember.services.components import ComponentService
 from ember.specs.pipelines import check_pipeline_graph
 from ember.specs.references import parse_asset_ref
@@ -62,6 +68,11 @@ class PipelineService:
             self._resolve_step(workspace, step)
             check_name("job", f"{pipeline.name}-{step.name}")
         check_pipeline_graph(pipeline, f"pipeline job {pipeline.name}")
+        if pipeline.settings.default_datastore is not None:
+            try:
+                self.jobs.datastores.get(workspace, pipeline.settings.default_datastore)
+            except NotFoundError as exc:
+                raise NotFoundError(f"settings.default_datastore: {exc.message}") from None
         shell = Job(name=pipeline.name, command="", type="pipeline",
                     inputs={k: replace(v) for k, v in pipeline.inputs.items()})
         self.jobs.resolve_inputs(workspace, shell)
@@ -212,6 +223,14 @@ class PipelineDriver(Driver):
         # than the pipeline ending with them not run.
         if not stopping and self._start_ready(workspace, job, pipeline, order, children):
             return [c.name for c in children.values()]
+        final = pipeline.settings.on_finalize
+        if final is not None and final not in children:
+            # Every other step has ended (or will never run): the cleanup step runs now,
+            # whatever their outcome, and the pipeline ends after it.
+            child = self._start_step(workspace, job, pipeline, final, children)
+            children[final] = child
+            if child.status not in JobStatus.TERMINAL:
+                return [c.name for c in children.values()]
         self._finish(workspace, job, pipeline, order, children)
         return [c.name for c in children.values()]
 
@@ -221,12 +240,15 @@ class PipelineDriver(Driver):
         are still running (reused steps complete at once and do not count)."""
         running = 0
         progress = True
+        init, final = pipeline.settings.on_init, pipeline.settings.on_finalize
         while progress:   # reused steps complete at once: their consumers may start too
             progress = False
             for step_name in order:
-                if step_name in children:
-                    continue
+                if step_name in children or step_name == final:
+                    continue   # the cleanup step starts once the others have ended
                 ups = pipeline.jobs[step_name].upstream()
+                if init is not None and step_name != init:
+                    ups = [init, *ups]   # the setup step runs before every other step
                 if all(u in children and children[u].status == JobStatus.COMPLETED
                        for u in ups):
                     child = self._start_step(workspace, job, pipeline, step_name, children)
@@ -257,6 +279,7 @@ class PipelineDriver(Driver):
             explicit = pipeline.outputs[target].path if target is not None else None
             child.outputs[port] = replace(out, path=binding.path or explicit or out.path,
                                           mode=binding.mode or out.mode)
+        _place_outputs(child, pipeline.settings.default_datastore)
         self.orchestrator.adopt(workspace, pjob.name, child.name)
         try:
             created = self._create_child(workspace, child,
@@ -301,6 +324,8 @@ class PipelineDriver(Driver):
         inner.compute = pipeline.step_compute(step)
         if pipeline.settings.force_rerun:
             inner.settings.force_rerun = True
+        inner.settings.default_datastore = (inner.settings.default_datastore
+                                            or pipeline.settings.default_datastore)
         bound = self._bind_inputs(step, Job(name="", command=""), pjob, children)
         inner.inputs = {k: v for k, v in bound.items()
                         if v.value is not None or v.path is not None or k in step.inputs}
@@ -457,6 +482,19 @@ def _step_template(step: PipelineStep) -> Job:
         tags=dict(step.tags), component=_component_label(comp),
         is_deterministic=comp.is_deterministic,
     )
+
+
+def _place_outputs(child: Job, datastore: str | None) -> None:
+    """With ``settings.default_datastore``, a step output without a path of its own goes to
+    that datastore (Azure's layout ``azureml/<job>/<output>/``), and ``${{default_datastore}}``
+    in a path names it; without it both mean ``workspaceblobstore``."""
+    if datastore is None:
+        return
+    for port, out in child.outputs.items():
+        if out.path:
+            out.path = out.path.replace("${{default_datastore}}", datastore)
+        else:
+            out.path = f"azureml://datastores/{datastore}/paths/azureml/{child.name}/{port}/"
 
 
 def _component_label(comp: Component) -> str:

@@ -34,7 +34,33 @@ def check_pipeline_graph(pipeline: PipelineJob, source: str) -> list[str]:
             raise SpecError(f"settings.{key}: unknown step '{name}'", file=source,
                             key=f"settings.{key}",
                             hint=_suggest(name, pipeline.jobs, "steps"))
+    _check_setup_and_cleanup(pipeline, source)
     return _topological(pipeline, source)
+
+
+def _check_setup_and_cleanup(pipeline: PipelineJob, source: str) -> None:
+    """``on_init`` runs before every other step and ``on_finalize`` after all of them, so (as
+    in Azure ML) neither may be wired to another step's outputs, nor feed one."""
+    init, final = pipeline.settings.on_init, pipeline.settings.on_finalize
+    if init is not None and init == final:
+        raise SpecError(f"settings.on_finalize: step '{final}' is also settings.on_init",
+                        file=source, key="settings.on_finalize",
+                        hint="the setup and the cleanup step must be two different steps")
+    special = {n: k for n, k in ((init, "on_init"), (final, "on_finalize")) if n is not None}
+    for step in pipeline.jobs.values():
+        for port, binding in step.inputs.items():
+            if binding.step is None:
+                continue
+            if step.name in special or binding.step in special:
+                name = step.name if step.name in special else binding.step
+                key = f"jobs.{step.name}.inputs.{port}"
+                raise SpecError(
+                    f"{key}: step '{name}' is settings.{special[name]} and cannot be wired to "
+                    f"other steps (it consumes or feeds ${{{{parent.jobs.{binding.step}."
+                    f"outputs.{binding.step_output}}}}})", file=source,
+                    line=binding.line or step.line, key=key,
+                    hint="a setup or cleanup step runs apart from the others; pass data "
+                         "through pipeline inputs or a datastore path instead")
 
 
 class _Checker:

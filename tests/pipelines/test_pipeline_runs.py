@@ -5,8 +5,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ember.client.mlclient import MLClient
 from ember.entities.jobs import Job, JobStatus
+from ember.errors import NotFoundError
 from ember.specs.any_job import load_any_job_spec
 from tests.conftest import ServerProc, wait_for
 from tests.test_cli import ember
@@ -391,3 +394,99 @@ def test_nested_pipeline_component_runs_as_a_child_pipeline(server: ServerProc,
         assert again.status == JobStatus.COMPLETED
         assert all(s.reused_from for s in inner2.values())
         assert steps2["score_step"].reused_from == steps["score_step"].name
+
+
+SETUP_CLEANUP = """
+type: pipeline
+settings:
+  on_init: setup
+  on_finalize: cleanup
+jobs:
+  a:
+    command: echo a >> {log} && echo x > ${{{{outputs.out}}}}/x.txt
+    outputs:
+      out:
+  b:
+    command: cat ${{{{inputs.x}}}}/x.txt && echo b >> {log}
+    inputs:
+      x: ${{{{parent.jobs.a.outputs.out}}}}
+  setup:
+    command: echo setup >> {log}
+  cleanup:
+    command: echo cleanup >> {log}
+"""
+
+
+def _setup_cleanup(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "order.txt"
+    return _write(tmp_path, SETUP_CLEANUP.format(log=log)), log
+
+
+def test_on_init_runs_first_and_on_finalize_last(server: ServerProc, tmp_path: Path) -> None:
+    spec, log = _setup_cleanup(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec)
+    assert final.status == JobStatus.COMPLETED, final.error
+    assert log.read_text().split() == ["setup", "a", "b", "cleanup"]
+    assert set(steps) == {"setup", "a", "b", "cleanup"}
+
+
+def test_failed_setup_runs_nothing_but_the_cleanup(server: ServerProc, tmp_path: Path) -> None:
+    spec, log = _setup_cleanup(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec, ["jobs.setup.command=echo setup >> "
+                                            f"{log} && exit 3"])
+    assert final.status == JobStatus.FAILED
+    assert log.read_text().split() == ["setup", "cleanup"]
+    assert "step 'setup' Failed" in (final.error or "")
+    assert "not run: a, b" in (final.error or "")
+
+
+def test_cleanup_runs_after_a_failed_step(server: ServerProc, tmp_path: Path) -> None:
+    spec, log = _setup_cleanup(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        final, steps = run_to_end(c, spec, [f"jobs.a.command=echo a >> {log} && exit 3"])
+    assert final.status == JobStatus.FAILED
+    assert log.read_text().split() == ["setup", "a", "cleanup"]
+    assert steps["cleanup"].status == JobStatus.COMPLETED and "b" not in steps
+
+
+DATASTORE_PIPELINE = """
+type: pipeline
+settings:
+  default_datastore: azureml:{store}
+jobs:
+  a:
+    command: echo x > ${{{{outputs.out}}}}/x.txt
+    outputs:
+      out:
+  b:
+    command: cat ${{{{inputs.x}}}}/x.txt > ${{{{outputs.copy}}}}/y.txt
+    inputs:
+      x: ${{{{parent.jobs.a.outputs.out}}}}
+    outputs:
+      copy:
+        path: azureml://datastores/${{{{default_datastore}}}}/paths/copies/${{{{name}}}}/
+"""
+
+
+def test_default_datastore_holds_step_outputs(server: ServerProc, tmp_path: Path) -> None:
+    root = tmp_path / "scratch"
+    root.mkdir()
+    spec = _write(tmp_path, DATASTORE_PIPELINE.format(store="scratch"))
+    with MLClient(endpoint=server.url) as c:
+        c.datastores.create_or_update("scratch", str(root))
+        final, steps = run_to_end(c, spec)
+    assert final.status == JobStatus.COMPLETED, final.error
+    a, b = steps["a"], steps["b"]
+    assert a.outputs["out"].path == f"azureml://datastores/scratch/paths/azureml/{a.name}/out/"
+    assert (root / "azureml" / a.name / "out" / "x.txt").read_text() == "x\n"
+    assert (root / "copies" / b.name / "y.txt").read_text() == "x\n"
+
+
+def test_unknown_default_datastore_submits_nothing(server: ServerProc, tmp_path: Path) -> None:
+    spec = _write(tmp_path, DATASTORE_PIPELINE.format(store="nowhere"))
+    with MLClient(endpoint=server.url) as c:
+        with pytest.raises(NotFoundError, match="settings.default_datastore: .*nowhere"):
+            c.jobs.create_or_update(load_any_job_spec(spec, []))
+        assert c.jobs.list() == []

@@ -408,6 +408,29 @@ def test_on_init_must_name_a_step(project: Path, write: Callable[..., Path]) -> 
     _assert_names(err, path, "settings.on_init", "setup")
 
 
+def test_setup_step_wired_to_other_steps_is_refused(project: Path,
+                                                     write: Callable[..., Path]) -> None:
+    """Azure ML: the on_init and on_finalize steps run apart and cannot be connected."""
+    path = _variant(write, "settings:\n", "settings:\n  on_init: prep\n")
+    err = _error(path)
+    _assert_names(err, path, "jobs.train.inputs.data", "settings.on_init",
+                  "parent.jobs.prep.outputs.clean")
+    assert err.line == _line_of(path, "data: ${{parent.jobs.prep.outputs.clean}}")
+
+
+def test_cleanup_step_wired_to_other_steps_is_refused(project: Path,
+                                                       write: Callable[..., Path]) -> None:
+    path = _variant(write, "settings:\n", "settings:\n  on_finalize: score\n")
+    _assert_names(_error(path), path, "jobs.score.inputs.model", "settings.on_finalize")
+
+
+def test_setup_and_cleanup_must_be_two_steps(project: Path,
+                                             write: Callable[..., Path]) -> None:
+    path = _variant(write, "settings:\n",
+                    "settings:\n  on_init: score\n  on_finalize: score\n")
+    _assert_names(_error(path), path, "settings.on_finalize", "also settings.on_init")
+
+
 def test_override_that_breaks_the_graph_is_named(project: Path,
                                                  write: Callable[..., Path]) -> None:
     path = write("pipeline.yml", PIPELINE)
