@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ember.store.sql.store import SqlStore
+
 PG_ADMIN_URL = os.environ.get("EMBER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -113,6 +115,18 @@ def pg_url(pg_database: str) -> Iterator[str]:
     yield f"{pg_database}?options=-csearch_path%3D{schema}"
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """A migrated metadata store on each backend: every store contract runs on both."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    store = SqlStore(url)
+    yield store
+    store.close()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +18,10 @@ from ember.errors import AlreadyExistsError, NotFoundError
 from ember.store.sql.store import SqlStore
 
 
-class BatchStoreContract:
+class TestBatchStoreContract:
     @pytest.fixture
-    def store(self) -> Iterator[SqlStore]:
-        raise NotImplementedError  # each backend provides it
+    def store(self, sql_store: SqlStore) -> SqlStore:
+        return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
 
     def test_round_trip_replace_and_cascade(self, store: SqlStore) -> None:
         store.workspaces.create(Workspace(name="w1", creation_time=time.time()))
@@ -48,19 +46,3 @@ class BatchStoreContract:
         assert s.list_endpoints("w1") == []
         with pytest.raises(NotFoundError):
             s.get_deployment("w1", "b", "d1")
-
-
-class TestSqliteBatch(BatchStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
-
-
-class TestPostgresBatch(BatchStoreContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[SqlStore]:
-        s = SqlStore(pg_url)
-        yield s
-        s.close()

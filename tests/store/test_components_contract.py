@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -25,10 +23,10 @@ def _component(name: str = "train", version: str = "") -> Component:
         additional_includes=["/x/shared"], tags={"k": "v"}, creation_time=time.time())
 
 
-class ComponentStoreContract:
+class TestComponentStoreContract:
     @pytest.fixture
-    def store(self) -> Iterator[SqlStore]:
-        raise NotImplementedError  # each backend provides it
+    def store(self, sql_store: SqlStore) -> SqlStore:
+        return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
 
     @pytest.fixture
     def ws(self, store: SqlStore) -> str:
@@ -76,19 +74,3 @@ class ComponentStoreContract:
         assert store.components.get(ws, "train").version == "2"
         with pytest.raises(NotFoundError):
             store.components.set_archived(ws, "train", "7", True)
-
-
-class TestSqliteComponents(ComponentStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
-
-
-class TestPostgresComponents(ComponentStoreContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[SqlStore]:
-        s = SqlStore(pg_url)
-        yield s
-        s.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +20,10 @@ from ember.errors import AlreadyExistsError, NotFoundError
 from ember.store.sql.store import SqlStore
 
 
-class EndpointStoreContract:
+class TestEndpointStoreContract:
     @pytest.fixture
-    def store(self) -> Iterator[SqlStore]:
-        raise NotImplementedError  # each backend provides it
+    def store(self, sql_store: SqlStore) -> SqlStore:
+        return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
 
     @pytest.fixture
     def ws(self, store: SqlStore) -> str:
@@ -75,19 +73,3 @@ class EndpointStoreContract:
         assert store.endpoints.list_deployments(ws) == []
         with pytest.raises(NotFoundError):
             store.endpoints.get_deployment(ws, "ep", "blue")
-
-
-class TestSqliteEndpoints(EndpointStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
-
-
-class TestPostgresEndpoints(EndpointStoreContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[SqlStore]:
-        s = SqlStore(pg_url)
-        yield s
-        s.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +22,8 @@ def _version(name: str = "clf", version: int = 0, **kw: object) -> Model:
 
 class ModelStoreContract:
     @pytest.fixture
-    def store(self) -> Iterator[SqlStore]:
-        raise NotImplementedError  # each backend provides it
+    def store(self, sql_store: SqlStore) -> SqlStore:
+        return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
 
     @pytest.fixture
     def ws(self, store: SqlStore) -> str:
@@ -146,7 +144,7 @@ def _tag_writers(store: SqlStore, ws: str, version: int | None) -> None:
     assert errors == []
 
 
-class TagContract(ModelStoreContract):
+class TestModelStoreContract(ModelStoreContract):
     def test_concurrent_tag_writers_lose_nothing(self, store: SqlStore, ws: str) -> None:
         store.models.create_version(ws, _version())
         _tag_writers(store, ws, None)
@@ -159,19 +157,3 @@ class TagContract(ModelStoreContract):
         assert "k" not in store.models.get_version(ws, "clf", 1).tags
         with pytest.raises(NotFoundError):
             store.models.set_tag(ws, "clf", 9, "a", "b")
-
-
-class TestSqliteModels(TagContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
-
-
-class TestPostgresModels(TagContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[SqlStore]:
-        s = SqlStore(pg_url)
-        yield s
-        s.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,10 @@ from ember.errors import AlreadyExistsError, NotFoundError
 from ember.store.sql.store import SqlStore
 
 
-class StoreContract:
+class TestStoreContract:
     @pytest.fixture
-    def store(self) -> Iterator[SqlStore]:
-        raise NotImplementedError  # each backend provides it
+    def store(self, sql_store: SqlStore) -> SqlStore:
+        return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
 
     @pytest.fixture
     def ws(self, store: SqlStore) -> str:
@@ -174,24 +173,9 @@ class StoreContract:
         assert {j.name for _, j in queued} >= {"p1", "p1-s0", "p1-s2", "unrelated"}
 
 
-class TestSqliteStore(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        yield s
-        s.close()
-
-    def test_migrations_are_idempotent(self, tmp_path: Path) -> None:
-        url = f"sqlite:///{tmp_path / 'again.sqlite'}"
-        SqlStore(url).close()
-        s = SqlStore(url)
-        s.workspaces.create(Workspace(name="x", creation_time=1.0))
-        s.close()
-
-
-class TestPostgresStore(StoreContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[SqlStore]:
-        s = SqlStore(pg_url)
-        yield s
-        s.close()
+def test_sqlite_migrations_are_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'again.sqlite'}"
+    SqlStore(url).close()
+    s = SqlStore(url)
+    s.workspaces.create(Workspace(name="x", creation_time=1.0))
+    s.close()

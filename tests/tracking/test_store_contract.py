@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -51,12 +49,12 @@ def _run_filter(text: str) -> list:  # type: ignore[type-arg]
     return parse_filter(text, RUN_ATTRIBUTES, RUN_ATTRIBUTE_ALIASES)
 
 
-class TrackingStoreContract:
+class TestTrackingStoreContract:
     """Backends subclass this and provide ``store`` with workspaces WS and OTHER present."""
 
     @pytest.fixture
-    def store(self) -> TrackingStore:
-        raise NotImplementedError
+    def store(self, sql_store: SqlStore) -> TrackingStore:
+        return _with_workspaces(sql_store).tracking   # SQLite and PostgreSQL
 
     @pytest.fixture
     def exp(self, store: TrackingStore) -> str:
@@ -330,19 +328,3 @@ def _with_workspaces(sql: SqlStore) -> SqlStore:
     for name in (WS, OTHER):
         sql.workspaces.create(Workspace(name=name, creation_time=time.time()))
     return sql
-
-
-class TestSqliteTrackingStore(TrackingStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[TrackingStore]:
-        sql = _with_workspaces(SqlStore(f"sqlite:///{tmp_path / 'ember.db'}"))
-        yield sql.tracking
-        sql.close()
-
-
-class TestPostgresTrackingStore(TrackingStoreContract):
-    @pytest.fixture
-    def store(self, pg_url: str) -> Iterator[TrackingStore]:
-        sql = _with_workspaces(SqlStore(pg_url))
-        yield sql.tracking
-        sql.close()
