@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -243,11 +242,13 @@ def test_capacity_limit_queues_extra_jobs(tmp_path: Path) -> None:
     srv = ServerProc(tmp_path / "home", extra=["--max-concurrent-jobs", "1"]).start()
     try:
         c = MLClient(endpoint=srv.url)
-        first = c.jobs.create_or_update(command(command="sleep 2"))
+        release = tmp_path / "release"   # the first job holds its slot until the test says
+        first = c.jobs.create_or_update(command(
+            command=f"while [ ! -e {release} ]; do sleep 0.05; done"))
         second = c.jobs.create_or_update(command(command="true"))
         wait_status(c, first.name, {"Running"})
-        time.sleep(0.5)
         assert c.jobs.get(second.name).status == "Queued"
+        release.touch()
         assert wait_status(c, second.name, TERMINAL, timeout=30) == "Completed"
         first_end = c.jobs.get(first.name).end_time
         second_job = c.jobs.get(second.name)
