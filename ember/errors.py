@@ -7,8 +7,11 @@ them in one exception handler; the SDK maps the ``code`` back to the same class;
 
     EmberError (500, INTERNAL_ERROR)
     ├── InvalidInputError (400, INVALID_PARAMETER_VALUE)
-    │   └── SpecError (400, INVALID_SPEC)            a YAML file that does not validate
+    │   ├── SpecError (400, INVALID_SPEC)            a YAML file that does not validate
+    │   └── PayloadTooLargeError (413, PAYLOAD_TOO_LARGE)  a body past its limit
     ├── NotFoundError (404, RESOURCE_DOES_NOT_EXIST)
+    ├── RouteNotFoundError (404, ENDPOINT_NOT_FOUND)  no such URL (not: no such resource)
+    ├── MethodNotAllowedError (405, METHOD_NOT_ALLOWED)
     ├── AlreadyExistsError (400, RESOURCE_ALREADY_EXISTS)   400 as MLflow answers it
     ├── ConflictError (409, CONFLICT)                 e.g. cancelling a finished job
     ├── PermissionDeniedError (403, PERMISSION_DENIED)
@@ -81,9 +84,29 @@ class SpecError(InvalidInputError):
         self.hint = hint
 
 
+class PayloadTooLargeError(InvalidInputError):
+    """A request body larger than its limit (``ember.entities.limits``)."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
 class NotFoundError(EmberError):
     code = "RESOURCE_DOES_NOT_EXIST"
     http_status = 404
+
+
+class RouteNotFoundError(EmberError):
+    """No route answers this URL: a client/server mismatch, not a missing resource (so not a
+    :class:`NotFoundError`, which callers read as "create it")."""
+
+    code = "ENDPOINT_NOT_FOUND"
+    http_status = 404
+
+
+class MethodNotAllowedError(EmberError):
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
 
 
 class AlreadyExistsError(EmberError):
@@ -149,7 +172,10 @@ _BY_CODE: dict[str, type[EmberError]] = {
         EmberError,
         InvalidInputError,
         SpecError,
+        PayloadTooLargeError,
         NotFoundError,
+        RouteNotFoundError,
+        MethodNotAllowedError,
         AlreadyExistsError,
         ConflictError,
         PermissionDeniedError,

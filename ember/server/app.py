@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from ember import __version__
-from ember.errors import EmberError
+from ember.errors import EmberError, InvalidInputError
+from ember.server.body_limit import BodyLimit
 from ember.server.context import Platform
+from ember.server.errors import UnexpectedErrors, from_http_exception, validation_message
+from ember.server.public import PublicText
+from ember.server.root_alias import DefaultWorkspaceAlias
+from ember.server.schemas.errors import ERROR_RESPONSES
 from ember.settings import Settings
 
 API_PREFIX = "/api/v1"
+
+
+def error_response(scope: Scope, exc: EmberError,
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The one serialisation of every error: ``{"error_code", "message"}``, made public (no
+    traceback, no server folder; see ``public.py``)."""
+    body = exc.to_dict()
+    app = scope.get("app")
+    platform = getattr(getattr(app, "state", None), "platform", None)
+    if platform is not None:
+        body["message"] = platform.public_text(body["message"])
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
 def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
@@ -35,17 +54,26 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
                   openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=f"{API_PREFIX}/docs", redoc_url=None)
 
+    # Every failure reaches error_response: Ember's errors directly, the others as the Ember
+    # error they amount to (errors.py), and the unexpected ones through UnexpectedErrors.
     @app.exception_handler(EmberError)
-    async def ember_error(_request: Request, exc: EmberError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    async def ember_error(request: Request, exc: EmberError) -> JSONResponse:
+        return error_response(request.scope, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        msg = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request"
-        return JSONResponse({"error_code": "INVALID_PARAMETER_VALUE", "message": msg},
-                              status_code=400)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request.scope, InvalidInputError(validation_message(exc.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(request.scope,
+                              from_http_exception(exc, request.method, request.url.path),
+                              headers=exc.headers)
+
+    # Outermost first: the catch-all, then the size limits, then the root alias of MLflow.
+    app.add_middleware(DefaultWorkspaceAlias)
+    app.add_middleware(BodyLimit, render=error_response)
+    app.add_middleware(UnexpectedErrors, render=error_response)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
@@ -74,18 +102,16 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
     )
 
     # The MLflow protocol of a workspace sits under its tracking URI, /workspaces/<name>;
-    # the same routes at the root serve workspace "default" (plain `mlflow` tracking URIs).
+    # DefaultWorkspaceAlias serves the same routes at the root for workspace "default" (plain
+    # `mlflow` tracking URIs), so they are registered and documented once.
     # Registered first: routes match in order, and these are the hot paths (metric logging).
-    mlflow_routes = (mlflow_tracking, mlflow_logged_models, mlflow_artifacts, mlflow_registry)
-    for module in mlflow_routes:
+    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts, mlflow_registry):
         app.include_router(module.router, prefix="/workspaces/{workspace}",
-                           include_in_schema=False)
-    for module in mlflow_routes:
-        app.include_router(module.router, include_in_schema=False)
+                           responses=ERROR_RESPONSES)
 
-    app.include_router(workspaces.router, prefix=API_PREFIX)
+    app.include_router(workspaces.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments):
-        app.include_router(module.router, prefix=ws_prefix)
+        app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
     return app

@@ -20,6 +20,7 @@ from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService
 from ember.services.workspaces import WorkspaceService
+from ember.server.public import PublicText
 from ember.settings import Settings
 from ember.store.sql.store import SqlStore
 
@@ -79,6 +80,9 @@ class Platform:
         self.batch_deployments = BatchDeploymentService(self.store.batch_endpoints,
                                                         self.online_deployments.assets)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
+        # Error texts for API callers name no folder of this server.
+        local_roots = [self.settings.home, self.settings.artifacts_url]
+        self.public_text = PublicText(str(r) for r in local_roots if "://" not in str(r))
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""

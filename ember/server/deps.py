@@ -10,11 +10,10 @@ import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Path, Request
 
-from ember.entities.workspaces import DEFAULT_WORKSPACE
 from ember.server.context import Platform
 
 T = TypeVar("T")
@@ -40,13 +39,15 @@ def platform_of(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-async def check_access(request: Request) -> WorkspaceContext:
-    """Resolve the workspace of the request (path parameter, else ``default``) and authorise.
+async def check_access(
+        request: Request,
+        workspace: Annotated[str, Path(description="The workspace's name")]) -> WorkspaceContext:
+    """Resolve the workspace of the request (the ``{workspace}`` path parameter, declared here
+    so every route's OpenAPI operation has it) and authorise.
 
     ``async`` on purpose: it runs on the event loop (no threadpool hop on every request); the
     workspace lookup hits the database only the first time a name is seen.
     """
-    name = request.path_params.get("workspace", DEFAULT_WORKSPACE)
     platform = platform_of(request)
-    platform.workspaces.exists(name)  # raises NotFoundError for an unknown workspace
-    return WorkspaceContext(name=name, platform=platform)
+    platform.workspaces.exists(workspace)  # raises NotFoundError for an unknown workspace
+    return WorkspaceContext(name=workspace, platform=platform)

@@ -107,7 +107,8 @@ async def search_registered_models(request: Request,
                                        for r in page.items], page.next_offset)
 
 
-@router.api_route(f"{RM}/get-latest-versions", methods=["GET", "POST"])
+@router.get(f"{RM}/get-latest-versions")
+@router.post(f"{RM}/get-latest-versions")
 async def get_latest_versions(request: Request,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)

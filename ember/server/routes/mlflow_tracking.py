@@ -92,7 +92,8 @@ async def get_experiment_by_name(request: Request,
     return ok({"experiment": wire.experiment_json(exp)})
 
 
-@router.api_route(f"{P}/experiments/search", methods=["GET", "POST"])
+@router.get(f"{P}/experiments/search")
+@router.post(f"{P}/experiments/search")
 async def search_experiments(request: Request,
                              ctx: WorkspaceContext = Depends(check_access)) -> Response:
     if request.method == "GET":

@@ -20,14 +20,14 @@ async def create_or_update_deployment(endpoint: str, name: str, body: Deployment
                                       ) -> DeploymentOut:
     d = await ctx.run(ctx.platform.online_deployments.create_or_update, ctx.name,
                       body.entity(endpoint, name), all_traffic=all_traffic)
-    return DeploymentOut.of(d)
+    return DeploymentOut.of(d, public=ctx.platform.public_text)
 
 
 @router.get(D)
 async def list_deployments(endpoint: str,
                            ctx: WorkspaceContext = Depends(check_access)) -> list[DeploymentOut]:
     found = await ctx.run(ctx.platform.online_deployments.list, ctx.name, endpoint)
-    return [DeploymentOut.of(d) for d in found]
+    return [DeploymentOut.of(d, public=ctx.platform.public_text) for d in found]
 
 
 @router.get(D + "/{name}")
@@ -35,7 +35,8 @@ async def get_deployment(endpoint: str, name: str,
                          ctx: WorkspaceContext = Depends(check_access)) -> DeploymentOut:
     svc = ctx.platform.online_deployments
     d = await ctx.run(svc.get, ctx.name, endpoint, name)
-    return DeploymentOut.of(d, await ctx.run(svc.instances, ctx.name, endpoint, name))
+    return DeploymentOut.of(d, await ctx.run(svc.instances, ctx.name, endpoint, name),
+                            public=ctx.platform.public_text)
 
 
 @router.delete(D + "/{name}", status_code=204)

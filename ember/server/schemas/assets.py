@@ -4,20 +4,25 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ember.server.schemas.base import Body, Description, DisplayName, Tags
+
 from ember.entities.data import DataAsset
 from ember.entities.datastores import Datastore
 from ember.entities.environments import Environment
 from ember.entities.workspaces import Workspace
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(Body):
     name: str
-    display_name: str = ""
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    display_name: DisplayName = ""
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
 
 class WorkspaceOut(WorkspaceIn):
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
     creation_time: float
     mlflow_tracking_uri: str
 
@@ -28,12 +33,12 @@ class WorkspaceOut(WorkspaceIn):
                    mlflow_tracking_uri=f"{base_url}/workspaces/{ws.name}")
 
 
-class DatastoreIn(BaseModel):
+class DatastoreIn(Body):
     name: str
     type: str = "local"
     root: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
     def entity(self) -> Datastore:
         return Datastore(name=self.name, type=self.type, root=self.root,
@@ -56,13 +61,13 @@ class DatastoreOut(BaseModel):
                    creation_time=ds.creation_time)
 
 
-class DataIn(BaseModel):
+class DataIn(Body):
     name: str
     version: str = ""
     type: str = "uri_folder"
     path: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
     def entity(self) -> DataAsset:
         return DataAsset(name=self.name, version=str(self.version or ""), type=self.type,
@@ -70,6 +75,8 @@ class DataIn(BaseModel):
 
 
 class DataOut(DataIn):
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
     creation_time: float
     id: str
 
@@ -80,15 +87,15 @@ class DataOut(DataIn):
                    id=f"azureml:{d.name}:{d.version}")
 
 
-class EnvironmentIn(BaseModel):
+class EnvironmentIn(Body):
     name: str = ""
     version: str = ""
     image: str | None = None
     conda_file: dict[str, Any] | None = None
     pip_requirements: list[str] | None = None
     build: dict[str, Any] | None = None
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
     os_type: str = "linux"
     inference_config: dict[str, Any] | None = None
 
@@ -107,6 +114,8 @@ class EnvironmentIn(BaseModel):
 
 
 class EnvironmentOut(EnvironmentIn):
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
     creation_time: float
     id: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ember.entities.batch_endpoints import (
     BatchDeployment,
@@ -13,23 +13,22 @@ from ember.entities.batch_endpoints import (
     RetrySettings,
 )
 from ember.entities.endpoints import CodeConfiguration
-from ember.entities.environments import Environment
+from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.base import Body, Description, EnvironmentVariables, Tags
 
 
-class BatchEndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchEndpointIn(Body):
     name: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
     def entity(self) -> BatchEndpoint:
         return BatchEndpoint(name=self.name, description=self.description, tags=self.tags)
 
 
-class BatchEndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str | None = None
-    tags: dict[str, str] | None = None
+class BatchEndpointUpdate(Body):
+    description: Description | None = None
+    tags: Tags | None = None
     default_deployment: str | None = None
 
 
@@ -46,13 +45,12 @@ class BatchEndpointOut(BaseModel):
         return cls(**ep.to_dict())
 
 
-class _Retry(BaseModel):
+class _Retry(Body):
     max_retries: int = 3
     timeout: int = 30
 
 
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Settings(Body):
     max_concurrency_per_instance: int = 1
     mini_batch_size: int = 10
     error_threshold: int = -1
@@ -60,24 +58,23 @@ class _Settings(BaseModel):
     retry_settings: _Retry = Field(default_factory=_Retry)
     output_action: str = "append_row"
     output_file_name: str = "predictions.csv"
-    environment_variables: dict[str, str] = Field(default_factory=dict)
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
 
 
-class _Code(BaseModel):
+class _Code(Body):
     code: str
     scoring_script: str
 
 
-class BatchDeploymentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchDeploymentIn(Body):
     model: str = ""
     code_configuration: _Code | None = None
-    environment: str | dict[str, Any] | None = None
+    environment: str | EnvironmentIn | None = None
     compute: str = ""
     instance_count: int = 1
     settings: _Settings = Field(default_factory=_Settings)
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
     def entity(self, endpoint: str, name: str) -> BatchDeployment:
         s = self.settings.model_dump()
@@ -87,7 +84,7 @@ class BatchDeploymentIn(BaseModel):
             name=name, endpoint_name=endpoint, model=self.model,
             code_configuration=CodeConfiguration(**self.code_configuration.model_dump())
             if self.code_configuration else None,
-            environment=Environment(**env) if isinstance(env, dict) else env,
+            environment=env.entity() if isinstance(env, EnvironmentIn) else env,
             compute=self.compute, instance_count=self.instance_count,
             settings=BatchSettings(**s), description=self.description, tags=self.tags)
 
@@ -110,8 +107,7 @@ class BatchDeploymentOut(BaseModel):
         return cls(**d.to_dict())
 
 
-class InvokeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class InvokeIn(Body):
     input: str
     input_type: str = "uri_folder"
     deployment_name: str | None = None

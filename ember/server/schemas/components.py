@@ -8,9 +8,10 @@ from pydantic import BaseModel, Field
 
 from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.base import Body, Command, Description, DisplayName, Tags
 
 
-class ComponentInputBody(BaseModel):
+class ComponentInputBody(Body):
     type: str
     description: str = ""
     default: Any = None
@@ -20,20 +21,20 @@ class ComponentInputBody(BaseModel):
     enum: list[str] | None = None
 
 
-class ComponentOutputBody(BaseModel):
+class ComponentOutputBody(Body):
     type: str = "uri_folder"
     description: str = ""
 
 
-class ComponentIn(BaseModel):
+class ComponentIn(Body):
     name: str
     version: str = ""
-    display_name: str = ""
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    display_name: DisplayName = ""
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
     type: str = "command"
     is_deterministic: bool = True
-    command: str
+    command: Command
     code: str | None = None
     environment: str | EnvironmentIn | None = None
     inputs: dict[str, ComponentInputBody] = Field(default_factory=dict)
@@ -53,6 +54,10 @@ class ComponentIn(BaseModel):
 
 
 class ComponentOut(ComponentIn):
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    command: str
     archived: bool
     creation_time: float
     id: str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ember.entities.endpoints import (
     CodeConfiguration,
@@ -14,14 +15,14 @@ from ember.entities.endpoints import (
     ProbeSettings,
     RequestSettings,
 )
-from ember.entities.environments import Environment
+from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.base import Body, Description, EnvironmentVariables, Tags
 
 
-class EndpointIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EndpointIn(Body):
     name: str
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
     auth_mode: str = "key"
     traffic: dict[str, int] = Field(default_factory=dict)
     mirror_traffic: dict[str, int] = Field(default_factory=dict)
@@ -32,10 +33,9 @@ class EndpointIn(BaseModel):
                               mirror_traffic=self.mirror_traffic)
 
 
-class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    description: str | None = None
-    tags: dict[str, str] | None = None
+class EndpointUpdate(Body):
+    description: Description | None = None
+    tags: Tags | None = None
     traffic: dict[str, int] | None = None
     mirror_traffic: dict[str, int] | None = None
 
@@ -61,22 +61,22 @@ class KeysOut(BaseModel):
     secondary_key: str
 
 
-class RegenerateIn(BaseModel):
+class RegenerateIn(Body):
     key_type: str = "primary"
 
 
-class _Code(BaseModel):
+class _Code(Body):
     code: str
     scoring_script: str
 
 
-class _Requests(BaseModel):
+class _Requests(Body):
     request_timeout_ms: int = 5000
     max_concurrent_requests_per_instance: int = 1
     max_queue_wait_ms: int = 500
 
 
-class _Probe(BaseModel):
+class _Probe(Body):
     initial_delay: int = 10
     period: int = 10
     timeout: int = 2
@@ -84,25 +84,24 @@ class _Probe(BaseModel):
     failure_threshold: int = 30
 
 
-class _Collector(BaseModel):
+class _Collector(Body):
     sampling_rate: float = 1.0
     collections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-class DeploymentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeploymentIn(Body):
     model: str = ""
     code_configuration: _Code | None = None
-    environment: str | dict[str, Any] | None = None
-    environment_variables: dict[str, str] = Field(default_factory=dict)
+    environment: str | EnvironmentIn | None = None
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
     instance_type: str = ""
     instance_count: int = 1
     request_settings: _Requests = Field(default_factory=_Requests)
     liveness_probe: _Probe = Field(default_factory=_Probe)
     readiness_probe: _Probe = Field(default_factory=_Probe)
     data_collector: _Collector | None = None
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
 
     def entity(self, endpoint: str, name: str) -> OnlineDeployment:
         env = self.environment
@@ -110,7 +109,7 @@ class DeploymentIn(BaseModel):
             name=name, endpoint_name=endpoint, model=self.model,
             code_configuration=CodeConfiguration(**self.code_configuration.model_dump())
             if self.code_configuration else None,
-            environment=Environment(**env) if isinstance(env, dict) else env,
+            environment=env.entity() if isinstance(env, EnvironmentIn) else env,
             environment_variables=self.environment_variables,
             instance_type=self.instance_type, instance_count=self.instance_count,
             request_settings=RequestSettings(**self.request_settings.model_dump()),
@@ -143,6 +142,10 @@ class DeploymentOut(BaseModel):
     instances: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, d: OnlineDeployment,
-           instances: list[dict[str, Any]] | None = None) -> DeploymentOut:
-        return cls(**d.to_dict(), instances=instances or [])
+    def of(cls, d: OnlineDeployment, instances: list[dict[str, Any]] | None = None, *,
+           public: Callable[[str], str] = str) -> DeploymentOut:
+        """``public`` summarises ``error`` for the caller (a start-up failure carries the
+        worker's log tail; the whole traceback stays in the deployment's logs)."""
+        data = d.to_dict()
+        data["error"] = public(data["error"])
+        return cls(**data, instances=instances or [])

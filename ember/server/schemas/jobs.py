@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -10,10 +10,23 @@ from ember.entities.pipelines import PipelineJob, pipeline_from_plain
 from ember.entities.sweeps import SweepJob, sweep_from_dict
 from ember.errors import InvalidInputError
 from ember.specs.sweeps import check_sweep
+from ember.entities import limits
 from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.base import (
+    Body,
+    Command,
+    Description,
+    DisplayName,
+    EnvironmentVariables,
+    Properties,
+    Tags,
+)
+
+Inputs = Annotated[dict[str, "InputIn"], Field(max_length=limits.MAX_JOB_INPUTS)]
+Outputs = Annotated[dict[str, "OutputIn"], Field(max_length=limits.MAX_JOB_OUTPUTS)]
 
 
-class InputIn(BaseModel):
+class InputIn(Body):
     type: str = "string"
     value: Any = None
     path: str | None = None
@@ -21,27 +34,27 @@ class InputIn(BaseModel):
     optional: bool = False
 
 
-class OutputIn(BaseModel):
+class OutputIn(Body):
     type: str = "uri_folder"
     path: str | None = None
     mode: str = "rw_mount"
 
 
-class JobIn(BaseModel):
+class JobIn(Body):
     type: str = "command"
     name: str = ""
-    display_name: str = ""
+    display_name: DisplayName = ""
     experiment_name: str = ""
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
-    command: str
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
+    command: Command
     code: str | None = None
     environment: str | EnvironmentIn | None = None
-    environment_variables: dict[str, str] = Field(default_factory=dict)
+    environment_variables: EnvironmentVariables = Field(default_factory=dict)
     compute: str = "local"
-    inputs: dict[str, InputIn] = Field(default_factory=dict)
-    outputs: dict[str, OutputIn] = Field(default_factory=dict)
+    inputs: Inputs = Field(default_factory=dict)
+    outputs: Outputs = Field(default_factory=dict)
     timeout: float | None = None
     is_deterministic: bool = True
 
@@ -81,6 +94,13 @@ class StatusChangeOut(BaseModel):
 
 
 class JobOut(JobIn):
+    display_name: str = ""
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    inputs: dict[str, InputIn] = Field(default_factory=dict)
+    outputs: dict[str, OutputIn] = Field(default_factory=dict)
     status: str
     status_history: list[StatusChangeOut]
     error: str | None = None
@@ -110,7 +130,7 @@ class JobOut(JobIn):
                    definition=job.definition)
 
 
-class RunnerStatusIn(BaseModel):
+class RunnerStatusIn(Body):
     status: str
     error: str | None = None
     exit_code: int | None = None
@@ -122,20 +142,20 @@ class FileOut(BaseModel):
     size: int
 
 
-class PipelineIn(BaseModel):
+class PipelineIn(Body):
     """A pipeline job: the top level is typed here; ``jobs`` and ``settings`` are the plain
     form of :class:`~ember.entities.pipelines.PipelineJob` (checked when converted)."""
 
     type: str = "pipeline"
     name: str = ""
-    display_name: str = ""
+    display_name: DisplayName = ""
     experiment_name: str = ""
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     compute: str | None = None
-    inputs: dict[str, InputIn] = Field(default_factory=dict)
-    outputs: dict[str, OutputIn] = Field(default_factory=dict)
+    inputs: Inputs = Field(default_factory=dict)
+    outputs: Outputs = Field(default_factory=dict)
     jobs: dict[str, dict[str, Any]]
     settings: dict[str, Any] = Field(default_factory=dict)
 

@@ -8,17 +8,18 @@ from pydantic import BaseModel, Field
 
 from ember.artifacts.store import FileInfo
 from ember.entities.models import Model
+from ember.server.schemas.base import Body, Description, Properties, Tags
 
 
-class ModelIn(BaseModel):
+class ModelIn(Body):
     name: str
     version: int = 0
     path: str
     source: str = ""
     type: str = "custom_model"
-    description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    properties: dict[str, str] = Field(default_factory=dict)
+    description: Description = ""
+    tags: Tags = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
     flavors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     stage: str = "None"
     run_id: str = ""
@@ -30,10 +31,10 @@ class ModelIn(BaseModel):
                      run_id=self.run_id)
 
 
-class ModelUpdate(BaseModel):
-    description: str | None = None
-    tags: dict[str, str] | None = None
-    properties: dict[str, str] | None = None
+class ModelUpdate(Body):
+    description: Description | None = None
+    tags: Tags | None = None
+    properties: Properties | None = None
     stage: str | None = None
 
 
