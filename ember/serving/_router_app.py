@@ -45,10 +45,12 @@ from ember.serving._router_upstream import (
     Unreachable,
     acquire,
     exchange,
+    is_live,
     pick,
 )
 
 log = logging.getLogger("ember.serving.router")
+STALL_CHECK_S = 0.25   # how often a set-aside instance is asked whether run() is free again
 
 
 class RouterApp:
@@ -171,6 +173,9 @@ class RouterApp:
                 break
             swapped = self._table.current(dep) is not dep or any(i.retired for i in instances)
             if loop.time() >= queue_deadline or not swapped:
+                if all(i.stalled or i.retired for i in instances):
+                    return error(503, "NO_INSTANCE", f"deployment {dep.name}: every instance is "
+                                  "busy with a request that timed out")
                 return error(429, "TOO_MANY_REQUESTS",
                               f"deployment {dep.name}: every instance has "
                               f"{instances[0].limit} requests in flight")
@@ -204,6 +209,8 @@ class RouterApp:
             log.warning("deployment %s: %s", dep.name, exc)
             return error(502, "BAD_GATEWAY", f"deployment {dep.name}: {exc}")
         except TimeoutError:
+            if inst is not None and inst.stall():
+                self._spawn(self._watch_stalled(dep.name, inst))
             return error(504, "REQUEST_TIMEOUT", f"deployment {dep.name} did not answer "
                           f"within {round(dep.timeout_s * 1000)} ms")
         finally:
@@ -218,6 +225,18 @@ class RouterApp:
             log.exception("mirror to deployment %s failed", dep.name)
             status = 500
         dep.stats.record(status, (time.perf_counter() - received) * 1000.0)
+
+    async def _watch_stalled(self, deployment: str, inst: Instance) -> None:
+        """A request to ``inst`` timed out: with a scoring script's one-call-at-a-time rule, a
+        run() that never returns would make every later request on it time out too. Keep it
+        aside until its liveness answer says run() can be entered again; the supervisor
+        replaces a worker that stays stuck (the table then drops it, and this ends)."""
+        log.warning("deployment %s: %s timed out; no request goes to it until it is live",
+                    deployment, inst.addr)
+        while inst.stalled and not inst.retired:
+            await asyncio.sleep(STALL_CHECK_S)
+            if await is_live(inst):
+                inst.unstall()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -45,7 +45,7 @@ class Instance:
     """One worker process as the router sees it."""
 
     __slots__ = ("addr", "host", "port", "host_header", "in_flight", "limit", "retired",
-                 "_idle", "_waiters")
+                 "stalled", "_idle", "_waiters")
 
     def __init__(self, addr: str) -> None:
         host, _, port = addr.rpartition(":")
@@ -58,6 +58,9 @@ class Instance:
         self.in_flight = 0
         self.limit = 1
         self.retired = False
+        # A request to it timed out: probably a run() that will never return. No request is
+        # sent to it until its liveness answer says run() can be entered (see stall()).
+        self.stalled = False
         self._idle: list[_Conn] = []
         self._waiters: deque[asyncio.Future[Instance | None]] = deque()
 
@@ -78,15 +81,28 @@ class Instance:
         # The slot moves to the waiter without passing through "free", so a request arriving
         # now cannot overtake requests that have queued.
         waiters = self._waiters
-        while waiters and self.in_flight < self.limit and not self.retired:
+        while waiters and self.in_flight < self.limit and not self.retired \
+                and not self.stalled:
             fut = waiters.popleft()
             if not fut.done():
                 self.in_flight += 1
                 fut.set_result(self)
 
+    def stall(self) -> bool:
+        """Set the instance aside; False when it already was (someone is watching it)."""
+        if self.stalled:
+            return False
+        self.stalled = True
+        return True
+
+    def unstall(self) -> None:
+        self.stalled = False
+        self._hand_off()   # requests that queued meanwhile may have it now
+
     def retire(self) -> None:
         """The instance left the routing table; close its pool once nothing is in flight."""
         self.retired = True
+        self.stalled = False
         for fut in self._waiters:
             if not fut.done():
                 fut.set_result(None)   # the waiter looks again, at the new table
@@ -126,7 +142,8 @@ def pick(instances: Sequence[Instance], start: int, exclude: Instance | None = N
     for i in range(n):
         inst = instances[(start + i) % n]
         f = inst.in_flight
-        if f < best_n and f < inst.limit and inst is not exclude and not inst.retired:
+        if f < best_n and f < inst.limit and inst is not exclude and not inst.retired \
+                and not inst.stalled:
             best, best_n = inst, f
     if best is not None:
         best.in_flight += 1
@@ -164,6 +181,23 @@ async def acquire(instances: Sequence[Instance], start: int, wait_s: float,
 def _expire(fut: asyncio.Future[Instance | None]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+async def is_live(inst: Instance, timeout: float = 1.0) -> bool:
+    """Whether the worker's liveness route (``GET /``) answers 200 now, on a fresh connection."""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(inst.host, inst.port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: " + inst.host_header +
+                         b"\r\nConnection: close\r\n\r\n")
+            line = await reader.readline()
+        return line.split(b" ", 2)[1:2] == [b"200"]
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 # -- the HTTP/1.1 exchange -----------------------------------------------------------------------

@@ -10,13 +10,15 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 # A scorer takes the raw request body and returns the model's answer (any JSON-able value, or
 # bytes). It raises BadRequest for a payload it refuses; anything else it raises is the user's
-# error (500 USER_ERROR).
+# error (500 USER_ERROR). A scorer that serialises its calls also has ``blocked_for() -> float``
+# (see ScriptScorer); one without it never blocks a later call.
 Scorer = Callable[[bytes], object]
 
 
@@ -86,24 +88,43 @@ def import_script(code_dir: Path, scoring_script: str,
     return run  # type: ignore[no-any-return]
 
 
-def load_script(code_dir: Path, scoring_script: str) -> Scorer:
+class ScriptScorer:
+    """Calls a scoring script's ``run(raw_data)``, one call at a time.
+
+    Scoring scripts are written for Azure's server, which calls run() one request at a time per
+    worker process; user globals are rarely thread-safe, so that guarantee is kept. A run() that
+    never returns therefore blocks every later call: :meth:`blocked_for` says for how long, so
+    the liveness probe can report it (the worker is then replaced; a thread cannot be stopped).
+    """
+
+    def __init__(self, run: Callable[[str], Any]) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._entered: float | None = None
+
+    def __call__(self, body: bytes) -> object:
+        try:
+            raw_data = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the request body is not valid UTF-8 text: {exc}") from None
+        with self._lock:
+            self._entered = time.monotonic()
+            try:
+                return self._run(raw_data)
+            finally:
+                self._entered = None
+
+    def blocked_for(self) -> float:
+        """Seconds the run() call in progress has held the worker (0.0 when run() is free)."""
+        entered = self._entered
+        return 0.0 if entered is None else time.monotonic() - entered
+
+
+def load_script(code_dir: Path, scoring_script: str) -> ScriptScorer:
     """Import the scoring script by path, call its ``init()`` once, return a scorer for ``run``.
 
     The working directory becomes ``code_dir``. Raises whatever the import or ``init()``
     raises.
     """
     os.chdir(code_dir)
-    run = import_script(code_dir, scoring_script, "run(raw_data)")
-    # Scoring scripts are written for Azure's server, which calls run() one request at a time
-    # per worker process; user globals are rarely thread-safe, so keep that guarantee.
-    lock = threading.Lock()
-
-    def score(body: bytes) -> object:
-        try:
-            raw_data = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"the request body is not valid UTF-8 text: {exc}") from None
-        with lock:
-            return run(raw_data)
-
-    return score
+    return ScriptScorer(import_script(code_dir, scoring_script, "run(raw_data)"))

@@ -15,7 +15,12 @@ Three kinds of process:
 All of it is plain HTTP/1.1 on loopback with keep-alive; bodies carry ``Content-Length``.
 
 Worker HTTP surface
-    GET  /          liveness: 200 as soon as the HTTP loop answers.
+    GET  /          liveness: 200 as soon as the HTTP loop answers, while run() can be entered.
+                    503 ``{"error_code": "STUCK", "message": ...}`` when the run() call in
+                    progress has held the worker (scoring scripts run one call at a time) for
+                    longer than ``request_timeout_ms``: the router already answered that
+                    request 504, and every later call would wait behind it. A thread cannot be
+                    stopped, so the supervisor replaces such a worker (liveness settings).
     GET  /ready     readiness: 200 ``{"ready": true}`` once ``init()`` (or the MLflow model
                     load) has succeeded; 503 before. If init fails the worker logs the error
                     and exits with status 3.
@@ -48,8 +53,10 @@ Scoring surface
         Within a deployment, the instance with the fewest requests in flight is taken; when all
         have ``max_concurrent_requests_per_instance`` in flight the request waits up to
         ``max_queue_wait_ms`` for a free slot, else 429. No answer within
-        ``request_timeout_ms`` → 504. Instance unreachable → the next instance is tried once,
-        then 502. The worker's status and body are passed through otherwise.
+        ``request_timeout_ms`` → 504, and the instance is set aside (no request is sent to it)
+        until its ``GET /`` answers 200 again or the table drops it; when every instance is set
+        aside, 503 after ``max_queue_wait_ms``. Instance unreachable → the next instance is
+        tried once, then 502. The worker's status and body are passed through otherwise.
         The response carries header ``azureml-model-deployment: <d>``.
 """
 
@@ -71,6 +78,7 @@ class WorkerConfig(TypedDict, total=False):
     host: str
     port: int
     port_file: str
+    request_timeout_ms: int    # the deployment's; a run() held longer makes GET / answer 503
 
 
 class DeploymentRoute(TypedDict):

@@ -21,6 +21,7 @@ per-request log lines: the router measures traffic.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import importlib.util
 import json
@@ -84,6 +85,9 @@ class WorkerHTTPServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.scorer: Scorer | None = None
+        # A run() call older than this can only be one the router gave up on (its deadline
+        # started before the call): the worker then says it is not live. None: never.
+        self.stuck_after: float | None = None
         self.draining = False
         self.inflight = 0
         self.idle = threading.Condition()
@@ -109,6 +113,17 @@ class WorkerHTTPServer(ThreadingHTTPServer):
             if not self.inflight:
                 self.idle.notify_all()
 
+    def stuck(self) -> str | None:
+        """Why a new request could not enter run() in time, or None."""
+        blocked_for = getattr(self.scorer, "blocked_for", None)
+        if self.stuck_after is None or blocked_for is None:
+            return None
+        held = float(blocked_for())
+        if held <= self.stuck_after:
+            return None
+        return (f"run() has not returned for {held * 1000:.0f} ms (request_timeout_ms "
+                f"{self.stuck_after * 1000:.0f}); no other request can enter it")
+
     def drain(self, grace: float) -> None:
         """Stop accepting, then wait up to ``grace`` seconds for requests in flight to end."""
         self.draining = True
@@ -132,7 +147,11 @@ class WorkerHandler(BaseHTTPRequestHandler):
         try:
             path = self.path.partition("?")[0]
             if path == "/":
-                self._send(200, b'{"status": "alive"}')
+                stuck = self.server.stuck()
+                if stuck is None:
+                    self._send(200, b'{"status": "alive"}')
+                else:
+                    self._error(503, "STUCK", stuck)
             elif path == "/ready":
                 if self.server.scorer is None:
                     self._send(503, b'{"ready": false}')
@@ -270,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     name = "/".join(str(config.get(k, "?")) for k in ("workspace", "endpoint", "deployment"))
     apply_environment(config)
     server = WorkerHTTPServer((config.get("host") or "127.0.0.1", int(config.get("port") or 0)))
+    if config.get("request_timeout_ms"):
+        server.stuck_after = int(config["request_timeout_ms"]) / 1000.0
     threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
 
     stop = threading.Event()
@@ -295,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr, flush=True)
     while not stop.wait(1.0):
         pass
+    stuck = server.stuck()
+    if stuck is not None:   # say where, before the supervisor's SIGKILL
+        print(f"ember worker {name}: stopping while {stuck}; its threads:", file=sys.stderr,
+              flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
     server.drain(DRAIN_SECONDS)
     print(f"ember worker {name}: stopped", file=sys.stderr)
     return 0

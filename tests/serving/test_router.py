@@ -50,6 +50,7 @@ class Upstream:
         self.peak = 0
         self.drop_next = False   # read the next request, then close without answering
         self.gate: threading.Event | None = None   # when set: answer only once it opens
+        self.live = True                           # GET / (liveness): 200, else 503
         self.connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         upstream = self
@@ -67,6 +68,12 @@ class Upstream:
                 with upstream._lock:
                     upstream.connections.discard(self.connection)
                 super().finish()
+
+            def do_GET(self) -> None:
+                status = 200 if upstream.live and self.path == "/" else 503
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -366,6 +373,32 @@ def test_timeout_gives_504_and_drops_the_connection(
     time.sleep(1.6)   # the stale answer arrives on the dropped connection, not on a later one
     resp = score(client, "timeout", {"after": True})
     assert resp.status_code == 200 and json.loads(resp.json()["echo"]) == {"after": True}
+
+
+def test_a_timed_out_instance_gets_nothing_until_it_is_live_again(
+        router: RouterProc, client: httpx.Client, upstream: Callable[..., Upstream]) -> None:
+    """A worker whose run() never returns: after its 504 the router sends it nothing (every
+    request goes to the other instance) until its liveness route answers 200 again; alone, it
+    makes requests fail fast with 503 instead of each waiting for its own 504."""
+    stuck, other = upstream("stuck"), upstream("other")
+    stuck.gate, stuck.live = threading.Event(), False
+    settings = {"request_timeout_ms": 300, "max_concurrent_requests_per_instance": 1,
+                "max_queue_wait_ms": 100}
+    router.put_routes({
+        "ws/pair": endpoint({"d": deployment(stuck.addr, other.addr, **settings)}, {"d": 100}),
+        "ws/alone": endpoint({"d": deployment(stuck.addr, **settings)}, {"d": 100})})
+    codes = [score(client, "pair").status_code for _ in range(2)]   # the two instances in turn
+    assert sorted(codes) == [200, 504]
+    for i in range(20):
+        resp = score(client, "pair", {"n": i})
+        assert resp.status_code == 200 and resp.json()["instance"] == "other"
+    alone = score(client, "alone")
+    assert alone.status_code == 503 and "timed out" in alone.json()["message"]
+    stuck.gate.set()
+    stuck.live = True
+    wait_for(lambda: score(client, "alone").status_code == 200)
+    answered = {score(client, "pair").json()["instance"] for _ in range(10)}
+    assert answered == {"stuck", "other"}
 
 
 def test_unreachable_instance_fails_over_then_502(
