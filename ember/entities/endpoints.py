@@ -89,6 +89,9 @@ class OnlineDeployment:
     liveness_probe: ProbeSettings = field(default_factory=ProbeSettings)
     readiness_probe: ProbeSettings = field(default_factory=ProbeSettings)
     data_collector: DataCollector | None = None
+    # Ember's key (Azure sizes memory by instance_type): a worker whose resident memory, with
+    # its child processes, passes this many MiB is restarted, and the restart logged.
+    worker_memory_limit_mb: int | None = None
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     provisioning_state: str = ProvisioningState.CREATING

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -101,6 +100,11 @@ class OnlineDeploymentService:
         if rs.max_concurrent_requests_per_instance < 1 or rs.max_queue_wait_ms < 0:
             raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
                                     "instance must be >= 1 and max_queue_wait_ms >= 0")
+        limit = d.worker_memory_limit_mb
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise InvalidInputError(f"{what}: worker_memory_limit_mb must be an integer >= 1 "
+                                    f"(MiB of resident memory per worker), not {limit!r}")
         resolved = self.assets.check(workspace, what, d.model, d.code_configuration,
                                      d.environment)
         d.model, d.environment = resolved.model, resolved.environment
@@ -164,7 +168,8 @@ class OnlineDeploymentService:
                                   "deployment": d.name,
                                   "environment_variables": dict(d.environment_variables),
                                   "model_dir": None, "model_path": None, "code_dir": None,
-                                  "scoring_script": None}
+                                  "scoring_script": None,
+                                  "request_timeout_ms": d.request_settings.request_timeout_ms}
         if isinstance(d.model, str) and d.model:
             model = self.models.resolve(workspace, d.model)
             config["model_dir"], config["model_path"] = materialize(
@@ -186,9 +191,8 @@ class OnlineDeploymentService:
         python = str(self.builder.materialize(env, label).python)
         same = Path(python).resolve() == Path(sys.executable).resolve()
         argv = [python, "-m", "ember.serving.worker"] if same else [python, WORKER_FILE]
-        proc_env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
-        proc_env["PYTHONUNBUFFERED"] = "1"
-        return WorkerPlan(argv=argv, env=proc_env, config=config, cwd=None)
+        return WorkerPlan(argv=argv, env={"PYTHONUNBUFFERED": "1"}, config=config, cwd=None,
+                          memory_limit_mb=d.worker_memory_limit_mb, revision=d.generation)
 
     def _route(self, workspace: str, d: OnlineDeployment) -> dict[str, Any]:
         rs = d.request_settings
@@ -266,11 +270,23 @@ class OnlineDeploymentService:
         return text
 
     def recover(self) -> None:
-        """After a server start: roll out again every deployment that was serving or being
-        rolled out (workers do not outlive the server)."""
+        """After a server start (the supervisor has adopted what a previous server left
+        serving): a deployment whose workers were adopted for its current generation keeps
+        them (the supervisor replaces the dead ones); every other deployment that was serving
+        or being rolled out is rolled out again. A Failed deployment keeps whatever older
+        generation still serves it; workers of a deployment no longer recorded are stopped."""
+        adopted = self.supervisor.adopted()
         for workspace, d in self.store.list_deployments():
+            key: Key = (workspace, d.endpoint_name, d.name)
+            revision = adopted.pop(key, None)
+            if revision == d.generation:
+                if d.provisioning_state != ProvisioningState.SUCCEEDED and not d.error:
+                    self._set_state(workspace, d, ProvisioningState.SUCCEEDED, "")
+                continue
             if d.provisioning_state == ProvisioningState.FAILED:
                 continue
             d.provisioning_state = ProvisioningState.UPDATING
             self.store.update_deployment(workspace, d)
             self._start_rollout(workspace, d, False)
+        for key in adopted:
+            self.supervisor.remove(key)

@@ -3,8 +3,14 @@
 One instance per server process. A deployment (re)starts as a new *generation*: its workers
 start beside the old ones, and only when all are ready does the routing table switch to them;
 the old ones are stopped once the router reports no request in flight on them (so an update
-drops nothing). A watcher thread restarts a worker that exits or fails its liveness probe, and
-the router if it dies.
+drops nothing). A watcher thread restarts a worker that exits, fails its liveness probe (which
+includes a run() stuck past the request timeout) or passes its memory limit, and the router if
+it dies; each worker restart is written to the deployment's logs.
+
+Restart: the router and the workers outlive a server that dies. ``serving/state.json``
+(``_supervisor_state.py``) records them; the next server adopts every one whose pid and start
+time still match, keeps the router's admin token and port, treats the rest as dead (replaced by
+the watcher), and stops whatever else a previous server left (``serving/pids.json``).
 """
 
 from __future__ import annotations
@@ -18,38 +24,47 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ember.entities.endpoints import ProbeSettings
+from ember.serving._supervisor_state import (
+    Instance as _Instance,
+)
+from ember.serving._supervisor_state import (
+    Key,
+    Live,
+    SavedState,
+    WorkerPlan,
+    index_label,
+    read_state,
+    restore,
+    snapshot,
+    write_state,
+)
 from ember.serving.processes import (
     PidRegistry,
     Proc,
     StartFailed,
+    liveness,
+    log_event,
     log_tail,
+    memory_mb,
     probe,
     spawn,
     stop,
     wait_ready,
 )
 
+__all__ = ["EndpointView", "Key", "StartFailed", "Supervisor", "WorkerPlan"]
+
 log = logging.getLogger("ember.serving")
-Key = tuple[str, str, str]            # (workspace, endpoint, deployment)
 WATCH_PERIOD = 0.25
+MEMORY_PERIOD = 1.0                   # seconds between two memory readings of a worker
 DRAIN_PAUSE = 1.0                     # a request the old table routed is in flight by then
-
-
-@dataclass
-class WorkerPlan:
-    """How to start one worker of a deployment (the config gets host/port/port_file added)."""
-
-    argv: list[str]
-    env: dict[str, str]
-    config: dict[str, Any]
-    cwd: Path | None = None
 
 
 @dataclass
@@ -60,27 +75,6 @@ class EndpointView:
     traffic: dict[str, int]
     mirror_traffic: dict[str, int]
     deployments: list[str]
-
-
-@dataclass
-class _Instance:
-    index: int
-    proc: Proc
-    fails: int = 0
-    next_probe: float = 0.0
-    restarts: int = 0
-    retry_at: float = 0.0
-
-
-@dataclass
-class _Live:
-    plan: WorkerPlan
-    generation: int
-    liveness: ProbeSettings
-    route: dict[str, Any]
-    folder: Path
-    active: list[_Instance] = field(default_factory=list)
-    pending: list[_Instance] = field(default_factory=list)
 
 
 def key_hash(key: str) -> str:
@@ -94,11 +88,14 @@ class Supervisor:
         self.host, self.port = host, port
         self.endpoints_view = endpoints_view
         self.pids = PidRegistry(self.root / "pids.json")
+        self.state_path = self.root / "state.json"
         self.token = secrets.token_urlsafe(32)
-        self._live: dict[Key, _Live] = {}
+        self._live: dict[Key, Live] = {}
         self._lock = threading.RLock()
         self._push_lock = threading.Lock()
+        self._state_lock = threading.Lock()
         self._router: Proc | None = None
+        self._router_port = str(port)   # where a (re)started router binds
         self._router_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,13 +104,26 @@ class Supervisor:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        stopped = self.pids.stop_leftovers()
+        """Adopt what a previous server left serving, stop the rest, start the watcher."""
+        saved = read_state(self.state_path)
+        self._adopt_router(saved)
+        self._adopt_deployments(saved)
+        with self._lock:
+            kept = [i.proc for live in self._live.values() for i in live.active + live.pending
+                    if i.proc.popen is None and i.proc.poll() is None]
+        if self._router is not None:
+            kept.append(self._router)
+        stopped = self.pids.stop_leftovers(kept)
         if stopped:
             log.warning("stopped %d serving process(es) a previous server left running", stopped)
+        self._save()
+        if self._live:
+            self.push()   # the router's table as this server knows it (dead workers out)
         self._thread = threading.Thread(target=self._watch, name="ember-serving", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
+        """Stop the router and every worker (a deliberate stop leaves nothing to adopt)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -124,8 +134,52 @@ class Supervisor:
             stop(p, grace=2.0)
         if self._router is not None:
             stop(self._router, grace=2.0)
+            self._router = None
         self.pids.stop_leftovers()
+        self._save()
         self._http.close()
+
+    def adopted(self) -> dict[Key, int]:
+        """Each deployment this supervisor runs, with the revision (deployment generation) its
+        workers were planned for: after start, what was adopted."""
+        with self._lock:
+            return {key: live.plan.revision for key, live in self._live.items()}
+
+    def _adopt_router(self, saved: SavedState) -> None:
+        r = saved.router
+        if r is None or not r.addr:
+            return
+        port = r.addr.rsplit(":", 1)[1]
+        if self.port == 0:
+            self._router_port = port   # a new router keeps the scoring URIs where they were
+        proc = Proc(r.pid, r.create_time, self.root / "router", addr=r.addr)
+        if proc.poll() is not None or (self.port and str(self.port) != port):
+            return
+        try:
+            ok = self._http.get(f"http://{r.addr}/-/health", timeout=2.0,
+                                headers={"X-Ember-Admin": saved.token}).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            self._router, self.token = proc, saved.token
+            log.warning("adopted the endpoint router (pid %d) on %s", r.pid, r.addr)
+
+    def _adopt_deployments(self, saved: SavedState) -> None:
+        lives = restore(saved, time.monotonic())
+        with self._lock:
+            self._live.update(lives)
+        if lives:
+            log.warning("adopted %d deployment(s) a previous server left serving", len(lives))
+
+    def _save(self) -> None:
+        """Record the router and every current generation (see _supervisor_state)."""
+        with self._state_lock:
+            with self._lock:
+                state = snapshot(self._router, self.token, self._live)
+            try:
+                write_state(self.state_path, state)
+            except OSError as exc:
+                log.warning("could not record the serving state: %s", exc)
 
     def ensure_router(self) -> None:
         """Start the router on first use (a server with no endpoint never starts one)."""
@@ -144,20 +198,29 @@ class Supervisor:
         return f"{self.router_url}/endpoints/{workspace}/{endpoint}/score"
 
     def _start_router(self) -> None:
+        try:
+            self._router = self._spawn_router(self._router_port)
+        except StartFailed:
+            if self._router_port == str(self.port):
+                raise
+            # The port the last router had is taken now: any port (scoring URIs change).
+            self._router = self._spawn_router(str(self.port))
+        self._router_port = (self._router.addr or "").rsplit(":", 1)[-1] or str(self.port)
+        self._save()
+
+    def _spawn_router(self, port: str) -> Proc:
         env = {**os.environ, "EMBER_ROUTER_TOKEN": self.token}
         folder = self.root / "router"
-        port = self._router.addr.rsplit(":", 1)[1] if self._router and self._router.addr \
-            else str(self.port)
         p = spawn([sys.executable, "-m", "ember.serving.router", "--host", self.host,
                    "--port", port, "--port-file", str(folder / "port")], folder, env)
-        self.pids.add(p.proc.pid)
+        self.pids.add(p)
         try:
             wait_ready(p, 60.0, "the endpoint router", ready_path="/-/health",
                        headers={"X-Ember-Admin": self.token})
         except StartFailed:
-            self.pids.remove(p.proc.pid)
+            self.pids.remove(p.pid)
             raise
-        self._router = p
+        return p
 
     # --- deployments --------------------------------------------------------------------
 
@@ -178,16 +241,17 @@ class Supervisor:
                 wait_ready(inst.proc, timeout, f"worker {index_label(key, inst.index)}")
         except BaseException:
             for inst in started:
-                self.pids.remove(inst.proc.proc.pid)
+                self.pids.remove(inst.proc.pid)
                 stop(inst.proc, grace=1.0)
             raise
         now = time.monotonic()
         for inst in started:
             inst.next_probe = now + liveness.initial_delay
-        live = _Live(plan, generation, liveness, route, folder, active=started)
+        live = Live(plan, generation, liveness, route, folder, active=started)
         with self._lock:
             previous = self._live.get(key)
             self._live[key] = live
+        self._save()
         self.push()
         if previous is not None:
             self._retire(previous)
@@ -196,6 +260,7 @@ class Supervisor:
         """Stop routing to a deployment and stop its workers (after in-flight requests)."""
         with self._lock:
             live = self._live.pop(key, None)
+        self._save()
         self.push()
         if live is not None:
             self._retire(live)
@@ -205,7 +270,7 @@ class Supervisor:
             live = self._live.get(key)
             if live is None:
                 return []
-            return [{"index": i.index, "pid": i.proc.proc.pid, "address": i.proc.addr,
+            return [{"index": i.index, "pid": i.proc.pid, "address": i.proc.addr,
                      "state": state, "restarts": i.restarts}
                     for state, group in (("ready", live.active), ("starting", live.pending))
                     for i in group]
@@ -229,11 +294,13 @@ class Supervisor:
                   "port_file": str(inst_dir / "port")}
         inst_dir.mkdir(parents=True, exist_ok=True)
         (inst_dir / "config.json").write_text(json.dumps(config))
-        p = spawn([*plan.argv, str(inst_dir / "config.json")], inst_dir, plan.env, plan.cwd)
-        self.pids.add(p.proc.pid)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+        p = spawn([*plan.argv, str(inst_dir / "config.json")], inst_dir, {**env, **plan.env},
+                  plan.cwd)
+        self.pids.add(p)
         return p
 
-    def _retire(self, live: _Live) -> None:
+    def _retire(self, live: Live) -> None:
         instances = live.active + live.pending
         addrs = {i.proc.addr for i in instances if i.proc.addr}
         timeout = float(live.route.get("request_timeout_ms", 5000)) / 1000 + DRAIN_PAUSE + 1
@@ -245,7 +312,7 @@ class Supervisor:
             time.sleep(0.05)
         for inst in instances:
             stop(inst.proc, grace=5.0)
-            self.pids.remove(inst.proc.proc.pid)
+            self.pids.remove(inst.proc.pid)
 
     # --- the router ---------------------------------------------------------------------
 
@@ -307,9 +374,9 @@ class Supervisor:
 
     def _check_router(self) -> None:
         router = self._router
-        if router is not None and router.proc.poll() is not None:
-            log.warning("the endpoint router exited (%s); restarting it", router.proc.returncode)
-            self.pids.remove(router.proc.pid)
+        if router is not None and router.poll() is not None:
+            log.warning("the endpoint router exited (%s); restarting it", router.poll())
+            self.pids.remove(router.pid)
             with self._router_lock:
                 self._start_router()
             self.push()
@@ -321,36 +388,57 @@ class Supervisor:
             lives = list(self._live.items())
         for key, live in lives:
             for inst in list(live.active):
-                dead = inst.proc.proc.poll() is not None
-                if not dead and now >= inst.next_probe:
-                    inst.next_probe = now + live.liveness.period
-                    inst.fails = 0 if probe(inst.proc.addr or "", live.liveness.timeout) \
-                        else inst.fails + 1
-                    dead = inst.fails >= live.liveness.failure_threshold
-                if dead:
-                    log.warning("worker %s stopped (%s); restarting it", index_label(
-                        key, inst.index), inst.proc.proc.poll())
-                    self.pids.remove(inst.proc.proc.pid)
-                    stop(inst.proc, grace=1.0)
-                    with self._lock:
-                        live.active.remove(inst)
-                        inst.retry_at = now
-                        live.pending.append(inst)
-                    changed = True
+                reason = self._unhealthy(live, inst, now)
+                if reason is None:
+                    continue
+                what = f"worker {index_label(key, inst.index)} (pid {inst.proc.pid})"
+                log.warning("%s %s; restarting it", what, reason)
+                log_event(inst.proc.folder, f"{what} {reason}; restarting it")
+                with self._lock:
+                    if inst not in live.active:
+                        continue   # retired meanwhile
+                    live.active.remove(inst)
+                    inst.retry_at = now
+                    live.pending.append(inst)
+                self.push()   # out of the routing table before it is stopped
+                self.pids.remove(inst.proc.pid)
+                stop(inst.proc, grace=1.0)
+                changed = True
             for inst in list(live.pending):
                 changed |= self._advance_pending(key, live, inst, now)
         if changed:
+            self._save()
             self.push()
 
-    def _advance_pending(self, key: Key, live: _Live, inst: _Instance, now: float) -> bool:
+    def _unhealthy(self, live: Live, inst: _Instance, now: float) -> str | None:
+        """Why a ready worker must be replaced, or None."""
+        code = inst.proc.poll()
+        if code is not None:
+            return "exited" if code < 0 else f"exited with status {code}"
+        limit = live.plan.memory_limit_mb
+        if limit and now >= inst.next_memory:
+            inst.next_memory = now + MEMORY_PERIOD
+            used = memory_mb(inst.proc)
+            if used > limit:
+                return f"uses {used:.0f} MB of memory, over worker_memory_limit_mb {limit}"
+        if now >= inst.next_probe:
+            inst.next_probe = now + live.liveness.period
+            why = liveness(inst.proc.addr or "", live.liveness.timeout)
+            inst.fails = 0 if why is None else inst.fails + 1
+            if why is not None and inst.fails >= live.liveness.failure_threshold:
+                return f"failed its liveness probe {inst.fails} times ({why})"
+        return None
+
+    def _advance_pending(self, key: Key, live: Live, inst: _Instance, now: float) -> bool:
         """Start a pending replacement, or promote it when ready; True when routes changed."""
         p = inst.proc
-        if p.proc.poll() is not None:
+        if p.poll() is not None:
             if now < inst.retry_at:
                 return False
             inst.proc = self._spawn(live.folder, live.generation, inst.index, live.plan)
             inst.retry_at = now + min(2 ** min(inst.restarts, 5), 30)
             inst.restarts += 1
+            self._save()
             return False
         if not p.port_file.exists():
             return False
@@ -367,7 +455,3 @@ class Supervisor:
                 live.pending.remove(inst)
                 live.active.append(inst)
         return True
-
-
-def index_label(key: Key, index: int) -> str:
-    return f"{key[1]}/{key[2]}#{index}"

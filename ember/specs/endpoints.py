@@ -6,6 +6,8 @@ and SDK upload it); an inline ``model`` mapping becomes an unregistered
 model is a reference as written. Keys Azure accepts that have no meaning on local machines
 (``identity``, ``public_network_access``, ``app_insights_enabled``, ``scale_settings``,
 ``egress_public_network_access``, ``instance_type``, ``kind``) are accepted and ignored.
+``worker_memory_limit_mb`` is Ember's own key (an integer >= 1: MiB of resident memory per
+worker, children included, past which the worker is restarted).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ DEPLOYMENT_KEYS = ("$schema", "name", "endpoint_name", "description", "tags", "m
                    "code_configuration", "environment", "environment_variables",
                    "instance_type", "instance_count", "app_insights_enabled", "scale_settings",
                    "request_settings", "liveness_probe", "readiness_probe", "data_collector",
-                   "egress_public_network_access", "type", "properties", "model_mount_path")
+                   "egress_public_network_access", "type", "properties", "model_mount_path",
+                   "worker_memory_limit_mb")
 _REQUEST_KEYS = ("request_timeout_ms", "max_concurrent_requests_per_instance",
                  "max_queue_wait_ms")
 _PROBE_KEYS = ("initial_delay", "period", "timeout", "success_threshold", "failure_threshold")
@@ -89,6 +92,7 @@ def load_online_deployment_spec(path: Path,
         liveness_probe=ProbeSettings(**_ints(sec, "liveness_probe", _PROBE_KEYS)),
         readiness_probe=ProbeSettings(**_ints(sec, "readiness_probe", _PROBE_KEYS)),
         data_collector=_collector(sec),
+        worker_memory_limit_mb=sec.get_int("worker_memory_limit_mb", minimum=1),
         description=sec.get_str("description", nonempty=False) or "",
         tags=sec.get_str_map("tags"))
 

@@ -6,9 +6,10 @@ import textwrap
 from pathlib import Path
 
 SCORE = """
-import json, os, time
+import json, os, threading, time
 
 scale = None
+hoard = []
 
 def init():
     global scale
@@ -22,6 +23,10 @@ def run(raw_data):
         raise ValueError("bad input: fail requested")
     if data.get("sleep"):
         time.sleep(data["sleep"])
+    if data.get("hang"):
+        threading.Event().wait()   # never returns
+    if data.get("grow_mb"):
+        hoard.append(b"\x01" * (data["grow_mb"] << 20))   # written, so resident
     return {"result": [x * scale for x in data.get("data", [])], "pid": os.getpid(),
             "tag": os.environ.get("TAG", "")}
 """

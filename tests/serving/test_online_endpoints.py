@@ -356,25 +356,32 @@ def test_bad_requests_are_refused_with_the_reason(server: ServerProc, tmp_path: 
 
 
 def test_endpoints_come_back_after_a_server_restart(ember_home: Path, tmp_path: Path) -> None:
+    """The restarted server binds the router to another port than the running one (the API
+    port + 1, where the first start took any): that router is replaced, while the workers are
+    adopted and keep their pids (tests/serving/test_server_restart.py has the rest)."""
     root = scoring_project(tmp_path)
     first = ServerProc(ember_home).start()
     try:
         with MLClient(endpoint=first.url) as c:
-            _, key = serve_script(c, root, "keep")
+            ep, key = serve_script(c, root, "keep")
             old_pid = json.loads(c.online_endpoints.invoke("keep", body='{"data": [1]}'))["pid"]
     finally:
         first.kill()
-    second = ServerProc(ember_home).start()
+    second = ServerProc(ember_home).start(port=first.port)
     try:
         with MLClient(endpoint=second.url) as c:
             wait_for(lambda: c.online_deployments.get("blue", "keep").provisioning_state
                      == "Succeeded", timeout=60)
+            uri = c.online_endpoints.get("keep").scoring_uri
+            assert uri != ep.scoring_uri and uri.startswith(f"http://127.0.0.1:{first.port + 1}/")
             out = json.loads(c.online_endpoints.invoke("keep", body='{"data": [3]}'))
-            assert out["result"] == [6.0] and out["pid"] != old_pid
+            assert out["result"] == [6.0] and out["pid"] == old_pid
             assert c.online_endpoints.get_keys("keep").primary_key == key
-        wait_for(lambda: not _alive(old_pid), timeout=20)   # the crashed server's worker
+        with pytest.raises(httpx.TransportError):   # the first router is gone
+            score(ep.scoring_uri, key, {"data": [1]})
     finally:
         second.stop()
+    wait_for(lambda: not _alive(old_pid), timeout=20)   # a deliberate stop stops the workers
 
 
 def _alive(pid: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from ember.entities.endpoints import (
     CodeConfiguration,
@@ -100,6 +100,7 @@ class DeploymentIn(Body):
     liveness_probe: _Probe = Field(default_factory=_Probe)
     readiness_probe: _Probe = Field(default_factory=_Probe)
     data_collector: _Collector | None = None
+    worker_memory_limit_mb: StrictInt | None = None   # range checked by the service
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
 
@@ -117,6 +118,7 @@ class DeploymentIn(Body):
             readiness_probe=ProbeSettings(**self.readiness_probe.model_dump()),
             data_collector=DataCollector(**self.data_collector.model_dump())
             if self.data_collector else None,
+            worker_memory_limit_mb=self.worker_memory_limit_mb,
             description=self.description, tags=self.tags)
 
 
@@ -133,6 +135,7 @@ class DeploymentOut(BaseModel):
     liveness_probe: dict[str, Any]
     readiness_probe: dict[str, Any]
     data_collector: dict[str, Any] | None
+    worker_memory_limit_mb: int | None = None
     description: str
     tags: dict[str, str]
     provisioning_state: str
