@@ -378,3 +378,49 @@ def test_mlflow_keep_alive(mlflow_worker: Worker) -> None:
         assert conn.sock is sock
     finally:
         conn.close()
+
+
+def test_liveness_fails_while_a_run_holds_the_worker_past_the_request_timeout(
+        tmp_path: Path) -> None:
+    """run() is entered one call at a time: once a call has held it longer than
+    request_timeout_ms, GET / answers 503 STUCK (the router gave up on that request, and every
+    later one would wait behind it); it answers 200 again when run() returns. Stopped while
+    stuck, the worker writes its threads' stacks to its log."""
+    config = script_project(tmp_path)
+    worker = Worker(tmp_path / "worker", request_timeout_ms=200, **config).wait_ready()
+    sleeping = Path(config["code_dir"]) / "sleeping"
+    try:
+        assert worker.request("GET", "/")[0] == 200
+        slow = threading.Thread(target=worker.score, args=({"kind": "sleep", "seconds": 3},))
+        slow.start()
+
+        def stuck() -> bool:
+            return worker.request("GET", "/")[0] == 503
+        deadline = time.monotonic() + 30
+        while not (sleeping.exists() and stuck()):
+            assert time.monotonic() < deadline, "the worker never said it was stuck"
+            time.sleep(0.02)
+        status, _, body = worker.request("GET", "/")
+        reply = json.loads(body)
+        assert status == 503 and reply["error_code"] == "STUCK"
+        assert "run() has not returned" in reply["message"]
+        slow.join()
+        assert worker.request("GET", "/")[0] == 200
+
+        sleeping.unlink()
+        def score_until_stopped() -> None:
+            try:
+                worker.score({"kind": "sleep", "seconds": 8})
+            except (OSError, http.client.HTTPException):
+                pass   # the worker is stopped under it
+        again = threading.Thread(target=score_until_stopped)
+        again.start()
+        while not (sleeping.exists() and stuck()):
+            assert time.monotonic() < deadline, "the worker never said it was stuck"
+            time.sleep(0.02)
+        worker.stop()
+        assert "stopping while run() has not returned" in worker.stderr()
+        assert 'score.py", line' in worker.stderr() and " in run" in worker.stderr()
+        again.join()
+    finally:
+        worker.stop()

@@ -40,8 +40,9 @@ def test_a_hung_run_does_not_poison_the_deployment(server: ServerProc, tmp_path:
                 r = h.post(ep.scoring_uri, json={"data": [i]})
                 assert r.status_code == 200, r.text
                 answered.add(r.json()["pid"])
-            assert len(answered) == 1 and answered < before
-            stuck_pid = (before - answered).pop()
+            good = answered & before   # (a replacement may already answer too)
+            assert len(good) == 1
+            stuck_pid = (before - good).pop()
 
             def replaced() -> bool:
                 now = c.online_deployments.instances("blue", "stuck")
@@ -53,7 +54,7 @@ def test_a_hung_run_does_not_poison_the_deployment(server: ServerProc, tmp_path:
 
             def both_answer() -> bool:
                 answered.add(h.post(ep.scoring_uri, json={"data": [1]}).json()["pid"])
-                return len(answered - before) == 1
+                return len(answered - before) >= 1
             wait_for(both_answer, timeout=30, interval=0.0)
 
 
