@@ -10,8 +10,8 @@ import builtins
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ember.artifacts.store import ArtifactStore, safe_relpath
@@ -31,8 +31,6 @@ from ember.specs.references import is_asset_ref, parse_asset_ref
 from ember.store.jobs import JobStore
 
 if TYPE_CHECKING:
-    from ember.engine.orchestrator import Orchestrator
-    from ember.engine.scheduler import Scheduler
     from ember.tracking.service import TrackingService
 
 RUN_STATUS = {
@@ -44,6 +42,17 @@ RUN_STATUS = {
 LOG_PATH = "user_logs/std_log.txt"
 
 
+@dataclass(frozen=True)
+class JobEvent:
+    """A status change the service recorded. ``job`` is the job as written when the change
+    is its creation (:meth:`JobService.record`), None for later moves."""
+
+    workspace: str
+    name: str
+    status: str
+    job: Job | None = None
+
+
 def default_output_uri(job: str, output: str) -> str:
     return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{job}/{output}/"
 
@@ -52,19 +61,27 @@ class JobService:
     def __init__(self, jobs: JobStore, environments: EnvironmentService, data: DataService,
                  datastores: DatastoreService, uploads: UploadService,
                  tracking: TrackingService, artifacts: ArtifactStore) -> None:
-        self.jobs = jobs
+        self._store = jobs   # private: every status change goes through move() and its events
         self.environments = environments
         self.data = data
         self.datastores = datastores
         self.uploads = uploads
         self.tracking = tracking
         self.artifacts = artifacts
-        self.scheduler: Scheduler | None = None
-        self.orchestrator: Orchestrator | None = None
-        # Called as (workspace, job name, new status) after every recorded status change.
-        self.listeners: list[Callable[[str, str, str], None]] = []
+        # Called with a JobEvent after every recorded status change (the scheduler and the
+        # orchestrator subscribe; the service knows neither).
+        self._listeners: list[Callable[[JobEvent], None]] = []
         self._log_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+
+    def subscribe(self, listener: Callable[[JobEvent], None]) -> None:
+        """Call ``listener`` after every status change this service records, synchronously,
+        in the thread that made it (so a listener may act before the caller goes on)."""
+        self._listeners.append(listener)
+
+    def _publish(self, event: JobEvent) -> None:
+        for listener in self._listeners:
+            listener(event)
 
     # --- submit -----------------------------------------------------------------------------
 
@@ -95,9 +112,9 @@ class JobService:
 
     def check_unused_name(self, workspace: str, name: str) -> None:
         try:
-            self.jobs.get(workspace, name, with_history=False)
+            self._store.get(workspace, name, with_history=False)
         except NotFoundError:
-            if self.jobs.name_taken(name):
+            if self._store.name_taken(name):
                 raise ConflictError(
                     f"the job name {name!r} is taken by a job in another workspace: a job's "
                     "name is its MLflow run id, and run ids are unique across the server (as "
@@ -124,13 +141,10 @@ class JobService:
             workspace, run_id=job.name, experiment_id=job.experiment_id,
             run_name=job.display_name, start_time_ms=int(job.creation_time * 1000), tags=tags,
             status=RUN_STATUS[status], end_time_ms=end)
-        created = self.jobs.create(workspace, job)
+        created = self._store.create(workspace, job)
         if reason:
             self.append_server_log(workspace, job.name, f"[ember] {reason}\n".encode())
-        if self.scheduler is not None and job.type == "command" and status == JobStatus.QUEUED:
-            self.scheduler.offer(workspace, created)
-        for listener in self.listeners:
-            listener(workspace, job.name, status)
+        self._publish(JobEvent(workspace, job.name, status, created))
         return created
 
     def create_reused(self, workspace: str, job: Job, source: Job) -> Job:
@@ -199,7 +213,7 @@ class JobService:
 
     def output_uri(self, workspace: str, job_name: str, output: str) -> str:
         """The datastore URI of a job's named output (``azureml://jobs/...`` resolution)."""
-        job = self.jobs.get(workspace, job_name)
+        job = self._store.get(workspace, job_name)
         if output not in job.outputs:
             known = ", ".join(sorted(job.outputs)) or "none"
             raise NotFoundError(f"job {job_name!r} has no output {output!r} (outputs: {known})")
@@ -211,12 +225,33 @@ class JobService:
     # --- read -------------------------------------------------------------------------------
 
     def get(self, workspace: str, name: str, *, with_history: bool = True) -> Job:
-        return self.jobs.get(workspace, name, with_history=with_history)
+        return self._store.get(workspace, name, with_history=with_history)
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
              max_results: int = 100, with_history: bool = True) -> builtins.list[Job]:
-        return self.jobs.list(workspace, parent_job_name=parent_job_name,
+        return self._store.list(workspace, parent_job_name=parent_job_name,
                               max_results=max_results, with_history=with_history)
+
+    def get_status(self, workspace: str, name: str) -> str:
+        return self._store.get_status(workspace, name)
+
+    def child_statuses(self, workspace: str, parent_job_name: str) -> dict[str, str]:
+        return self._store.child_statuses(workspace, parent_job_name)
+
+    def list_in_status(self, statuses: Iterable[str], *, with_history: bool = True
+                       ) -> builtins.list[tuple[str, Job]]:
+        """``(workspace, job)`` for every job in ``statuses``, in every workspace."""
+        return self._store.list_in_status(statuses, with_history=with_history)
+
+    def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:
+        return self._store.find_reusable(workspace, reuse_key)
+
+    def update(self, workspace: str, job: Job) -> None:
+        """Write a job's outputs, properties and definition (never its status: see move)."""
+        self._store.update(workspace, job)
+
+    def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
+        self._store.set_runner(workspace, name, runner)
 
     # --- status -----------------------------------------------------------------------------
 
@@ -224,34 +259,33 @@ class JobService:
              error: str | None = None, allowed_from: frozenset[str] | None = None) -> bool:
         if allowed_from is None:
             allowed_from = frozenset(s for s, nxt in JobStatus.NEXT.items() if new_status in nxt)
-        ok = self.jobs.transition(workspace, name, new_status, allowed_from=allowed_from,
+        ok = self._store.transition(workspace, name, new_status, allowed_from=allowed_from,
                                   time=time.time(), reason=reason, error=error)
         if ok:
             end = int(time.time() * 1000) if new_status in JobStatus.TERMINAL else None
             # Queued → Preparing → Starting are all SCHEDULED runs: no write needed.
             if any(RUN_STATUS[old] != RUN_STATUS[new_status] for old in allowed_from):
                 self.tracking.set_run_status(name, RUN_STATUS[new_status], end)
-            for listener in self.listeners:
-                listener(workspace, name, new_status)
+            self._publish(JobEvent(workspace, name, new_status))
         return ok
 
     def cancel(self, workspace: str, name: str, reason: str = "canceled by the user") -> Job:
-        job = self.jobs.get(workspace, name)
+        job = self._store.get(workspace, name)
         if job.status in JobStatus.TERMINAL:
             raise ConflictError(f"job {name!r} is already {job.status}; there is nothing to cancel")
-        if job.type != "command" and self.orchestrator is not None:
-            self.orchestrator.cancel(workspace, job, reason)
-            return self.jobs.get(workspace, name)
+        if job.type != "command":
+            # The orchestrator, on this event, cancels the children and ends the composite.
+            self.move(workspace, name, JobStatus.CANCEL_REQUESTED, reason=reason)
+            return self._store.get(workspace, name)
         if job.status == JobStatus.QUEUED and self.move(
                 workspace, name, JobStatus.CANCELED, reason=reason,
                 allowed_from=frozenset({JobStatus.QUEUED})):
-            return self.jobs.get(workspace, name)
+            return self._store.get(workspace, name)
+        # The scheduler, on this event, stops the job's process tree before we go on.
         self.move(workspace, name, JobStatus.CANCEL_REQUESTED, reason=reason)
-        if self.scheduler is not None:
-            self.scheduler.stop_job(workspace, name)
         self.move(workspace, name, JobStatus.CANCELED, reason=reason,
                   allowed_from=frozenset({JobStatus.CANCEL_REQUESTED}))
-        return self.jobs.get(workspace, name)
+        return self._store.get(workspace, name)
 
     def runner_report(self, workspace: str, name: str, status: str, *,
                       error: str | None = None, exit_code: int | None = None) -> Job:
@@ -265,12 +299,9 @@ class JobService:
         reason = f"exit code {exit_code}" if exit_code is not None else ""
         if not self.move(workspace, name, status, reason=reason, error=error,
                          allowed_from=frozenset(expected[status])):
-            current = self.jobs.get(workspace, name).status
+            current = self._store.get(workspace, name).status
             raise ConflictError(f"job {name!r} is {current}; report {status!r} refused")
-        job = self.jobs.get(workspace, name, with_history=False)
-        if status == JobStatus.RUNNING and self.scheduler is not None:
-            self.scheduler.started(workspace, job)
-        return job
+        return self._store.get(workspace, name, with_history=False)
 
     # --- logs and files ---------------------------------------------------------------------
 
@@ -290,7 +321,12 @@ class JobService:
             return self.artifacts.append_bytes(path, data)
 
     def append_log(self, workspace: str, name: str, offset: int, data: bytes) -> int:
-        """Append a runner's log chunk at ``offset``; resent bytes are not written twice."""
+        """Append a runner's log chunk at ``offset``; resent bytes are not written twice.
+        Refused (409) once the job has ended: its log is final (the runner ships every chunk
+        before it reports the end, and stops shipping on a 409)."""
+        job = self.get(workspace, name, with_history=False)
+        if job.status in JobStatus.TERMINAL:
+            raise ConflictError(f"job {name!r} is {job.status}; its log is final")
         path = self._run_path(workspace, name, LOG_PATH)
         with self._log_lock(name):
             size = self.artifacts.size(path)
@@ -301,19 +337,19 @@ class JobService:
 
     def read_log(self, workspace: str, name: str, offset: int,
                  max_bytes: int = 1 << 20) -> tuple[bytes, int, Job]:
-        job = self.jobs.get(workspace, name)
+        job = self._store.get(workspace, name)
         path = self._run_path(workspace, name, LOG_PATH)
         size = self.artifacts.size(path)
         data = self.artifacts.read_range(path, offset, max_bytes) if offset < size else b""
         return data, size, job
 
     def put_artifact(self, workspace: str, name: str, path: str, data: bytes) -> None:
-        self.jobs.get(workspace, name)
+        self._store.get(workspace, name)
         self.artifacts.write_bytes(self._run_path(workspace, name, path), data)
 
     def file_root(self, workspace: str, name: str, output: str) -> tuple[ArtifactStore, str]:
         """Where a job's files live: ``default`` = run artifacts, else a named output."""
-        job = self.jobs.get(workspace, name)
+        job = self._store.get(workspace, name)
         if output == "default":
             return self.artifacts, self.tracking.run_artifact_prefix(workspace, name)
         uri = self.output_uri(workspace, job.name, output)

@@ -13,7 +13,7 @@ import abc
 import logging
 import threading
 
-from ember.engine.jobs import JobService
+from ember.engine.jobs import JobEvent, JobService
 from ember.entities.jobs import Job, JobStatus
 
 log = logging.getLogger("ember.orchestrator")
@@ -30,7 +30,8 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
-        """Cancel the composite and every child that has not ended."""
+        """The composite is CancelRequested: cancel every child that has not ended, then
+        move the composite to Canceled."""
 
 
 class Orchestrator:
@@ -46,8 +47,7 @@ class Orchestrator:
         self._parent: dict[str, str] = {}         # child name -> composite name
         self._thread: threading.Thread | None = None
         self._jobs: dict[str, Job] = {}            # composite name -> last read (see _current)
-        jobs.orchestrator = self
-        jobs.listeners.append(self._on_status)
+        jobs.subscribe(self._on_event)
 
     def register(self, job_type: str, driver: Driver) -> None:
         self.drivers[job_type] = driver
@@ -56,7 +56,7 @@ class Orchestrator:
 
     def start(self) -> None:
         statuses = [s for s in JobStatus.ALL if s not in JobStatus.TERMINAL]
-        for ws, job in self.jobs.jobs.list_in_status(statuses):
+        for ws, job in self.jobs.list_in_status(statuses):
             if job.type in self.drivers:
                 self.submitted(ws, job)
         self._thread = threading.Thread(target=self._loop, name="ember-orchestrator",
@@ -80,19 +80,24 @@ class Orchestrator:
         with self._guard:
             return self._locks.setdefault(name, threading.RLock())
 
-    def cancel(self, workspace: str, job: Job, reason: str) -> None:
-        driver = self.drivers[job.type]
-        with self.lock(job.name):
-            driver.cancel(workspace, self.jobs.get(workspace, job.name), reason)
-        self._mark(job.name, workspace)
+    def _cancel(self, workspace: str, name: str) -> None:
+        """A composite moved to CancelRequested: its driver cancels the children and ends it."""
+        with self.lock(name):
+            job = self.jobs.get(workspace, name)
+            reason = job.status_history[-1].reason if job.status_history else ""
+            self.drivers[job.type].cancel(workspace, job, reason)
+        self._mark(name, workspace)
 
     # --- events -----------------------------------------------------------------------------
 
-    def _on_status(self, workspace: str, name: str, status: str) -> None:
+    def _on_event(self, event: JobEvent) -> None:
         with self._guard:
-            parent = self._parent.get(name)
-        if parent is not None and status in JobStatus.TERMINAL:
-            self._mark(parent, workspace)
+            parent = self._parent.get(event.name)
+            composite = event.name in self._active
+        if composite and event.status == JobStatus.CANCEL_REQUESTED:
+            self._cancel(event.workspace, event.name)
+        elif parent is not None and event.status in JobStatus.TERMINAL:
+            self._mark(parent, event.workspace)
 
     def _mark(self, name: str, workspace: str) -> None:
         with self._guard:
@@ -124,7 +129,7 @@ class Orchestrator:
             with self._guard:
                 for child in children:
                     self._parent[child] = name
-            if self.jobs.jobs.get_status(workspace, name) in JobStatus.TERMINAL:
+            if self.jobs.get_status(workspace, name) in JobStatus.TERMINAL:
                 self._forget(name)
                 parent = self._parent.get(name)
                 if parent is not None:
@@ -135,7 +140,7 @@ class Orchestrator:
         (a big pipeline's definition is costly to decode on every child event). Drivers
         update outputs and properties through this same object."""
         cached = self._jobs.get(name)
-        if cached is not None and self.jobs.jobs.get_status(workspace, name) == cached.status:
+        if cached is not None and self.jobs.get_status(workspace, name) == cached.status:
             return cached
         job = self.jobs.get(workspace, name, with_history=False)
         self._jobs[name] = job

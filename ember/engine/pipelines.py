@@ -186,7 +186,7 @@ class PipelineDriver(Driver):
         look are read in full (a long chain would otherwise re-read every step each time)."""
         cache = self._child_cache.setdefault(job.name, {})
         out: dict[str, Job] = {}
-        for name, status in self.jobs.jobs.child_statuses(workspace, job.name).items():
+        for name, status in self.jobs.child_statuses(workspace, job.name).items():
             child = cache.get(name)
             if child is None or child.status != status:
                 child = self.jobs.get(workspace, name, with_history=False)
@@ -357,7 +357,7 @@ class PipelineDriver(Driver):
         self.jobs.check(workspace, child)
         if reuse and child.is_deterministic:
             child.reuse_key = reuse_key(workspace, child, self.hasher)
-            source = self.jobs.jobs.find_reusable(workspace, child.reuse_key)
+            source = self.jobs.find_reusable(workspace, child.reuse_key)
             if source is not None and source.reused_from:   # point at the job that ran
                 source = self.jobs.get(workspace, source.reused_from, with_history=False)
             if source is not None and self._outputs_exist(workspace, source):
@@ -416,7 +416,7 @@ class PipelineDriver(Driver):
                                                path=child.outputs[port].path)
                 changed = True
         if changed:
-            self.jobs.jobs.update(workspace, pjob)
+            self.jobs.update(workspace, pjob)
 
     def _cancel_child(self, workspace: str, name: str, reason: str) -> None:
         try:
@@ -453,7 +453,6 @@ class PipelineDriver(Driver):
 
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
         self._forget(job.name)
-        self.jobs.move(workspace, job.name, JobStatus.CANCEL_REQUESTED, reason=reason)
         for child in self.jobs.list(workspace, parent_job_name=job.name, max_results=MAX_STEPS):
             if child.status not in JobStatus.TERMINAL:
                 self._cancel_child(workspace, child.name, "the pipeline was canceled")

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ember.engine import processes, runner
-from ember.engine.jobs import JobService
+from ember.engine.jobs import JobEvent, JobService
 from ember.engine.workdir import WorkdirPreparer
 from ember.entities.jobs import Job, JobStatus
 from ember.errors import EmberError
@@ -46,7 +46,7 @@ class Scheduler:
         self._standbys: list[subprocess.Popen[bytes]] = []
         self._standby_target = min(self.capacity, 4)
         self._standby_lock = threading.Lock()
-        jobs.scheduler = self
+        jobs.subscribe(self._on_event)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -69,6 +69,22 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def _on_event(self, event: JobEvent) -> None:
+        """Newly queued command jobs start at once when there is room; a job whose runner
+        reported Running gets its timeout armed; a cancel stops the job's process tree (before
+        the canceller moves it to Canceled)."""
+        if event.status == JobStatus.QUEUED and event.job is not None:
+            if event.job.type == "command":
+                self.offer(event.workspace, event.job)
+        elif event.status == JobStatus.RUNNING:
+            with self._lock:
+                ours = event.name in self._active
+            if ours:
+                self.started(event.workspace,
+                             self.jobs.get(event.workspace, event.name, with_history=False))
+        elif event.status == JobStatus.CANCEL_REQUESTED:
+            self.stop_job(event.workspace, event.name)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -88,8 +104,8 @@ class Scheduler:
             free = self.capacity - len(self._active)
         if free <= 0:
             return
-        queued = [(ws, j) for ws, j in self.jobs.jobs.list_in_status([JobStatus.QUEUED],
-                                                                     with_history=False)
+        queued = [(ws, j) for ws, j in self.jobs.list_in_status([JobStatus.QUEUED],
+                                                                with_history=False)
                   if j.type == "command"]
         for ws, job in queued[:free]:
             if not self._start(ws, job):
@@ -135,7 +151,7 @@ class Scheduler:
             proc.stdin.write(f"{prepared.config_path}\n".encode())
             proc.stdin.close()
             ident = processes.identity(proc.pid)
-            self.jobs.jobs.set_runner(ws, job.name, {**ident, "job_dir": str(prepared.job_dir)})
+            self.jobs.set_runner(ws, job.name, {**ident, "job_dir": str(prepared.job_dir)})
             code = proc.wait()
             self._runner_ended(ws, job.name, f"the runner exited with code {code}")
         except EmberError as exc:
@@ -219,16 +235,21 @@ class Scheduler:
 
     def stop_job(self, ws: str, name: str) -> None:
         """Stop a job's whole process tree (runner, command, and anything they started)."""
-        job = self.jobs.get(ws, name)
+        job = self.jobs.get(ws, name, with_history=False)
         pid = job.runner.get("pid")
         if pid and processes.is_same_process(pid, job.runner.get("create_time")):
             processes.kill_tree(int(pid), self.settings.cancel_grace_seconds)
+
+    def finalize(self, ws: str, name: str) -> None:
+        """A runner asked the server to copy outputs on a remote datastore (deferred outputs)."""
+        self.jobs.get(ws, name, with_history=False)
+        self.preparer.finalize(ws, self.preparer.job_dir(name))
 
     # --- restart ----------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Reattach or end every job a previous server process left active."""
-        for ws, job in self.jobs.jobs.list_in_status(JobStatus.ACTIVE):
+        for ws, job in self.jobs.list_in_status(JobStatus.ACTIVE):
             if job.type != "command":
                 continue   # pipelines and sweeps: the orchestrator's
             pid, ctime = int(job.runner.get("pid") or 0), job.runner.get("create_time")

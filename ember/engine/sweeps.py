@@ -230,7 +230,7 @@ class SweepDriver(Driver):
             state.told.add(t.name)
             if value is not None:
                 t.properties = {**t.properties, OBJECTIVE_PROPERTY: repr(value)}
-                self.jobs.jobs.update(workspace, t)
+                self.jobs.update(workspace, t)
 
     def _early_terminate(self, workspace: str, sweep: SweepJob, state: _State,
                          trials: list[Job], series: dict[str, list[float]]) -> None:
@@ -353,7 +353,7 @@ class SweepDriver(Driver):
                           "best_parameters": _json((best.definition or {}).get("parameters"))}
         job.outputs = {k: replace(o, path=best.outputs[k].path) if k in best.outputs else o
                        for k, o in job.outputs.items()}
-        self.jobs.jobs.update(workspace, job)
+        self.jobs.update(workspace, job)
         return value, best
 
     def _final(self, workspace: str, trial: Job, sweep: SweepJob) -> float | None:
@@ -361,7 +361,6 @@ class SweepDriver(Driver):
         return series[-1] if series else None
 
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
-        self.jobs.move(workspace, job.name, JobStatus.CANCEL_REQUESTED, reason=reason)
         for trial in self._trials(workspace, job.name):
             if trial.status not in JobStatus.TERMINAL:
                 self._cancel_trial(workspace, trial.name, "the sweep was canceled")

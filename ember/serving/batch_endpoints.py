@@ -138,8 +138,7 @@ class BatchEndpointService:
                   deployment: str | None = None) -> builtins.list[Job]:
         """The endpoint's batch scoring jobs, newest first."""
         self.store.get_endpoint(workspace, name)
-        found = [j for j in self.jobs.jobs.list(workspace, max_results=10_000,
-                                                with_history=False)
+        found = [j for j in self.jobs.list(workspace, max_results=10_000, with_history=False)
                  if j.tags.get(ENDPOINT_TAG) == name]
         if deployment is not None:
             found = [j for j in found if j.tags.get(DEPLOYMENT_TAG) == deployment]

@@ -10,6 +10,7 @@ from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
+from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.jobs import FileOut, JobOut, RunnerStatusIn, parse_job_body
 
 router = APIRouter(tags=["jobs"])
@@ -58,7 +59,7 @@ def cancel_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobO
     return JobOut.of(ctx.platform.jobs.cancel(ctx.name, name))
 
 
-@router.get("/jobs/{name}/logs")
+@router.get("/jobs/{name}/logs", response_class=Response, responses=BINARY_RESPONSE)
 def read_logs(name: str, offset: int = 0, max_bytes: int = 1 << 20,
               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     """Raw log bytes from ``offset``; headers carry the log size and the job status."""
@@ -75,7 +76,8 @@ def list_files(name: str, output: str = "default",
     return [FileOut(**f) for f in ctx.platform.jobs.list_files(ctx.name, name, output)]
 
 
-@router.get("/jobs/{name}/files/{path:path}")
+@router.get("/jobs/{name}/files/{path:path}", response_class=StreamingResponse,
+            responses=BINARY_RESPONSE)
 def get_file(name: str, path: str, output: str = "default",
              ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:
     fh = ctx.platform.jobs.open_file(ctx.name, name, output, path)
@@ -109,7 +111,7 @@ async def runner_logs(name: str, request: Request,
 
 @router.post("/jobs/{name}/runner/finalize")
 def runner_finalize(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
-    ctx.platform.finalize_job(ctx.name, name)
+    ctx.platform.scheduler.finalize(ctx.name, name)
     return {"status": "ok"}
 
 
