@@ -24,21 +24,6 @@ def _summary(job: Job) -> dict[str, object]:
 STEP_COLUMNS = ["step", "status", "job", "depends_on", "reused_from"]
 
 
-def step_graph(job: Job, children: list[Job]) -> list[dict[str, object]]:
-    """A pipeline's steps in definition order: status, child job, upstream steps, reuse."""
-    by_step = {c.step_name: c for c in children}
-    rows: list[dict[str, object]] = []
-    for step, d in ((job.definition or {}).get("jobs") or {}).items():
-        ups = [b["step"] for b in (d.get("inputs") or {}).values() if b.get("step")]
-        child = by_step.get(step)
-        rows.append({"step": step, "status": child.status if child else "NotStarted",
-                     "job": child.name if child else None,
-                     "depends_on": ", ".join(dict.fromkeys(ups)),
-                     "reused_from": child.reused_from if child else None,
-                     "component": child.component if child else None})
-    return rows
-
-
 def _exit_for(job: Job) -> None:
     if job.status in (JobStatus.FAILED, JobStatus.CANCELED):
         raise typer.Exit(1)
@@ -72,30 +57,14 @@ def create(
 TRIAL_COLUMNS = ["trial", "status", "job", "parameters", "objective"]
 
 
-def trial_table(job: Job, trials: list[Job]) -> list[dict[str, object]]:
-    """A sweep's trials: number, status, hyperparameters and objective (the metric's last
-    value, once the trial has ended); the best trial is marked."""
-    best = job.properties.get("best_child_run_id")
-    rows: list[dict[str, object]] = []
-    for t in sorted(trials, key=lambda t: (t.definition or {}).get("trial", 0)):
-        d = t.definition or {}
-        rows.append({"trial": d.get("trial"), "status": t.status, "job": t.name,
-                     "parameters": d.get("parameters") or {},
-                     "objective": t.properties.get("objective"), "best": t.name == best})
-    return rows
-
-
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
     """A job; for a pipeline also its step graph (each step's status, upstream steps, reuse)."""
     with client() as c:
         job = c.jobs.get(name)
         summary = _summary(job)
-        steps = trials = None
-        if job.type == "pipeline":
-            steps = step_graph(job, c.jobs.list(parent_job_name=name, max_results=100_000))
-        if job.type == "sweep":
-            trials = trial_table(job, c.jobs.list(parent_job_name=name, max_results=100_000))
+        steps = c.jobs.steps(name) if job.type == "pipeline" else None
+        trials = c.jobs.trials(name) if job.type == "sweep" else None
         lineage = c.jobs.lineage(name)
     if output.lower() != "table":
         summary["lineage"] = lineage
@@ -113,7 +82,8 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
         emit(produced, output, ["output", "produced_by", "path"])
     if steps is not None:
         typer.echo("\nSteps:")
-        emit(steps, output, STEP_COLUMNS)
+        emit([{**row, "depends_on": ", ".join(row["depends_on"])} for row in steps], output,
+             STEP_COLUMNS)
     if trials is not None:
         typer.echo("\nTrials:")
         emit(trials, output, TRIAL_COLUMNS)

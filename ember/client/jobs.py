@@ -73,6 +73,16 @@ class JobOperations:
         return [job_from_json(j) for j in
                 self._http.json("GET", self._http.ws("/jobs"), params=params)]
 
+    def steps(self, name: str) -> builtins.list[dict[str, Any]]:
+        """A pipeline's steps in definition order: ``step``, ``status`` (``NotStarted`` before
+        it runs), ``job``, ``depends_on``, ``reused_from``, ``component``."""
+        return self._http.json("GET", self._http.ws(f"/jobs/{name}/steps"))  # type: ignore[no-any-return]
+
+    def trials(self, name: str) -> builtins.list[dict[str, Any]]:
+        """A sweep's trials: ``trial``, ``status``, ``job``, ``parameters``, ``objective``,
+        ``best``."""
+        return self._http.json("GET", self._http.ws(f"/jobs/{name}/trials"))  # type: ignore[no-any-return]
+
     def lineage(self, name: str) -> dict[str, Any]:
         """Each output's producing job (itself, or the job it reused) and each data input's."""
         return self._http.json("GET", self._http.ws(f"/jobs/{name}/lineage"))  # type: ignore[no-any-return]

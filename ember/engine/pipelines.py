@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ember.engine import names
 from ember.engine.jobs import JobService, default_output_uri
@@ -99,6 +100,34 @@ class PipelineService:
         created = self.jobs.record(workspace, job)
         self.orchestrator.submitted(workspace, created)
         return created
+
+    def steps(self, workspace: str, name: str) -> list[dict[str, Any]]:
+        """The pipeline's steps in definition order: status (``NotStarted`` before its child
+        job exists), child job, the steps it consumes (the setup step first, when there is
+        one), the job it reused and its component."""
+        job = self.jobs.get(workspace, name, with_history=False)
+        if job.type != "pipeline" or job.definition is None:
+            raise InvalidInputError(f"job {name!r} is a {job.type} job; only pipeline jobs "
+                                    "have steps")
+        pipeline = pipeline_from_plain(job.definition)
+        children = {c.step_name: c for c in self.jobs.list(
+            workspace, parent_job_name=name, max_results=MAX_STEPS, with_history=False)}
+        init = pipeline.settings.on_init
+        rows: list[dict[str, Any]] = []
+        for step_name, step in pipeline.jobs.items():
+            ups = step.upstream()
+            if init is not None and step_name not in (init, pipeline.settings.on_finalize):
+                ups = [init, *ups]
+            elif step_name == pipeline.settings.on_finalize:
+                ups = [s for s in pipeline.jobs if s != step_name]
+            child = children.get(step_name)
+            rows.append({"step": step_name,
+                         "status": child.status if child else "NotStarted",
+                         "job": child.name if child else None,
+                         "depends_on": ups,
+                         "reused_from": child.reused_from if child else None,
+                         "component": child.component if child else None})
+        return rows
 
     def _resolve_step(self, workspace: str, step: PipelineStep) -> None:
         where = f"step {step.name!r}"

@@ -46,6 +46,25 @@ class SweepService:
         self.components = components
         self.orchestrator = orchestrator
 
+    def trials(self, workspace: str, name: str) -> list[dict[str, Any]]:
+        """The sweep's trials in order: number, status, job, hyperparameters, objective (the
+        primary metric's last value, once the trial has ended) and whether it is the best."""
+        job = self.jobs.get(workspace, name, with_history=False)
+        if job.type != "sweep":
+            raise InvalidInputError(f"job {name!r} is a {job.type} job; only sweep jobs have "
+                                    "trials")
+        best = job.properties.get("best_child_run_id")
+        trials = self.jobs.list(workspace, parent_job_name=name, max_results=MAX_TRIALS_LISTED,
+                                with_history=False)
+        rows: list[dict[str, Any]] = []
+        for t in sorted(trials, key=lambda t: (t.definition or {}).get("trial", 0)):
+            d = t.definition or {}
+            rows.append({"trial": d.get("trial"), "status": t.status, "job": t.name,
+                         "parameters": d.get("parameters") or {},
+                         "objective": t.properties.get(OBJECTIVE_PROPERTY),
+                         "best": t.name == best})
+        return rows
+
     def create(self, workspace: str, sweep: SweepJob, *, parent: Job | None = None,
                step_name: str | None = None, record: bool = True) -> Job:
         """Check the trial (component, code, environment, inputs) and record the sweep job

@@ -9,7 +9,7 @@ import pytest
 
 from ember.client.mlclient import MLClient
 from ember.entities.jobs import Job, JobStatus
-from ember.errors import NotFoundError
+from ember.errors import InvalidInputError, NotFoundError
 from ember.specs.any_job import load_any_job_spec
 from tests.conftest import ServerProc, wait_for
 from tests.test_cli import ember
@@ -426,9 +426,16 @@ def test_on_init_runs_first_and_on_finalize_last(server: ServerProc, tmp_path: P
     spec, log = _setup_cleanup(tmp_path)
     with MLClient(endpoint=server.url) as c:
         final, steps = run_to_end(c, spec)
+        graph = {row["step"]: row for row in c.jobs.steps(final.name)}
+        with pytest.raises(InvalidInputError, match="only pipeline jobs have steps"):
+            c.jobs.steps(steps["a"].name)
     assert final.status == JobStatus.COMPLETED, final.error
     assert log.read_text().split() == ["setup", "a", "b", "cleanup"]
     assert set(steps) == {"setup", "a", "b", "cleanup"}
+    assert {s: row["depends_on"] for s, row in graph.items()} == {
+        "a": ["setup"], "b": ["setup", "a"], "setup": [], "cleanup": ["a", "b", "setup"]}
+    assert all(row["status"] == "Completed" and row["job"] == steps[s].name
+               for s, row in graph.items())
 
 
 def test_failed_setup_runs_nothing_but_the_cleanup(server: ServerProc, tmp_path: Path) -> None:

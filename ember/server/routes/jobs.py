@@ -48,6 +48,20 @@ def job_lineage(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dic
     return lineage.job_lineage(jobs, ctx.name, jobs.get(ctx.name, name))
 
 
+@router.get("/jobs/{name}/steps")
+def job_steps(name: str, ctx: WorkspaceContext = Depends(check_access)
+              ) -> list[dict[str, Any]]:
+    """A pipeline's step graph: each step's status, child job, upstream steps and reuse."""
+    return ctx.platform.pipelines.steps(ctx.name, name)
+
+
+@router.get("/jobs/{name}/trials")
+def job_trials(name: str, ctx: WorkspaceContext = Depends(check_access)
+               ) -> list[dict[str, Any]]:
+    """A sweep's trials: status, hyperparameters, objective, the best one marked."""
+    return ctx.platform.sweeps.trials(ctx.name, name)
+
+
 @router.get("/lineage")
 def uri_lineage(uri: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, Any]:
     """Which job produced ``uri`` (a job output or datastore URI) from which inputs."""
