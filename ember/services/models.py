@@ -305,7 +305,7 @@ class ModelService:
 
 def parse_version(version: int | str | None, name: str) -> int:
     text = str(version).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:   # "³".isdigit()
         raise InvalidInputError(f"model {name!r}: version {version!r} is not a positive "
                                 "integer (model versions are integers, as in MLflow)")
     return int(text)

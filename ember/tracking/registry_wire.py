@@ -38,7 +38,7 @@ def version(body: Mapping[str, Any]) -> int:
     if raw is None or raw == "":
         raise InvalidInputError("Missing value for required parameter 'version'.")
     text = str(raw).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:   # "³".isdigit()
         raise InvalidInputError(f"Invalid value {raw!r} for parameter 'version': a positive "
                                 "integer (model versions are integers)")
     return int(text)

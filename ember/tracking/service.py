@@ -81,7 +81,7 @@ class TrackingService(LoggedModelsMixin, TrackingArtifactsMixin):
         text = str(experiment_id)
         if text == DEFAULT_EXPERIMENT_ID:
             return self.ensure_experiment(workspace, DEFAULT_EXPERIMENT_NAME)
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):   # "³" is a digit, not an int
             raise InvalidInputError(
                 f"Invalid experiment ID '{text}'. Experiment ID must be a valid integer.")
         return text

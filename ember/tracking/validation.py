@@ -1,4 +1,7 @@
-"""MLflow's input rules: key syntax, length limits (values cut, keys refused), batch sizes."""
+"""MLflow's input rules: key syntax, length limits (values cut, keys refused), batch sizes.
+
+The numbers are MLflow's, kept with every other limit in :mod:`ember.entities.limits`.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,30 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from ember.errors import InvalidInputError
+from ember.entities.limits import (
+    MAX_BATCH_LOG_REQUEST_BYTES,
+    MAX_BULK_INTERVAL_RESULTS,
+    MAX_BULK_INTERVAL_RUNS,
+    MAX_ENTITIES_PER_BATCH,
+    MAX_EXPERIMENT_NAME_LENGTH,
+    MAX_EXPERIMENT_TAG_VALUE_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_RUNS_PER_SEARCH,
+    MAX_TAG_VALUE_LENGTH,
+)
 from ember.entities.tracking import Metric
+from ember.errors import InvalidInputError
 
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAMS_TAGS_PER_BATCH = 100
-MAX_ENTITIES_PER_BATCH = 1000
-MAX_KEY_LENGTH = 250
-MAX_PARAM_VALUE_LENGTH = 6000
-MAX_TAG_VALUE_LENGTH = 8000
-MAX_EXPERIMENT_NAME_LENGTH = 500
-MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
-MAX_RUNS_PER_SEARCH = 50000
-MAX_BULK_INTERVAL_RUNS = 100
-MAX_BULK_INTERVAL_RESULTS = 2500
+__all__ = ["MAX_BATCH_LOG_REQUEST_BYTES", "MAX_BULK_INTERVAL_RESULTS", "MAX_BULK_INTERVAL_RUNS",
+           "MAX_ENTITIES_PER_BATCH", "MAX_EXPERIMENT_NAME_LENGTH",
+           "MAX_EXPERIMENT_TAG_VALUE_LENGTH", "MAX_KEY_LENGTH", "MAX_METRICS_PER_BATCH",
+           "MAX_PARAM_VALUE_LENGTH", "MAX_PARAMS_TAGS_PER_BATCH", "MAX_RUNS_PER_SEARCH",
+           "MAX_TAG_VALUE_LENGTH", "check_batch_request_size", "check_batch_sizes",
+           "check_experiment_name", "check_key", "check_metrics", "check_params",
+           "check_run_id", "check_tags", "page_size", "truncated"]
 
 _KEY = re.compile(r"^[/\w.\- :]*$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
@@ -60,6 +73,14 @@ def check_run_id(run_id: object) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise InvalidInputError(f"Invalid value {run_id!r} for parameter 'run_id' supplied.")
     return run_id
+
+
+def check_batch_request_size(size: int) -> None:
+    """A ``runs/log-batch`` body of at most 1 MB, as MLflow's server requires."""
+    if size > MAX_BATCH_LOG_REQUEST_BYTES:
+        raise InvalidInputError(
+            f"Batched logging API requests must be at most {MAX_BATCH_LOG_REQUEST_BYTES} bytes, "
+            f"got payload of length {size}.")
 
 
 def check_batch_sizes(metrics: int, params: int, tags: int) -> None:

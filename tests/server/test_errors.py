@@ -202,3 +202,16 @@ def test_a_deployment_start_error_is_summarised_and_the_traceback_is_in_its_logs
         assert "Traceback" not in text and 'File "' not in text
         assert str(server.home) not in text and str(server.home.resolve()) not in text
     assert "Traceback (most recent call last)" in logs and "crash.py" in logs
+
+
+@pytest.mark.parametrize("path", [
+    f"{WS}/models/m/versions/\u00b3/files",                     # found by schemathesis: a 500
+    "/api/2.0/mlflow/model-versions/get?name=m&version=\u00b3",
+    "/api/2.0/mlflow/experiments/get?experiment_id=\u00b3",
+    "/api/2.0/mlflow/experiments/search?view_type=\u00b3",
+])
+def test_a_unicode_digit_is_not_a_number(client: TestClient, path: str) -> None:
+    """``"³".isdigit()`` is true and ``int("³")`` fails: such a version or id was a 500."""
+    r = client.get(path)
+    assert r.status_code < 500, r.text
+    assert set(r.json()) <= {"error_code", "message", "experiments", "next_page_token"}

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from ember.server.deps import WorkspaceContext, check_access
 from ember.server.routes.mlflow_tracking import ok
+from ember.server.schemas.base import ANY_FILE_RESPONSE
 
 router = APIRouter(tags=["mlflow-artifacts"])
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -37,7 +38,7 @@ async def upload_artifact(path: str, request: Request,
     return ok()
 
 
-@router.get(A + "/{path:path}")
+@router.get(A + "/{path:path}", response_class=Response, responses=ANY_FILE_RESPONSE)
 async def download_artifact(path: str,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     found = await ctx.run(ctx.platform.tracking.artifact_download, ctx.name, path)

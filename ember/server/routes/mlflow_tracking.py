@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.tracking import wire
+from ember.tracking import validation, wire
 from ember.entities.tracking import ViewType
 
 router = APIRouter(tags=["mlflow"])
@@ -38,7 +38,7 @@ def query(request: Request) -> dict[str, Any]:
 
 
 def view_type(value: Any) -> str:
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
         return _VIEW_TYPES.get(int(value), ViewType.ACTIVE_ONLY)
     return value if value in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL) \
         else ViewType.ACTIVE_ONLY
@@ -54,7 +54,7 @@ def paged(name: str, items: list[Any], next_offset: int | None) -> Response:
 
 # --- server facts ---
 
-@router.get("/version")
+@router.get("/version", response_class=PlainTextResponse)
 def version(_ctx: WorkspaceContext = Depends(check_access)) -> PlainTextResponse:
     return PlainTextResponse(MLFLOW_COMPAT_VERSION)
 
@@ -208,7 +208,9 @@ async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_ac
 
 @router.post(f"{P}/runs/log-batch")
 async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    b = await body_of(request)
+    raw = await request.body()
+    validation.check_batch_request_size(len(raw))
+    b = wire.loads(raw)
     await ctx.run(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
                wire.key_values(b, "params"), wire.key_values(b, "tags"))
     return ok()

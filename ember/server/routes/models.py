@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from ember.server.deps import WorkspaceContext, check_access
+from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.models import ModelFileOut, ModelIn, ModelOut, ModelUpdate
 
 router = APIRouter(tags=["models"])
@@ -62,7 +63,8 @@ async def list_model_files(name: str, version: str,
                                                         model)]
 
 
-@router.get("/models/{name}/versions/{version}/files/{path:path}")
+@router.get("/models/{name}/versions/{version}/files/{path:path}", response_class=Response,
+            responses=BINARY_RESPONSE)
 async def download_model_file(name: str, version: str, path: str,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     model = await ctx.run(ctx.platform.models.get, ctx.name, name, version)

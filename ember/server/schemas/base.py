@@ -7,7 +7,7 @@ response carries what is stored, including anything stored before a limit existe
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,3 +31,13 @@ Tags = Annotated[dict[_Key, _Value], Field(max_length=limits.MAX_TAGS)]
 Properties = Annotated[dict[_Key, _Value], Field(max_length=limits.MAX_PROPERTIES)]
 EnvironmentVariables = Annotated[dict[_Key, _EnvValue],
                                  Field(max_length=limits.MAX_ENVIRONMENT_VARIABLES)]
+
+
+# How a route that answers file bytes documents its 200 (FastAPI would say JSON).
+BINARY_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The bytes", "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}}}
+# An MLflow artifact is answered with the media type its name suggests.
+ANY_FILE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The file", "content": {"*/*": {
+        "schema": {"type": "string", "format": "binary"}}}}}

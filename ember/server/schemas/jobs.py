@@ -174,6 +174,12 @@ def parse_sweep_body(body: dict[str, Any]) -> SweepJob:
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise InvalidInputError(f"the sweep body is malformed: {exc}") from None
     check_sweep(sweep, f"sweep job {sweep.name or '(new)'}")
+    # The limits the typed bodies (JobIn, PipelineIn) carry in their field types.
+    limits.check_length("display_name", sweep.display_name, limits.MAX_DISPLAY_NAME_LENGTH)
+    limits.check_length("description", sweep.description, limits.MAX_DESCRIPTION_LENGTH)
+    limits.check_mapping("tags", sweep.tags, limits.MAX_TAGS)
+    limits.check_mapping("properties", sweep.properties, limits.MAX_PROPERTIES)
+    limits.check_length("trial.command", sweep.trial_command, limits.MAX_COMMAND_LENGTH)
     return sweep
 
 
