@@ -39,7 +39,7 @@ class ModelService:
     def __init__(self, models: ModelStore, artifacts: ArtifactStore,
                  datastores: DatastoreService, tracking: TrackingService,
                  job_output_uri: JobOutputResolver) -> None:
-        self.models = models
+        self._store = models   # private: every change goes through this service
         self.artifacts = artifacts
         self.datastores = datastores
         self.tracking = tracking
@@ -49,13 +49,48 @@ class ModelService:
 
     def create_registered(self, workspace: str, model: RegisteredModel) -> RegisteredModel:
         check_name("model", model.name)
-        return self.models.create_registered(workspace, model)
+        return self._store.create_registered(workspace, model)
 
     def ensure_registered(self, workspace: str, name: str) -> None:
         try:
-            self.models.create_registered(workspace, RegisteredModel(name=name))
+            self._store.create_registered(workspace, RegisteredModel(name=name))
         except AlreadyExistsError:
             pass   # the usual case: a new version of a model that exists
+
+    # --- records as the MLflow registry protocol reads and edits them ------------------------
+
+    def get_registered(self, workspace: str, name: str) -> RegisteredModel:
+        return self._store.get_registered(workspace, name)
+
+    def list_registered(self, workspace: str) -> builtins.list[RegisteredModel]:
+        return self._store.list_registered(workspace)
+
+    def update_registered(self, workspace: str, name: str, *, description: str | None = None,
+                          tags: dict[str, str] | None = None,
+                          new_name: str | None = None) -> RegisteredModel:
+        return self._store.update_registered(workspace, name, description=description,
+                                             tags=tags, new_name=new_name)
+
+    def get_version(self, workspace: str, name: str, version: int) -> Model:
+        return self._store.get_version(workspace, name, version)
+
+    def list_versions(self, workspace: str, name: str | None = None, *,
+                      include_archived: bool = False) -> builtins.list[Model]:
+        return self._store.list_versions(workspace, name, include_archived=include_archived)
+
+    def set_stage(self, workspace: str, name: str, version: int, stage: str) -> Model:
+        return self._store.update_version(workspace, name, version, stage=stage)
+
+    def set_tag(self, workspace: str, name: str, version: int | None, key: str,
+                value: str | None) -> None:
+        """Set (or, with None, delete) one tag of a registered model or a version, atomically."""
+        self._store.set_tag(workspace, name, version, key, value)
+
+    def set_alias(self, workspace: str, name: str, alias: str, version: int) -> None:
+        self._store.set_alias(workspace, name, alias, version)
+
+    def delete_alias(self, workspace: str, name: str, alias: str) -> None:
+        self._store.delete_alias(workspace, name, alias)
 
     # --- versions (the Azure ML ``model`` asset) -----------------------------------------
 
@@ -91,7 +126,7 @@ class ModelService:
             if model.type == "mlflow_model":
                 model.flavors = self._flavors(workspace, path, what, source)
             self.ensure_registered(workspace, model.name)
-            return self.models.create_version(workspace, Model(
+            return self._store.create_version(workspace, Model(
                 name=model.name, version=model.version, path=ARTIFACT_SCHEME + path,
                 type=model.type, description=model.description, tags=model.tags,
                 properties=model.properties, flavors=model.flavors, source=source,
@@ -106,15 +141,15 @@ class ModelService:
         """A version; with neither version nor label, the latest non-archived one.
         ``label`` is ``latest`` or an alias."""
         if version not in (None, ""):
-            return self.models.get_version(workspace, name, parse_version(version, name))
+            return self._store.get_version(workspace, name, parse_version(version, name))
         if label and label != LATEST:
-            registered = self.models.get_registered(workspace, name)
+            registered = self._store.get_registered(workspace, name)
             if label not in registered.aliases:
                 raise NotFoundError(f"model {name!r} has no alias {label!r}")
-            return self.models.get_version(workspace, name, registered.aliases[label])
-        versions = self.models.list_versions(workspace, name)
+            return self._store.get_version(workspace, name, registered.aliases[label])
+        versions = self._store.list_versions(workspace, name)
         if not versions:
-            self.models.get_registered(workspace, name)   # raises for an unknown name
+            self._store.get_registered(workspace, name)   # raises for an unknown name
             raise NotFoundError(f"model {name!r} has no version that is not archived")
         return versions[0]
 
@@ -131,7 +166,7 @@ class ModelService:
              include_archived: bool = False) -> list[Model]:
         """Every version of ``name``, newest first; without a name the latest version of each
         model."""
-        versions = self.models.list_versions(workspace, name, include_archived=include_archived)
+        versions = self._store.list_versions(workspace, name, include_archived=include_archived)
         if name is not None:
             return versions
         latest: dict[str, Model] = {}
@@ -145,7 +180,7 @@ class ModelService:
         if stage is not None and stage not in STAGES:
             raise InvalidInputError(f"model '{name}:{version}': stage {stage!r} is not one of "
                                     f"{', '.join(STAGES)}")
-        return self.models.update_version(workspace, name, parse_version(version, name),
+        return self._store.update_version(workspace, name, parse_version(version, name),
                                           description=description, tags=tags,
                                           properties=properties, stage=stage)
 
@@ -153,25 +188,25 @@ class ModelService:
                      archived: bool) -> builtins.list[Model]:
         """Archive or restore one version, or every version when ``version`` is None."""
         if version in (None, ""):
-            targets = [m.version for m in self.models.list_versions(
+            targets = [m.version for m in self._store.list_versions(
                 workspace, name, include_archived=True)]
             if not targets:
-                self.models.get_registered(workspace, name)
+                self._store.get_registered(workspace, name)
         else:
             targets = [parse_version(version, name)]
-        return [self.models.update_version(workspace, name, v, archived=archived)
+        return [self._store.update_version(workspace, name, v, archived=archived)
                 for v in targets]
 
     def delete_version(self, workspace: str, name: str, version: int) -> None:
         """Delete a version (MLflow's registry allows it) and the files copied in for it."""
-        model = self.models.get_version(workspace, name, version)
-        self.models.delete_version(workspace, name, version)
+        model = self._store.get_version(workspace, name, version)
+        self._store.delete_version(workspace, name, version)
         self._delete_copy(workspace, model)
 
     def delete_registered(self, workspace: str, name: str) -> None:
         """Delete a registered model, its versions and the files copied in for them."""
-        versions = self.models.list_versions(workspace, name, include_archived=True)
-        self.models.delete_registered(workspace, name)
+        versions = self._store.list_versions(workspace, name, include_archived=True)
+        self._store.delete_registered(workspace, name)
         for model in versions:
             self._delete_copy(workspace, model)
 

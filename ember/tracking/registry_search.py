@@ -16,12 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ember.entities.models import Model, RegisteredModel
 from ember.entities.tracking import Clause, Page
 from ember.errors import InvalidInputError
-from ember.store.models import ModelStore
 from ember.tracking.search import parse_filter, parse_order_by
 
 T = TypeVar("T")
@@ -52,7 +51,16 @@ class RegisteredResult:
     versions: list[Model]
 
 
-def search_registered(store: ModelStore, workspace: str, filter_string: str | None,
+class RegistryReader(Protocol):
+    """What searching needs of the registry (the model service provides it)."""
+
+    def list_registered(self, workspace: str) -> list[RegisteredModel]: ...
+
+    def list_versions(self, workspace: str, name: str | None = None, *,
+                      include_archived: bool = False) -> list[Model]: ...
+
+
+def search_registered(store: RegistryReader, workspace: str, filter_string: str | None,
                       order_by: Sequence[str], max_results: int | None,
                       offset: int) -> Page[RegisteredResult]:
     """Registered models matching the filter, ordered (by name by default) and paged.
@@ -71,7 +79,7 @@ def search_registered(store: ModelStore, workspace: str, filter_string: str | No
                 offset + size if offset + size < len(found) else None)
 
 
-def search_versions(store: ModelStore, workspace: str, filter_string: str | None,
+def search_versions(store: RegistryReader, workspace: str, filter_string: str | None,
                     order_by: Sequence[str], max_results: int | None,
                     offset: int) -> Page[Model]:
     """Model versions (archived ones included: MLflow has no such state) matching the filter,

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from ember.entities.models import Model, RegisteredModel
 from ember.server.deps import WorkspaceContext, check_access
 from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
-from ember.tracking import registry
+from ember.services import mlflow_registry as registry
 from ember.tracking import registry_search as search
 from ember.tracking import registry_wire as rw
 from ember.tracking import wire
@@ -64,7 +64,7 @@ async def get_registered_model(request: Request,
                                ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     svc = ctx.platform.models
-    rm = await ctx.run(svc.models.get_registered, ctx.name, rw.name(b))
+    rm = await ctx.run(svc.get_registered, ctx.name, rw.name(b))
     return ok(await ctx.run(registry.registered, svc, ctx.name, rm))
 
 
@@ -82,7 +82,7 @@ async def update_registered_model(request: Request,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     svc = ctx.platform.models
-    rm = await ctx.run(svc.models.update_registered, ctx.name, rw.name(b),
+    rm = await ctx.run(svc.update_registered, ctx.name, rw.name(b),
                        description=rw.description(b))
     return ok(await ctx.run(registry.registered, svc, ctx.name, rm))
 
@@ -99,7 +99,7 @@ async def delete_registered_model(request: Request,
 async def search_registered_models(request: Request,
                                    ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    page = await ctx.run(search.search_registered, ctx.platform.models.models, ctx.name,
+    page = await ctx.run(search.search_registered, ctx.platform.models, ctx.name,
                          wire.text(b, "filter"), wire.items(b, "order_by"),
                          wire.integer(b, "max_results"),
                          wire.token_offset(wire.text(b, "page_token")))
@@ -113,7 +113,7 @@ async def get_latest_versions(request: Request,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
     name, stages = rw.name(b), rw.stages(wire.items(b, "stages"))
-    store = ctx.platform.models.models
+    store = ctx.platform.models
     await ctx.run(store.get_registered, ctx.name, name)   # an unknown name is an error
     versions = await ctx.run(store.list_versions, ctx.name, name)
     return ok({"model_versions": [rw.model_version_json(m)
@@ -142,7 +142,7 @@ async def delete_registered_model_tag(request: Request,
 async def set_registered_model_alias(request: Request,
                                      ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    await ctx.run(ctx.platform.models.models.set_alias, ctx.name, rw.name(b),
+    await ctx.run(ctx.platform.models.set_alias, ctx.name, rw.name(b),
                   rw.alias(b, for_setting=True), rw.version(b))
     return ok()
 
@@ -177,7 +177,7 @@ async def create_model_version(request: Request,
 async def get_model_version(request: Request,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    m = await ctx.run(ctx.platform.models.models.get_version, ctx.name, rw.name(b),
+    m = await ctx.run(ctx.platform.models.get_version, ctx.name, rw.name(b),
                       rw.version(b))
     return _version_out(m)
 
@@ -215,7 +215,7 @@ async def delete_model_version(request: Request,
 async def search_model_versions(request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)
-    page = await ctx.run(search.search_versions, ctx.platform.models.models, ctx.name,
+    page = await ctx.run(search.search_versions, ctx.platform.models, ctx.name,
                          wire.text(b, "filter"), wire.items(b, "order_by"),
                          wire.integer(b, "max_results"),
                          wire.token_offset(wire.text(b, "page_token")))
@@ -228,7 +228,7 @@ async def get_model_version_download_uri(request: Request,
                                          ctx: WorkspaceContext = Depends(check_access)
                                          ) -> Response:
     b = await args(request)
-    m = await ctx.run(ctx.platform.models.models.get_version, ctx.name, rw.name(b),
+    m = await ctx.run(ctx.platform.models.get_version, ctx.name, rw.name(b),
                       rw.version(b))
     return ok({"artifact_uri": m.path})
 

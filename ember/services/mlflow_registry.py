@@ -17,13 +17,13 @@ from ember.tracking import wire
 
 
 def registered(svc: ModelService, ws: str, rm: RegisteredModel) -> dict[str, Any]:
-    versions = svc.models.list_versions(ws, rm.name)
+    versions = svc.list_versions(ws, rm.name)
     return {"registered_model": rw.registered_model_json(rm, versions)}
 
 
 def create_version(svc: ModelService, ws: str, b: dict[str, Any]) -> Model:
     name = rw.name(b)
-    svc.models.get_registered(ws, name)   # MLflow: a version needs its registered model
+    svc.get_registered(ws, name)   # MLflow: a version needs its registered model
     # MLflow registers any folder: with an MLmodel file it is an mlflow_model, else custom.
     return svc.create(ws, Model(name=name, path=rw.name(b, "source"), type=AUTO_TYPE,
                                 description=rw.description(b), tags=rw.tags(b),
@@ -32,12 +32,12 @@ def create_version(svc: ModelService, ws: str, b: dict[str, Any]) -> Model:
 
 def set_registered_tag(svc: ModelService, ws: str, name: str, key: str,
                        value: str | None) -> None:
-    svc.models.set_tag(ws, name, None, key, value)
+    svc.set_tag(ws, name, None, key, value)
 
 
 def set_version_tag(svc: ModelService, ws: str, name: str, version: int, key: str,
                     value: str | None) -> None:
-    svc.models.set_tag(ws, name, version, key, value)
+    svc.set_tag(ws, name, version, key, value)
 
 
 def transition(svc: ModelService, ws: str, name: str, version: int, stage: str,
@@ -45,19 +45,19 @@ def transition(svc: ModelService, ws: str, name: str, version: int, stage: str,
     if archive_existing and stage not in rw.ACTIVE_STAGES:
         raise InvalidInputError(f"archive_existing_versions moves versions out of an active "
                                 f"stage ({', '.join(rw.ACTIVE_STAGES)}), not {stage!r}")
-    svc.models.get_version(ws, name, version)   # the target must exist before others move
+    svc.get_version(ws, name, version)   # the target must exist before others move
     if archive_existing:
-        for other in svc.models.list_versions(ws, name, include_archived=True):
+        for other in svc.list_versions(ws, name, include_archived=True):
             if other.stage == stage and other.version != version:
-                svc.models.update_version(ws, name, other.version, stage="Archived")
+                svc.set_stage(ws, name, other.version, "Archived")
     return svc.update(ws, name, version, stage=stage)
 
 
 def delete_alias(svc: ModelService, ws: str, name: str, alias: str) -> None:
-    if alias in svc.models.get_registered(ws, name).aliases:
-        svc.models.delete_alias(ws, name, alias)
+    if alias in svc.get_registered(ws, name).aliases:
+        svc.delete_alias(ws, name, alias)
 
 
 def rename(svc: ModelService, ws: str, name: str, new_name: str) -> RegisteredModel:
     check_name("model", new_name)
-    return svc.models.update_registered(ws, name, new_name=new_name)
+    return svc.update_registered(ws, name, new_name=new_name)
