@@ -41,6 +41,9 @@ class TestStoreContract:
                                             creation_time=time.time()))
         store.data.create(ws, DataAsset(name="d", version="beta", path="p", creation_time=1))
         assert store.data.get(ws, "d").version == "beta"  # most recently created
+        store.data.create(ws, DataAsset(name="u", version="²", path="p", creation_time=1))
+        store.data.create(ws, DataAsset(name="u", version="", path="p", creation_time=1))
+        assert store.data.get(ws, "u").version == "1"   # "²" is a digit, not a number
         assert store.data.get(ws, "d", "2").version == "2"
         assert [d.version for d in store.data.list(ws, "d")] == ["beta", "3", "2", "1"]
         assert [d.version for d in store.data.list(ws)] == ["beta"]

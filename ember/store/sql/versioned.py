@@ -36,7 +36,8 @@ class SqlVersionedStore(SqlRepo, abc.ABC, Generic[T]):
                 if not asset.version:  # type: ignore[attr-defined]
                     versions = conn.execute(select(c.version).where(
                         c.workspace == workspace, c.name == name)).scalars().all()
-                    numeric = [int(v) for v in versions if v.isdigit()]
+                    # "²".isdigit() is true, and int("²") fails: ASCII digits only
+                    numeric = [int(v) for v in versions if v.isascii() and v.isdigit()]
                     asset.version = str(max(numeric, default=0) + 1)  # type: ignore[attr-defined]
                 conn.execute(insert(self.table).values(workspace=workspace, seq=seq,
                                                        **self._row(asset)))
