@@ -46,7 +46,7 @@ class TestStoreContract:
         assert store.data.get(ws, "u").version == "1"   # "²" is a digit, not a number
         assert store.data.get(ws, "d", "2").version == "2"
         assert [d.version for d in store.data.list(ws, "d")] == ["beta", "3", "2", "1"]
-        assert [d.version for d in store.data.list(ws)] == ["beta"]
+        assert [d.version for d in store.data.list(ws)] == ["beta", "1"]   # d and u, latest
         store.data.create(ws, DataAsset(name="d", version="", path="p", creation_time=1))
         assert store.data.get(ws, "d").version == "4"
         with pytest.raises(AlreadyExistsError):
