@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, exists, literal, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, exists, literal, select
 from sqlalchemy.sql.elements import ColumnClause
 
 from ember.errors import InvalidInputError, NotFoundError
@@ -229,6 +229,12 @@ def parse_int_id(value: str) -> int | None:
     return number if 0 <= number < 2**31 else None
 
 
+# Built once: check_run is on every logging call, and building the statement cost more than
+# running it (SQLAlchemy memoises the compiled form of a statement object it sees again).
+_RUN_CHECK = select(t.runs.c.workspace, t.runs.c.experiment_id, t.runs.c.lifecycle_stage,
+                    t.runs.c.artifact_uri).where(t.runs.c.run_id == bindparam("run_id"))
+
+
 def check_run(conn: Connection, workspace: str | None, run_id: str, *,
               active: bool = True) -> Any:
     """The run's row (workspace, experiment_id, lifecycle_stage, artifact_uri).
@@ -236,9 +242,7 @@ def check_run(conn: Connection, workspace: str | None, run_id: str, *,
     Raises NotFoundError when missing or in another workspace, and InvalidInputError when
     ``active`` is asked for and the run is deleted.
     """
-    c = t.runs.c
-    row = conn.execute(select(c.workspace, c.experiment_id, c.lifecycle_stage, c.artifact_uri)
-                       .where(c.run_id == run_id)).first()
+    row = conn.execute(_RUN_CHECK, {"run_id": run_id}).first()
     if row is None or (workspace is not None and row.workspace != workspace):
         raise NotFoundError(f"Run with id={run_id} not found")
     if active and row.lifecycle_stage != "active":
