@@ -66,7 +66,10 @@ def serve(settings: Settings, *, log_level: str = "warning",
         await task
 
     try:
-        asyncio.run(main())
+        # uvicorn's loop choice (uvloop when installed, as uvicorn[standard] brings it): a
+        # plain asyncio.run() would give the stdlib loop whatever the config says.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(main())
     finally:
         try:
             if json.loads(info.read_text()).get("pid") == os.getpid():

@@ -52,6 +52,41 @@ def paged(name: str, items: list[Any], next_offset: int | None) -> Response:
     return ok(out)
 
 
+# --- logging: first, since routes match in order and these are the hot paths ---
+
+@router.post(f"{P}/runs/log-batch")
+async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    raw = await request.body()
+    validation.check_batch_request_size(len(raw))
+    b = wire.loads(raw)
+    await ctx.run(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
+               wire.key_values(b, "params"), wire.key_values(b, "tags"))
+    return ok()
+
+
+@router.post(f"{P}/runs/log-metric")
+async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    b = await body_of(request)
+    await ctx.run(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
+    return ok()
+
+
+@router.post(f"{P}/runs/log-parameter")
+async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    b = await body_of(request)
+    await ctx.run(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
+               b.get("value"))
+    return ok()
+
+
+@router.post(f"{P}/runs/set-tag")
+async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    b = await body_of(request)
+    await ctx.run(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
+               b.get("value"))
+    return ok()
+
+
 # --- server facts ---
 
 @router.get("/version", response_class=PlainTextResponse)
@@ -204,39 +239,6 @@ async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_ac
                       order_by=wire.items(b, "order_by"),
                       offset=wire.token_offset(wire.text(b, "page_token")))
     return paged("runs", [wire.run_json(r) for r in page.items], page.next_offset)
-
-
-@router.post(f"{P}/runs/log-batch")
-async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    raw = await request.body()
-    validation.check_batch_request_size(len(raw))
-    b = wire.loads(raw)
-    await ctx.run(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
-               wire.key_values(b, "params"), wire.key_values(b, "tags"))
-    return ok()
-
-
-@router.post(f"{P}/runs/log-metric")
-async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    b = await body_of(request)
-    await ctx.run(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
-    return ok()
-
-
-@router.post(f"{P}/runs/log-parameter")
-async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    b = await body_of(request)
-    await ctx.run(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
-               b.get("value"))
-    return ok()
-
-
-@router.post(f"{P}/runs/set-tag")
-async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    b = await body_of(request)
-    await ctx.run(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
-               b.get("value"))
-    return ok()
 
 
 @router.post(f"{P}/runs/delete-tag")
