@@ -457,10 +457,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="after measuring, rerun Ember's main loads under py-spy (10 s each; "
                          "flamegraphs + top functions in bench-results/): 'missed' only when a "
                          "target was missed")
+    ap.add_argument("--tests", default=None,
+                    help=f"comma-separated subset of the tests to run (of {', '.join(TESTS)}); "
+                         "default all")
     ap.add_argument("--out", type=Path, default=c.RESULTS / "tracking.json")
     ap.add_argument("--deadline", type=int, default=None, help="overall timeout in seconds")
     args = ap.parse_args(argv)
 
+    if args.tests:
+        wanted = [t.strip() for t in args.tests.split(",") if t.strip()]
+        unknown = [t for t in wanted if t not in TESTS]
+        if unknown:
+            ap.error(f"unknown tests {unknown}; known: {list(TESTS)}")
+        for name in list(TESTS):
+            if name not in wanted:
+                del TESTS[name]
     p = params(args.quick)
     rounds = args.rounds or (1 if args.quick else 3)
     QUIET["max_wait_s"] = args.quiet_wait if args.quiet_wait is not None else (
