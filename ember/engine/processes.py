@@ -21,7 +21,9 @@ def is_same_process(pid: int | None, create_time: float | None) -> bool:
         proc = psutil.Process(int(pid))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return create_time is None or abs(proc.create_time() - float(create_time)) < 0.5
+        # Start times come from the kernel in clock ticks since boot (10 ms), so the same
+        # process always reads the same; a pid reused even a few ticks later does not match.
+        return create_time is None or abs(proc.create_time() - float(create_time)) < 0.05
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

@@ -113,11 +113,18 @@ def test_restart_replaces_dead_workers_and_adopts_no_reused_pid(ember_home: Path
         with MLClient(endpoint=srv.url) as c:
             ep, key = serve_script(c, root, "heal", instance_count=3)
             dead, reused, kept = _pids(c, "heal")
+        worker_start = psutil.Process(reused).create_time()
         srv.kill()
         for pid in (dead, reused):
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda pid=pid: not _alive(pid), timeout=20)   # type: ignore[misc]
         decoy = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        # A reused pid belongs to a process started later than the one recorded; on a fast
+        # machine the decoy can start within a tick of the worker, so make sure it did not.
+        while abs(psutil.Process(decoy.pid).create_time() - worker_start) < 0.1:
+            decoy.kill()
+            decoy.wait()
+            decoy = subprocess.Popen(["sleep", "600"], start_new_session=True)
         _give_pid_to(ember_home / "serving", reused, decoy.pid)
 
         srv.start()
