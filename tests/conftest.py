@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -80,11 +81,111 @@ def ember_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture
-def server(ember_home: Path) -> Iterator[ServerProc]:
-    srv = ServerProc(ember_home).start()
+class WorkspaceServer:
+    """One test's share of a server that a whole test module uses: a fresh workspace of its
+    own. ``MLClient()``, the CLI and ``api()`` pick that workspace up (``EMBER_WORKSPACE``)."""
+
+    def __init__(self, proc: ServerProc, workspace: str) -> None:
+        self.proc = proc
+        self.workspace = workspace
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    @property
+    def port(self) -> int:
+        return self.proc.port
+
+    @property
+    def home(self) -> Path:
+        return self.proc.home
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"{self.url}/workspaces/{self.workspace}"
+
+    def api(self, workspace: str | None = None) -> str:
+        return self.proc.api(workspace or self.workspace)
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
+    """A real server subprocess shared by the tests of one module (each gets a workspace)."""
+    srv = ServerProc(tmp_path_factory.mktemp("server-home")).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def server(module_server: ServerProc, monkeypatch: pytest.MonkeyPatch
+           ) -> Iterator[WorkspaceServer]:
+    """The module's server with a fresh workspace for this test; what the test left running
+    (jobs, endpoints and their workers) is stopped afterwards."""
+    from ember.client.mlclient import MLClient
+    from ember.errors import ConflictError
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": name}
+               ).raise_for_status()
+    monkeypatch.setenv("EMBER_WORKSPACE", name)
+    monkeypatch.setenv("EMBER_HOME", str(module_server.home))
+    yield WorkspaceServer(module_server, name)
+    if module_server.proc is None or module_server.proc.poll() is not None:
+        return
+    with MLClient(endpoint=module_server.url, workspace=name) as c:
+        for ep in c.online_endpoints.list():
+            c.online_endpoints.begin_delete(ep.name).result()
+        for job in c.jobs.list(max_results=10_000):
+            if job.status not in ("Completed", "Failed", "Canceled"):
+                with contextlib.suppress(ConflictError):   # it ended meanwhile
+                    c.jobs.begin_cancel(job.name)
+
+
+APP_URL = "http://testserver"   # what Starlette's TestClient answers as
+
+
+class AppTransport(httpx.BaseTransport):
+    """Carries the SDK's requests to the server's ASGI app in this process (Starlette's
+    TestClient runs the app and its lifespan): no port, no subprocess, the same routes."""
+
+    def __init__(self, app_client: object) -> None:
+        self.app_client = app_client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # Re-issued through the TestClient's own request API: it is built on another httpx
+        # package (httpx2), whose request and response types are not httpx's.
+        got = self.app_client.request(  # type: ignore[attr-defined]
+            request.method, str(request.url),
+            headers=[(k, v) for k, v in request.headers.multi_items()
+                     if k.lower() not in ("host", "content-length")],
+            content=request.read())
+        return httpx.Response(got.status_code, headers=list(got.headers.multi_items()),
+                              content=got.content, request=request)
+
+
+@pytest.fixture
+def app_transport(tmp_path: Path) -> Iterator[AppTransport]:
+    """The real app in process with a fresh SQLite ``EMBER_HOME``. Nothing runs in the
+    background (no scheduler, orchestrator or serving supervisor): for the CRUD, validation
+    and registry tests, which need no job to run."""
+    from fastapi.testclient import TestClient
+
+    from ember.server.app import create_app
+    from ember.settings import Settings
+
+    app = create_app(Settings(home=tmp_path / "app-home", port=0), start_scheduler=False)
+    with TestClient(app) as tc:
+        yield AppTransport(tc)
+
+
+@pytest.fixture
+def app_client(app_transport: AppTransport) -> Iterator[object]:
+    """``MLClient`` (workspace ``default``) over :func:`app_transport`."""
+    from ember.client.mlclient import MLClient
+
+    with MLClient(endpoint=APP_URL, workspace="default", transport=app_transport) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

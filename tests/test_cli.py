@@ -43,7 +43,7 @@ def test_job_create_stream_show_list_download(server: ServerProc, tmp_path: Path
     assert d.returncode == 0, d.stderr
     assert (tmp_path / "named-outputs/model/model.json").is_file()
     ws = json.loads(ember(server, "workspace", "show", "-o", "json").stdout)
-    assert ws["mlflow_tracking_uri"] == f"{server.url}/workspaces/default"
+    assert ws["mlflow_tracking_uri"] == server.tracking_uri
 
 
 def test_failed_job_stream_exits_non_zero(server: ServerProc, tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ from ember.errors import ServerUnavailableError, error_from_body
 
 
 class Http:
-    def __init__(self, base_url: str, workspace: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, workspace: str, timeout: float = 60.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
-        self.client = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
     def ws(self, path: str) -> str:
         return f"/api/v1/workspaces/{self.workspace}{path}"

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ember.client import local
 from ember.client.assets import DataOperations, DatastoreOperations, EnvironmentOperations
 from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
@@ -40,20 +42,22 @@ class MLClient:
     ``MLClient()`` uses ``EMBER_ENDPOINT`` when set, else the embedded local server (started on
     loopback on first use, state under ``EMBER_HOME``). Azure-style positional arguments
     (credential, subscription, resource group) are accepted and ignored; ``workspace_name`` or
-    ``workspace`` picks the workspace.
+    ``workspace`` picks the workspace. ``transport`` (an httpx transport) carries the requests
+    some other way than TCP to ``endpoint``, e.g. to the server's app in the same process.
     """
 
     def __init__(self, credential: Any = None, subscription_id: str | None = None,
                  resource_group_name: str | None = None, workspace_name: str | None = None, *,
                  endpoint: str | None = None, workspace: str | None = None,
-                 home: str | os.PathLike[str] | None = None) -> None:
+                 home: str | os.PathLike[str] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         endpoint = endpoint or os.environ.get("EMBER_ENDPOINT")
         if not endpoint:
             endpoint = local.ensure_server(Path(home) if home else None)
         self.endpoint = endpoint.rstrip("/")
         self.workspace_name = (workspace or workspace_name or os.environ.get("EMBER_WORKSPACE")
                                or DEFAULT_WORKSPACE)
-        self._http = Http(self.endpoint, self.workspace_name)
+        self._http = Http(self.endpoint, self.workspace_name, transport=transport)
         self.jobs = JobOperations(self._http)
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)

@@ -70,7 +70,7 @@ def test_cli_create_show_list_archive_restore(server: ServerProc, tmp_path: Path
     assert (first["version"], second["version"]) == ("1", "2")
     assert first["environment"] == "azureml:py311:1"
     assert first["code"].startswith("codes/") and first["additional_includes"] == ["shared"]
-    snapshot = server.home / "artifacts/workspaces/default" / first["code"]
+    snapshot = server.home / f"artifacts/workspaces/{server.workspace}" / first["code"]
     names = {p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*.py")}
     assert {"train.py", "shared/util.py"} <= names
     shown = _json(server, "component", "show", "-n", "train_model")
@@ -98,10 +98,10 @@ def test_cli_create_show_list_archive_restore(server: ServerProc, tmp_path: Path
     assert bad.returncode == 1 and "component.yml" in bad.stderr and "name" in bad.stderr
 
 
-def test_sdk_round_trip_and_refusals(server: ServerProc, tmp_path: Path) -> None:
-    _env(server)
+def test_sdk_round_trip_and_refusals(app_client: MLClient, tmp_path: Path) -> None:
     comp = load_component_spec(_files(tmp_path))
-    with MLClient(endpoint=server.url) as c:
+    with app_client as c:
+        c.environments.create_or_update(Environment(name="py311", image="python:3.11-slim"))
         made = c.components.create_or_update(comp)
         assert made.version == "1" and made.code and made.code.startswith("codes/")
         again = c.components.create_or_update(comp)

@@ -153,7 +153,7 @@ def test_job_names_are_unique_across_workspaces_and_the_error_says_why(
     client.workspaces.create("team-b")
     other = MLClient(endpoint=server.url, workspace="team-b")
     client.jobs.create_or_update(command(command="true", name="taken-name"))
-    with pytest.raises(ConflictError, match="already exists in workspace 'default'"):
+    with pytest.raises(ConflictError, match=f"already exists in workspace '{client.workspace_name}'"):
         client.jobs.create_or_update(command(command="true", name="taken-name"))
     with pytest.raises(ConflictError, match="another workspace: a job's name is its MLflow "
                                             "run id"):
@@ -298,7 +298,7 @@ def test_runner_killed_midway_fails_the_job_with_reason(client: MLClient, server
     wait_status(client, job.name, {"Running"})
     store = SqlStore(f"sqlite:///{server.home / 'ember.db'}")
     try:
-        pid = int(store.jobs.get("default", job.name).runner["pid"])
+        pid = int(store.jobs.get(client.workspace_name, job.name).runner["pid"])
     finally:
         store.close()
     os.killpg(pid, signal.SIGKILL)

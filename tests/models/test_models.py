@@ -12,7 +12,7 @@ from ember.entities.jobs import JobStatus
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, NotFoundError
 from ember.specs.jobs import load_job_spec
-from tests.conftest import ServerProc, wait_for
+from tests.conftest import ServerProc, WorkspaceServer, wait_for
 from tests.test_cli import ember
 
 
@@ -82,10 +82,10 @@ def test_update_archive_restore(server: ServerProc, tmp_path: Path) -> None:
             c.models.get("m")
 
 
-def test_sdk_registers_an_mlflow_model_and_reads_its_flavors(server: ServerProc,
+def test_sdk_registers_an_mlflow_model_and_reads_its_flavors(app_client: MLClient,
                                                              tmp_path: Path) -> None:
     folder = sklearn_model(tmp_path / "sk")
-    with MLClient(endpoint=server.url) as c:
+    with app_client as c:
         m = c.models.create_or_update(Model(name="sk", path=str(folder), type="mlflow_model"))
         assert m.version == 1 and "python_function" in m.flavors and "sklearn" in m.flavors
         assert c.models.get("sk", label="latest").version == 1
@@ -93,7 +93,7 @@ def test_sdk_registers_an_mlflow_model_and_reads_its_flavors(server: ServerProc,
         assert "MLmodel" in files
 
 
-def test_mlflow_model_without_a_readable_mlmodel_is_refused(server: ServerProc,
+def test_mlflow_model_without_a_readable_mlmodel_is_refused(app_client: MLClient,
                                                              tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain/model.pkl").write_bytes(b"x")
@@ -101,7 +101,7 @@ def test_mlflow_model_without_a_readable_mlmodel_is_refused(server: ServerProc,
     (tmp_path / "broken/MLmodel").write_bytes(b"flavors: [unclosed\n")
     (tmp_path / "binary").mkdir()
     (tmp_path / "binary/MLmodel").write_bytes(b"\xff\xfe\x00bad")
-    with MLClient(endpoint=server.url) as c:
+    with app_client as c:
         with pytest.raises(InvalidInputError, match="needs an MLmodel file"):
             c.models.create_or_update(Model(name="p", path=str(tmp_path / "plain"),
                                             type="mlflow_model"))
@@ -159,7 +159,7 @@ def test_register_from_an_mlflow_run_and_traversal_is_refused(server: ServerProc
                                                               tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(server.url)   # no fluent API: its active experiment is global state
+    client = MlflowClient(server.tracking_uri)   # no fluent API: its active experiment is global state
     folder = tmp_path / "art"
     folder.mkdir()
     (folder / "model.pkl").write_bytes(b"pickled")
@@ -180,7 +180,7 @@ def test_register_from_an_mlflow_run_and_traversal_is_refused(server: ServerProc
     assert httpx.get(url).status_code in (400, 404)
 
 
-def test_deleting_through_mlflow_removes_the_copied_files(server: ServerProc, ember_home: Path,
+def test_deleting_through_mlflow_removes_the_copied_files(server: WorkspaceServer,
                                                           tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
@@ -188,10 +188,10 @@ def test_deleting_through_mlflow_removes_the_copied_files(server: ServerProc, em
     with MLClient(endpoint=server.url) as c:
         one = c.models.create_or_update(Model(name="gone", path=str(tmp_path / "m.txt")))
         two = c.models.create_or_update(Model(name="gone", path=str(tmp_path / "m.txt")))
-    root = ember_home / "artifacts/workspaces/default/mlartifacts"
+    root = server.home / f"artifacts/workspaces/{server.workspace}/mlartifacts"
     folders = [root / "/".join(m.artifact_path.split("/")[:3]) for m in (one, two)]
     assert all(f.is_dir() for f in folders)
-    client = MlflowClient(server.url)
+    client = MlflowClient(server.tracking_uri)
     client.delete_model_version("gone", "1")
     assert not folders[0].exists() and folders[1].is_dir()
     client.delete_registered_model("gone")

@@ -1,36 +1,37 @@
+"""Workspaces through the SDK, against the app in process."""
+
 from __future__ import annotations
 
-import httpx
+import pytest
 
-from tests.conftest import ServerProc
+from ember.client.mlclient import MLClient
+from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from tests.conftest import APP_URL, AppTransport
 
 
-def test_default_workspace_exists_with_tracking_uri(server: ServerProc) -> None:
-    r = httpx.get(f"{server.url}/api/v1/workspaces/default")
-    assert r.status_code == 200
-    body = r.json()
+def test_default_workspace_exists_with_tracking_uri(app_client: MLClient) -> None:
+    body = app_client.workspaces.get("default")
     assert body["name"] == "default"
-    assert body["mlflow_tracking_uri"] == f"{server.url}/workspaces/default"
+    assert body["mlflow_tracking_uri"].endswith("/workspaces/default")
 
 
-def test_unknown_workspace_is_404_with_code(server: ServerProc) -> None:
-    r = httpx.get(f"{server.url}/api/v1/workspaces/nope/datastores")
-    assert r.status_code == 404
-    assert r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert "nope" in r.json()["message"]
+def test_unknown_workspace_is_404_with_code(app_client: MLClient) -> None:
+    with pytest.raises(NotFoundError, match="nope"):
+        app_client._http.request("GET", "/api/v1/workspaces/nope/datastores")
 
 
-def test_create_workspace_and_reject_duplicates_and_bad_names(server: ServerProc) -> None:
-    r = httpx.post(f"{server.url}/api/v1/workspaces", json={"name": "team-a"})
-    assert r.status_code == 201
-    again = httpx.post(f"{server.url}/api/v1/workspaces", json={"name": "team-a"})
-    assert again.status_code == 400 and again.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
-    bad = httpx.post(f"{server.url}/api/v1/workspaces", json={"name": "../x"})
-    assert bad.status_code == 400
-    ds = httpx.get(f"{server.url}/api/v1/workspaces/team-a/datastores").json()
-    assert [d["name"] for d in ds] == ["workspaceblobstore"]
+def test_create_workspace_and_reject_duplicates_and_bad_names(
+        app_client: MLClient, app_transport: AppTransport) -> None:
+    assert app_client.workspaces.create("team-a")["name"] == "team-a"
+    with pytest.raises(AlreadyExistsError):
+        app_client.workspaces.create("team-a")
+    with pytest.raises(InvalidInputError):
+        app_client.workspaces.create("../x")
+    team = MLClient(endpoint=APP_URL, workspace="team-a", transport=app_transport)
+    assert [d["name"] for d in team.datastores.list()] == ["workspaceblobstore"]
+    assert [w["name"] for w in app_client.workspaces.list()] == ["default", "team-a"]
 
 
-def test_openapi_is_published(server: ServerProc) -> None:
-    spec = httpx.get(f"{server.url}/api/v1/openapi.json").json()
+def test_openapi_is_published(app_client: MLClient) -> None:
+    spec = app_client._http.json("GET", "/api/v1/openapi.json")
     assert "/api/v1/workspaces/{workspace}/data" in spec["paths"]

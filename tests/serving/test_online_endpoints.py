@@ -31,7 +31,7 @@ from ember.errors import (
     SpecError,
     UnsupportedError,
 )
-from tests.conftest import ServerProc, wait_for
+from tests.conftest import ServerProc, WorkspaceServer, wait_for
 from tests.serving.conftest import scoring_project, sklearn_mlflow_model
 from tests.test_cli import ember
 
@@ -89,7 +89,7 @@ def test_mlflow_model_through_cli_sdk_and_raw_http(server: ServerProc, tmp_path:
         ep = c.online_endpoints.get("clf")
         keys = c.online_endpoints.get_keys("clf")
         assert ep.scoring_uri.startswith("http://127.0.0.1:") and ep.scoring_uri.endswith(
-            "/endpoints/default/clf/score")
+            f"/endpoints/{c.workspace_name}/clf/score")
         ok = score(ep.scoring_uri, keys.secondary_key, {"input_data": [[0.9, 0.1]]})
         assert ok.status_code == 200 and ok.json() == [1]
         assert ok.headers["azureml-model-deployment"] == "blue"
@@ -288,7 +288,7 @@ def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
         assert set(codes) <= {200, 429} and codes.count(200) >= 24
 
 
-def test_data_collection_writes_payloads_and_an_asset(server: ServerProc, ember_home: Path,
+def test_data_collection_writes_payloads_and_an_asset(server: WorkspaceServer,
                                                       tmp_path: Path) -> None:
     root = scoring_project(tmp_path)
     (tmp_path / "dep.yml").write_text(
@@ -306,8 +306,8 @@ def test_data_collection_writes_payloads_and_an_asset(server: ServerProc, ember_
             c.online_endpoints.invoke("col", body=json.dumps({"data": [i]}))
         assert c.data.get("col-blue-model_inputs").type == "uri_folder"
         assert c.data.get("col-blue-model_outputs").path.endswith("/col/blue/response")
-    base = ember_home / "artifacts/workspaces/default/datastores/workspaceblobstore/" \
-        "modelDataCollector/col/blue"
+    base = server.home / f"artifacts/workspaces/{server.workspace}/datastores/" \
+        "workspaceblobstore/modelDataCollector/col/blue"
 
     def lines(kind: str) -> list[dict[str, object]]:
         return [json.loads(line) for f in sorted((base / kind).rglob("*.jsonl"))
