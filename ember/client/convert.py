@@ -5,32 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ember.entities.codec import from_plain
 from ember.entities.data import DataAsset
 from ember.entities.environments import Environment
-from ember.entities.jobs import Job, JobInput, JobOutput, StatusChange
-
-_ENV_FIELDS = set(Environment.__dataclass_fields__)
-_JOB_FIELDS = set(Job.__dataclass_fields__)
+from ember.entities.jobs import Job
 
 
 def environment_from_json(d: dict[str, Any]) -> Environment:
-    return Environment(**{k: v for k, v in d.items() if k in _ENV_FIELDS})
+    return from_plain(Environment, d)
 
 
 def data_from_json(d: dict[str, Any]) -> DataAsset:
-    fields = set(DataAsset.__dataclass_fields__)
-    return DataAsset(**{k: v for k, v in d.items() if k in fields})
+    return from_plain(DataAsset, d)
 
 
 def job_from_json(d: dict[str, Any]) -> Job:
-    data = {k: v for k, v in d.items() if k in _JOB_FIELDS}
-    env = data.get("environment")
-    if isinstance(env, dict):
-        data["environment"] = environment_from_json(env)
-    data["inputs"] = {k: JobInput(**v) for k, v in (data.get("inputs") or {}).items()}
-    data["outputs"] = {k: JobOutput(**v) for k, v in (data.get("outputs") or {}).items()}
-    data["status_history"] = [StatusChange(**s) for s in data.get("status_history") or []]
-    return Job(**data)
+    return from_plain(Job, d)
 
 
 def job_to_json(job: Job) -> dict[str, Any]:

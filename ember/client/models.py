@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import replace
 from pathlib import Path
-import builtins
 from typing import Any
 from urllib.parse import quote
 
 from ember.client.http import Http
 from ember.client.uploads import upload
+from ember.entities.codec import from_plain
 from ember.entities.models import Model
 from ember.errors import InvalidInputError
 from ember.specs.references import is_uri
 
-_FIELDS = set(Model.__dataclass_fields__)
-
 
 def model_from_json(d: dict[str, Any]) -> Model:
-    data = {k: v for k, v in d.items() if k in _FIELDS}
-    data["run_id"] = d.get("job_name", "")
-    return Model(**data)
+    # The REST shape names the producing job as Azure does (job_name); the entity's run_id.
+    return from_plain(Model, {**d, "run_id": d.get("job_name", "")})
 
 
 class ModelOperations:

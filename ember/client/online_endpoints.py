@@ -14,15 +14,13 @@ from urllib.parse import quote
 import httpx
 
 from ember.client.http import Http
+from ember.entities.codec import from_plain
 from ember.entities.endpoints import EndpointKeys, OnlineEndpoint
 from ember.errors import EndpointRequestError, InvalidInputError, NotFoundError
 
 T = TypeVar("T")
-_FIELDS = set(OnlineEndpoint.__dataclass_fields__)
-
-
 def endpoint_from_json(d: dict[str, Any]) -> OnlineEndpoint:
-    return OnlineEndpoint(**{k: v for k, v in d.items() if k in _FIELDS})
+    return from_plain(OnlineEndpoint, d)
 
 
 @dataclass

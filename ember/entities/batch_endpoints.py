@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ember.entities.codec import from_plain
 from ember.entities.endpoints import CodeConfiguration
 from ember.entities.environments import Environment
 from ember.entities.models import Model
@@ -67,19 +68,7 @@ class BatchDeployment:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BatchDeployment:
-        data = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if isinstance(data.get("code_configuration"), dict):
-            data["code_configuration"] = CodeConfiguration(**data["code_configuration"])
-        if isinstance(data.get("environment"), dict):
-            data["environment"] = Environment(**data["environment"])
-        if isinstance(data.get("model"), dict):
-            data["model"] = Model(**data["model"])
-        if isinstance(data.get("settings"), dict):
-            s = dict(data["settings"])
-            if isinstance(s.get("retry_settings"), dict):
-                s["retry_settings"] = RetrySettings(**s["retry_settings"])
-            data["settings"] = BatchSettings(**s)
-        return cls(**data)
+        return from_plain(cls, d)
 
 
 # azure-ai-ml's name for a model batch deployment.

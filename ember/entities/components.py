@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ember.entities.codec import from_plain
 from ember.entities.environments import Environment
 from ember.errors import InvalidInputError
 
@@ -80,14 +81,4 @@ class Component:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Component:
         """The inverse of :meth:`to_dict` (unknown keys ignored)."""
-        data = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        env = data.get("environment")
-        if isinstance(env, dict):
-            fields = Environment.__dataclass_fields__
-            data["environment"] = Environment(**{k: v for k, v in env.items() if k in fields})
-        data["inputs"] = {k: v if isinstance(v, ComponentInput) else ComponentInput(**v)
-                          for k, v in (data.get("inputs") or {}).items()}
-        data["outputs"] = {k: v if isinstance(v, ComponentOutput) else ComponentOutput(**v)
-                           for k, v in (data.get("outputs") or {}).items()}
-        data["additional_includes"] = list(data.get("additional_includes") or [])
-        return cls(**data)
+        return from_plain(cls, d)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ember.entities.codec import from_plain
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 
@@ -104,18 +105,7 @@ class OnlineDeployment:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OnlineDeployment:
-        data = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        if isinstance(data.get("code_configuration"), dict):
-            data["code_configuration"] = CodeConfiguration(**data["code_configuration"])
-        if isinstance(data.get("environment"), dict):
-            data["environment"] = Environment(**data["environment"])
-        for key, kind in (("request_settings", RequestSettings),
-                          ("liveness_probe", ProbeSettings), ("readiness_probe", ProbeSettings)):
-            if isinstance(data.get(key), dict):
-                data[key] = kind(**data[key])
-        if isinstance(data.get("data_collector"), dict):
-            data["data_collector"] = DataCollector(**data["data_collector"])
-        return cls(**data)
+        return from_plain(cls, d)
 
 
 @dataclass

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.entities.codec import from_plain
 from ember.entities.environments import Environment
 
 
@@ -124,15 +125,4 @@ class Job:
 
 def job_from_plain(d: dict[str, Any]) -> Job:
     """A Job from ``dataclasses.asdict(job)`` output (unknown keys ignored)."""
-    data = {k: v for k, v in d.items() if k in Job.__dataclass_fields__}
-    env = data.get("environment")
-    if isinstance(env, dict):
-        fields = Environment.__dataclass_fields__
-        data["environment"] = Environment(**{k: v for k, v in env.items() if k in fields})
-    data["inputs"] = {k: v if isinstance(v, JobInput) else JobInput(**v)
-                      for k, v in (data.get("inputs") or {}).items()}
-    data["outputs"] = {k: v if isinstance(v, JobOutput) else JobOutput(**v)
-                       for k, v in (data.get("outputs") or {}).items()}
-    data["status_history"] = [s if isinstance(s, StatusChange) else StatusChange(**s)
-                              for s in data.get("status_history") or []]
-    return Job(**data)
+    return from_plain(Job, d)
