@@ -146,7 +146,7 @@ def mlflow_serve(model: Path, workers: int) -> tuple[subprocess.Popen[bytes], st
 
 def ember_endpoint(server: c.Server, model: Path, instances: int) -> tuple[str, str, Any]:
     from ember.client.mlclient import MLClient
-    from ember.entities.endpoints import OnlineDeployment, OnlineEndpoint, RequestSettings
+    from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint, RequestSettings
     from ember.entities.models import Model
 
     client = MLClient(endpoint=server.url)
@@ -297,7 +297,7 @@ def router_only(args: argparse.Namespace) -> int:
 
 def rollout(client: Any, url: str, body: bytes, headers: dict[str, str],
             seconds: float) -> dict[str, Any]:
-    from ember.entities.endpoints import OnlineDeployment, RequestSettings
+    from ember.entities.online_endpoints import OnlineDeployment, RequestSettings
 
     outcome: dict[str, Any] = {}
 

@@ -14,7 +14,7 @@ _COLUMNS = ["name", "endpoint_name", "model", "instance_count", "provisioning_st
 
 def _apply(file: Path, name: str | None, endpoint: str | None, set_: list[str],
            instance_count: int | None) -> object:
-    from ember.specs.endpoints import load_online_deployment_spec
+    from ember.specs.online_endpoints import load_online_deployment_spec
 
     d = load_online_deployment_spec(file, set_)
     if name:
@@ -29,7 +29,7 @@ def _apply(file: Path, name: str | None, endpoint: str | None, set_: list[str],
 def _roll(file: Path, name: str | None, endpoint: str | None, set_: list[str],
           instance_count: int | None, all_traffic: bool, no_wait: bool, output: str,
           must_exist: bool) -> None:
-    from ember.entities.endpoints import OnlineDeployment
+    from ember.entities.online_endpoints import OnlineDeployment
 
     d = _apply(file, name, endpoint, set_, instance_count)
     assert isinstance(d, OnlineDeployment)

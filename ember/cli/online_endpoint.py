@@ -34,9 +34,9 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
            set_: list[str] = typer.Option([], "--set"),
            output: str = OutputOpt) -> None:
     """Create an endpoint (no traffic yet: add deployments, then update --traffic)."""
-    from ember.entities.endpoints import OnlineEndpoint
+    from ember.entities.online_endpoints import OnlineEndpoint
     from ember.errors import InvalidInputError
-    from ember.specs.endpoints import load_online_endpoint_spec
+    from ember.specs.online_endpoints import load_online_endpoint_spec
 
     if file:
         ep = load_online_endpoint_spec(file, list(set_))
@@ -74,7 +74,7 @@ def update(name: str = typer.Option(None, "--name", "-n"),
            output: str = OutputOpt) -> None:
     """Change the traffic split, mirror traffic, description or tags."""
     from ember.errors import InvalidInputError
-    from ember.specs.endpoints import load_online_endpoint_spec
+    from ember.specs.online_endpoints import load_online_endpoint_spec
 
     new = load_online_endpoint_spec(file, list(set_)) if file else None
     name = name or (new.name if new else "")

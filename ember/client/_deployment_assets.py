@@ -10,7 +10,7 @@ from typing import Any
 from ember.client.http import Http
 from ember.client.models import ModelOperations
 from ember.client.uploads import upload
-from ember.entities.endpoints import CodeConfiguration
+from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 

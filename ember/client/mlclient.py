@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 
 from ember.client import local
-from ember.client.assets import DataOperations, DatastoreOperations, EnvironmentOperations
+from ember.client.data import DataOperations
+from ember.client.datastores import DatastoreOperations
+from ember.client.environments import EnvironmentOperations
 from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
 from ember.client.components import ComponentOperations
 from ember.client.http import Http

@@ -11,7 +11,7 @@ from ember.client._deployment_assets import deployment_assets
 from ember.client.http import Http
 from ember.client.models import ModelOperations
 from ember.client.online_endpoints import Poller, wait_until
-from ember.entities.endpoints import OnlineDeployment, ProvisioningState
+from ember.entities.online_endpoints import OnlineDeployment, ProvisioningState
 from ember.errors import DeploymentFailedError, InvalidInputError
 
 BUSY = (ProvisioningState.CREATING, ProvisioningState.UPDATING)

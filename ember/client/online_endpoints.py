@@ -15,7 +15,7 @@ import httpx
 
 from ember.client.http import Http
 from ember.entities.codec import from_plain
-from ember.entities.endpoints import EndpointKeys, OnlineEndpoint
+from ember.entities.online_endpoints import EndpointKeys, OnlineEndpoint
 from ember.errors import EndpointRequestError, InvalidInputError, NotFoundError
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ember.entities.codec import from_plain
-from ember.entities.endpoints import CodeConfiguration
+from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 

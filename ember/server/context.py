@@ -66,9 +66,9 @@ class Platform:
         self.supervisor = Supervisor(self.settings.home, self.settings.host,
                                      self.settings.serving_port or 0,
                                      lambda: self.online_endpoints.views())
-        self.online_endpoints = OnlineEndpointService(self.store.endpoints, self.supervisor)
+        self.online_endpoints = OnlineEndpointService(self.store.online_endpoints, self.supervisor)
         self.online_deployments = OnlineDeploymentService(
-            self.store.endpoints, self.online_endpoints, self.supervisor, self.models,
+            self.store.online_endpoints, self.online_endpoints, self.supervisor, self.models,
             self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
             self.settings.home)
         from ember.serving.batch_deployments import BatchDeploymentService

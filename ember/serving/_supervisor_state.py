@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ember.entities.endpoints import ProbeSettings
+from ember.entities.online_endpoints import ProbeSettings
 from ember.serving.processes import Proc, log_event
 
 VERSION = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ember.artifacts.store import ArtifactStore, safe_relpath
-from ember.entities.endpoints import CodeConfiguration
+from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, UnsupportedError

@@ -14,7 +14,7 @@ from typing import Any
 
 from ember.artifacts.store import ArtifactStore
 from ember.entities.data import DataAsset
-from ember.entities.endpoints import OnlineDeployment, ProvisioningState
+from ember.entities.online_endpoints import OnlineDeployment, ProvisioningState
 from ember.entities.names import check_name
 from ember.errors import (
     ConflictError,
@@ -32,7 +32,7 @@ from ember.services.data import DataService
 from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService, upload_prefix
-from ember.store.endpoints import EndpointStore
+from ember.store.online_endpoints import OnlineEndpointStore
 
 log = logging.getLogger("ember.serving")
 WORKER_FILE = str(Path(__file__).with_name("worker.py"))
@@ -40,7 +40,7 @@ MAX_REQUEST_TIMEOUT_MS = 180_000
 
 
 class OnlineDeploymentService:
-    def __init__(self, store: EndpointStore, endpoints: OnlineEndpointService,
+    def __init__(self, store: OnlineEndpointStore, endpoints: OnlineEndpointService,
                  supervisor: Supervisor, models: ModelService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
                  uploads: UploadService, artifacts: ArtifactStore, data: DataService,

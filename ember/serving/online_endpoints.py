@@ -8,11 +8,11 @@ import secrets
 import time
 from typing import Any
 
-from ember.entities.endpoints import AUTH_MODES, EndpointKeys, OnlineEndpoint
+from ember.entities.online_endpoints import AUTH_MODES, EndpointKeys, OnlineEndpoint
 from ember.entities.names import check_name
 from ember.errors import InvalidInputError, UnsupportedError
 from ember.serving.supervisor import EndpointView, Supervisor
-from ember.store.endpoints import EndpointStore
+from ember.store.online_endpoints import OnlineEndpointStore
 
 MAX_MIRROR_PERCENT = 50
 
@@ -22,7 +22,7 @@ def new_key() -> str:
 
 
 class OnlineEndpointService:
-    def __init__(self, store: EndpointStore, supervisor: Supervisor) -> None:
+    def __init__(self, store: OnlineEndpointStore, supervisor: Supervisor) -> None:
         self.store = store
         self.supervisor = supervisor
 

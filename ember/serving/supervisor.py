@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from ember.entities.endpoints import ProbeSettings
+from ember.entities.online_endpoints import ProbeSettings
 from ember.serving._supervisor_state import (
     Instance as _Instance,
 )

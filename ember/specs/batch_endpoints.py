@@ -19,7 +19,7 @@ from ember.entities.batch_endpoints import (
 )
 from ember.specs._schema import Section, asset_name, load_spec
 from ember.specs.jobs import _environment
-from ember.specs.endpoints import code_configuration, deployment_model
+from ember.specs.online_endpoints import code_configuration, deployment_model
 
 ENDPOINT_KEYS = ("$schema", "name", "description", "tags", "auth_mode", "defaults")
 SETTINGS_KEYS = ("max_concurrency_per_instance", "mini_batch_size", "error_threshold",

@@ -14,7 +14,7 @@ import ember.entities
 from ember.entities.batch_endpoints import BatchDeployment, BatchSettings, RetrySettings
 from ember.entities.codec import from_plain, to_plain
 from ember.entities.components import Component, ComponentInput
-from ember.entities.endpoints import CodeConfiguration, OnlineDeployment, RequestSettings
+from ember.entities.online_endpoints import CodeConfiguration, OnlineDeployment, RequestSettings
 from ember.entities.environments import Environment
 from ember.entities.jobs import Job, JobInput, JobOutput, StatusChange
 from ember.entities.models import Model

@@ -178,7 +178,7 @@ def test_public_text_drops_tracebacks_and_server_paths(tmp_path: Path) -> None:
 def test_a_deployment_start_error_is_summarised_and_the_traceback_is_in_its_logs(
         server: ServerProc, tmp_path: Path) -> None:
     from ember.client.mlclient import MLClient
-    from ember.entities.endpoints import CodeConfiguration, OnlineDeployment, OnlineEndpoint
+    from ember.entities.online_endpoints import CodeConfiguration, OnlineDeployment, OnlineEndpoint
     from ember.entities.models import Model
     from ember.errors import DeploymentFailedError
 

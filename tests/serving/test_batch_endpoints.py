@@ -12,7 +12,7 @@ import pytest
 from ember.client.mlclient import MLClient
 from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint, BatchSettings
 from ember.entities.data import DataAsset
-from ember.entities.endpoints import CodeConfiguration
+from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, SpecError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ember.client.mlclient import MLClient
-from ember.entities.endpoints import OnlineDeployment, OnlineEndpoint
+from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
 from ember.entities.models import Model
 from ember.errors import DeploymentFailedError
 from ember.serving.model_files import mlflow_environment, missing_packages, model_requirements

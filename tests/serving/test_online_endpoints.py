@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from ember.client.mlclient import MLClient
-from ember.entities.endpoints import (
+from ember.entities.online_endpoints import (
     CodeConfiguration,
     OnlineDeployment,
     OnlineEndpoint,
@@ -350,7 +350,7 @@ def test_bad_requests_are_refused_with_the_reason(server: ServerProc, tmp_path: 
     r = ember(server, "online-endpoint", "update", "-n", "e", "--traffic", "crash=fifty")
     assert r.returncode != 0 and "<deployment>=<percent>" in r.stderr
     with pytest.raises(SpecError):
-        from ember.specs.endpoints import load_online_endpoint_spec
+        from ember.specs.online_endpoints import load_online_endpoint_spec
         (tmp_path / "ep.yml").write_text("name: e\ntraffic: {blue: 150}\n")
         load_online_endpoint_spec(tmp_path / "ep.yml")
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from ember.client.mlclient import MLClient
-from ember.entities.endpoints import ProbeSettings, RequestSettings
+from ember.entities.online_endpoints import ProbeSettings, RequestSettings
 from ember.errors import SpecError
-from ember.specs.endpoints import load_online_deployment_spec
+from ember.specs.online_endpoints import load_online_deployment_spec
 from tests.conftest import ServerProc, wait_for
 from tests.serving.conftest import scoring_project
 from tests.serving.test_online_endpoints import score, serve_script
@@ -94,7 +94,7 @@ def test_a_bad_memory_limit_in_yaml_names_the_key(tmp_path: Path, value: str) ->
 
 def test_a_bad_memory_limit_over_rest_is_a_400_naming_the_key(server: ServerProc) -> None:
     with MLClient(endpoint=server.url) as c:
-        from ember.entities.endpoints import OnlineEndpoint
+        from ember.entities.online_endpoints import OnlineEndpoint
         c.online_endpoints.create_or_update(OnlineEndpoint(name="e"))
     url = f"{server.api()}/online-endpoints/e/deployments/blue"
     for value in (-5, 0, 1.5, "lots", True):

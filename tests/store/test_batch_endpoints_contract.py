@@ -12,7 +12,7 @@ from ember.entities.batch_endpoints import (
     BatchSettings,
     RetrySettings,
 )
-from ember.entities.endpoints import CodeConfiguration
+from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.workspaces import Workspace
 from ember.errors import AlreadyExistsError, NotFoundError
 from ember.store.sql.store import SqlStore

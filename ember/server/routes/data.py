@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.schemas.assets import DataIn, DataOut
+from ember.server.schemas.data import DataIn, DataOut
 
 router = APIRouter(tags=["data"])
 

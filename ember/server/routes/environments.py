@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.schemas.assets import EnvironmentIn, EnvironmentOut
+from ember.server.schemas.environments import EnvironmentIn, EnvironmentOut
 
 router = APIRouter(tags=["environments"])
 

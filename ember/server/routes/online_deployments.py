@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.schemas.endpoints import DeploymentIn, DeploymentOut
+from ember.server.schemas.online_endpoints import DeploymentIn, DeploymentOut
 
 router = APIRouter(tags=["online-deployments"])
 D = "/online-endpoints/{endpoint}/deployments"

@@ -7,7 +7,7 @@ import tempfile
 from fastapi import APIRouter, Depends, Request
 
 from ember.server.deps import WorkspaceContext, check_access
-from ember.server.schemas.assets import UploadOut
+from ember.server.schemas.uploads import UploadOut
 from ember.services.uploads import upload_uri
 
 router = APIRouter(tags=["uploads"])

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Request
 
 from ember.entities.workspaces import Workspace
 from ember.server.deps import WorkspaceContext, check_access, platform_of
-from ember.server.schemas.assets import WorkspaceIn, WorkspaceOut
+from ember.server.schemas.workspaces import WorkspaceIn, WorkspaceOut
 
 router = APIRouter(tags=["workspaces"])
 

@@ -12,8 +12,8 @@ from ember.entities.batch_endpoints import (
     BatchSettings,
     RetrySettings,
 )
-from ember.entities.endpoints import CodeConfiguration
-from ember.server.schemas.assets import EnvironmentIn
+from ember.entities.online_endpoints import CodeConfiguration
+from ember.server.schemas.environments import EnvironmentIn
 from ember.server.schemas.base import Body, Description, EnvironmentVariables, Tags
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ember.entities.components import Component, ComponentInput, ComponentOutput
-from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.environments import EnvironmentIn
 from ember.server.schemas.base import Body, Command, Description, DisplayName, Tags
 
 

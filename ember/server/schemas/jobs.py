@@ -11,7 +11,7 @@ from ember.entities.sweeps import SweepJob, sweep_from_dict
 from ember.errors import InvalidInputError
 from ember.specs.sweeps import check_sweep
 from ember.entities import limits
-from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.environments import EnvironmentIn
 from ember.server.schemas.base import (
     Body,
     Command,

@@ -6,7 +6,7 @@ from ember.store.sql.batch_endpoints import SqlBatchEndpointStore
 from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
-from ember.store.sql.endpoints import SqlEndpointStore
+from ember.store.sql.online_endpoints import SqlOnlineEndpointStore
 from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
@@ -28,7 +28,7 @@ class SqlStore:
         self.jobs = SqlJobStore(self.engine)
         self.tracking = SqlTrackingStore(self.engine)
         self.models = SqlModelStore(self.engine)
-        self.endpoints = SqlEndpointStore(self.engine)
+        self.online_endpoints = SqlOnlineEndpointStore(self.engine)
         self.batch_endpoints = SqlBatchEndpointStore(self.engine)
 
     @property

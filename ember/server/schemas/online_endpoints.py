@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictInt
 
-from ember.entities.endpoints import (
+from ember.entities.online_endpoints import (
     CodeConfiguration,
     DataCollector,
     OnlineDeployment,
@@ -15,7 +15,7 @@ from ember.entities.endpoints import (
     ProbeSettings,
     RequestSettings,
 )
-from ember.server.schemas.assets import EnvironmentIn
+from ember.server.schemas.environments import EnvironmentIn
 from ember.server.schemas.base import Body, Description, EnvironmentVariables, Tags
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ember.entities.endpoints import (
+from ember.entities.online_endpoints import (
     AUTH_MODES,
     CodeConfiguration,
     DataCollector,

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ember.entities.endpoints import EndpointKeys, OnlineDeployment, OnlineEndpoint
+from ember.entities.online_endpoints import EndpointKeys, OnlineDeployment, OnlineEndpoint
 from ember.errors import NotFoundError
-from ember.store.endpoints import EndpointStore
+from ember.store.online_endpoints import OnlineEndpointStore
 from ember.store.sql import tables as t
 from ember.store.sql.base import SqlRepo, raise_duplicate
 
@@ -37,7 +37,7 @@ def _endpoint(row: Any) -> OnlineEndpoint:
     return OnlineEndpoint(name=row.name, **spec)
 
 
-class SqlEndpointStore(SqlRepo, EndpointStore):
+class SqlOnlineEndpointStore(SqlRepo, OnlineEndpointStore):
     def create_endpoint(self, workspace: str, endpoint: OnlineEndpoint,
                         keys: EndpointKeys) -> OnlineEndpoint:
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import abc
 
-from ember.entities.endpoints import EndpointKeys, OnlineDeployment, OnlineEndpoint
+from ember.entities.online_endpoints import EndpointKeys, OnlineDeployment, OnlineEndpoint
 
 
-class EndpointStore(abc.ABC):
+class OnlineEndpointStore(abc.ABC):
     @abc.abstractmethod
     def create_endpoint(self, workspace: str, endpoint: OnlineEndpoint,
                         keys: EndpointKeys) -> OnlineEndpoint:

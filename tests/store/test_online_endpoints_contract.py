@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ember.entities.endpoints import (
+from ember.entities.online_endpoints import (
     CodeConfiguration,
     DataCollector,
     EndpointKeys,
@@ -20,7 +20,7 @@ from ember.errors import AlreadyExistsError, NotFoundError
 from ember.store.sql.store import SqlStore
 
 
-class TestEndpointStoreContract:
+class TestOnlineEndpointStoreContract:
     @pytest.fixture
     def store(self, sql_store: SqlStore) -> SqlStore:
         return sql_store   # SQLite and PostgreSQL (tests/conftest.py)
@@ -28,25 +28,25 @@ class TestEndpointStoreContract:
     @pytest.fixture
     def ws(self, store: SqlStore) -> str:
         store.workspaces.create(Workspace(name="w1", creation_time=time.time()))
-        store.endpoints.create_endpoint("w1", OnlineEndpoint(name="ep", tags={"a": "b"}),
+        store.online_endpoints.create_endpoint("w1", OnlineEndpoint(name="ep", tags={"a": "b"}),
                                         EndpointKeys("k1", "k2"))
         return "w1"
 
     def test_endpoint_round_trip_keys_and_duplicates(self, store: SqlStore, ws: str) -> None:
-        got = store.endpoints.get_endpoint(ws, "ep")
+        got = store.online_endpoints.get_endpoint(ws, "ep")
         assert got.tags == {"a": "b"} and got.auth_mode == "key"
         with pytest.raises(AlreadyExistsError, match="ep"):
-            store.endpoints.create_endpoint(ws, OnlineEndpoint(name="ep"), EndpointKeys("x", "y"))
-        assert store.endpoints.get_keys(ws, "ep") == EndpointKeys("k1", "k2")
-        store.endpoints.set_keys(ws, "ep", EndpointKeys("k3", "k2"))
-        assert store.endpoints.get_keys(ws, "ep").primary_key == "k3"
-        assert store.endpoints.list_keys() == {(ws, "ep"): EndpointKeys("k3", "k2")}
+            store.online_endpoints.create_endpoint(ws, OnlineEndpoint(name="ep"), EndpointKeys("x", "y"))
+        assert store.online_endpoints.get_keys(ws, "ep") == EndpointKeys("k1", "k2")
+        store.online_endpoints.set_keys(ws, "ep", EndpointKeys("k3", "k2"))
+        assert store.online_endpoints.get_keys(ws, "ep").primary_key == "k3"
+        assert store.online_endpoints.list_keys() == {(ws, "ep"): EndpointKeys("k3", "k2")}
         got.traffic = {"blue": 100}
-        store.endpoints.update_endpoint(ws, got)
-        assert store.endpoints.get_endpoint(ws, "ep").traffic == {"blue": 100}
-        assert [e.name for _, e in store.endpoints.list_endpoints(ws)] == ["ep"]
+        store.online_endpoints.update_endpoint(ws, got)
+        assert store.online_endpoints.get_endpoint(ws, "ep").traffic == {"blue": 100}
+        assert [e.name for _, e in store.online_endpoints.list_endpoints(ws)] == ["ep"]
         with pytest.raises(NotFoundError, match="nope"):
-            store.endpoints.get_keys(ws, "nope")
+            store.online_endpoints.get_keys(ws, "nope")
 
     def test_deployment_round_trip_and_cascade(self, store: SqlStore, ws: str) -> None:
         d = OnlineDeployment(
@@ -55,21 +55,21 @@ class TestEndpointStoreContract:
             environment=Environment(conda_file={"dependencies": ["numpy"]}),
             request_settings=RequestSettings(request_timeout_ms=900),
             data_collector=DataCollector(collections={"request": {"enabled": "true"}}))
-        store.endpoints.create_deployment(ws, d)
-        got = store.endpoints.get_deployment(ws, "ep", "blue")
+        store.online_endpoints.create_deployment(ws, d)
+        got = store.online_endpoints.get_deployment(ws, "ep", "blue")
         assert got == d
         assert isinstance(got.environment, Environment)
         assert got.data_collector is not None and got.data_collector.enabled("request")
         with pytest.raises(AlreadyExistsError):
-            store.endpoints.create_deployment(ws, d)
+            store.online_endpoints.create_deployment(ws, d)
         with pytest.raises(NotFoundError, match="endpoint 'other'"):
-            store.endpoints.create_deployment(ws, OnlineDeployment(name="x",
+            store.online_endpoints.create_deployment(ws, OnlineDeployment(name="x",
                                                                    endpoint_name="other"))
         got.instance_count = 3
-        store.endpoints.update_deployment(ws, got)
-        assert store.endpoints.get_deployment(ws, "ep", "blue").instance_count == 3
-        assert [x.name for _, x in store.endpoints.list_deployments(ws, "ep")] == ["blue"]
-        store.endpoints.delete_endpoint(ws, "ep")
-        assert store.endpoints.list_deployments(ws) == []
+        store.online_endpoints.update_deployment(ws, got)
+        assert store.online_endpoints.get_deployment(ws, "ep", "blue").instance_count == 3
+        assert [x.name for _, x in store.online_endpoints.list_deployments(ws, "ep")] == ["blue"]
+        store.online_endpoints.delete_endpoint(ws, "ep")
+        assert store.online_endpoints.list_deployments(ws) == []
         with pytest.raises(NotFoundError):
-            store.endpoints.get_deployment(ws, "ep", "blue")
+            store.online_endpoints.get_deployment(ws, "ep", "blue")
