@@ -23,6 +23,10 @@ def run(raw_data):
         raise ValueError("bad input: fail requested")
     if data.get("sleep"):
         time.sleep(data["sleep"])
+    if data.get("hold"):   # a barrier the test controls: run() has started, and waits for it
+        open(data["hold"] + ".started", "a").close()
+        while not os.path.exists(data["hold"]):
+            time.sleep(0.01)
     if data.get("hang"):
         threading.Event().wait()   # never returns
     if data.get("grow_mb"):

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -226,11 +225,11 @@ def test_split_mirror_and_a_rollout_under_load_drop_nothing(server: ServerProc,
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        wait_for(lambda: answered["blue"] >= 20, timeout=60)   # the load is flowing
         c.online_deployments.begin_create_or_update(script_deployment(
             root, "blue", "ab", instance_count=2,
             environment_variables={"TAG": "blue-v2"})).result(timeout=120)
-        time.sleep(1.0)
+        wait_for(lambda: answered["blue-v2"] >= 20, timeout=60)   # and reaches the new one
         stop.set()
         for t in threads:
             t.join()
@@ -245,16 +244,21 @@ def test_request_timeout_and_concurrency_limit(server: ServerProc, tmp_path: Pat
         ep, key = serve_script(c, root, "lim", request_settings=RequestSettings(
             request_timeout_ms=1500, max_concurrent_requests_per_instance=1,
             max_queue_wait_ms=0))
-        assert score(ep.scoring_uri, key, {"sleep": 3}).status_code == 504
-        time.sleep(2)   # the slow request finishes on the worker
+        first = tmp_path / "first"
+        assert score(ep.scoring_uri, key, {"hold": str(first)}).status_code == 504
+        first.touch()   # the timed-out run() returns; the worker takes requests again
+        wait_for(lambda: score(ep.scoring_uri, key, {"data": [1]}).status_code == 200,
+                 timeout=60, interval=0.2)
         codes: list[int] = []
+        held = tmp_path / "held"
         slow = threading.Thread(target=lambda: codes.append(
-            score(ep.scoring_uri, key, {"sleep": 1}).status_code))
+            score(ep.scoring_uri, key, {"hold": str(held)}).status_code))
         slow.start()
-        time.sleep(0.4)
+        wait_for(lambda: Path(f"{held}.started").exists())   # the only slot is taken
         codes.append(score(ep.scoring_uri, key, {"data": [1]}).status_code)
+        held.touch()
         slow.join()
-        assert sorted(codes) == [200, 429]
+        assert codes == [429, 200]
 
 
 def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
@@ -268,20 +272,24 @@ def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
             max_queue_wait_ms=20_000))
         codes: list[int] = []
 
+        release = tmp_path / "release"   # every scoring request is held until the checks end
+
         def flood() -> None:
             with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as h:
                 for _ in range(3):
-                    codes.append(h.post(ep.scoring_uri, json={"sleep": 0.5}).status_code)
+                    codes.append(h.post(ep.scoring_uri, json={"hold": str(release)}
+                                        ).status_code)
         threads = [threading.Thread(target=flood) for _ in range(24)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        wait_for(lambda: Path(f"{release}.started").exists())   # the slot is taken
         answered = []
         with httpx.Client(timeout=5) as control:
             for _ in range(20):   # each must answer while 70-odd scoring requests wait
                 answered.append(control.get(f"{server.api()}/online-endpoints").status_code)
                 answered.append(control.get(f"{server.api()}/models").status_code)
         busy_during_checks = any(t.is_alive() for t in threads)
+        release.touch()
         for t in threads:
             t.join()
         assert answered == [200] * 40 and busy_during_checks
