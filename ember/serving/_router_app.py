@@ -170,6 +170,7 @@ class RouterApp:
             if inst is None:
                 inst = await acquire(instances, start, queue_deadline - loop.time())
             if inst is not None:
+                dep.picked(inst)
                 break
             swapped = self._table.current(dep) is not dep or any(i.retired for i in instances)
             if loop.time() >= queue_deadline or not swapped:
@@ -205,6 +206,7 @@ class RouterApp:
                     if inst is None:
                         return error(502, "BAD_GATEWAY", f"deployment {dep.name}: instance "
                                       f"{failed.addr} unreachable and no other one free")
+                    dep.picked(inst)
         except BrokenResponse as exc:
             log.warning("deployment %s: %s", dep.name, exc)
             return error(502, "BAD_GATEWAY", f"deployment {dep.name}: {exc}")

@@ -33,7 +33,7 @@ class TableError(ValueError):
 
 class Deployment:
     __slots__ = ("name", "name_header", "endpoint_key", "instances", "timeout_s", "queue_wait_s",
-                 "collect_request", "collect_response", "sampling_rate", "stats", "_turn")
+                 "collect_request", "collect_response", "sampling_rate", "stats", "_warm")
 
     def __init__(self, name: str, endpoint_key: str, instances: tuple[Instance, ...],
                  settings: dict[str, Any], stats: DeploymentStats) -> None:
@@ -47,12 +47,25 @@ class Deployment:
         self.collect_response: str | None = settings["collect_response"] or None
         self.sampling_rate = float(settings["sampling_rate"])
         self.stats = stats
-        self._turn = 0
+        self._warm = 0
 
     def next_start(self) -> int:
-        """Where the least-in-flight scan starts: rotating, so ties spread over instances."""
-        self._turn = turn = (self._turn + 1) % (len(self.instances) or 1)
-        return turn
+        """Where the least-in-flight scan starts: at the instance picked last, so ties go to it.
+
+        LIFO, like the connection pool: at equal load a request goes to the worker that served
+        the previous one, whose code and data are still in the CPU caches. Rotating made every
+        worker cold at low load: on the 2-vCPU benchmark machine, alternating sequential
+        requests over two idle workers cost 0.5-1.2 ms more per request than staying on one.
+        Under load the in-flight counts differ, and the least busy instance still wins.
+        """
+        return self._warm
+
+    def picked(self, inst: Instance) -> None:
+        """Record the instance a request went to (the next tie goes to it)."""
+        for i, candidate in enumerate(self.instances):
+            if candidate is inst:
+                self._warm = i
+                return
 
 
 class Endpoint:

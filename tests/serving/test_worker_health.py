@@ -3,6 +3,7 @@ checks on the memory-limit setting. Real server, router and worker processes, re
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from pathlib import Path
 
@@ -53,7 +54,12 @@ def test_a_hung_run_does_not_poison_the_deployment(server: ServerProc, tmp_path:
             assert "failed its liveness probe" in logs and "run() has not returned" in logs
 
             def both_answer() -> bool:
-                answered.add(h.post(ep.scoring_uri, json={"data": [1]}).json()["pid"])
+                # Ties go to the instance used last: a slow request in flight on one sends the
+                # other request to the other instance.
+                with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                    slow = pool.submit(h.post, ep.scoring_uri, json={"sleep": 0.5, "data": [0]})
+                    answered.add(h.post(ep.scoring_uri, json={"data": [1]}).json()["pid"])
+                    answered.add(slow.result().json()["pid"])
                 return len(answered - before) >= 1
             wait_for(both_answer, timeout=30, interval=0.0)
 
