@@ -329,10 +329,11 @@ def test_sigterm_stops_the_workers_and_exits_143(tmp_path: Path) -> None:
     proc = start(root, {"mini_batch_size": 1, "max_concurrency_per_instance": 2})
     inits = root / "code" / "inits.txt"
     deadline = time.monotonic() + 20
-    while not (inits.exists() and len(inits.read_text().split()) == 2):
+    seen = [root / "code" / "a.txt.seen", root / "code" / "b.txt.seen"]
+    while not (inits.exists() and len(inits.read_text().split()) == 2
+               and all(f.exists() for f in seen)):   # both run() calls are under way
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 143, stderr
