@@ -24,7 +24,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ember.serving._router_app import RouterApp
+from ember.serving.router.app import RouterApp
 
 TOKEN_ENV = "EMBER_ROUTER_TOKEN"
 

@@ -14,8 +14,8 @@ import hmac
 import random
 from typing import Any
 
-from ember.serving._router_metrics import DeploymentStats, MetricsRegistry
-from ember.serving._router_upstream import Instance
+from ember.serving.router.metrics import DeploymentStats, MetricsRegistry
+from ember.serving.router.upstream import Instance
 
 DEFAULTS: dict[str, Any] = {          # Azure's request_settings defaults
     "max_concurrent_requests_per_instance": 1,

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ember.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from ember.serving._router_asgi import (
+from ember.serving.router.asgi import (
     JSON,
     ClientGone,
     Outcome,
@@ -30,16 +30,16 @@ from ember.serving._router_asgi import (
     respond,
     safe_request_id,
 )
-from ember.serving._router_collect import PayloadCollector
-from ember.serving._router_metrics import MetricsRegistry
-from ember.serving._router_table import (
+from ember.serving.router.collect import PayloadCollector
+from ember.serving.router.metrics import MetricsRegistry
+from ember.serving.router.table import (
     Deployment,
     Table,
     TableError,
     compile_table,
     retire_absent,
 )
-from ember.serving._router_upstream import (
+from ember.serving.router.upstream import (
     BrokenResponse,
     Instance,
     Unreachable,
