@@ -16,7 +16,6 @@ OutputOpt = typer.Option("table", "--output", "-o", help="json, yaml or table.")
 
 # Not a terminal (a pipe, a test): don't squeeze tables into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True)
 
 
 def emit(data: Any, fmt: str, columns: list[str] | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,13 +120,6 @@ class OnlineEndpointOperations:
                 f"{f' {code}' if code else ''}: {message}", status=resp.status_code,
                 endpoint_code=code)
         return resp.text
-
-
-def pretty(text: str) -> str:
-    try:
-        return json.dumps(json.loads(text), indent=2)
-    except ValueError:
-        return text
 
 
 def wait_until(check: Callable[[], T | None], timeout: float | None, what: str) -> T:

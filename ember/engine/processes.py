@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import psutil
 
@@ -60,12 +59,3 @@ def kill_tree(pid: int, grace: float = 3.0) -> None:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(alive, timeout=5)
-
-
-def wait_gone(pid: int, create_time: float | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_same_process(pid, create_time):
-            return True
-        time.sleep(0.05)
-    return False

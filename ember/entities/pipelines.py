@@ -19,7 +19,6 @@ from typing import Any
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput, job_from_plain
 
-STEP_KINDS = ("command", "component", "pipeline", "sweep")
 
 
 @dataclass

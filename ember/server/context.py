@@ -91,10 +91,6 @@ class Platform:
         self.supervisor.start()
         self.online_deployments.recover()
 
-    def finalize_job(self, workspace: str, name: str) -> None:
-        self.jobs.get(workspace, name)
-        self.preparer.finalize(workspace, self.preparer.job_dir(name))
-
     def close(self) -> None:
         self.supervisor.close()
         self.orchestrator.close()
