@@ -210,6 +210,8 @@ class JobService:
                     parse_azureml_uri(out.path)
             else:
                 out.path = default_output_uri(job.name, name)
+                if out.type == "uri_file":   # a file the command writes, not a folder
+                    out.path = out.path.rstrip("/")
 
     def output_uri(self, workspace: str, job_name: str, output: str) -> str:
         """The datastore URI of a job's named output (``azureml://jobs/...`` resolution)."""

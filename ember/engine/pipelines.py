@@ -25,7 +25,7 @@ from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.reuse import DataHasher, reuse_key
 from ember.engine.sweeps import SweepService, trial_template
 from ember.entities.components import Component
-from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
+from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
 from ember.entities.pipelines import (
     Binding,
@@ -303,11 +303,17 @@ class PipelineDriver(Driver):
         child.display_name = step.display_name or step_name
         child.inputs = self._bind_inputs(step, child, pjob, children)
         for port, binding in step.outputs.items():
-            out = child.outputs.get(port) or JobOutput(type=binding.type or "uri_folder")
             target = binding.parent_output
             explicit = pipeline.outputs[target].path if target is not None else None
+            # An undeclared port bound to a pipeline output takes that output's type (a
+            # uri_file pipeline output makes the step's output a file path, not a folder).
+            implied = pipeline.outputs[target].type if target is not None else None
+            out = child.outputs.get(port) or JobOutput(
+                type=binding.type or implied or "uri_folder")
             child.outputs[port] = replace(out, path=binding.path or explicit or out.path,
                                           mode=binding.mode or out.mode)
+        # Azure ML's default output of every step: the runner puts ./outputs there.
+        child.outputs.setdefault(DEFAULT_ARTIFACTS_OUTPUT, JobOutput(type="uri_folder"))
         _place_outputs(child, pipeline.settings.default_datastore)
         self.orchestrator.adopt(workspace, pjob.name, child.name)
         try:
@@ -522,7 +528,9 @@ def _place_outputs(child: Job, datastore: str | None) -> None:
         if out.path:
             out.path = out.path.replace("${{default_datastore}}", datastore)
         else:
-            out.path = f"azureml://datastores/{datastore}/paths/azureml/{child.name}/{port}/"
+            out.path = f"azureml://datastores/{datastore}/paths/azureml/{child.name}/{port}"
+            if out.type != "uri_file":   # a uri_file output is a file path, not a folder
+                out.path += "/"
 
 
 def _component_label(comp: Component) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -263,6 +264,25 @@ def upload_folder(reporter: Reporter, folder: Path, prefix: str,
     return count
 
 
+def link_tree(src: Path, dst: Path) -> int:
+    """Put every file under ``src`` at the same place under ``dst`` (hard links where the
+    file system allows, else copies); returns how many."""
+    count = 0
+    for root, _dirs, files in os.walk(src):
+        target = dst / Path(root).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            source, dest = Path(root) / name, target / name
+            if dest.exists() or dest.is_symlink():
+                dest.unlink()
+            try:
+                os.link(source, dest)
+            except OSError:
+                shutil.copy2(source, dest)
+            count += 1
+    return count
+
+
 def run(cfg: dict[str, Any]) -> int:
     reporter = Reporter(cfg)
     cwd = Path(cfg["cwd"])
@@ -326,6 +346,9 @@ def run(cfg: dict[str, Any]) -> int:
         # from Running to its end (one report less on every short step).
         if has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs"):
             reporter.status("Finalizing", exit_code=code)
+            if cfg.get("artifacts_output") and has_files(cwd / "outputs"):
+                # The default output 'artifacts' (pipeline steps): what ./outputs holds.
+                link_tree(cwd / "outputs", Path(cfg["artifacts_output"]))
             uploaded = upload_folder(reporter, cwd / "outputs", "outputs", shipper)
             uploaded += upload_folder(reporter, cwd / "logs", "logs", shipper)
             if uploaded:

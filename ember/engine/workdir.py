@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ from ember.artifacts.store import ArtifactStore
 from ember.artifacts.uris import is_azureml_uri
 from ember.engine.environments import EnvironmentBuilder
 from ember.entities.environments import Environment
-from ember.entities.jobs import Job
+from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
 from ember.services.uploads import upload_prefix
 from ember.specs.expressions import render_command
+
+_OWN_ARTIFACTS = re.compile(r"\$\{\{\s*outputs\.%s\s*\}\}" % DEFAULT_ARTIFACTS_OUTPUT)
 
 
 @dataclass
@@ -68,6 +71,11 @@ class WorkdirPreparer:
         if job.code:
             digest = job.code.removeprefix("codes/")
             self.artifacts.get_local(upload_prefix(workspace, "code", digest), wd)
+        # Azure ML creates both before the command starts; what lands there is uploaded as
+        # the run's artifacts when it ends (a script may open ./outputs/x.txt at once).
+        for folder in ("outputs", "logs"):
+            if not (wd / folder).exists():   # a file of that name in the code stays as it is
+                (wd / folder).mkdir()
 
         env = job.environment
         label = "(none)"
@@ -136,6 +144,7 @@ class WorkdirPreparer:
             "retry_seconds": retry_seconds,
             "deferred_outputs": {k: [str(p), u] for k, (p, u) in
                                  prepared.deferred_outputs.items()},
+            "artifacts_output": _artifacts_output(job, outputs),
         }
         prepared.config_path.write_text(json.dumps(cfg, indent=1))
         return prepared
@@ -195,6 +204,20 @@ class WorkdirPreparer:
             if path.exists():
                 store, rel = self.datastores.locate_uri(workspace, uri, self.output_uri)
                 store.put_local(path, rel)
+
+
+def _artifacts_output(job: Job, outputs: dict[str, str]) -> str | None:
+    """The local folder of the default ``artifacts`` output, which the runner fills with what
+    the command wrote under ./outputs; None when the job has none, or when its command writes
+    an ``artifacts`` output of its own (``${{outputs.artifacts}}``)."""
+    out = job.outputs.get(DEFAULT_ARTIFACTS_OUTPUT)
+    local = outputs.get(DEFAULT_ARTIFACTS_OUTPUT)
+    if (out is None or not local or not os.path.isabs(local) or out.mode == "direct"
+            or out.type != "uri_folder"):
+        return None
+    if _OWN_ARTIFACTS.search(job.command):
+        return None
+    return local
 
 
 def _literal(value: Any) -> str:

@@ -42,6 +42,9 @@ DATA_INPUT_TYPES = ("uri_file", "uri_folder", "mltable", "mlflow_model", "custom
 INPUT_MODES = ("ro_mount", "download", "direct", "eval_mount", "eval_download")
 OUTPUT_TYPES = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model")
 OUTPUT_MODES = ("rw_mount", "upload", "direct")
+# The output every command job has in Azure ML: what the command wrote under ./outputs. A
+# pipeline step may bind it (${{parent.jobs.<step>.outputs.artifacts}}) without declaring it.
+DEFAULT_ARTIFACTS_OUTPUT = "artifacts"
 
 
 def literal_type(value: Any) -> str | None:

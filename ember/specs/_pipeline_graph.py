@@ -7,6 +7,7 @@ import difflib
 from collections.abc import Collection
 
 from ember.entities.components import COMPONENT_DATA_TYPES, ComponentInput
+from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT
 from ember.entities.pipelines import Binding, PipelineJob, PipelineStep
 from ember.errors import SpecError
 
@@ -100,7 +101,8 @@ class _Checker:
                                     hint="bind it, e.g. ${{parent.inputs." + port + "}}, or "
                                          "give the component input a default")
         for port, binding in step.outputs.items():
-            if component is not None and port not in component.outputs:
+            if (component is not None and port not in component.outputs
+                    and not _default_output(step, port)):
                 raise self.fail(step, "outputs", port,
                                 f"step '{step.name}' has no output '{port}': its component "
                                 f"'{component.name}' does not declare it", line=binding.line,
@@ -147,6 +149,10 @@ class _Checker:
             raise self.fail(step, "inputs", port, f"{text} names unknown step '{producer_name}'",
                             line=binding.line,
                             hint=_suggest(producer_name, self.pipeline.jobs, "steps"))
+        if _default_output(producer, output) and (
+                producer.component is None or output not in producer.component.outputs) \
+                and output not in producer.outputs:
+            return "uri_folder"   # every command step's default output: its ./outputs
         if producer.component is not None:
             declared = producer.component.outputs.get(output)
             if declared is None:
@@ -261,3 +267,7 @@ def _suggest(name: str, declared: Collection[str], what: str) -> str:
         return f"{what}: {', '.join(sorted(declared))}"
     return f"no {what}"
 
+
+def _default_output(step: PipelineStep, port: str) -> bool:
+    """``artifacts``: the default output every command step has in Azure ML (its ./outputs)."""
+    return port == DEFAULT_ARTIFACTS_OUTPUT and step.kind in ("command", "component")
