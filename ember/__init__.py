@@ -21,7 +21,7 @@ _LAZY = {
     "Output": "ember.client.builders",
     "command": "ember.client.builders",
     "load_job": "ember.client.builders",
-    "load_component": "ember.client.dsl",
+    "load_component": "ember.dsl",
     "Model": "ember.entities.models",
     "ManagedOnlineEndpoint": "ember.entities.online_endpoints",
     "ManagedOnlineDeployment": "ember.entities.online_endpoints",
@@ -29,7 +29,7 @@ _LAZY = {
     "BatchEndpoint": "ember.entities.batch_endpoints",
     "ModelBatchDeployment": "ember.entities.batch_endpoints",
     "load_model": "ember.client.models",
-    "dsl": "ember.client.dsl",
+    "dsl": "ember.dsl",
     "sweep": "ember.sweep",
 }
 # Names that are modules themselves (``from ember import dsl`` / ``from ember import sweep``,

@@ -16,6 +16,10 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     from ember import dsl
 
     assert callable(dsl.pipeline) and dsl.load_component is ember.load_component
+    import importlib
+
+    assert dsl is importlib.import_module("ember.dsl")   # a real module, as azure.ai.ml.dsl
+    assert sorted(dsl.__all__) == sorted(n for n in vars(dsl) if not n.startswith("_"))
     from ember.sweep import BanditPolicy, Choice, Uniform
 
     assert Choice and Uniform and BanditPolicy
