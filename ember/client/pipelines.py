@@ -12,7 +12,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.jobs import JobInput
 from ember.entities.pipelines import PipelineJob, pipeline_from_plain, pipeline_to_plain
-from ember.entities.sweeps import SweepJob, sweep_from_dict, sweep_to_dict
+from ember.entities.sweeps import SamplingAlgorithm, SweepJob, sweep_from_dict, sweep_to_dict
 
 
 def _local(path: str | None) -> bool:
@@ -66,6 +66,8 @@ def _upload_pipeline(http: Http, p: PipelineJob, show_progress: bool | None) -> 
 def sweep_body(http: Http, sweep: SweepJob, show_progress: bool | None) -> dict[str, Any]:
     """Upload the trial's local code and the sweep's local inputs; the JSON body."""
     s = copy.deepcopy(sweep)
+    if isinstance(s.sampling_algorithm, str):   # azure-ai-ml takes "bayesian" as an attribute
+        s.sampling_algorithm = SamplingAlgorithm(s.sampling_algorithm.strip().lower())
     for name, inp in s.inputs.items():
         _upload_input(http, inp, f"sweep input {name!r}", show_progress)
     if s.trial_component is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ember.entities.components import Component
@@ -45,6 +45,9 @@ from ember.entities.sweeps import (
 from ember.errors import InvalidInputError
 from ember.specs.sweeps import check_sweep
 
+# azure-ai-ml's name for the limits (``SweepJobLimits``); the entity's fields, by keyword.
+SweepJobLimits = SweepLimits
+
 __all__ = [
     "BanditPolicy",
     "BayesianSamplingAlgorithm",
@@ -55,12 +58,16 @@ __all__ = [
     "LogUniform",
     "MedianStoppingPolicy",
     "Normal",
+    "Objective",
     "QLogNormal",
     "QLogUniform",
     "QNormal",
     "QUniform",
     "Randint",
     "RandomSamplingAlgorithm",
+    "SamplingAlgorithm",
+    "SweepJob",
+    "SweepJobLimits",
     "TruncationSelectionPolicy",
     "Uniform",
     "sweep_job",
@@ -173,42 +180,47 @@ class QLogNormal(Distribution):
         return SearchDistribution("qlognormal", mu=self.mu, sigma=self.sigma, q=self.q)
 
 
-@dataclass
-class BanditPolicy:
-    slack_factor: float | None = None
-    slack_amount: float | None = None
-    evaluation_interval: int = 1
-    delay_evaluation: int = 0
+# The policies are EarlyTermination entities themselves (with azure-ai-ml's constructors), so
+# one assigned as an attribute (``sweep_job.early_termination = MedianStoppingPolicy(...)``)
+# serialises like one given to sweep_job(): with its ``type``. ``to_entity()`` gives the plain
+# EarlyTermination.
 
+class _Policy(EarlyTermination):
     def to_entity(self) -> EarlyTermination:
-        return EarlyTermination("bandit", evaluation_interval=self.evaluation_interval,
-                                delay_evaluation=self.delay_evaluation,
-                                slack_factor=self.slack_factor, slack_amount=self.slack_amount)
+        return EarlyTermination(**asdict(self))
 
 
-@dataclass
-class MedianStoppingPolicy:
-    evaluation_interval: int = 1
-    delay_evaluation: int = 0
+@dataclass(init=False)
+class BanditPolicy(_Policy):
+    """Stops trials whose metric is not within ``slack_factor`` (a ratio) or ``slack_amount``
+    (an absolute distance) of the best trial's."""
 
-    def to_entity(self) -> EarlyTermination:
-        return EarlyTermination("median_stopping", evaluation_interval=self.evaluation_interval,
-                                delay_evaluation=self.delay_evaluation)
+    def __init__(self, slack_factor: float | None = None, slack_amount: float | None = None,
+                 evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+        super().__init__("bandit", evaluation_interval=evaluation_interval,
+                         delay_evaluation=delay_evaluation, slack_factor=slack_factor,
+                         slack_amount=slack_amount)
 
 
-@dataclass
-class TruncationSelectionPolicy:
-    truncation_percentage: int
-    evaluation_interval: int = 1
-    delay_evaluation: int = 0
-    exclude_finished_jobs: bool = False
+@dataclass(init=False)
+class MedianStoppingPolicy(_Policy):
+    """Stops trials whose best metric is worse than the median of the running averages."""
 
-    def to_entity(self) -> EarlyTermination:
-        return EarlyTermination("truncation_selection",
-                                evaluation_interval=self.evaluation_interval,
-                                delay_evaluation=self.delay_evaluation,
-                                truncation_percentage=self.truncation_percentage,
-                                exclude_finished_jobs=self.exclude_finished_jobs)
+    def __init__(self, evaluation_interval: int = 1, delay_evaluation: int = 0) -> None:
+        super().__init__("median_stopping", evaluation_interval=evaluation_interval,
+                         delay_evaluation=delay_evaluation)
+
+
+@dataclass(init=False)
+class TruncationSelectionPolicy(_Policy):
+    """Stops the worst ``truncation_percentage`` percent of the trials at each evaluation."""
+
+    def __init__(self, truncation_percentage: int, evaluation_interval: int = 1,
+                 delay_evaluation: int = 0, exclude_finished_jobs: bool = False) -> None:
+        super().__init__("truncation_selection", evaluation_interval=evaluation_interval,
+                         delay_evaluation=delay_evaluation,
+                         truncation_percentage=truncation_percentage,
+                         exclude_finished_jobs=exclude_finished_jobs)
 
 
 Policy = BanditPolicy | MedianStoppingPolicy | TruncationSelectionPolicy

@@ -20,6 +20,7 @@ from typing import Any
 
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobInput, JobOutput, job_from_plain
+from ember.errors import InvalidInputError
 
 # Reference 1.3: each distribution and the fields it takes (all required).
 DISTRIBUTION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -172,6 +173,33 @@ class SweepJob:
         if self.trial is not None:
             return self.trial.command
         return self.trial_component.command if self.trial_component is not None else None
+
+    def set_limits(self, *, max_total_trials: int | None = None,
+                   max_concurrent_trials: int | None = None, timeout: float | None = None,
+                   trial_timeout: float | None = None) -> None:
+        """azure-ai-ml's ``SweepJob.set_limits``: sets the limits given, keeps the others.
+        Values are checked when the sweep is submitted (the YAML loader's rules)."""
+        given = {"max_total_trials": max_total_trials,
+                 "max_concurrent_trials": max_concurrent_trials, "timeout": timeout,
+                 "trial_timeout": trial_timeout}
+        for key, value in given.items():
+            if value is not None:
+                setattr(self.limits, key, value)
+
+    def set_resources(self, *, instance_type: str | None = None,
+                      instance_count: int | None = None, locations: list[str] | None = None,
+                      properties: dict[str, Any] | None = None, docker_args: str | None = None,
+                      shm_size: str | None = None) -> None:
+        """azure-ai-ml's ``SweepJob.set_resources``: checked as the YAML's ``resources`` is
+        (``instance_count`` a positive integer), then not kept: trials run on the local
+        compute, one process each."""
+        if instance_count is not None and (isinstance(instance_count, bool) or
+                                           not isinstance(instance_count, int) or
+                                           instance_count < 1):
+            raise InvalidInputError(f"resources.instance_count must be a positive integer, "
+                                    f"not {instance_count!r}")
+        if locations is not None and not isinstance(locations, list):
+            raise InvalidInputError("resources.locations must be a list of region names")
 
 
 # ---- JSON form (the server stores the definition as JSON) ---------------------------------
