@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ember.client._deployment_assets import deployment_assets
-from ember.client.convert import job_from_json
 from ember.client.http import Http
+from ember.client.jobs import job_with_url
 from ember.client.models import ModelOperations
 from ember.client.online_endpoints import Poller
 from ember.client.uploads import upload
@@ -81,13 +81,13 @@ class BatchEndpointOperations:
         body = {"input": path, "input_type": kind or "uri_folder",
                 "deployment_name": deployment_name, "mini_batch_size": mini_batch_size,
                 "output_path": output_path, "experiment_name": experiment_name}
-        return job_from_json(self._http.json("POST", self._url(endpoint_name, "/jobs"),
-                                             json=body))
+        return job_with_url(self._http, self._http.json(
+            "POST", self._url(endpoint_name, "/jobs"), json=body))
 
     def list_jobs(self, endpoint_name: str,
                   deployment_name: str | None = None) -> builtins.list[Job]:
         params = {"deployment_name": deployment_name} if deployment_name else {}
-        return [job_from_json(d) for d in self._http.json(
+        return [job_with_url(self._http, d) for d in self._http.json(
             "GET", self._url(endpoint_name, "/jobs"), params=params)]
 
 

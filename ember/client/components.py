@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.components import Component
@@ -70,9 +71,12 @@ class ComponentOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
 
-    def create_or_update(self, component: Component,
+    def create_or_update(self, component: Component | ComponentFunc,
                          show_progress: bool | None = None) -> Component:
-        """Upload the local code (with its additional includes) and register a version."""
+        """Upload the local code (with its additional includes) and register a version.
+        ``component`` may be what ``load_component`` returns, as in azure-ai-ml."""
+        if isinstance(component, ComponentFunc):
+            component = component.component
         comp = upload_component_code(self._http, component, show_progress)
         return Component.from_dict(self._http.json("POST", self._http.ws("/components"),
                                                    json=component_to_json(comp)))

@@ -26,6 +26,14 @@ from ember.entities.sweeps import SweepJob
 STREAM_POLL_SECONDS = 0.25
 
 
+def job_with_url(http: Http, body: dict[str, Any]) -> Job:
+    """The job of a response body, its ``studio_url`` set: the job's REST URL on the server
+    until Ember has a studio (see :class:`~ember.entities.jobs.Job`)."""
+    job = job_from_json(body)
+    job.studio_url = http.base_url + http.ws(f"/jobs/{urllib.parse.quote(job.name, safe='')}")
+    return job
+
+
 class JobOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
@@ -40,12 +48,12 @@ class JobOperations:
             pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
                                or Path.cwd().name or "Default")
             body = pipeline_body(self._http, pipeline, show_progress)
-            return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
+            return self._submit(body)
         if isinstance(job, SweepJob):
             sweep = replace(job, experiment_name=experiment_name or job.experiment_name
                             or Path.cwd().name or "Default")
             body = sweep_body(self._http, sweep, show_progress)
-            return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
+            return self._submit(body)
         job = replace(job, inputs=dict(job.inputs))
         if experiment_name:
             job.experiment_name = experiment_name
@@ -61,16 +69,19 @@ class JobOperations:
                 job.inputs[name] = replace(inp, path=uri)
         body = job_to_json(job)
         body["is_deterministic"] = job.is_deterministic
-        return job_from_json(self._http.json("POST", self._http.ws("/jobs"), json=body))
+        return self._submit(body)
+
+    def _submit(self, body: dict[str, Any]) -> Job:
+        return job_with_url(self._http, self._http.json("POST", self._http.ws("/jobs"), json=body))
 
     def get(self, name: str) -> Job:
-        return job_from_json(self._http.json("GET", self._http.ws(f"/jobs/{name}")))
+        return job_with_url(self._http, self._http.json("GET", self._http.ws(f"/jobs/{name}")))
 
     def list(self, *, parent_job_name: str | None = None, max_results: int = 100) -> list[Job]:
         params: dict[str, str | int] = {"max_results": max_results}
         if parent_job_name:
             params["parent_job_name"] = parent_job_name
-        return [job_from_json(j) for j in
+        return [job_with_url(self._http, j) for j in
                 self._http.json("GET", self._http.ws("/jobs"), params=params)]
 
     def steps(self, name: str) -> builtins.list[dict[str, Any]]:
@@ -93,7 +104,8 @@ class JobOperations:
         return body["produced_by"]  # type: ignore[no-any-return]
 
     def begin_cancel(self, name: str) -> Job:
-        return job_from_json(self._http.json("POST", self._http.ws(f"/jobs/{name}/cancel")))
+        return job_with_url(self._http, self._http.json("POST",
+                                                        self._http.ws(f"/jobs/{name}/cancel")))
 
     def stream(self, name: str, out: IO[str] | None = None) -> Job:
         """Follow the job's log to the end; returns the job in its final status."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,35 @@ from ember.client.datastores import DatastoreOperations
 from ember.client.environments import EnvironmentOperations
 from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
 from ember.client.components import ComponentOperations
+from ember.client.compute import ComputeOperations
+from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
 from ember.client.models import ModelOperations
 from ember.client.online_deployments import OnlineDeploymentOperations
-from ember.client.online_endpoints import OnlineEndpointOperations
+from ember.client.online_endpoints import OnlineEndpointOperations, Poller
+from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
+from ember.entities.components import Component
+from ember.entities.data import DataAsset
+from ember.entities.environments import Environment
+from ember.entities.jobs import Job
+from ember.entities.models import Model
+from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
+from ember.entities.pipelines import PipelineJob
+from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
+# What ``MLClient.create_or_update`` / ``begin_create_or_update`` take: the kinds, the
+# operations group that handles them, and whether they are long-running (their group has
+# ``begin_create_or_update``, which returns a Poller) or created at once.
+_KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
+    ((Job, PipelineJob, SweepJob), "jobs", False), ((Model,), "models", False),
+    ((Environment,), "environments", False), ((DataAsset,), "data", False),
+    ((Component,), "components", False),
+    ((OnlineEndpoint,), "online_endpoints", True),
+    ((OnlineDeployment,), "online_deployments", True),
+    ((BatchEndpoint,), "batch_endpoints", True), ((BatchDeployment,), "batch_deployments", True),
+)
 
 class WorkspaceOperations:
     def __init__(self, http: Http) -> None:
@@ -71,6 +94,44 @@ class MLClient:
         self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
+        self.compute = ComputeOperations()
+
+    def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
+        """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
+        ``client.<group>.create_or_update(x, **kwargs)`` for x's type: a job (command, pipeline,
+        sweep) → ``jobs``, Model → ``models``, Environment, Data(Asset), Component (or a loaded
+        component) → ``components``. An online or batch endpoint or deployment is begun and
+        waited for (``begin_create_or_update(x).result()``). Returns what that method returns;
+        raises TypeError naming the type of anything else."""
+        entity, operation, long_running = self._operation(entity, "create_or_update")
+        done = operation(entity, **kwargs)
+        return done.result() if long_running else done
+
+    def begin_create_or_update(self, entity: Any, **kwargs: Any) -> Poller[Any]:
+        """azure-ai-ml's shortcut for the long-running kinds: an online endpoint or deployment,
+        a batch endpoint or deployment → ``client.<group>.begin_create_or_update(x,
+        **kwargs)``, a Poller whose ``.result()`` waits for the outcome. The kinds that
+        :meth:`create_or_update` takes are created at once, in a Poller already done. Raises
+        TypeError naming the type of anything else."""
+        entity, operation, long_running = self._operation(entity, "begin_create_or_update")
+        if long_running:
+            return operation(entity, **kwargs)  # type: ignore[no-any-return]
+        done = operation(entity, **kwargs)
+        return Poller(lambda _timeout: done)
+
+    def _operation(self, entity: Any, caller: str) -> tuple[Any, Callable[..., Any], bool]:
+        """The entity to send, the operations method that sends it, whether it is a
+        long-running kind (its method is ``begin_create_or_update``)."""
+        if isinstance(entity, ComponentFunc):   # what load_component returns
+            entity = entity.component
+        for kinds, group, long_running in _KINDS:
+            if isinstance(entity, kinds):
+                verb = "begin_create_or_update" if long_running else "create_or_update"
+                return entity, getattr(getattr(self, group), verb), long_running
+        raise TypeError(
+            f"MLClient.{caller} cannot create or update an object of type "
+            f"{type(entity).__name__!r}; it takes a job (command, pipeline or sweep), Model, "
+            "Environment, Data, Component, or an online or batch endpoint or deployment")
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""

@@ -91,6 +91,14 @@ class StatusChange:
 
 @dataclass
 class Job:
+    """A job: a command job, or the record of a pipeline or sweep (``type``).
+
+    ``studio_url`` is azure-ai-ml's link to the job in the studio. Ember has no studio yet, so
+    the SDK sets it, on every job it returns, to the job's REST URL on the server
+    (``<server>/api/v1/workspaces/<workspace>/jobs/<name>``, which answers with the job as
+    JSON); it is None on a job not submitted. It will point to the studio once there is one.
+    """
+
     name: str
     command: str
     type: str = "command"
@@ -124,6 +132,7 @@ class Job:
     is_deterministic: bool = True
     reuse_key: str | None = None
     reused_from: str | None = None
+    studio_url: str | None = field(default=None, compare=False, repr=False)
 
 
 def job_from_plain(d: dict[str, Any]) -> Job:
