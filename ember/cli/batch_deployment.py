@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client, plain
+from ember.cli.common import EndpointNameOpt, EndpointNameOptional, NoWaitOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Model deployments of batch endpoints.", no_args_is_help=True)
@@ -30,9 +30,10 @@ def _put(file: Path, name: str | None, endpoint: str | None, set_: list[str],
 @app.command("create")
 def create(file: Path = typer.Option(..., "--file", "-f"),
            name: str = typer.Option(None, "--name", "-n"),
-           endpoint_name: str = typer.Option(None, "--endpoint-name", "-e"),
+           endpoint_name: str = EndpointNameOptional,
            set_default: bool = typer.Option(False, "--set-default"),
            set_: list[str] = typer.Option([], "--set"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Create a deployment (the endpoint's default when it is the first, or --set-default)."""
     _put(file, name, endpoint_name, list(set_), set_default, output, False)
@@ -41,22 +42,23 @@ def create(file: Path = typer.Option(..., "--file", "-f"),
 @app.command("update")
 def update(file: Path = typer.Option(..., "--file", "-f"),
            name: str = typer.Option(None, "--name", "-n"),
-           endpoint_name: str = typer.Option(None, "--endpoint-name", "-e"),
+           endpoint_name: str = EndpointNameOptional,
            set_: list[str] = typer.Option([], "--set"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     _put(file, name, endpoint_name, list(set_), False, output, True)
 
 
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"),
-         endpoint_name: str = typer.Option(..., "--endpoint-name", "-e"),
+         endpoint_name: str = EndpointNameOpt,
          output: str = OutputOpt) -> None:
     with client() as c:
         emit(plain(c.batch_deployments.get(name, endpoint_name)), output)
 
 
 @app.command("list")
-def list_(endpoint_name: str = typer.Option(..., "--endpoint-name", "-e"),
+def list_(endpoint_name: str = EndpointNameOpt,
           output: str = OutputOpt) -> None:
     with client() as c:
         emit([plain(d) for d in c.batch_deployments.list(endpoint_name)], output, _COLUMNS)
@@ -64,8 +66,9 @@ def list_(endpoint_name: str = typer.Option(..., "--endpoint-name", "-e"),
 
 @app.command("delete")
 def delete(name: str = typer.Option(..., "--name", "-n"),
-           endpoint_name: str = typer.Option(..., "--endpoint-name", "-e"),
-           yes: bool = typer.Option(False, "--yes", "-y"), output: str = OutputOpt) -> None:
+           endpoint_name: str = EndpointNameOpt,
+           yes: bool = typer.Option(False, "--yes", "-y"), no_wait: bool = NoWaitOpt,
+           output: str = OutputOpt) -> None:
     if not yes:
         typer.confirm(f"Delete batch deployment {endpoint_name}/{name}?", abort=True)
     with client() as c:

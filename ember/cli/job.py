@@ -5,8 +5,8 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client, plain
-from ember.cli.output import OutputOpt, emit
+from ember.cli.common import NoWaitOpt, client, load_spec_with_notices, plain
+from ember.cli.output import OutputOpt, emit, query_given
 from ember.entities.jobs import Job, JobStatus
 
 app = typer.Typer(help="Submit and manage jobs.", no_args_is_help=True)
@@ -36,17 +36,18 @@ def create(
     name: str = typer.Option("", "--name", "-n", help="Job name (default: generated)."),
     stream: bool = typer.Option(False, "--stream", help="Follow the logs until the job ends."),
     experiment_name: str = typer.Option("", "--experiment-name", "-e"),
+    no_wait: bool = NoWaitOpt,
     output: str = OutputOpt,
 ) -> None:
-    """Create a job from a YAML file."""
+    """Create a job from a YAML file (it returns once the job is queued, unless --stream)."""
     from ember.specs.any_job import load_any_job_spec
 
-    job = load_any_job_spec(file, list(set_))
+    job = load_spec_with_notices(lambda: load_any_job_spec(file, list(set_)))
     if name:
         job.name = name
     with client() as c:
         created = c.jobs.create_or_update(job, experiment_name=experiment_name or None)
-        if stream:
+        if stream and not no_wait:
             typer.echo(f"Job {created.name} created; streaming its logs.", err=True)
             final = c.jobs.stream(created.name)
             _exit_for(final)
@@ -66,7 +67,7 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
         steps = c.jobs.steps(name) if job.type == "pipeline" else None
         trials = c.jobs.trials(name) if job.type == "sweep" else None
         lineage = c.jobs.lineage(name)
-    if output.lower() != "table":
+    if output.lower() != "table" or query_given():
         summary["lineage"] = lineage
         if steps is not None:
             summary["steps"] = steps

@@ -7,8 +7,8 @@ import sys
 import typer
 
 from ember.cli import (batch_deployment, batch_endpoint, common, component, data, datastore,
-                       environment, job, model, online_deployment, online_endpoint, server,
-                       workspace)
+                       environment, job, model, online_deployment, online_endpoint, output,
+                       server, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -41,11 +41,41 @@ def _root(
     common.configure(endpoint, workspace)
 
 
+def take_query(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take ``--query X`` / ``--query=X`` out of ``argv`` wherever it stands: in az it is a
+    global argument that any command accepts after its own options."""
+    rest: list[str] = []
+    query: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--query":
+            if i + 1 >= len(argv):
+                from ember.errors import InvalidInputError
+
+                raise InvalidInputError("--query needs a JMESPath expression, e.g. "
+                                        "--query \"[].name\"")
+            query = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--query="):
+            query = arg[len("--query="):]
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, query
+
+
 def main() -> None:
     from ember.errors import EmberError
 
     try:
-        code = app(standalone_mode=False)
+        args, query = take_query(sys.argv[1:])
+        output.set_query(query)
+        code = app(args=args, prog_name="ember", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except EmberError as exc:
         if _debug or "--debug" in sys.argv:
@@ -57,16 +87,18 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the unexpected: one line, no traceback
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:   # usage errors: Typer's own (vendored) click's
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()   # "Missing option '--input' / '-i'." with the usage line
+        else:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # the unexpected: one line, no traceback
         if _debug or "--debug" in sys.argv:
             raise
         typer.echo(f"Error: {type(exc).__name__}: {exc}", err=True)

@@ -10,7 +10,8 @@ from ember.cli.output import OutputOpt, emit
 app = typer.Typer(help="Models (the registry the MLflow client also reads).",
                   no_args_is_help=True)
 
-_COLUMNS = ["name", "version", "type", "stage", "aliases", "run_id", "description"]
+_COLUMNS = ["name", "version", "type", "stage", "aliases", "run_id", "creation_time",
+            "description"]
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -39,14 +40,26 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
            output: str = OutputOpt) -> None:
     """Register a model version from YAML and/or flags (local files are uploaded)."""
     from ember.entities.models import Model
-    from ember.errors import InvalidInputError
+    from ember.errors import InvalidInputError, SpecError
     from ember.specs.models import load_model_spec
 
+    required = ("--path is required to create a model: a local file or folder, "
+                "azureml://..., or runs:/<run>/<path> (or give -f with a YAML that has path:)")
     if file:
-        model = load_model_spec(file, list(set_))
+        # --path stands in for the YAML's path: (which the YAML may then leave out).
+        given = [f"path={Path(path).resolve() if Path(path).exists() else path}"] if path else []
+        try:
+            model = load_model_spec(file, list(set_) + given)
+        except SpecError as exc:
+            if exc.key == "path" and "required" in exc.message:
+                raise InvalidInputError(f"{file}: {required}") from None
+            raise
     else:
-        if not name or not path:
-            raise InvalidInputError("give --file, or --name and --path")
+        if not path:
+            raise InvalidInputError(required)
+        if not name:
+            raise InvalidInputError("--name is required to create a model (or give -f with a "
+                                    "YAML that has name:)")
         model = Model(name=name, path=path, source=path)
     if name:
         model.name = name

@@ -107,6 +107,9 @@ class PipelineSettings:
     force_rerun: bool = False
     on_init: str | None = None
     on_finalize: str | None = None
+    # Keys Ember does not know (an Azure setting it has no use for, or a typo): kept as
+    # written, and ignored; the YAML loader says so in a notice instead of refusing the job.
+    ignored: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

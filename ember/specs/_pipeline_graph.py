@@ -11,8 +11,13 @@ from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT
 from ember.entities.pipelines import Binding, PipelineJob, PipelineStep
 from ember.errors import SpecError
 
-# Data types a consuming input of the key type also accepts (besides its own type).
-_DATA_ACCEPTS = {"uri_folder": frozenset({"mltable", "mlflow_model", "custom_model"})}
+# Data types a consuming input of the key type also accepts (besides its own type), as Azure
+# ML does (its own examples bind both of the last two): a folder input takes a model folder
+# or an MLTable folder, and a uri_file output (the input gets the path of that file); an
+# mltable input takes a uri_folder output (a folder that holds an MLTable file). The other
+# way round stays refused: a uri_file input cannot take a folder.
+_DATA_ACCEPTS = {"uri_folder": frozenset({"mltable", "mlflow_model", "custom_model", "uri_file"}),
+                 "mltable": frozenset({"uri_folder"})}
 
 
 def check_pipeline_graph(pipeline: PipelineJob, source: str) -> list[str]:

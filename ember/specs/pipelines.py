@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,13 +48,13 @@ from ember.specs._job_io import parse_inputs, parse_outputs
 from ember.specs._job_settings import check_settings
 from ember.specs._pipeline_bindings import parse_step_inputs, parse_step_outputs
 from ember.specs._pipeline_graph import check_pipeline_graph
-from ember.specs._schema import Ctx, Section, load_spec
+from ember.specs._schema import Ctx, Section, load_spec, plain
 from ember.specs.components import _component, load_component_spec
 from ember.specs.components import _inputs as component_inputs
 from ember.specs.components import _outputs as component_outputs
 from ember.specs.expressions import validate_command
 from ember.specs.jobs import _environment as _job_environment
-from ember.specs.jobs import _timeout
+from ember.specs.jobs import SpecNotice, _timeout
 from ember.specs.references import is_uri, parse_asset_reference
 from ember.specs.yamlio import type_name
 
@@ -110,6 +111,11 @@ def _pipeline(top: Section) -> PipelineJob:
     if kind != "pipeline":
         top.fail("type", f"expected 'type: pipeline', not '{kind}'",
                  hint="command jobs load with load_job_spec")
+    if top.has("component"):
+        top.fail("component", "a pipeline job has no top-level 'component': its steps go "
+                              "under 'jobs:', and 'component:' belongs to a step",
+                 hint="e.g. jobs: {train: {component: ./train.yml, inputs: {...}}}; a "
+                      "pipeline of one step runs a single component")
     top.check_keys(PIPELINE_JOB_KEYS)
     name = top.get_str("name") or ""
     if name and not _JOB_NAME.match(name):
@@ -188,7 +194,17 @@ def _settings(top: Section) -> PipelineSettings:
     sec = top.section("settings")
     if sec is None:
         return PipelineSettings()
-    sec.check_keys(SETTINGS_KEYS)
+    ignored = {str(k): plain(v) for k, v in sec.data.items() if k not in SETTINGS_KEYS}
+    for key in ignored:
+        # Azure accepts settings it has added over time; refusing the job for one (or for a
+        # typo) would stop an Azure YAML that runs there from running here.
+        close = difflib.get_close_matches(key, SETTINGS_KEYS, n=1)
+        line = sec.line(key)
+        warnings.warn(SpecNotice(
+            f"{sec.ctx.source}{f':{line}' if line else ''}: settings.{key} is not a setting "
+            f"Ember knows; kept and ignored"
+            + (f" (did you mean '{close[0]}'?)" if close else
+               f" (Ember's settings: {', '.join(SETTINGS_KEYS)})")), stacklevel=2)
     datastore = sec.get_str("default_datastore")
     if datastore is not None and datastore.startswith("azureml:"):
         datastore = datastore[len("azureml:"):]
@@ -199,6 +215,7 @@ def _settings(top: Section) -> PipelineSettings:
         force_rerun=sec.get_bool("force_rerun", False),
         on_init=sec.get_str("on_init"),
         on_finalize=sec.get_str("on_finalize"),
+        ignored=ignored,
     )
 
 

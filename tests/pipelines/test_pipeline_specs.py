@@ -185,7 +185,7 @@ def test_path_input_on_a_step(project: Path, write: Callable[..., Path]) -> None
 @pytest.mark.parametrize("old,new,needle", [
     ("type: pipeline", "type: pipelin", "expected 'type: pipeline'"),
     ("settings:\n", "setings:\n", "did you mean 'settings'"),
-    ("  default_compute:", "  default_comptue:", "did you mean 'default_compute'"),
+    # (an unknown key under settings: is kept with a notice: test_permissive_typing.py)
     ("    component: ./components/prep.yml", "    componnet: ./components/prep.yml",
      "did you mean 'component'"),
     ("raw: ${{parent.inputs.raw_data}}", "raw: data-${{parent.inputs.raw_data}}",
@@ -338,12 +338,12 @@ def test_inputs_with_default_or_optional_may_stay_unbound(
     # a uri_file output into an integer input
     ("epochs: ${{parent.inputs.epochs}}", "epochs: ${{parent.jobs.prep.outputs.clean}}",
      "jobs.train.inputs.epochs", ("uri_folder", "integer", "prep")),
-    # uri_file -> uri_folder is a mismatch
+    # the unchanged wiring
     ("data: ${{parent.jobs.prep.outputs.clean}}\n      epochs",
      "data: ${{parent.jobs.prep.outputs.clean}}\n      epochs", None, ()),
+    # a uri_file output into a uri_folder input is accepted, as Azure does (issue 10)
     ("model: ${{parent.jobs.train.outputs.model}}",
-     "model: ${{parent.jobs.train.outputs.metrics_file}}",
-     "jobs.score.inputs.model", ("uri_file", "uri_folder", "metrics_file")),
+     "model: ${{parent.jobs.train.outputs.metrics_file}}", None, ()),
     # literal types must match
     ("lr: 0.01", "lr: fast", "jobs.train.inputs.lr", ("string", "number")),
     ("lr: 0.01", "lr: true", "jobs.train.inputs.lr", ("boolean", "number")),
@@ -353,7 +353,7 @@ def test_inputs_with_default_or_optional_may_stay_unbound(
     ("raw: ${{parent.inputs.raw_data}}", "raw: ${{parent.inputs.epochs}}",
      "jobs.prep.inputs.raw", ("integer", "uri_folder", "pipeline input 'epochs'")),
     ("raw: ${{parent.inputs.raw_data}}", "raw: {type: uri_file, path: ./pipeline.yml}",
-     "jobs.prep.inputs.raw", ("uri_file", "uri_folder")),
+     None, ()),
     # min/max of the component input
     ("epochs: ${{parent.inputs.epochs}}", "epochs: 500", "jobs.train.inputs.epochs",
      ("greater than max",)),

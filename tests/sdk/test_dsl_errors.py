@@ -95,13 +95,13 @@ def test_type_mismatch_caught_by_the_graph_check(project: Path) -> None:
     @pipeline
     def mismatched() -> None:
         scored = score(model=Input(path="azureml:m:1"), data=Input(path="azureml:d:1"))
-        train(data=scored.outputs.scores)
+        train(data=Input(path="azureml:d:1"), epochs=scored.outputs.scores)
 
     with pytest.raises(SpecError) as info:
         mismatched()
-    assert info.value.key == "jobs.train.inputs.data"
-    assert ("type mismatch: output 'scores' of step 'score' is uri_file, but input 'data' of "
-            "step 'train' is uri_folder") in str(info.value)
+    assert info.value.key == "jobs.train.inputs.epochs"
+    assert ("type mismatch: output 'scores' of step 'score' is uri_file, but input 'epochs' "
+            "of step 'train' is integer") in str(info.value)
 
 
 def test_literal_type_mismatch_and_range(project: Path) -> None:
