@@ -199,6 +199,41 @@ class JobService:
                 store, rel = self.datastores.locate_uri(workspace, inp.path, self.output_uri)
                 if not store.exists(rel):
                     raise InvalidInputError(f"input {name!r}: {inp.path} does not exist")
+            elif inp.mode != "direct":
+                self._check_remote_input(name, inp.path)
+
+    # Azure storage URIs: they need Azure credentials and network access Ember does not have.
+    _AZURE_STORAGE = ("wasbs", "wasb", "abfss", "abfs", "adl")
+
+    @classmethod
+    def _check_remote_input(cls, name: str, uri: str) -> None:
+        """Refuse, at submit, a remote input the job could not read: an Azure storage URI, or
+        an http(s) URL that does not answer (a short HEAD, then GET when HEAD is refused).
+        ``mode: direct`` inputs are passed as text, so they are not checked."""
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme in cls._AZURE_STORAGE:
+            raise InvalidInputError(
+                f"input {name!r}: {uri} is Azure storage ({scheme}://), which Ember cannot "
+                "reach (it needs Azure credentials and network); copy the data to a local "
+                "folder and give that path, or register a datastore over it and use "
+                "azureml://datastores/<name>/paths/<path>")
+        if scheme not in ("http", "https"):
+            return
+        import httpx
+
+        try:
+            with httpx.Client(timeout=5.0, follow_redirects=True) as http:
+                status = http.head(uri).status_code
+                if status in (403, 405, 501):   # some servers answer only GET
+                    with http.stream("GET", uri) as resp:
+                        status = resp.status_code
+        except httpx.HTTPError as exc:
+            raise InvalidInputError(
+                f"input {name!r}: {uri} cannot be reached ({type(exc).__name__}: "
+                f"{str(exc) or 'no answer'}); the job would fail reading it") from None
+        if status >= 400:
+            raise InvalidInputError(f"input {name!r}: {uri} answered HTTP {status}; the job "
+                                    "would fail reading it")
 
     def resolve_outputs(self, job: Job) -> None:
         for name, out in job.outputs.items():

@@ -37,6 +37,12 @@ from ember.specs.expressions import validate_command
 from ember.specs.references import is_uri, parse_asset_ref
 from ember.specs.yamlio import type_name
 
+
+class SpecNotice(UserWarning):
+    """Something in a spec that Ember accepts but does not act on (e.g. an unknown pipeline
+    setting, kept and ignored). Issued with :func:`warnings.warn` while loading: the CLI
+    prints each one to stderr as a ``Notice:`` line; SDK users see a Python warning."""
+
 COMMAND_JOB_KEYS = (
     "$schema", "type", "name", "display_name", "experiment_name", "description", "tags",
     "properties", "command", "code", "environment", "environment_variables", "compute",
@@ -87,6 +93,12 @@ def _job(top: Section) -> Job:
         close = difflib.get_close_matches(job_type, ("command", *LATER_TYPES), n=1)
         top.fail("type", f"unknown job type '{job_type}'",
                  hint=f"did you mean '{close[0]}'?" if close else None)
+    if top.has("component"):
+        top.fail("component", "a command job has no 'component': it runs its own 'command' "
+                              "(with 'code', 'environment', 'inputs', 'outputs')",
+                 hint="copy the component's command, code and environment into the job, or "
+                      "make it a pipeline job ('type: pipeline') with the component as a step: "
+                      "jobs: {<step>: {component: <file or azureml:name:version>}}")
     top.check_keys(COMMAND_JOB_KEYS)
     name = top.get_str("name") or ""
     if name and not _JOB_NAME.match(name):
