@@ -37,4 +37,6 @@ def job_to_json(job: Job) -> dict[str, Any]:
         "inputs": {k: asdict(v) for k, v in job.inputs.items()},
         "outputs": {k: asdict(v) for k, v in job.outputs.items()},
         "timeout": job.timeout,
+        "distribution": job.distribution,
+        "resources": job.resources,
     }

@@ -21,8 +21,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING or __package__:
+    from ember.engine import _runner_procs as procs
+else:   # run as a file (python -S runner.py): this folder is first on sys.path
+    import _runner_procs as procs
 
 LOG_FLUSH_SECONDS = 0.2
 MAX_LOG_CHUNK = 1 << 20
@@ -294,46 +299,68 @@ def run(cfg: dict[str, Any]) -> int:
     become_subreaper()
     env = dict(os.environ)
     env.update(cfg.get("env", {}))
-    child = subprocess.Popen(["/bin/bash", "-c", cfg["command"]], cwd=cwd, env=env,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+    plan = cfg.get("processes")   # a distribution: several processes, one per rank
+    rank_envs = procs.process_envs(plan) if plan else [{}]
+    children = [subprocess.Popen(["/bin/bash", "-c", cfg["command"]], cwd=cwd,
+                                 env={**env, **extra}, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                for extra in rank_envs]
+    child = children[0]
     stopping = reporter.stopping
 
     def on_term(signum: int, _frame: Any) -> None:
         stopping.set()
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        for each in children:
+            try:
+                each.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def kill_all() -> None:
+        for each in children:
+            each.kill()
+            each.wait()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     try:
         reporter.status("Running", pid=child.pid)
     except JobGone:
-        child.kill()
+        kill_all()
         return 3
     except ConnectionError:   # stopped (SIGTERM) while the server was unreachable
-        child.kill()
-        child.wait()
+        kill_all()
         stop_leftovers()
         shipper.closing.set()
         return 143
 
-    assert child.stdout is not None
-    fd = child.stdout.fileno()
+    readers: list[threading.Thread] = []
+    if plan:
+        lock = threading.Lock()
+        for rank, each in enumerate(children):
+            assert each.stdout is not None
+            readers.append(procs.RankPump(
+                rank, each.stdout.fileno(),
+                log_path.parent / f"std_log_process_{rank}.txt", shipper.write, lock))
+        for reader in readers:
+            reader.start()
+        code, failed_rank = procs.wait_all(children, stopping, descendants)
+    else:
+        assert child.stdout is not None
+        fd = child.stdout.fileno()
 
-    def pump() -> None:
-        while data := os.read(fd, 65536):
-            shipper.write(data)
+        def pump() -> None:
+            while data := os.read(fd, 65536):
+                shipper.write(data)
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    code = child.wait()
+        readers.append(threading.Thread(target=pump, daemon=True))
+        readers[0].start()
+        code, failed_rank = child.wait(), None
     # Background processes the command left behind hold the output pipe open; stop them so the
     # job ends when its command does.
     stop_leftovers()
-    reader.join(timeout=10)
+    for reader in readers:
+        reader.join(timeout=10)
     if stopping.is_set():
         try:
             shipper.close()
@@ -344,8 +371,14 @@ def run(cfg: dict[str, Any]) -> int:
     try:
         # Finalizing is the output collection; with nothing to collect the job goes straight
         # from Running to its end (one report less on every short step).
-        if has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs"):
+        if (has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs")
+                or plan):
             reporter.status("Finalizing", exit_code=code)
+            for rank in range(len(children) if plan else 0):
+                own = log_path.parent / f"std_log_process_{rank}.txt"
+                if own.is_file():
+                    reporter.call("PUT", f"/artifacts/user_logs/{own.name}", own.read_bytes(),
+                                  {"Content-Type": "application/octet-stream"})
             if cfg.get("artifacts_output") and has_files(cwd / "outputs"):
                 # The default output 'artifacts' (pipeline steps): what ./outputs holds.
                 link_tree(cwd / "outputs", Path(cfg["artifacts_output"]))
@@ -363,6 +396,9 @@ def run(cfg: dict[str, Any]) -> int:
         else:
             why = (f"the command exited with code {code}" if code > 0
                    else f"the command was killed by signal {-code}")
+            if failed_rank is not None:
+                why = (f"process rank {failed_rank} of {len(children)} failed: {why}; the "
+                       "other processes were stopped")
             reporter.status("Failed", exit_code=code, error=why)
     except JobGone:
         return 3

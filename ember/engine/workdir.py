@@ -131,6 +131,7 @@ class WorkdirPreparer:
         })
         if mat.env_dir is not None:
             env_vars["VIRTUAL_ENV"] = str(mat.env_dir)
+        plan = process_plan(job, notices)
         cfg = {
             "server_url": server_url,
             "server_file": str(self.home / "server.json"),
@@ -145,6 +146,7 @@ class WorkdirPreparer:
             "deferred_outputs": {k: [str(p), u] for k, (p, u) in
                                  prepared.deferred_outputs.items()},
             "artifacts_output": _artifacts_output(job, outputs),
+            "processes": plan,
         }
         prepared.config_path.write_text(json.dumps(cfg, indent=1))
         return prepared
@@ -204,6 +206,55 @@ class WorkdirPreparer:
             if path.exists():
                 store, rel = self.datastores.locate_uri(workspace, uri, self.output_uri)
                 store.put_local(path, rel)
+
+
+# resources keys that mean nothing on this machine (said in the job log when set).
+_IGNORED_RESOURCES = ("instance_type", "shm_size", "docker_args", "locations",
+                      "max_instance_count", "properties")
+
+
+def process_plan(job: Job, notices: list[str]) -> dict[str, Any] | None:
+    """How many processes the runner starts and with which launcher's variables (see
+    ``_runner_procs``), or None for the one plain process. Whatever of ``distribution`` and
+    ``resources`` cannot be honoured on local compute goes to ``notices`` (the job log)."""
+    dist = job.distribution or {}
+    res = job.resources or {}
+    instances = int(res.get("instance_count") or 1)
+    ignored = [k for k in _IGNORED_RESOURCES if res.get(k) is not None]
+    if ignored:
+        notices.append(f"resources {', '.join(ignored)}: not applicable on local compute; "
+                       "ignored")
+    kind = dist.get("type")
+    if kind not in ("pytorch", "tensorflow", "mpi"):
+        if kind is not None:
+            notices.append(f"distribution type {kind!r} is not supported on local compute; "
+                           "the command runs once, as a single process")
+        if instances > 1:
+            notices.append(f"resources.instance_count {instances} without a distribution: "
+                           "local compute is one machine; the command runs once")
+        return None
+    if kind == "tensorflow":
+        workers = int(dist.get("worker_count") or instances)
+        ps = int(dist.get("parameter_server_count") or 0)
+        plan: dict[str, Any] = {"type": kind, "workers": workers, "ps": ps,
+                                "world_size": workers + ps, "per_instance": workers + ps}
+        what = f"{workers} worker(s)" + (f" and {ps} parameter server(s)" if ps else "")
+    else:
+        per = int(dist.get("process_count_per_instance") or 1)
+        plan = {"type": kind, "per_instance": per, "world_size": per * instances}
+        what = f"{per * instances} process(es) ({instances} instance(s) x {per})"
+    notices.append(f"distribution {kind}: {what} on this machine, ranks on 127.0.0.1; each "
+                   "process's output is in user_logs/std_log_process_<rank>.txt, and in this "
+                   "log prefixed [rank <r>]")
+    if instances > 1:
+        notices.append(f"resources.instance_count {instances}: local compute is one machine; "
+                       "every instance's processes run here (NODE_RANK 0.."
+                       f"{instances - 1} share 127.0.0.1)")
+    if kind == "mpi":
+        notices.append("distribution mpi: the processes get Open MPI's OMPI_COMM_WORLD_* "
+                       "variables but no mpirun/MPI runtime is started; code that calls "
+                       "MPI_Init needs an MPI launcher of its own")
+    return plan
 
 
 def _artifacts_output(job: Job, outputs: dict[str, str]) -> str | None:

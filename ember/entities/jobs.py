@@ -115,6 +115,10 @@ class Job:
     inputs: dict[str, JobInput] = field(default_factory=dict)
     outputs: dict[str, JobOutput] = field(default_factory=dict)
     timeout: float | None = None
+    # As written in the YAML (plain data): ``distribution`` {type, process_count_per_instance,
+    # worker_count, parameter_server_count, ...} and ``resources`` {instance_count, ...}.
+    distribution: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
     status: str = JobStatus.QUEUED
     status_history: list[StatusChange] = field(default_factory=list)
     error: str | None = None

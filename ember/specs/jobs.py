@@ -13,8 +13,9 @@ How the spec lands in the entity (what the job engine can rely on):
 - ``limits.timeout`` → ``Job.timeout`` (float seconds).
 - ``command`` is kept as written (templates unrendered); render it with
   :func:`ember.specs.expressions.render_command`.
-- ``resources``, ``distribution``, ``services``, ``identity``, ``queue_settings`` and
-  ``is_deterministic`` are validated but the entity has no fields for them: read them from the
+- ``distribution`` and ``resources`` land in ``Job.distribution``/``Job.resources`` as plain
+  data (the runner starts the distributed processes); ``services``, ``identity``,
+  ``queue_settings`` are validated but the entity has no fields for them: read them from the
   spec with :func:`job_extras`.
 """
 
@@ -129,7 +130,14 @@ def _job(top: Section) -> Job:
         outputs=outputs,
         timeout=_timeout(top),
         is_deterministic=bool(deterministic),
+        distribution=_plain_section(top, "distribution"),
+        resources=_plain_section(top, "resources"),
     )
+
+
+def _plain_section(top: Section, key: str) -> dict[str, Any] | None:
+    value = top.get(key)
+    return dict(plain(value)) if isinstance(value, Mapping) else None
 
 
 def _environment(top: Section) -> str | Environment | None:

@@ -57,6 +57,8 @@ class JobIn(Body):
     outputs: Outputs = Field(default_factory=dict)
     timeout: float | None = None
     is_deterministic: bool = True
+    distribution: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
     def entity(self) -> Job:
         env: str | Environment | None
@@ -70,7 +72,8 @@ class JobIn(Body):
             compute=self.compute,
             inputs={k: JobInput(**v.model_dump()) for k, v in self.inputs.items()},
             outputs={k: JobOutput(**v.model_dump()) for k, v in self.outputs.items()},
-            timeout=self.timeout, is_deterministic=self.is_deterministic)
+            timeout=self.timeout, is_deterministic=self.is_deterministic,
+            distribution=self.distribution, resources=self.resources)
 
     @classmethod
     def of_entity(cls, job: Job) -> dict[str, Any]:
@@ -84,7 +87,8 @@ class JobIn(Body):
             environment_variables=job.environment_variables, compute=job.compute,
             inputs={k: InputIn(**vars(v)).model_dump() for k, v in job.inputs.items()},
             outputs={k: OutputIn(**vars(v)).model_dump() for k, v in job.outputs.items()},
-            timeout=job.timeout, is_deterministic=job.is_deterministic)
+            timeout=job.timeout, is_deterministic=job.is_deterministic,
+            distribution=job.distribution, resources=job.resources)
 
 
 class StatusChangeOut(BaseModel):
