@@ -66,7 +66,9 @@ def emit(data: Any, fmt: str, columns: list[str] | None = None) -> None:
         y.default_flow_style = False
         buf = io.StringIO()
         y.dump(_jsonable(data), buf)
-        typer.echo(buf.getvalue().rstrip())
+        text = buf.getvalue().rstrip()
+        # A lone scalar (from --query) ends with YAML's "..." document end marker.
+        typer.echo(text[:-4].rstrip() if text.endswith("\n...") else text)
     elif fmt == "tsv":
         text = tsv(_jsonable(data))
         if text:
