@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client, plain
+from ember.cli.common import NoWaitOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Components.", no_args_is_help=True)
@@ -17,6 +17,7 @@ def create(file: Path = typer.Option(..., "--file", "-f"),
            name: str = typer.Option(None, "--name", "-n"),
            version: str = typer.Option(None, "--version", "-v"),
            set_: list[str] = typer.Option([], "--set"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     from ember.specs.components import load_component_spec
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client, plain
+from ember.cli.common import NoWaitOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Data assets.", no_args_is_help=True)
@@ -17,6 +17,7 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
            path: str = typer.Option(None, "--path", "-p"),
            type_: str = typer.Option(None, "--type", "-t"),
            set_: list[str] = typer.Option([], "--set"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Create a data asset version from YAML and/or flags (local paths are uploaded)."""
     from ember.entities.data import DataAsset

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client
+from ember.cli.common import NoWaitOpt, client
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Datastores (named roots for azureml://datastores/<name>/paths/...).",
@@ -15,6 +15,7 @@ app = typer.Typer(help="Datastores (named roots for azureml://datastores/<name>/
 def create(name: str = typer.Option(..., "--name", "-n"),
            root: str = typer.Option(..., "--root", help="A local folder or an fsspec URL."),
            description: str = typer.Option("", "--description"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Register (or replace) a datastore."""
     local = Path(root).expanduser()

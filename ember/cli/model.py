@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import client, plain
+from ember.cli.common import NoWaitOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Models (the registry the MLflow client also reads).",
@@ -37,6 +37,7 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
            description: str = typer.Option(None, "--description", "-d"),
            tags: list[str] = typer.Option([], "--tags", help="key=value, repeatable"),
            set_: list[str] = typer.Option([], "--set"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Register a model version from YAML and/or flags (local files are uploaded)."""
     from ember.entities.models import Model
@@ -104,6 +105,7 @@ def update(name: str = typer.Option(..., "--name", "-n"),
            tags: list[str] = typer.Option([], "--tags", help="key=value, repeatable; added"),
            set_: list[str] = typer.Option([], "--set", help="description=..., stage=..., "
                                           "tags.k=v, properties.k=v"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Change a version's description, stage, tags or properties."""
     from ember.errors import InvalidInputError

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import typer
 
-from ember.cli.common import client
+from ember.cli.common import NoWaitOpt, client
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Workspaces.", no_args_is_help=True)
@@ -24,6 +24,7 @@ def list_(output: str = OutputOpt) -> None:
 @app.command("create")
 def create(name: str = typer.Option(..., "--name", "-n"),
            description: str = typer.Option("", "--description"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Create a workspace (the tenancy unit: its own jobs, assets, runs and datastores)."""
     with client() as c:

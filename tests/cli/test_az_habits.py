@@ -234,3 +234,40 @@ def test_online_endpoint_habits(server: WorkspaceServer, tmp_path: Path) -> None
     r = ember(server, "online-deployment", "list", "--endpoint", "habits", "--query",
               "[].name", "-o", "tsv")
     assert "green" not in r.stdout.split()
+
+
+def _commands() -> dict[str, object]:
+    """Every command of the CLI by its full name ("online-deployment update")."""
+    import typer
+
+    from ember.cli.main import app
+
+    found: dict[str, object] = {}
+
+    def walk(group: object, prefix: str) -> None:
+        for name, cmd in getattr(group, "commands", {}).items():
+            if getattr(cmd, "commands", None):
+                walk(cmd, f"{prefix}{name} ")
+            else:
+                found[f"{prefix}{name}"] = cmd
+    walk(typer.main.get_command(app), "")
+    return found
+
+
+def test_every_command_takes_the_az_options() -> None:
+    commands = _commands()
+    assert "batch-endpoint update" in commands
+    for full, cmd in commands.items():
+        opts = {o for p in cmd.params for o in p.opts}   # type: ignore[attr-defined]
+        group, verb = full.rsplit(" ", 1) if " " in full else ("", full)
+        if verb in ("create", "update", "delete") and group != "server":
+            assert "--no-wait" in opts, full
+        if group in ("online-endpoint", "online-deployment"):
+            assert "--local" in opts, full
+        if "--endpoint-name" in opts or "--endpoint" in opts:
+            assert {"--endpoint-name", "--endpoint"} <= opts, full
+        if "--deployment-name" in opts or "--deployment" in opts:
+            assert {"--deployment-name", "--deployment"} <= opts, full
+        if "--output" in opts:
+            assert "tsv" in next(p.help for p in cmd.params   # type: ignore[attr-defined]
+                                 if "--output" in p.opts), full
