@@ -39,6 +39,11 @@ class Scheduler:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._active: set[str] = set()
+        # True while older jobs may be waiting in the queue: a newly queued job then goes
+        # through the queue (oldest first) instead of taking a free slot directly, which would
+        # let it jump ahead of jobs queued before it (e.g. new sweep trials ahead of pipeline
+        # steps while a long queue is being read).
+        self._backlog = False
         self._deadlines: dict[str, tuple[str, float, float]] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.capacity + 4,
                                         thread_name_prefix="ember-job")
@@ -107,15 +112,46 @@ class Scheduler:
         queued = [(ws, j) for ws, j in self.jobs.list_in_status([JobStatus.QUEUED],
                                                                 with_history=False)
                   if j.type == "command"]
-        for ws, job in queued[:free]:
+        parents: dict[str, bool] = {}
+        started = 0
+        for ws, job in queued:
+            if started >= free:
+                break
+            if self._held(ws, job, parents):
+                continue
             if not self._start(ws, job):
                 break
+            started += 1
+        with self._lock:
+            self._backlog = len(queued) > started
 
     def offer(self, ws: str, job: Job) -> None:
-        """A job was just queued: start it at once when there is room (no wait for the
-        scheduler thread), else leave it to the queue."""
-        if self._thread is None or not self._start(ws, job):
+        """A job was just queued: start it at once when there is room and no older job is
+        waiting (no wait for the scheduler thread), else leave it to the queue."""
+        with self._lock:
+            direct = self._thread is not None and not self._backlog
+        if not direct or self._held(ws, job, {}) or not self._start(ws, job):
+            with self._lock:
+                self._backlog = True
             self._wake.set()
+
+    def _held(self, ws: str, job: Job, parents: dict[str, bool]) -> bool:
+        """Whether ``job`` is a child (trial, step) of a composite being cancelled or ended:
+        such a child is never started; the composite's cancel ends it. Without this check a
+        cancel that works through many queued trials one by one would watch the queue start
+        the ones it has not reached yet."""
+        parent = job.parent_job_name
+        if not parent:
+            return False
+        held = parents.get(parent)
+        if held is None:
+            try:
+                status = self.jobs.get_status(ws, parent)
+            except EmberError:
+                status = JobStatus.CANCELED
+            held = status == JobStatus.CANCEL_REQUESTED or status in JobStatus.TERMINAL
+            parents[parent] = held
+        return held
 
     def _start(self, ws: str, job: Job) -> bool:
         """Take a slot and move ``job`` Queued → Preparing (compare-and-set, so the queue and

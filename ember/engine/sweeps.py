@@ -36,6 +36,7 @@ from ember.tracking.service import TrackingService
 
 _SEARCH_REF = re.compile(r"\$\{\{\s*search_space\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_TRIALS_LISTED = 100_000
+_NOT_STARTED = frozenset({JobStatus.QUEUED, JobStatus.PREPARING, JobStatus.STARTING})
 OBJECTIVE_PROPERTY = "objective"
 
 
@@ -221,6 +222,9 @@ class SweepDriver(Driver):
         """Each trial's reported values; an ended trial's are read once and kept."""
         out: dict[str, list[float]] = {}
         for t in trials:
+            if t.status in _NOT_STARTED:   # no command has run: nothing reported yet (and a
+                out[t.name] = []           # big sweep's queue is not read on every tick)
+                continue
             kept = state.ended_series.get(t.name)
             if kept is None:
                 kept = self._series(workspace, t.name, sweep)
@@ -380,9 +384,20 @@ class SweepDriver(Driver):
         return series[-1] if series else None
 
     def cancel(self, workspace: str, job: Job, reason: str) -> None:
-        for trial in self._trials(workspace, job.name):
-            if trial.status not in JobStatus.TERMINAL:
-                self._cancel_trial(workspace, trial.name, "the sweep was canceled")
+        """Queued trials first, each one status write (the scheduler starts no trial of a
+        sweep being cancelled), then the ones whose processes must be stopped."""
+        why = "the sweep was canceled"
+        trials = self._trials(workspace, job.name)
+        for trial in trials:
+            if trial.status == JobStatus.QUEUED:
+                self.jobs.move(workspace, trial.name, JobStatus.CANCELED, reason=why,
+                               allowed_from=frozenset({JobStatus.QUEUED}))
+        for trial in trials:
+            if trial.status not in JobStatus.TERMINAL and trial.status != JobStatus.QUEUED:
+                self._cancel_trial(workspace, trial.name, why)
+            elif trial.status == JobStatus.QUEUED and \
+                    self.jobs.get_status(workspace, trial.name) not in JobStatus.TERMINAL:
+                self._cancel_trial(workspace, trial.name, why)   # started meanwhile
         self.jobs.move(workspace, job.name, JobStatus.CANCELED, reason=reason,
                        allowed_from=frozenset({JobStatus.CANCEL_REQUESTED}))
         with self._guard:
