@@ -27,7 +27,7 @@ from ember.services.environments import EnvironmentService, validate_environment
 from ember.entities.names import check_name
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
-from ember.specs.references import is_asset_ref, parse_asset_ref
+from ember.specs.references import parse_asset_ref
 from ember.store.jobs import JobStore
 
 if TYPE_CHECKING:
@@ -164,14 +164,8 @@ class JobService:
         if env is None:
             return
         if isinstance(env, str):
-            if is_asset_ref(env) or ":" in env or "@" in env:
-                name, version = parse_asset_ref(env if env.startswith("azureml:")
-                                                else f"azureml:{env}")
-            else:
-                name, version = env, None
-            found = self.environments.get(workspace, name, version)
-            job.environment = f"{found.name}:{found.version}"
-            env_obj: Environment = found
+            job.environment = self.environments.reference(workspace, env)
+            env_obj: Environment = self.environments.resolve(workspace, job.environment)
         else:
             validate_environment(env, "the job's inline environment")
             env_obj = env

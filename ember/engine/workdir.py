@@ -80,18 +80,17 @@ class WorkdirPreparer:
         env = job.environment
         label = "(none)"
         if isinstance(env, str):
-            name, version = env.split(":", 1)
-            label = f"{name}:{version}"
-            env = self.environments.get(workspace, name, version)
+            label = env
+            env = self.environments.resolve(workspace, env)
         elif isinstance(env, Environment):
-            label = "(inline)"
+            label = f"{env.name} (inline)" if env.name else "(inline)"
         log_path = job_dir / "user_logs" / "std_log.txt"
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
         def build_log(data: bytes) -> None:
             log(data)
 
-        mat = self.builder.materialize(env, label, build_log)
+        mat = self.builder.materialize(env, label, build_log, overlay=job_dir / "venv")
         notices.extend(mat.notices)
 
         inputs: dict[str, str | None] = {}

@@ -14,7 +14,6 @@ from ember.errors import InvalidInputError
 from ember.services.environments import EnvironmentService, validate_environment
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
-from ember.specs.references import parse_asset_ref
 from ember.store.components import ComponentStore
 
 
@@ -49,10 +48,8 @@ class ComponentService:
         if env is None:
             raise InvalidInputError(f"component {comp.name!r} needs an environment")
         if isinstance(env, str):
-            ref = env if env.startswith("azureml:") else f"azureml:{env}"
-            name, version = parse_asset_ref(ref)
-            found = self.environments.get(workspace, name, version)
-            comp.environment = f"azureml:{found.name}:{found.version}"
+            comp.environment = "azureml:" + self.environments.reference(workspace, env) \
+                .removeprefix("azureml:")
         else:
             validate_environment(env, f"component {comp.name!r}'s inline environment")
 

@@ -3,9 +3,17 @@ from __future__ import annotations
 import time
 
 from ember.entities.environments import Environment
-from ember.errors import InvalidInputError
 from ember.entities.names import check_name
+from ember.errors import InvalidInputError, NotFoundError, UnsupportedError
+from ember.services.curated_environments import (REGISTRY, curated_environment,
+                                                 is_curated_name, registry_reference)
+from ember.specs.references import parse_asset_reference
 from ember.store.environments import EnvironmentStore
+
+DOCKERFILE_REFUSED = ("is built from a Dockerfile ('build'); Ember runs jobs and deployments "
+                      "without a container runtime, so it cannot build or use it. Give a "
+                      "conda_file or pip requirements (an 'image' may stay alongside), or use "
+                      "a curated environment (azureml://registries/azureml/environments/...)")
 
 
 def validate_environment(env: Environment, what: str) -> None:
@@ -27,7 +35,13 @@ class EnvironmentService:
         if not env.name:
             raise InvalidInputError("an environment needs a name")
         check_name("environment", env.name)
+        if is_curated_name(env.name):
+            raise InvalidInputError(
+                f"environment name {env.name!r}: the AzureML- prefix is reserved for curated "
+                "environments (the built-in azureml registry); choose another name")
         validate_environment(env, f"environment {env.name!r}")
+        if env.build:
+            raise UnsupportedError(f"environment {env.name!r} {DOCKERFILE_REFUSED}")
         env.creation_time = time.time()
         return self.environments.create(workspace, env)
 
@@ -36,3 +50,32 @@ class EnvironmentService:
 
     def list(self, workspace: str, name: str | None = None) -> list[Environment]:
         return self.environments.list(workspace, name)
+
+    def resolve(self, workspace: str, reference: str) -> Environment:
+        """The environment any reference names: ``name:version`` (as recorded on a job),
+        ``azureml:name:version``, ``azureml:name@latest``, ``azureml:name``, an ARM id, or a
+        registry URI. ``azureml://registries/azureml/...`` and ``azureml:AzureML-<name>`` are
+        curated environments (see :mod:`ember.services.curated_environments`)."""
+        ref = parse_asset_reference(reference if reference.startswith("azureml:")
+                                    else f"azureml:{reference}")
+        if ref.kind is not None and ref.kind.lower() != "environments":
+            raise InvalidInputError(f"{reference!r} names {ref.kind}, not an environment")
+        if ref.registry is not None:
+            if ref.registry.lower() != REGISTRY:
+                raise NotFoundError(
+                    f"registry {ref.registry!r} in {reference!r} is not known to Ember: the "
+                    f"built-in registry is '{REGISTRY}' (Azure's curated environments); "
+                    "register your own environments in the workspace")
+            return curated_environment(ref.name, ref.version)
+        if is_curated_name(ref.name):
+            return curated_environment(ref.name, ref.version)
+        return self.environments.get(workspace, ref.name, ref.version)
+
+    def reference(self, workspace: str, reference: str) -> str:
+        """Resolve ``reference`` and return the pinned form a job or deployment records:
+        ``name:version`` for a workspace environment, the registry URI with its version for a
+        curated one."""
+        env = self.resolve(workspace, reference)
+        if env.tags.get("ember.registry") == REGISTRY:
+            return registry_reference(env.name, env.version)
+        return f"{env.name}:{env.version}"

@@ -10,7 +10,8 @@ from ember.entities.online_endpoints import CodeConfiguration
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, UnsupportedError
-from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.environments import (DOCKERFILE_REFUSED, EnvironmentService,
+                                         validate_environment)
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService, upload_prefix
 
@@ -56,22 +57,18 @@ class DeploymentAssets:
                 "flavor, so it needs code_configuration (a scoring script with init() and run())")
         env = environment
         if isinstance(env, str):
-            name, _, version = env.removeprefix("azureml:").partition(":")
-            found = self.environments.get(workspace, name.split("@")[0], version or None)
-            env = f"{found.name}:{found.version}"
+            env = self.environments.reference(workspace, env)
         elif isinstance(env, Environment):
             validate_environment(env, f"{what}'s inline environment")
             if env.build:
-                raise UnsupportedError(f"{what}: environments built from a Dockerfile need a "
-                                       "container runtime, which Ember does not use")
+                raise UnsupportedError(f"{what}'s inline environment {DOCKERFILE_REFUSED}")
         return Resolved(ref, env)
 
     def environment(self, workspace: str,
                     env: str | Environment | None) -> tuple[Environment | None, str]:
         """The Environment to build (None: the server's Python) and its label."""
         if isinstance(env, str):
-            name, version = env.split(":", 1)
-            return self.environments.get(workspace, name, version), env
+            return self.environments.resolve(workspace, env), env
         if isinstance(env, Environment):
             return env, "(inline)"
         return None, "(server Python)"

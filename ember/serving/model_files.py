@@ -6,6 +6,9 @@ import os
 import posixpath
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -38,10 +41,41 @@ def materialize(artifacts: ArtifactStore, home: Path, workspace: str,
 
 def mlflow_environment(model_path: str) -> Environment | None:
     """The environment a no-code MLflow model runs in: None (the server's Python) when every
-    package its ``requirements.txt`` names is installed here, else an environment built from
-    that file, as Azure builds one from the model's dependencies."""
-    reqs = model_requirements(Path(model_path))
+    package the model needs is installed here, else an environment built from the model's own
+    pins, as Azure builds one from the model's dependencies: its ``conda.yaml`` when it has one
+    (the pip section, and conda packages as pip pins; the Python pin is not honoured: the
+    server's Python is used, and the job or deployment log says so), else its
+    ``requirements.txt``."""
+    folder = Path(model_path)
+    reqs = model_requirements(folder)
+    conda = model_conda(folder)
+    if conda is not None:
+        pip_lines = [str(x) for dep in conda.get("dependencies") or [] if isinstance(dep, dict)
+                     for x in dep.get("pip") or []]
+        if not missing_packages(pip_lines or reqs):
+            return None
+        return Environment(conda_file=conda)
     return Environment(pip_requirements=reqs) if missing_packages(reqs) else None
+
+
+def model_conda(folder: Path) -> dict[str, Any] | None:
+    """The parsed ``conda.yaml`` of an MLflow model folder, or None when it has none (or it
+    is not a conda mapping)."""
+    try:
+        data = yaml.safe_load((folder / "conda.yaml").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies"), list):
+        return None
+    return data
+
+
+def conda_python(conda: dict[str, Any] | None) -> str | None:
+    """The Python version a conda file pins (``python=3.8.10`` -> ``3.8.10``), if any."""
+    for dep in (conda or {}).get("dependencies") or []:
+        if isinstance(dep, str) and dep.replace(" ", "").startswith("python="):
+            return dep.split("=", 1)[1].strip().lstrip("=")
+    return None
 
 
 def model_requirements(folder: Path) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import builtins
 import logging
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,15 +17,17 @@ from ember.entities.online_endpoints import OnlineDeployment, ProvisioningState
 from ember.entities.names import check_name
 from ember.errors import (
     ConflictError,
+    EnvironmentBuildError,
     EmberError,
     InvalidInputError,
     NotFoundError,
     UnsupportedError,
 )
-from ember.engine.environments import EnvironmentBuilder
+from ember.engine.environments import BuildLog, EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
-from ember.serving.model_files import materialize, mlflow_environment
+from ember.serving.model_files import conda_python, materialize, mlflow_environment
 from ember.serving.online_endpoints import OnlineEndpointService
+from ember.serving.processes import log_tail
 from ember.serving.supervisor import Key, Supervisor, WorkerPlan
 from ember.services.data import DataService
 from ember.services.environments import EnvironmentService
@@ -185,12 +186,33 @@ class OnlineDeploymentService:
         else:
             config["kind"] = "mlflow"
         env, label = self.assets.environment(workspace, d.environment)
+        from_model = False
         if env is None and config["kind"] == "mlflow" and config["model_path"]:
             env = mlflow_environment(config["model_path"])
-            label = "(the model's requirements.txt)"
-        python = str(self.builder.materialize(env, label).python)
-        same = Path(python).resolve() == Path(sys.executable).resolve()
-        argv = [python, "-m", "ember.serving.worker"] if same else [python, WORKER_FILE]
+            from_model = env is not None
+            source = "conda.yaml" if env and env.conda_file else "requirements.txt"
+            label = f"of model {d.model} (its {source})"
+        build_log = BuildLog(folder / "build.log")
+        try:
+            mat = self.builder.materialize(env, label, build_log, wheels_only=from_model)
+        except EnvironmentBuildError as exc:
+            if not from_model:
+                raise
+            saved = conda_python(env.conda_file if env else None)
+            why = (f"the model was saved with Python {saved}" if saved
+                   else "the model's pins may be for another Python")
+            raise EnvironmentBuildError(
+                f"{exc.message}; {why}. Deploy it with "
+                "an environment that works here: --environment azureml:<name>:<version> (a "
+                "registered one) or a curated one such as "
+                "azureml://registries/azureml/environments/mlflow-py312-inference/labels/latest"
+            ) from exc
+        # Ember is importable only in the server's own Python: a built environment runs the
+        # worker by file path (a venv's python resolves to the same interpreter as the
+        # server's, so comparing interpreters cannot tell them apart).
+        python = str(mat.python)
+        argv = [python, "-m", "ember.serving.worker"] if mat.env_dir is None \
+            else [python, WORKER_FILE]
         return WorkerPlan(argv=argv, env={"PYTHONUNBUFFERED": "1"}, config=config, cwd=None,
                           memory_limit_mb=d.worker_memory_limit_mb, revision=d.generation)
 
@@ -265,6 +287,10 @@ class OnlineDeploymentService:
     def get_logs(self, workspace: str, endpoint: str, name: str, lines: int = 100) -> str:
         d = self.store.get_deployment(workspace, endpoint, name)
         text = self.supervisor.logs((workspace, endpoint, name), lines)
+        build = self.home / "serving" / workspace / endpoint / name / f"g{d.generation}" / \
+            "build.log"
+        if build.exists() and build.stat().st_size:   # a deployment that built its environment
+            text = f"--- environment build ---\n{log_tail(build, lines)}\n{text}".rstrip("\n")
         if d.error:
             text = f"{text}\n--- provisioning error ---\n{d.error}" if text else d.error
         return text

@@ -27,7 +27,6 @@ from ember.specs.yamlio import load_yaml, type_name
 
 ENVIRONMENT_KEYS = ("$schema", "name", "version", "description", "tags", "image", "build",
                     "conda_file", "os_type", "inference_config", "properties")
-INLINE_ENVIRONMENT_KEYS = tuple(k for k in ENVIRONMENT_KEYS if k not in ("name", "version"))
 _BUILD_KEYS = ("path", "dockerfile_path")
 _INFERENCE_KEYS = ("liveness_route", "readiness_route", "scoring_route")
 _ROUTE_KEYS = ("path", "port")
@@ -55,12 +54,9 @@ def environment_from_dict(data: dict[str, Any], source: str, base_dir: Path,
 
 def environment_from_section(sec: Section, *, inline: bool) -> Environment:
     """Build the Environment from one mapping (top level, or a job's ``environment``)."""
-    if inline:
-        for key in ("name", "version"):
-            if key in sec.data:
-                sec.fail(key, "an inline environment has no name or version",
-                         hint="register it and reference it as azureml:<name>:<version>")
-    sec.check_keys(INLINE_ENVIRONMENT_KEYS if inline else ENVIRONMENT_KEYS)
+    # An inline environment may carry a name and version, as Azure ML's own deployment
+    # examples do; they label it (in logs and `show`), nothing is registered.
+    sec.check_keys(ENVIRONMENT_KEYS)
     name = asset_name(sec, required=not inline)
     image = sec.get_str("image")
     if image and sec.has("build"):

@@ -209,9 +209,11 @@ def test_environments_image_notice_build_refused_and_cached_venv(client: MLClien
     assert wait_status(client, job.name, TERMINAL) == "Completed"
     assert b"no container runtime" in log_of(client, job.name)
 
-    client.environments.create_or_update(Environment(name="docker", build={"path": "ctx"}))
-    with pytest.raises(UnsupportedError, match="Dockerfile"):
-        client.jobs.create_or_update(command(command="echo", environment="azureml:docker@latest"))
+    with pytest.raises(UnsupportedError, match="Dockerfile"):   # refused when registered
+        client.environments.create_or_update(Environment(name="docker", build={"path": "ctx"}))
+    with pytest.raises(UnsupportedError, match="Dockerfile"):   # and inline
+        client.jobs.create_or_update(command(command="echo",
+                                             environment=Environment(build={"path": "ctx"})))
 
     venv_env = Environment(conda_file={"dependencies": ["python=3.11", {"pip": []}]})
     first = client.jobs.create_or_update(command(

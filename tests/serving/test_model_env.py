@@ -3,6 +3,8 @@ requirements.txt names, and otherwise in an environment built from that file."""
 
 from __future__ import annotations
 
+import json
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -32,16 +34,65 @@ def test_requirements_decide_the_environment(tmp_path: Path) -> None:
     assert mlflow_environment(str(tmp_path / "nowhere")) is None
 
 
+def _pin_conda(folder: Path, pins: list[str], python: str = "3.11.7") -> None:
+    """Rewrite an MLflow model's conda.yaml with these pip pins (its requirements.txt stays)."""
+    lines = "".join(f"    - {p}\n" for p in pins)
+    (folder / "conda.yaml").write_text(
+        f"channels: [conda-forge]\ndependencies:\n- python={python}\n- pip<=23.2.1\n- pip:\n"
+        f"{lines}name: mlflow-env\n")
+
+
+def test_conda_yaml_comes_first_then_requirements_txt(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("mlflow\n")
+    _pin_conda(tmp_path, ["mlflow", MISSING])
+    env = mlflow_environment(str(tmp_path))
+    assert env is not None and env.pip_requirements is None
+    assert env.conda_file is not None and MISSING in str(env.conda_file)
+    _pin_conda(tmp_path, ["mlflow"])          # every pin installed here: the server's Python
+    assert mlflow_environment(str(tmp_path)) is None
+    (tmp_path / "conda.yaml").write_text(": not yaml [")
+    assert mlflow_environment(str(tmp_path)) is None      # falls back to requirements.txt
+
+
 def test_a_model_needing_a_package_the_server_lacks_gets_a_built_environment(
         server: ServerProc, tmp_path: Path) -> None:
+    """The model's conda.yaml pins a package this server lacks: the deployment builds an
+    environment from those pins (progress in get-logs), and the worker serves from it."""
     folder = sklearn_mlflow_model(tmp_path / "sk")
-    reqs = folder / "requirements.txt"
-    reqs.write_text(reqs.read_text() + f"{MISSING}\n")
+    pins = [f"{d}=={metadata.version(d)}" for d in
+            ("mlflow-skinny", "scikit-learn", "numpy", "pandas", "scipy", "cloudpickle",
+             "skops")]
+    _pin_conda(folder, [*pins, "inflection==0.5.1"])
     with MLClient(endpoint=server.url) as c:
         c.models.create_or_update(Model(name="needs", path=str(folder), type="mlflow_model"))
         c.online_endpoints.create_or_update(OnlineEndpoint(name="env"))
-        with pytest.raises(DeploymentFailedError, match="building environment") as err:
+        c.online_deployments.begin_create_or_update(OnlineDeployment(
+            name="blue", endpoint_name="env", model="azureml:needs:1"),
+            all_traffic=True).result(timeout=600)
+        logs = c.online_deployments.get_logs("blue", "env", lines=400)
+        assert "building environment of model azureml:needs:1 (its conda.yaml)" in logs
+        assert "inflection" in logs
+        out = c.online_endpoints.invoke("env", request_file=None, body=json.dumps({
+            "input_data": {"columns": ["x1", "x2"], "data": [[1.0, 0.0], [0.0, 1.0]]}}))
+        assert "1" in str(out)
+
+
+def test_model_pins_for_an_older_python_fail_fast_naming_the_package(
+        server: ServerProc, tmp_path: Path) -> None:
+    """Pins saved under Python 3.8 (scikit-learn 0.24 has no wheel for this Python): the
+    build refuses source builds, so it fails at resolution, naming the package and pointing
+    at --environment, rather than compiling for minutes."""
+    folder = sklearn_mlflow_model(tmp_path / "old")
+    _pin_conda(folder, ["scikit-learn==0.24.2", "numba==0.53.1", "mlflow==1.30.0"],
+               python="3.8.10")
+    with MLClient(endpoint=server.url) as c:
+        c.models.create_or_update(Model(name="old", path=str(folder), type="mlflow_model"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="old"))
+        with pytest.raises(DeploymentFailedError) as err:
             c.online_deployments.begin_create_or_update(OnlineDeployment(
-                name="blue", endpoint_name="env", model="azureml:needs:1")).result(timeout=300)
-        assert "requirements.txt" in str(err.value) or "ember-test-no-such-package" in str(
-            err.value)
+                name="blue", endpoint_name="old", model="azureml:old:1")).result(timeout=600)
+        message = str(err.value)
+        assert "no wheel" in message and "scikit-learn==0.24.2" in message, message
+        assert "saved with Python 3.8.10" in message
+        assert "--environment" in message and "\n" not in message
+        assert "environment build" in c.online_deployments.get_logs("blue", "old")
