@@ -8,6 +8,7 @@ from ember.cli.common import (EndpointNameOpt, EndpointNameOptional, LocalOpt, N
                               local_notice, plain)
 from ember.cli.output import OutputOpt, emit
 from ember.entities.online_endpoints import OnlineDeployment
+from ember.errors import EmberError
 
 app = typer.Typer(help="Deployments of online endpoints.", no_args_is_help=True)
 
@@ -63,7 +64,41 @@ def _roll(d: OnlineDeployment, all_traffic: bool, no_wait: bool, output: str) ->
         if output == "table":
             typer.echo(f"Rolling out {d.endpoint_name}/{d.name} "
                        f"({d.instance_count} instance(s))...", err=True)
-        emit(plain(poller.result()), output)
+        shown = 0
+
+        def progress() -> None:
+            # an environment build takes minutes: pass its output on as it comes
+            nonlocal shown
+            lines = build_lines(c.online_deployments.get_logs(d.name, d.endpoint_name,
+                                                              lines=BUILD_TAIL))
+            for line in lines[shown:] if len(lines) >= shown else lines:
+                typer.echo(f"  {line}", err=True)
+            shown = len(lines)
+
+        while True:
+            try:
+                done = poller.result(timeout=1.0)
+            except TimeoutError:
+                progress()
+                continue
+            except EmberError:
+                progress()
+                raise
+            break
+        progress()
+        emit(plain(done), output)
+
+
+BUILD_TAIL = 2000
+BUILD_HEADER = "--- environment build ---"
+
+
+def build_lines(logs: str) -> list[str]:
+    """The environment build section of a deployment's logs (see the server's get_logs)."""
+    if BUILD_HEADER not in logs:
+        return []
+    section = logs.split(BUILD_HEADER + "\n", 1)[1]
+    return [ln for ln in section.split("\n--- ", 1)[0].splitlines() if ln.strip()]
 
 
 @app.command("create")

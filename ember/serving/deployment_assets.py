@@ -70,5 +70,5 @@ class DeploymentAssets:
         if isinstance(env, str):
             return self.environments.resolve(workspace, env), env
         if isinstance(env, Environment):
-            return env, "(inline)"
+            return env, f"{env.name} (inline)" if env.name else "(inline)"
         return None, "(server Python)"

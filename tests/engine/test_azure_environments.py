@@ -179,6 +179,9 @@ def test_online_deployment_in_a_conda_environment_and_a_curated_one(
     r = ember(server, "online-deployment", "create", "-f", str(tmp_path / "blue.yml"),
               "--all-traffic")
     assert r.returncode == 0, r.stdout + r.stderr
+    # the CLI passes the environment build's progress on (uv's own lines included)
+    assert "building environment scoring-env (inline) with uv" in r.stderr
+    assert "six==1.16.0" in r.stderr
     (tmp_path / "req.json").write_text("{}")
     r = ember(server, "online-endpoint", "invoke", "-n", "envs", "--request-file",
               str(tmp_path / "req.json"))

@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ember.client.mlclient import MLClient
@@ -76,6 +77,11 @@ def test_cli_batch_scoring_of_a_folder(server: ServerProc, tmp_path: Path) -> No
         code_configuration:
           code: ./src
           scoring_script: batch_score.py
+        environment:
+          name: batch-env
+          image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest
+          conda_file:
+            dependencies: [python=3.11, {pip: [inflection==0.5.1]}]
         compute: azureml:batch-cluster
         resources:
           instance_count: 1
@@ -103,6 +109,10 @@ def test_cli_batch_scoring_of_a_folder(server: ServerProc, tmp_path: Path) -> No
     job_name = r.stdout[r.stdout.index("{"):]
     job = json.loads(job_name)
     assert job["status"] == "Completed"
+    # the named inline environment (issue 10) was built and the driver ran in it
+    log = httpx.get(f"{server.api()}/jobs/{job['name']}/logs").text
+    assert "building environment batch-env (inline)" in log or \
+        "reusing cached environment batch-env (inline)" in log, log
     with MLClient(endpoint=server.url) as c:
         lines = predictions(c, c.jobs.get(job["name"]), tmp_path / "dl")
         assert sorted(lines) == sorted(f"f{i}.txt {i * 10.0}" for i in range(7))
