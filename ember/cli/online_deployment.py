@@ -18,6 +18,12 @@ _COLUMNS = ["name", "endpoint_name", "model", "instance_count", "provisioning_st
 _FIXED = ("name", "endpoint_name", "provisioning_state", "error", "generation", "creation_time")
 
 
+EnvironmentOpt = typer.Option(
+    None, "--environment", help="the environment to run in, instead of the file's: "
+    "azureml:<name>:<version>, azureml:<name>@latest or a curated one "
+    "(azureml://registries/azureml/environments/<name>/labels/latest)")
+
+
 def _from_file(file: Path, name: str | None, endpoint: str | None,
                set_: list[str]) -> OnlineDeployment:
     from ember.specs.online_endpoints import load_online_deployment_spec
@@ -109,10 +115,14 @@ def create(file: Path = typer.Option(..., "--file", "-f"),
                                             help="send 100% of traffic here once ready"),
            no_wait: bool = NoWaitOpt, local: bool = LocalOpt,
            set_: list[str] = typer.Option([], "--set"),
+           environment: str = EnvironmentOpt,
            output: str = OutputOpt) -> None:
     """Create a deployment and wait until its workers are ready."""
     local_notice(local)
-    _roll(_from_file(file, name, endpoint_name, list(set_)), all_traffic, no_wait, output)
+    d = _from_file(file, name, endpoint_name, list(set_))
+    if environment:
+        d.environment = environment
+    _roll(d, all_traffic, no_wait, output)
 
 
 @app.command("update")
@@ -123,6 +133,7 @@ def update(file: Path = typer.Option(None, "--file", "-f"),
            no_wait: bool = NoWaitOpt, local: bool = LocalOpt,
            set_: list[str] = typer.Option([], "--set", help="e.g. instance_count=2; without "
                                           "-f it changes the existing deployment"),
+           environment: str = EnvironmentOpt,
            output: str = OutputOpt) -> None:
     """Replace the deployment's workers (new model, code, settings or instance count)
     without dropping requests: new workers start, traffic moves, old ones drain."""
@@ -140,6 +151,8 @@ def update(file: Path = typer.Option(None, "--file", "-f"),
             d = _with_overrides(c.online_deployments.get(name, endpoint_name), list(set_))
     if instance_count:
         d.instance_count = instance_count
+    if environment:
+        d.environment = environment
     _roll(d, False, no_wait, output)
 
 

@@ -15,6 +15,7 @@ from ember.entities.models import Model
 from ember.errors import DeploymentFailedError
 from ember.serving.model_files import mlflow_environment, missing_packages, model_requirements
 from tests.conftest import ServerProc
+from tests.test_cli import ember
 from tests.serving.conftest import sklearn_mlflow_model
 
 MISSING = "ember-test-no-such-package-4f1c==0.0.1"
@@ -96,3 +97,7 @@ def test_model_pins_for_an_older_python_fail_fast_naming_the_package(
         assert "saved with Python 3.8.10" in message
         assert "--environment" in message and "\n" not in message
         assert "environment build" in c.online_deployments.get_logs("blue", "old")
+    # the suggested --environment is an option of the CLI (an unknown one is a clear error)
+    r = ember(server, "online-deployment", "update", "-n", "blue", "-e", "old",
+              "--environment", "azureml:no-such-env:1")
+    assert r.returncode != 0 and "no-such-env" in r.stderr and "Traceback" not in r.stderr
