@@ -21,6 +21,7 @@ from ember.entities.components import Component, ComponentInput
 from ember.entities.jobs import LITERAL_TYPES, JobInput, JobOutput, literal_type
 from ember.entities.pipelines import Binding, PipelineStep
 from ember.errors import InvalidInputError
+from ember.specs._job_settings import check_run_settings
 
 if TYPE_CHECKING:
     from ember.client.dsl import NodeOutput, PipelineNode, _Builder
@@ -49,7 +50,21 @@ def _step(node: PipelineNode, builder: _Builder) -> PipelineStep:
         inputs=inputs, outputs=outputs, compute=node.compute,
         environment_variables={k: str(v) for k, v in node.environment_variables.items()},
         timeout=node.timeout, display_name=node.display_name, description=node.description,
-        tags=dict(node.tags))
+        tags=dict(node.tags),
+        distribution=_run_setting(node.name, "distribution", node.distribution),
+        resources=_run_setting(node.name, "resources", node.resources))
+
+
+def _run_setting(step: str, key: str, value: Any) -> dict[str, Any] | None:
+    """``node.distribution``/``node.resources``: a dict as in the YAML, checked as there."""
+    if value is None:
+        return None
+    where = f"step '{step}'"
+    if key == "distribution":
+        check_run_settings(where, distribution=value, resources=None)
+    else:
+        check_run_settings(where, distribution=None, resources=value)
+    return dict(copy.deepcopy(value))
 
 
 def _step_binding(component: Component, port: str, declared: ComponentInput,
@@ -139,7 +154,9 @@ def _command_job(component: Component, given: dict[str, Any]) -> CommandJob:
         environment=component.environment, inputs=inputs,
         outputs={port: JobOutput(type=out.type) for port, out in component.outputs.items()},
         experiment_name="", display_name=component.display_name,
-        description=component.description, search_space_inputs=search_space)
+        description=component.description, search_space_inputs=search_space,
+        distribution=copy.deepcopy(component.distribution),
+        resources=copy.deepcopy(component.resources))
 
 
 def _output_path(path: str | None) -> str | None:

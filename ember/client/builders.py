@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.entities.environments import Environment
 from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput, literal_type
+from ember.specs._job_settings import check_run_settings
 
 if TYPE_CHECKING:
     from ember.entities.pipelines import PipelineJob
@@ -61,7 +63,8 @@ class CommandJob(Job):
             code=self.code, environment=self.environment, inputs=declared,
             outputs={k: ComponentOutput(type=o.type) for k, o in self.outputs.items()},
             is_deterministic=self.is_deterministic, description=self.description,
-            display_name=self.display_name)
+            display_name=self.display_name, distribution=copy.deepcopy(self.distribution),
+            resources=copy.deepcopy(self.resources))
 
 
 def Input(*, type: str = "uri_folder", path: str | os.PathLike[str] | None = None,  # noqa: N802
@@ -96,8 +99,15 @@ def command(*, command: str, code: str | os.PathLike[str] | None = None,
             outputs: dict[str, JobOutput] | None = None, compute: str = "local",
             environment_variables: dict[str, str] | None = None, name: str = "",
             display_name: str = "", experiment_name: str = "", description: str = "",
-            tags: dict[str, str] | None = None, timeout: float | None = None) -> CommandJob:
+            tags: dict[str, str] | None = None, timeout: float | None = None,
+            distribution: dict[str, Any] | None = None, instance_count: int | None = None,
+            instance_type: str | None = None) -> CommandJob:
     """A command job, ready for ``client.jobs.create_or_update``.
+
+    ``distribution`` is a dict as in the YAML (``{"type": "pytorch",
+    "process_count_per_instance": 2}``); ``instance_count``/``instance_type`` go to its
+    ``resources``. Used as a pipeline step (or :meth:`CommandJob.as_component`), the
+    component keeps them.
 
     An input given a search-space distribution (anything but a literal, None, a path or an
     ``Input``) goes to ``search_space_inputs`` for :meth:`CommandJob.sweep`.
@@ -111,13 +121,18 @@ def command(*, command: str, code: str | os.PathLike[str] | None = None,
             job_inputs[key] = _literal(value)
         else:
             search_space[key] = value
+    resources = {k: v for k, v in (("instance_count", instance_count),
+                                   ("instance_type", instance_type)) if v is not None} or None
+    check_run_settings("command()", distribution=distribution, resources=resources)
     return CommandJob(name=name, command=command, code=None if code is None else _abs(code),
                       environment=environment, inputs=job_inputs,
                       outputs=dict(outputs or {}), compute=compute,
                       environment_variables=dict(environment_variables or {}),
                       display_name=display_name, experiment_name=experiment_name,
                       description=description, tags=dict(tags or {}), timeout=timeout,
-                      search_space_inputs=search_space)
+                      search_space_inputs=search_space,
+                      distribution=None if distribution is None else dict(distribution),
+                      resources=resources)
 
 
 def load_job(source: str | os.PathLike[str], params_override: list[dict[str, Any]] | None = None,

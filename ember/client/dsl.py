@@ -135,8 +135,10 @@ class ComponentFunc:
 
 class PipelineNode:
     """One step of the pipeline being built. ``name``, ``compute``, ``display_name``,
-    ``description``, ``tags``, ``timeout`` and ``environment_variables`` may be set until the
-    pipeline function returns; ``inputs.<name> = value`` rebinds an input and
+    ``description``, ``tags``, ``timeout``, ``environment_variables``, ``distribution`` and
+    ``resources`` may be set until the pipeline function returns (the last two as in the YAML,
+    e.g. ``{"type": "pytorch", "process_count_per_instance": 2}``, ``{"instance_count": 2}``;
+    they go over the component's); ``inputs.<name> = value`` rebinds an input and
     ``outputs.<name>`` is what another step or the pipeline's returned dict consumes."""
 
     def __init__(self, component: Component, name: str) -> None:
@@ -148,6 +150,8 @@ class PipelineNode:
         self.tags: dict[str, str] = {}
         self.timeout: float | None = None
         self.environment_variables: dict[str, str] = {}
+        self.distribution: dict[str, Any] | None = None
+        self.resources: dict[str, Any] | None = None
         self._given: dict[str, Any] = {}
         self._bindings: dict[str, Binding | NodeOutput] = {}
         self.inputs = _NodeInputs(self)

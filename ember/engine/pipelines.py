@@ -24,7 +24,7 @@ from ember.engine.jobs import JobService, default_output_uri
 from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.reuse import DataHasher, reuse_key
 from ember.engine.sweeps import SweepService, trial_template
-from ember.entities.components import Component
+from ember.entities.components import Component, overlay_run_settings
 from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
 from ember.entities.pipelines import (
@@ -369,9 +369,18 @@ class PipelineDriver(Driver):
             explicit = pipeline.outputs[target].path if target is not None else None
             if port in inner.outputs and (binding.path or explicit):
                 inner.outputs[port].path = binding.path or explicit
-        return self._create_composite(
-            workspace, pjob, step, inner.name, inner.display_name,
-            lambda: self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name))
+        def create() -> Job:
+            created = self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name)
+            ignored = [k for k in ("distribution", "resources") if getattr(step, k)]
+            if ignored:   # said once, when the nested pipeline job is made
+                self.jobs.append_server_log(workspace, created.name, (
+                    f"[ember] {' and '.join(ignored)} on step {step.name!r} (a pipeline "
+                    "component) ignored: they apply to command steps; set them on the nested "
+                    "pipeline's steps or on their components\n").encode())
+            return created
+
+        return self._create_composite(workspace, pjob, step, inner.name, inner.display_name,
+                                      create)
 
     def _create_composite(self, workspace: str, pjob: Job, step: PipelineStep, name: str,
                           display_name: str, create: Callable[[], Job]) -> Job:
@@ -507,6 +516,8 @@ def _step_template(step: PipelineStep) -> Job:
     comp = step.component
     if comp is None:
         raise InvalidInputError(f"step {step.name!r}: its component is not resolved")
+    distribution, resources = overlay_run_settings(comp.distribution, comp.resources,
+                                                   step.distribution, step.resources)
     return Job(
         name=step.name, command=comp.command, code=comp.code,
         environment=copy.deepcopy(comp.environment),
@@ -515,6 +526,7 @@ def _step_template(step: PipelineStep) -> Job:
         timeout=step.timeout, description=step.description or comp.description,
         tags=dict(step.tags), component=_component_label(comp),
         is_deterministic=comp.is_deterministic,
+        distribution=distribution, resources=resources,
     )
 
 

@@ -115,5 +115,10 @@ def reuse_key(workspace: str, job: Job, hasher: DataHasher) -> str:
         "outputs": {k: {"type": o.type, "mode": o.mode, "path": o.path}
                     for k, o in sorted(job.outputs.items())},
     }
+    # How many processes run, and with which launcher, changes what a step does. Only keyed
+    # when set, so the keys of steps without them (recorded before these were) still match.
+    for key in ("distribution", "resources"):
+        if getattr(job, key):
+            payload[key] = getattr(job, key)
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -127,7 +127,8 @@ def trial_template(sweep: SweepJob) -> Job:
     return Job(name="", command=comp.command, code=comp.code,
                environment=copy.deepcopy(comp.environment), inputs=inputs, outputs=outputs,
                component=f"{comp.name}:{comp.version}" if comp.version else comp.name,
-               is_deterministic=False)
+               is_deterministic=False, distribution=copy.deepcopy(comp.distribution),
+               resources=copy.deepcopy(comp.resources))
 
 
 def _text(value: Any) -> str:

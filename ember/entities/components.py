@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -34,6 +35,21 @@ def check_component_name(name: str) -> None:
         raise InvalidInputError(error)
 
 
+def overlay_run_settings(
+        distribution: dict[str, Any] | None, resources: dict[str, Any] | None,
+        over_distribution: dict[str, Any] | None, over_resources: dict[str, Any] | None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A component's ``distribution``/``resources`` with a pipeline step's on top (Azure ML:
+    the step's value wins). The step's ``distribution`` replaces the component's whole (its
+    keys depend on its ``type``); ``resources`` merge key by key, the step's keys winning, so
+    a step can add ``instance_count`` to the component's ``shm_size``. Copies, never the
+    given dicts."""
+    dist = over_distribution if over_distribution is not None else distribution
+    if resources is None and over_resources is None:
+        return copy.deepcopy(dist), None
+    return copy.deepcopy(dist), copy.deepcopy({**(resources or {}), **(over_resources or {})})
+
+
 @dataclass
 class ComponentInput:
     type: str
@@ -57,6 +73,9 @@ class Component:
 
     ``code`` is an absolute local path (from a spec, before upload) or an uploaded snapshot
     ``codes/<hash>``; ``environment`` an asset reference string or an inline Environment.
+    ``distribution`` and ``resources`` are plain data as written in the YAML (as on
+    :class:`~ember.entities.jobs.Job`): the jobs made from the component (pipeline steps,
+    sweep trials, a component called as a command) start with them.
     """
 
     name: str
@@ -72,6 +91,8 @@ class Component:
     inputs: dict[str, ComponentInput] = field(default_factory=dict)
     outputs: dict[str, ComponentOutput] = field(default_factory=dict)
     additional_includes: list[str] = field(default_factory=list)
+    distribution: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
     archived: bool = False
     creation_time: float = 0.0
 

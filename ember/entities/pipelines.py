@@ -75,6 +75,11 @@ class PipelineStep:
     display_name: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    # The step's own ``distribution``/``resources`` (plain data as written), over the
+    # component's (see entities.components.overlay_run_settings). Kind "command" keeps them
+    # on ``job`` instead; a "pipeline" step cannot use them (its child job's log says so).
+    distribution: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
     # kind "sweep": the sweep definition (entities.sweeps.sweep_to_dict form, without
     # inputs/outputs, which are the step's bindings); ``component`` is then the trial
     # component less its hyperparameter inputs, for the graph checks.

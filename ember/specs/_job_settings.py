@@ -4,7 +4,12 @@
 
 from __future__ import annotations
 
-from ember.specs._schema import Section
+from collections.abc import Mapping
+from typing import Any
+
+from pathlib import Path
+
+from ember.specs._schema import Ctx, Section, plain
 
 _RESOURCES_KEYS = ("instance_count", "instance_type", "shm_size", "docker_args", "locations",
                    "max_instance_count", "properties")
@@ -46,6 +51,23 @@ def check_settings(top: Section) -> None:
         queue.check_keys(_QUEUE_KEYS)
         _lower_choice(queue, "job_tier", ("spot", "basic", "standard", "premium", "null"))
         _lower_choice(queue, "priority", ("low", "medium", "high"))
+
+
+def plain_section(top: Section, key: str) -> dict[str, Any] | None:
+    """The mapping under ``key`` as plain data (None when absent): how ``distribution`` and
+    ``resources`` are kept once checked, on jobs, steps, trials and components alike."""
+    value = top.get(key)
+    return dict(plain(value)) if isinstance(value, Mapping) else None
+
+
+def check_run_settings(source: str, distribution: Any, resources: Any) -> None:
+    """Check ``distribution``/``resources`` given as plain data (the SDK's), as the YAML's
+    are; a SpecError names ``source`` and the key."""
+    top = Section(Ctx(source, Path.cwd()), {k: v for k, v in (("distribution", distribution),
+                                                             ("resources", resources))
+                                            if v is not None})
+    _resources(top.section("resources"))
+    _distribution(top.section("distribution"))
 
 
 def _resources(sec: Section | None) -> None:

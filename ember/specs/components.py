@@ -10,7 +10,8 @@ Decisions:
   ``additional_includes`` entries are resolved to absolute local paths that must exist.
 - Inputs need a ``type``; ``min``/``max`` only on number/integer, ``enum`` only on string,
   and a ``default`` must fit them. Outputs are data types (``uri_folder`` by default).
-- ``distribution`` and ``resources`` are shape-checked but not kept.
+- ``distribution`` and ``resources`` are shape-checked and kept as plain data (the jobs made
+  from the component start with them; a pipeline step's own values win).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ember.entities.components import (
 from ember.entities.environments import Environment
 from ember.errors import InvalidInputError
 from ember.specs._job_io import _check_name, _coerce
-from ember.specs._job_settings import _distribution, _resources
+from ember.specs._job_settings import _distribution, _resources, plain_section
 from ember.specs._schema import Section, asset_version, load_spec, plain
 from ember.specs.environments import environment_from_section
 from ember.specs.expressions import validate_command
@@ -90,6 +91,8 @@ def _component(top: Section) -> Component:
         inputs=inputs,
         outputs=outputs,
         additional_includes=_includes(top),
+        distribution=plain_section(top, "distribution"),
+        resources=plain_section(top, "resources"),
     )
 
 

@@ -31,7 +31,7 @@ from ember.entities.environments import Environment
 from ember.entities.jobs import Job
 from ember.errors import InvalidInputError
 from ember.specs._job_io import parse_inputs, parse_outputs
-from ember.specs._job_settings import check_settings
+from ember.specs._job_settings import check_settings, plain_section
 from ember.specs._schema import Ctx, Section, load_spec, plain
 from ember.specs.environments import environment_from_section
 from ember.specs.expressions import validate_command
@@ -130,14 +130,9 @@ def _job(top: Section) -> Job:
         outputs=outputs,
         timeout=_timeout(top),
         is_deterministic=bool(deterministic),
-        distribution=_plain_section(top, "distribution"),
-        resources=_plain_section(top, "resources"),
+        distribution=plain_section(top, "distribution"),
+        resources=plain_section(top, "resources"),
     )
-
-
-def _plain_section(top: Section, key: str) -> dict[str, Any] | None:
-    value = top.get(key)
-    return dict(plain(value)) if isinstance(value, Mapping) else None
 
 
 def _environment(top: Section) -> str | Environment | None:

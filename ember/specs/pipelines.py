@@ -20,6 +20,8 @@ Nothing is run. How the spec lands in the entities:
 - ``settings.continue_on_step_failure`` defaults to False (stop at the first failure);
   ``force_rerun`` to False. Step ``compute`` is kept as written (None when absent); use
   :meth:`~ember.entities.pipelines.PipelineJob.step_compute`.
+- step ``distribution``/``resources`` as plain data: on ``step.job`` for an inline command
+  step, else on the step (over its component's when the child job is made).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from ember.entities.pipelines import (
 )
 from ember.errors import InvalidInputError
 from ember.specs._job_io import parse_inputs, parse_outputs
-from ember.specs._job_settings import check_settings
+from ember.specs._job_settings import check_settings, plain_section
 from ember.specs._pipeline_bindings import parse_step_inputs, parse_step_outputs
 from ember.specs._pipeline_graph import check_pipeline_graph
 from ember.specs._schema import Ctx, Section, load_spec, plain
@@ -275,6 +277,9 @@ def _step(name: str, sec: Section) -> PipelineStep:
         tags=sec.get_str_map("tags"),
         line=sec.line_hint,
     )
+    if kind != "command":
+        step.distribution = plain_section(sec, "distribution")
+        step.resources = plain_section(sec, "resources")
     if kind == "command":
         step.job = _inline_job(name, sec, inputs, outputs)
     else:
@@ -402,4 +407,6 @@ def _inline_job(name: str, sec: Section, inputs: dict[str, Binding],
         outputs=job_outputs,
         timeout=_timeout(sec),
         is_deterministic=bool(deterministic),
+        distribution=plain_section(sec, "distribution"),
+        resources=plain_section(sec, "resources"),
     )

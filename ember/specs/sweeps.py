@@ -13,7 +13,7 @@ How the spec lands in the entity, and decisions where the reference is silent:
     ``environment_variables``, ``distribution``, ``resources``) → ``SweepJob.trial``, a Job
     whose inputs/outputs are the sweep's. ``environment`` is optional as for command jobs
     (the reference lists it as required in Azure; omitting it runs in the server's Python);
-    ``distribution``/``resources`` are shape-checked but not kept;
+    ``distribution``/``resources`` are kept on it as plain data (each trial starts with them);
   - a mapping that also uses component-only keys (``name``, ``version``, ``inputs``,
     ``outputs``, ``type``, ``is_deterministic``...) → an inline component (named ``trial``
     when it has no name) in ``trial_component``;
@@ -67,7 +67,12 @@ from ember.entities.sweeps import (
 )
 from ember.errors import InvalidInputError, SpecError
 from ember.specs._job_io import parse_inputs, parse_outputs
-from ember.specs._job_settings import _distribution, _resources, check_settings
+from ember.specs._job_settings import (
+    _distribution,
+    _resources,
+    check_settings,
+    plain_section,
+)
 from ember.specs._schema import Ctx, Section, load_spec, plain
 from ember.specs.components import COMPONENT_KEYS, _component, load_component_spec
 from ember.specs.expressions import validate_command
@@ -366,6 +371,8 @@ def _command_trial(sec: Section, inputs: dict[str, JobInput], outputs: dict[str,
     _resources(sec.section("resources"))
     _distribution(sec.section("distribution"))
     return Job(
+        distribution=plain_section(sec, "distribution"),
+        resources=plain_section(sec, "resources"),
         name="",
         command=command,
         experiment_name=sweep.experiment_name,

@@ -40,6 +40,8 @@ class ComponentIn(Body):
     inputs: dict[str, ComponentInputBody] = Field(default_factory=dict)
     outputs: dict[str, ComponentOutputBody] = Field(default_factory=dict)
     additional_includes: list[str] = Field(default_factory=list)
+    distribution: dict[str, Any] | None = None
+    resources: dict[str, Any] | None = None
 
     def entity(self) -> Component:
         env = self.environment
@@ -50,7 +52,8 @@ class ComponentIn(Body):
             environment=env.entity() if isinstance(env, EnvironmentIn) else env,
             inputs={k: ComponentInput(**v.model_dump()) for k, v in self.inputs.items()},
             outputs={k: ComponentOutput(**v.model_dump()) for k, v in self.outputs.items()},
-            additional_includes=list(self.additional_includes))
+            additional_includes=list(self.additional_includes),
+            distribution=self.distribution, resources=self.resources)
 
 
 class ComponentOut(ComponentIn):
