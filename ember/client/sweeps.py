@@ -26,6 +26,7 @@ problems raise :class:`~ember.errors.SpecError` naming the YAML key, e.g.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -303,7 +304,9 @@ def _from_job(sweep: SweepJob, job: Job, space: Mapping[str, SearchDistribution]
     sweep.trial = Job(name="", command=command, code=job.code, environment=job.environment,
                       environment_variables=dict(job.environment_variables),
                       compute=sweep.compute or "local", experiment_name=job.experiment_name,
-                      inputs=dict(sweep.inputs), outputs=dict(sweep.outputs))
+                      inputs=dict(sweep.inputs), outputs=dict(sweep.outputs),
+                      distribution=copy.deepcopy(job.distribution),
+                      resources=copy.deepcopy(job.resources))
 
 
 def _distribution_of(value: Any) -> Distribution | SearchDistribution | None:

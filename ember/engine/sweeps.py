@@ -26,6 +26,7 @@ from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.sweep_policies import trials_to_stop
 from ember.engine.sweep_sampling import TrialSampler
+from ember.entities.components import overlay_run_settings
 from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
 from ember.entities.sweeps import SweepJob, sweep_from_dict, sweep_to_dict
@@ -104,7 +105,14 @@ class SweepService:
 
 
 def trial_template(sweep: SweepJob) -> Job:
-    """The trial's command job before sampling (a fresh copy every time)."""
+    """The trial's command job before sampling (a fresh copy every time), with the trial's
+    (or its component's) ``distribution`` and ``resources``, the sweep's resources on top."""
+    job = _trial_job(sweep)
+    _, job.resources = overlay_run_settings(None, job.resources, None, sweep.resources)
+    return job
+
+
+def _trial_job(sweep: SweepJob) -> Job:
     if sweep.trial is not None:
         job = copy.deepcopy(sweep.trial)
         job.inputs = {**{k: replace(v) for k, v in sweep.inputs.items()}, **job.inputs}

@@ -165,6 +165,9 @@ class SweepJob:
     objective: Objective
     early_termination: EarlyTermination | None = None
     limits: SweepLimits = field(default_factory=SweepLimits)
+    # The SDK's ``set_resources`` (plain data, as the YAML's ``resources``): every trial's
+    # resources, over the trial's own.
+    resources: dict[str, Any] | None = None
     type: str = "sweep"
 
     @property
@@ -191,8 +194,9 @@ class SweepJob:
                       properties: dict[str, Any] | None = None, docker_args: str | None = None,
                       shm_size: str | None = None) -> None:
         """azure-ai-ml's ``SweepJob.set_resources``: checked as the YAML's ``resources`` is
-        (``instance_count`` a positive integer), then not kept: trials run on the local
-        compute, one process each."""
+        (``instance_count`` a positive integer) and kept for every trial, over the trial's
+        own resources (with the trial's ``distribution``, ``instance_count`` starts that many
+        instances' processes; what local compute cannot honour is said in each trial's log)."""
         if instance_count is not None and (isinstance(instance_count, bool) or
                                            not isinstance(instance_count, int) or
                                            instance_count < 1):
@@ -200,6 +204,11 @@ class SweepJob:
                                     f"not {instance_count!r}")
         if locations is not None and not isinstance(locations, list):
             raise InvalidInputError("resources.locations must be a list of region names")
+        given = {"instance_type": instance_type, "instance_count": instance_count,
+                 "locations": locations, "properties": properties, "docker_args": docker_args,
+                 "shm_size": shm_size}
+        self.resources = {**(self.resources or {}),
+                          **{k: v for k, v in given.items() if v is not None}} or None
 
 
 # ---- JSON form (the server stores the definition as JSON) ---------------------------------
@@ -223,6 +232,7 @@ def sweep_to_dict(sweep: SweepJob) -> dict[str, Any]:
         "early_termination": (None if sweep.early_termination is None
                               else asdict(sweep.early_termination)),
         "limits": asdict(sweep.limits),
+        "resources": sweep.resources,
     }
 
 
@@ -247,6 +257,7 @@ def sweep_from_dict(d: dict[str, Any]) -> SweepJob:
         early_termination=None if early is None else EarlyTermination(
             **_known(EarlyTermination, early)),
         limits=SweepLimits(**_known(SweepLimits, d.get("limits"))),
+        resources=d.get("resources"),
     )
 
 

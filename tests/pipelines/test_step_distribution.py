@@ -13,6 +13,9 @@ import pytest
 from ember.client.builders import command
 from ember.client.dsl import load_component, pipeline
 from ember.client.mlclient import MLClient
+from ember.client.sweeps import Choice, sweep_job
+from ember.engine.sweeps import trial_template
+from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.pipelines import PipelineStep
@@ -276,3 +279,21 @@ def test_command_builder_and_inline_sweep_trial_keep_run_settings(tmp_path: Path
     assert trial is not None
     assert trial.distribution == {"type": "pytorch", "process_count_per_instance": 2}
     assert trial.resources == {"instance_count": 2}
+
+
+def test_sdk_sweep_keeps_the_command_run_settings_and_set_resources(tmp_path: Path) -> None:
+    job = command(command="echo ${{inputs.lr}}", inputs={"lr": Choice([0.1, 0.2])},
+                  distribution={"type": "pytorch", "process_count_per_instance": 2},
+                  instance_type="Standard_NC6")
+    sweep = job.sweep(primary_metric="acc", goal="maximize")
+    sweep.set_resources(instance_count=2)
+    sweep = sweep_from_dict(sweep_to_dict(sweep))    # as the server receives it
+    trial = trial_template(sweep)
+    assert trial.distribution == {"type": "pytorch", "process_count_per_instance": 2}
+    assert trial.resources == {"instance_type": "Standard_NC6", "instance_count": 2}
+    _write(tmp_path, "type: pipeline\n")
+    component = load_component(tmp_path / "train.yml").component
+    of_component = trial_template(sweep_job(component, primary_metric="acc", goal="maximize",
+                                            search_space={"acc": Choice([0.5])}))
+    assert of_component.distribution == {"type": "pytorch", "process_count_per_instance": 2}
+    assert of_component.resources == {"shm_size": "2g"}
