@@ -15,10 +15,10 @@ from ember.client.dsl import load_component, pipeline
 from ember.client.mlclient import MLClient
 from ember.client.sweeps import Choice, sweep_job
 from ember.engine.sweeps import trial_template
-from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.entities.components import Component
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.pipelines import PipelineStep
+from ember.entities.sweeps import sweep_from_dict, sweep_to_dict
 from ember.errors import SpecError
 from ember.specs.components import load_component_spec
 from ember.specs.pipelines import load_pipeline_spec
