@@ -16,7 +16,6 @@ from ember.errors import EmberError, InvalidInputError
 from ember.server.body_limit import BodyLimit
 from ember.server.context import Platform
 from ember.server.errors import UnexpectedErrors, from_http_exception, validation_message
-from ember.server.public import PublicText
 from ember.server.root_alias import DefaultWorkspaceAlias
 from ember.server.schemas.errors import ERROR_RESPONSES
 from ember.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.server.schemas.environments import EnvironmentIn
