@@ -42,8 +42,12 @@ class Scheduler:
         # True while older jobs may be waiting in the queue: a newly queued job then goes
         # through the queue (oldest first) instead of taking a free slot directly, which would
         # let it jump ahead of jobs queued before it (e.g. new sweep trials ahead of pipeline
-        # steps while a long queue is being read).
-        self._backlog = False
+        # steps while a long queue is being read). True until the first tick has read the
+        # queue: jobs a previous server process left Queued were never offered.
+        self._backlog = True
+        # Counts the offers that left their job to the queue: a tick clears _backlog only when
+        # none came while it read the queue (such a job is not in what it read).
+        self._deferred = 0
         self._deadlines: dict[str, tuple[str, float, float]] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.capacity + 4,
                                         thread_name_prefix="ember-job")
@@ -107,6 +111,7 @@ class Scheduler:
                 self._pool.submit(self._timeout, ws, name, timeout)
         with self._lock:
             free = self.capacity - len(self._active)
+            deferred = self._deferred
         if free <= 0:
             return
         queued = [(ws, j) for ws, j in self.jobs.list_in_status([JobStatus.QUEUED],
@@ -123,7 +128,7 @@ class Scheduler:
                 break
             started += 1
         with self._lock:
-            self._backlog = len(queued) > started
+            self._backlog = len(queued) > started or self._deferred != deferred
 
     def offer(self, ws: str, job: Job) -> None:
         """A job was just queued: start it at once when there is room and no older job is
@@ -133,6 +138,7 @@ class Scheduler:
         if not direct or self._held(ws, job, {}) or not self._start(ws, job):
             with self._lock:
                 self._backlog = True
+                self._deferred += 1
             self._wake.set()
 
     def _held(self, ws: str, job: Job, parents: dict[str, bool]) -> bool:
