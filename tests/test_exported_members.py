@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ember
 
 
@@ -36,7 +38,10 @@ def test_runner_imports_no_third_party_code() -> None:
 
     from ember.engine import runner
 
-    code = (f"import runpy, sys; runpy.run_path({runner.__file__!r}, run_name='not_main'); "
+    # as the scheduler runs it: `python -S runner.py`, with the runner's folder first on sys.path
+    folder = str(Path(runner.__file__).parent)
+    code = (f"import runpy, sys; sys.path.insert(0, {folder!r}); "
+            f"runpy.run_path({runner.__file__!r}, run_name='not_main'); "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('httpx','pydantic','sqlalchemy','fastapi','ember','psutil')]; print(bad)")
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
