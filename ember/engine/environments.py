@@ -100,11 +100,11 @@ class EnvironmentBuilder:
         return Materialized(bin_dir=exe.parent, python=exe, notices=notices or [])
 
     def materialize(self, env: Environment | None, label: str, log: Any = None,
-                    overlay: Path | None = None, wheels_only: bool = False) -> Materialized:
+                    overlay: Path | None = None) -> Materialized:
         """The interpreter a job runs with; builds (or reuses) a cached venv when needed. Jobs
         on the server's Python get an overlay venv at ``overlay`` when it is given.
-        ``wheels_only`` refuses source builds, so a build that cannot succeed on this Python
-        fails in seconds naming the package (used for a model's own pins)."""
+        An environment tagged ``WHEELS_ONLY_TAG`` is built from wheels only, so a build that
+        cannot succeed on this Python fails in seconds naming the package."""
         if env is None:
             return self.server_python(overlay=overlay)
         if env.build:
@@ -127,7 +127,7 @@ class EnvironmentBuilder:
                 if log is not None:
                     log(f"[ember] building environment {label} with uv "
                         f"({len(reqs)} requirement(s)); later jobs reuse it\n".encode())
-                self._build(target, reqs, label, log, wheels_only)
+                self._build(target, reqs, label, log, env.tags.get(WHEELS_ONLY_TAG) == "true")
                 notices.append(f"built environment {label} with uv ({len(reqs)} requirement(s))")
             else:
                 notices.append(f"reusing cached environment {label} ({target.name})")
@@ -204,6 +204,10 @@ class BuildLog:
         with self.path.open("ab") as f:
             f.write(data)
 
+
+# On an Environment, this tag asks for wheels only (no source builds): set on the environments
+# Ember derives from a model's own pins, which may be for another Python.
+WHEELS_ONLY_TAG = "ember.wheels_only"
 
 _PIP_TO_UV = (("PIP_INDEX_URL", "UV_INDEX_URL"), ("PIP_EXTRA_INDEX_URL", "UV_EXTRA_INDEX_URL"),
               ("PIP_FIND_LINKS", "UV_FIND_LINKS"))

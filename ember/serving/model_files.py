@@ -13,6 +13,7 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ember.artifacts.store import ArtifactStore
+from ember.engine.environments import WHEELS_ONLY_TAG
 from ember.entities.environments import Environment
 from ember.entities.models import Model
 
@@ -54,8 +55,14 @@ def mlflow_environment(model_path: str) -> Environment | None:
                      for x in dep.get("pip") or []]
         if not missing_packages(pip_lines or reqs):
             return None
-        return Environment(conda_file=conda)
-    return Environment(pip_requirements=reqs) if missing_packages(reqs) else None
+        return Environment(conda_file=conda, tags=dict(_FROM_MODEL))
+    return Environment(pip_requirements=reqs, tags=dict(_FROM_MODEL)) \
+        if missing_packages(reqs) else None
+
+
+# wheels only: pins saved under another Python fail at resolution, naming the package, instead
+# of compiling for minutes (online deployments and batch scoring jobs alike)
+_FROM_MODEL = {WHEELS_ONLY_TAG: "true"}
 
 
 def model_conda(folder: Path) -> dict[str, Any] | None:

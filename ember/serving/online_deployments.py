@@ -194,7 +194,7 @@ class OnlineDeploymentService:
             label = f"of model {d.model} (its {source})"
         build_log = BuildLog(folder / "build.log")
         try:
-            mat = self.builder.materialize(env, label, build_log, wheels_only=from_model)
+            mat = self.builder.materialize(env, label, build_log)
         except EnvironmentBuildError as exc:
             if not from_model:
                 raise

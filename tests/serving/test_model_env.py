@@ -101,3 +101,26 @@ def test_model_pins_for_an_older_python_fail_fast_naming_the_package(
     r = ember(server, "online-deployment", "update", "-n", "blue", "-e", "old",
               "--environment", "azureml:no-such-env:1")
     assert r.returncode != 0 and "no-such-env" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_batch_scoring_with_impossible_model_pins_fails_fast_too(
+        server: ServerProc, tmp_path: Path) -> None:
+    """A no-code batch deployment builds the model's environment inside the scoring job: the
+    same wheels-only build, so the job fails at resolution naming the package."""
+    from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
+    from ember.entities.jobs import JobStatus
+    from tests.serving.test_batch_endpoints import finish
+
+    folder = sklearn_mlflow_model(tmp_path / "old")
+    _pin_conda(folder, ["scikit-learn==0.24.2", "numba==0.53.1"], python="3.8.10")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("x1,x2\n0.9,0.1\n")
+    with MLClient(endpoint=server.url) as c:
+        c.models.create_or_update(Model(name="old-batch", path=str(folder),
+                                        type="mlflow_model"))
+        c.batch_endpoints.create_or_update(BatchEndpoint(name="old-batch"))
+        c.batch_deployments.create_or_update(BatchDeployment(
+            name="mlflow", endpoint_name="old-batch", model="azureml:old-batch@latest"))
+        job = finish(c, c.batch_endpoints.invoke("old-batch", input=str(tmp_path / "in")))
+        assert job.status == JobStatus.FAILED
+        assert "scikit-learn==0.24.2 has no wheel" in (job.error or ""), job.error
