@@ -41,10 +41,11 @@ _CONDA_SKIP = {"python", "pip"}
 
 @dataclass
 class Materialized:
-    bin_dir: Path
+    bin_dir: Path                       # first on PATH
     python: Path
     notices: list[str] = field(default_factory=list)
-    env_dir: Path | None = None
+    env_dir: Path | None = None         # VIRTUAL_ENV; None: the server's own Python
+    more_bins: list[Path] = field(default_factory=list)   # on PATH after bin_dir
 
 
 def requirements_of(env: Environment) -> tuple[list[str], list[str]]:
@@ -93,7 +94,7 @@ class EnvironmentBuilder:
         """The server's Python; with ``overlay``, a fresh overlay venv there (see the module
         docstring) so the job's ``pip install`` cannot touch Ember's environment."""
         if overlay is not None:
-            make_overlay(overlay)
+            make_overlay(overlay, server_site_packages())
             return Materialized(bin_dir=overlay / "bin", python=overlay / "bin" / "python",
                                 notices=notices or [], env_dir=overlay)
         exe = Path(sys.executable)
@@ -122,8 +123,7 @@ class EnvironmentBuilder:
             notices.insert(0, env.tags["ember.notice"])
         target = self.root / digest
         with self._lock(digest):
-            # an environment built before Ember seeded pip is built again
-            if not ((target / ".ready").exists() and (target / "bin" / "pip").exists()):
+            if not (target / ".ready").exists():
                 if log is not None:
                     log(f"[ember] building environment {label} with uv "
                         f"({len(reqs)} requirement(s)); later jobs reuse it\n".encode())
@@ -131,6 +131,12 @@ class EnvironmentBuilder:
                 notices.append(f"built environment {label} with uv ({len(reqs)} requirement(s))")
             else:
                 notices.append(f"reusing cached environment {label} ({target.name})")
+        if overlay is not None:
+            # Each job gets its own layer over the shared build, as each Azure job gets a fresh
+            # container: its `pip install` stays in the job, the cached build never changes.
+            make_overlay(overlay, [str(p) for p in target.glob("lib/python*/site-packages")])
+            return Materialized(bin_dir=overlay / "bin", python=overlay / "bin" / "python",
+                                notices=notices, env_dir=overlay, more_bins=[target / "bin"])
         return Materialized(bin_dir=target / "bin", python=target / "bin" / "python",
                             notices=notices, env_dir=target)
 
@@ -141,8 +147,16 @@ class EnvironmentBuilder:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
         env = {**uv_environment(), "VIRTUAL_ENV": str(tmp)}
-        steps = [[uv, "venv", "--quiet", "--seed", "--relocatable", "--python", sys.executable,
-                  str(tmp)]]
+        venv_cmd = [uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(tmp)]
+        if _stream([*venv_cmd, "--seed"], env, None) is not None:
+            # pip could not be fetched (an offline machine without it in uv's cache): the
+            # environment has no pip of its own, and a job's `pip` says so (see make_overlay)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if log is not None:
+                log(b"[ember] pip could not be seeded into the environment; building without\n")
+            steps = [venv_cmd]
+        else:
+            steps = []
         if reqs:
             (tmp.parent / f"{target.name}.requirements.txt").write_text("\n".join(reqs) + "\n")
             steps.append([uv, "pip", "install", "--python", str(tmp / "bin" / "python"),
@@ -226,24 +240,31 @@ def uv_environment() -> dict[str, str]:
 
 _PIP_SHIM = """#!{python}
 import sys
-from pip._internal.cli.main import main
+try:
+    from pip._internal.cli.main import main
+except ImportError:
+    sys.exit("pip is not installed in this job's environment: add pip to its requirements")
 sys.exit(main())
 """
 
 
-def make_overlay(target: Path) -> None:
-    """A virtual environment at ``target`` on the server's interpreter that sees Ember's
-    packages (its site-packages are added by a ``.pth`` file, after the overlay's own) and
-    whose ``pip`` installs into the overlay: pip refuses to uninstall what lies outside the
-    environment it runs in, so an upgrade or downgrade lands in the overlay and shadows
-    Ember's copy without changing it."""
+def server_site_packages() -> list[str]:
+    """Where the server's own packages (Ember's) are installed."""
+    return [p for p in [*site.getsitepackages(),
+                        *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])] if p]
+
+
+def make_overlay(target: Path, under: list[str]) -> None:
+    """A job's own virtual environment at ``target``, on the server's interpreter, layered
+    over the site-packages folders ``under`` (the server's, or a cached build's): a ``.pth``
+    file adds them after the overlay's own, and the overlay's ``pip`` installs into the
+    overlay. pip refuses to uninstall what lies outside the environment it runs in, so an
+    upgrade or downgrade lands in the overlay and shadows the lower copy without changing it."""
     shutil.rmtree(target, ignore_errors=True)
     venv.EnvBuilder(with_pip=False, symlinks=os.name != "nt").create(target)
     own = next(target.glob("lib/python*/site-packages"))
-    ember_sites = [*site.getsitepackages(), *([site.getusersitepackages()]
-                                              if site.ENABLE_USER_SITE else [])]
-    (own / "_ember_server.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in ember_sites if p))
+    (own / "_ember_layers.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in under))
     python = target / "bin" / "python"
     major, minor = sys.version_info[:2]
     for name in ("pip", "pip3", f"pip{major}.{minor}"):

@@ -164,8 +164,7 @@ class JobService:
         if env is None:
             return
         if isinstance(env, str):
-            job.environment = self.environments.reference(workspace, env)
-            env_obj: Environment = self.environments.resolve(workspace, job.environment)
+            job.environment, env_obj = self.environments.pinned(workspace, env)
         else:
             validate_environment(env, "the job's inline environment")
             env_obj = env
@@ -194,13 +193,15 @@ class JobService:
                 if not store.exists(rel):
                     raise InvalidInputError(f"input {name!r}: {inp.path} does not exist")
             elif inp.mode != "direct":
-                self._check_remote_input(name, inp.path)
+                # A pipeline's or sweep's inputs are probed once, at its submit; its steps and
+                # trials (created by the orchestrator's thread) are not probed again.
+                self._check_remote_input(name, inp.path, probe=not job.parent_job_name)
 
     # Azure storage URIs: they need Azure credentials and network access Ember does not have.
     _AZURE_STORAGE = ("wasbs", "wasb", "abfss", "abfs", "adl")
 
     @classmethod
-    def _check_remote_input(cls, name: str, uri: str) -> None:
+    def _check_remote_input(cls, name: str, uri: str, probe: bool = True) -> None:
         """Refuse, at submit, a remote input the job could not read: an Azure storage URI, or
         an http(s) URL that does not answer (a short HEAD, then GET when HEAD is refused).
         ``mode: direct`` inputs are passed as text, so they are not checked."""
@@ -211,7 +212,7 @@ class JobService:
                 "reach (it needs Azure credentials and network); copy the data to a local "
                 "folder and give that path, or register a datastore over it and use "
                 "azureml://datastores/<name>/paths/<path>")
-        if scheme not in ("http", "https"):
+        if scheme not in ("http", "https") or not probe:
             return
         import httpx
 

@@ -126,7 +126,8 @@ class WorkdirPreparer:
             "PYTHONUNBUFFERED": "1",
             # mlflow prints links to its own web UI at end_run; Ember has no such page yet.
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-            "PATH": f"{mat.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": os.pathsep.join([str(mat.bin_dir), *map(str, mat.more_bins),
+                                     os.environ.get("PATH", "")]),
         })
         if mat.env_dir is not None:
             env_vars["VIRTUAL_ENV"] = str(mat.env_dir)

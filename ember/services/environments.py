@@ -67,15 +67,24 @@ class EnvironmentService:
                     f"built-in registry is '{REGISTRY}' (Azure's curated environments); "
                     "register your own environments in the workspace")
             return curated_environment(ref.name, ref.version)
-        if is_curated_name(ref.name):
-            return curated_environment(ref.name, ref.version)
-        return self.environments.get(workspace, ref.name, ref.version)
+        try:
+            return self.environments.get(workspace, ref.name, ref.version)
+        except NotFoundError:
+            # AzureML-<name>: a curated environment, unless the workspace has its own of that
+            # name (registered before the prefix was reserved, as a stand-in)
+            if is_curated_name(ref.name):
+                return curated_environment(ref.name, ref.version)
+            raise
 
-    def reference(self, workspace: str, reference: str) -> str:
-        """Resolve ``reference`` and return the pinned form a job or deployment records:
-        ``name:version`` for a workspace environment, the registry URI with its version for a
-        curated one."""
+    def pinned(self, workspace: str, reference: str) -> tuple[str, Environment]:
+        """Resolve ``reference``; return the pinned form a job or deployment records
+        (``name:version`` for a workspace environment, the registry URI with its version for a
+        curated one) and the environment."""
         env = self.resolve(workspace, reference)
         if env.tags.get("ember.registry") == REGISTRY:
-            return registry_reference(env.name, env.version)
-        return f"{env.name}:{env.version}"
+            return registry_reference(env.name, env.version), env
+        return f"{env.name}:{env.version}", env
+
+    def reference(self, workspace: str, reference: str) -> str:
+        """The pinned form of ``reference`` (see :meth:`pinned`)."""
+        return self.pinned(workspace, reference)[0]

