@@ -26,6 +26,7 @@ from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService, validate_environment
 from ember.entities.names import check_name
 from ember.services.uploads import UploadService
+from ember.specs._job_settings import check_run_settings
 from ember.specs.expressions import validate_command
 from ember.specs.references import parse_asset_ref
 from ember.store.jobs import JobStore
@@ -107,6 +108,7 @@ class JobService:
         self.uploads.check_code(workspace, job.code)
         self.resolve_environment(workspace, job)
         self.resolve_inputs(workspace, job)
+        check_run_settings(f"job {job.name!r}", job.distribution, job.resources)
         if job.timeout is not None and job.timeout <= 0:
             raise InvalidInputError("limits.timeout must be a positive number of seconds")
 

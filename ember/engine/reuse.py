@@ -23,7 +23,9 @@ from ember.entities.environments import Environment
 from ember.entities.jobs import Job
 from ember.services.datastores import DatastoreService
 
-REUSE_VERSION = 1   # bump when the key's recipe changes, so old keys stop matching
+# Bump when the key's recipe changes, so old keys stop matching. 2: every step has the
+# default `artifacts` output (issue 10); a step recorded before it has none to hand on.
+REUSE_VERSION = 2
 
 
 class DataHasher:
@@ -115,8 +117,8 @@ def reuse_key(workspace: str, job: Job, hasher: DataHasher) -> str:
         "outputs": {k: {"type": o.type, "mode": o.mode, "path": o.path}
                     for k, o in sorted(job.outputs.items())},
     }
-    # How many processes run, and with which launcher, changes what a step does. Only keyed
-    # when set, so the keys of steps without them (recorded before these were) still match.
+    # How many processes run, and with which launcher, changes what a step does (keyed when
+    # set).
     for key in ("distribution", "resources"):
         if getattr(job, key):
             payload[key] = getattr(job, key)

@@ -53,6 +53,8 @@ MAX_TAG_LENGTH = MAX_TAG_VALUE_LENGTH     # a tag or property value
 # half of it leaves room for ${{inputs.*}} substitution.
 MAX_COMMAND_LENGTH = 64 * KiB
 MAX_JOB_INPUTS = 100
+# distribution x resources.instance_count: the processes one job starts, all on this machine
+MAX_JOB_PROCESSES = 64
 MAX_JOB_OUTPUTS = 100
 MAX_ENVIRONMENT_VARIABLES = 1000
 MAX_ENVIRONMENT_VARIABLE_LENGTH = 32 * KiB

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ember.entities.limits import MAX_JOB_PROCESSES
 from ember.specs._schema import Ctx, Section, plain
 
 _RESOURCES_KEYS = ("instance_count", "instance_type", "shm_size", "docker_args", "locations",
@@ -30,6 +31,7 @@ def check_settings(top: Section) -> None:
     """Validate the keys and value types of the settings sections present in ``top``."""
     _resources(top.section("resources"))
     _distribution(top.section("distribution"))
+    _process_count(top)
     services = top.section("services")
     if services is not None:
         for name in services.data:
@@ -67,6 +69,26 @@ def check_run_settings(source: str, distribution: Any, resources: Any) -> None:
                                             if v is not None})
     _resources(top.section("resources"))
     _distribution(top.section("distribution"))
+    _process_count(top)
+
+
+def _process_count(top: Section) -> None:
+    """A job's processes all run on this one machine: refuse more than MAX_JOB_PROCESSES."""
+    dist = top.data.get("distribution")
+    res = top.data.get("resources")
+    if not isinstance(dist, dict):
+        return
+    instances = int(res.get("instance_count") or 1) if isinstance(res, dict) else 1
+    if dist.get("type") == "tensorflow":
+        count = int(dist.get("worker_count") or instances) + \
+            int(dist.get("parameter_server_count") or 0)
+    elif dist.get("type") in ("pytorch", "mpi"):
+        count = int(dist.get("process_count_per_instance") or 1) * instances
+    else:
+        return
+    if count > MAX_JOB_PROCESSES:
+        top.fail("distribution", f"{count} processes: local compute runs every process of a "
+                                 f"job on this machine, at most {MAX_JOB_PROCESSES}")
 
 
 def _resources(sec: Section | None) -> None:

@@ -10,9 +10,11 @@ import textwrap
 from pathlib import Path
 
 import psutil
+import pytest
 
 from ember import MLClient
 from ember.entities.jobs import JobStatus
+from ember.errors import InvalidInputError, NotFoundError
 from tests.conftest import ServerProc, wait_for
 from tests.test_cli import ember
 
@@ -157,3 +159,25 @@ def test_cancel_stops_every_process(server: ServerProc, tmp_path: Path) -> None:
     for pid in pids:
         wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
                  timeout=10)
+
+
+@pytest.mark.parametrize("distribution, resources, message", [
+    ({"type": "pytorch", "process_count_per_instance": -1}, None, "process_count_per_instance"),
+    ({"type": "pytorch", "process_count_per_instance": 2}, {"instance_count": "two"},
+     "instance_count"),
+    ({"type": "pytorch", "process_count_per_instance": 16}, {"instance_count": 8},
+     "128 processes"),
+    ({"type": "horovod"}, None, "type"),
+])
+def test_bad_run_settings_sent_through_the_api_are_a_clear_400(
+        app_client: MLClient, distribution: dict[str, object],
+        resources: dict[str, object] | None, message: str) -> None:
+    """The server checks distribution/resources itself (the SDK's Job, or a raw request,
+    skips the YAML's checks): a bad value is a 400 naming the key, nothing is recorded."""
+    from ember.entities.jobs import Job
+    with pytest.raises(InvalidInputError) as err:
+        app_client.jobs.create_or_update(Job(name="bad-dist", command="echo",
+                                             distribution=distribution, resources=resources))
+    assert message in err.value.message
+    with pytest.raises(NotFoundError):
+        app_client.jobs.get("bad-dist")
