@@ -8,14 +8,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ember.artifacts.store import ArtifactStore
-from ember.engine.environments import WHEELS_ONLY_TAG
+from ember.engine.environments import WHEELS_ONLY_TAG, requirements_of
 from ember.entities.environments import Environment
 from ember.entities.models import Model
+from ember.errors import SpecError
+from ember.specs._schema import plain
+from ember.specs.yamlio import load_yaml
 
 
 def materialize(artifacts: ArtifactStore, home: Path, workspace: str,
@@ -44,18 +45,15 @@ def mlflow_environment(model_path: str) -> Environment | None:
     """The environment a no-code MLflow model runs in: None (the server's Python) when every
     package the model needs is installed here, else an environment built from the model's own
     pins, as Azure builds one from the model's dependencies: its ``conda.yaml`` when it has one
-    (the pip section, and conda packages as pip pins; the Python pin is not honoured: the
-    server's Python is used, and the job or deployment log says so), else its
-    ``requirements.txt``."""
+    (as job environments read conda files: the pip section, and conda packages as pip pins;
+    the Python pin is not honoured: the server's Python is used, and the job or deployment log
+    says so), else its ``requirements.txt``."""
     folder = Path(model_path)
-    reqs = model_requirements(folder)
     conda = model_conda(folder)
     if conda is not None:
-        pip_lines = [str(x) for dep in conda.get("dependencies") or [] if isinstance(dep, dict)
-                     for x in dep.get("pip") or []]
-        if not missing_packages(pip_lines or reqs):
-            return None
-        return Environment(conda_file=conda, tags=dict(_FROM_MODEL))
+        env = Environment(conda_file=conda, tags=dict(_FROM_MODEL))
+        return env if missing_packages(requirements_of(env)[0]) else None
+    reqs = model_requirements(folder)
     return Environment(pip_requirements=reqs, tags=dict(_FROM_MODEL)) \
         if missing_packages(reqs) else None
 
@@ -66,11 +64,11 @@ _FROM_MODEL = {WHEELS_ONLY_TAG: "true"}
 
 
 def model_conda(folder: Path) -> dict[str, Any] | None:
-    """The parsed ``conda.yaml`` of an MLflow model folder, or None when it has none (or it
-    is not a conda mapping)."""
+    """The ``conda.yaml`` of an MLflow model folder as plain data, or None when it has none
+    (or it is not a conda mapping with a dependency list)."""
     try:
-        data = yaml.safe_load((folder / "conda.yaml").read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, yaml.YAMLError):
+        data = plain(load_yaml(folder / "conda.yaml"))
+    except SpecError:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("dependencies"), list):
         return None

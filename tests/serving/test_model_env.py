@@ -51,6 +51,11 @@ def test_conda_yaml_comes_first_then_requirements_txt(tmp_path: Path) -> None:
     assert env.conda_file is not None and MISSING in str(env.conda_file)
     _pin_conda(tmp_path, ["mlflow"])          # every pin installed here: the server's Python
     assert mlflow_environment(str(tmp_path)) is None
+    # a conda (not pip) pin counts too, read as job environments read conda files
+    (tmp_path / "conda.yaml").write_text("dependencies:\n- python=3.11\n- inflection=0.5.1\n"
+                                         "- pip:\n  - mlflow\n")
+    env = mlflow_environment(str(tmp_path))
+    assert env is not None and env.conda_file is not None
     (tmp_path / "conda.yaml").write_text(": not yaml [")
     assert mlflow_environment(str(tmp_path)) is None      # falls back to requirements.txt
 
