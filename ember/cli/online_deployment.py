@@ -83,7 +83,7 @@ def _roll(d: OnlineDeployment, all_traffic: bool, no_wait: bool, output: str) ->
 
         while True:
             try:
-                done = poller.result(timeout=1.0)
+                done = poller.result(timeout=2.0)
             except TimeoutError:
                 progress()
                 continue
