@@ -15,20 +15,23 @@ depend on the failed step run to the end, and the pipeline still ends Failed.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ember.engine import names
+from ember.engine._pipeline_composites import (
+    CompositeSteps,
+    bind_inputs,
+    record_failed_step,
+)
 from ember.engine.jobs import JobService, default_output_uri
 from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.reuse import DataHasher, reuse_key
 from ember.engine.sweeps import SweepService, trial_template
 from ember.entities.components import Component, overlay_run_settings
-from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobInput, JobOutput, JobStatus
+from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobOutput, JobStatus
 from ember.entities.names import check_name
 from ember.entities.pipelines import (
-    Binding,
     PipelineJob,
     PipelineStep,
     pipeline_from_plain,
@@ -190,6 +193,7 @@ class PipelineDriver(Driver):
         self.hasher = hasher
         self.sweeps = sweeps
         self.pipelines = pipelines
+        self.composites = CompositeSteps(jobs, orchestrator, sweeps, pipelines)
         self._orders: dict[str, list[str]] = {}
         self._parsed: dict[str, PipelineJob] = {}
         self._child_cache: dict[str, dict[str, Job]] = {}
@@ -290,9 +294,9 @@ class PipelineDriver(Driver):
                     children: dict[str, Job]) -> Job:
         step = pipeline.jobs[step_name]
         if step.kind == "sweep":
-            return self._start_sweep_step(workspace, pjob, pipeline, step, children)
+            return self.composites.start_sweep_step(workspace, pjob, pipeline, step, children)
         if step.kind == "pipeline":
-            return self._start_nested_step(workspace, pjob, pipeline, step, children)
+            return self.composites.start_nested_step(workspace, pjob, pipeline, step, children)
         child = _step_template(step)
         child.name = f"{pjob.name}-{step_name}"
         child.parent_job_name = pjob.name
@@ -301,7 +305,7 @@ class PipelineDriver(Driver):
         child.experiment_id = pjob.experiment_id
         child.compute = pipeline.step_compute(step)
         child.display_name = step.display_name or step_name
-        child.inputs = self._bind_inputs(step, child, pjob, children)
+        child.inputs = bind_inputs(step, child, pjob, children)
         for port, binding in step.outputs.items():
             target = binding.parent_output
             explicit = pipeline.outputs[target].path if target is not None else None
@@ -322,80 +326,9 @@ class PipelineDriver(Driver):
         except ConflictError:
             created = self.jobs.get(workspace, child.name)   # already started before a restart
         except EmberError as exc:
-            created = self._record_failed_step(workspace, child, exc)
+            created = record_failed_step(self.jobs, workspace, child, exc)
         self._publish_outputs(workspace, pjob, step, created)
         return created
-
-    def _start_sweep_step(self, workspace: str, pjob: Job, pipeline: PipelineJob,
-                          step: PipelineStep, children: dict[str, Job]) -> Job:
-        """A sweep step is a sweep child job (itself a composite); its outputs become the
-        best trial's outputs when it completes."""
-        assert step.sweep is not None
-        sweep = sweep_from_dict(step.sweep)
-        sweep.name = f"{pjob.name}-{step.name}"
-        sweep.display_name = step.display_name or step.name
-        sweep.compute = pipeline.step_compute(step)
-        sweep.tags = {**sweep.tags, **step.tags}
-        bound = self._bind_inputs(step, Job(name="", command=""), pjob, children)
-        sweep.inputs = {k: v for k, v in bound.items() if k in step.inputs}
-        comp = sweep.trial_component
-        if comp is not None:
-            sweep.outputs = {k: JobOutput(type=o.type) for k, o in comp.outputs.items()}
-        for port, binding in step.outputs.items():
-            sweep.outputs.setdefault(port, JobOutput(type=binding.type or "uri_folder"))
-        return self._create_composite(
-            workspace, pjob, step, sweep.name, sweep.display_name,
-            lambda: self.sweeps.create(workspace, sweep, parent=pjob, step_name=step.name))
-
-    def _start_nested_step(self, workspace: str, pjob: Job, pipeline: PipelineJob,
-                           step: PipelineStep, children: dict[str, Job]) -> Job:
-        """A nested pipeline component is a pipeline child job whose inputs are this step's
-        bindings (its own steps reuse and run as any steps do)."""
-        assert step.pipeline is not None
-        inner = pipeline_from_plain(step.pipeline)
-        inner.name = f"{pjob.name}-{step.name}"
-        inner.display_name = step.display_name or step.name
-        inner.experiment_name = pjob.experiment_name
-        inner.compute = pipeline.step_compute(step)
-        if pipeline.settings.force_rerun:
-            inner.settings.force_rerun = True
-        inner.settings.default_datastore = (inner.settings.default_datastore
-                                            or pipeline.settings.default_datastore)
-        bound = self._bind_inputs(step, Job(name="", command=""), pjob, children)
-        inner.inputs = {k: v for k, v in bound.items()
-                        if v.value is not None or v.path is not None or k in step.inputs}
-        for port, binding in step.outputs.items():
-            target = binding.parent_output
-            explicit = pipeline.outputs[target].path if target is not None else None
-            if port in inner.outputs and (binding.path or explicit):
-                inner.outputs[port].path = binding.path or explicit
-        def create() -> Job:
-            created = self.pipelines.create(workspace, inner, parent=pjob, step_name=step.name)
-            ignored = [k for k in ("distribution", "resources") if getattr(step, k)]
-            if ignored:   # said once, when the nested pipeline job is made
-                self.jobs.append_server_log(workspace, created.name, (
-                    f"[ember] {' and '.join(ignored)} on step {step.name!r} (a pipeline "
-                    "component) ignored: they apply to command steps; set them on the nested "
-                    "pipeline's steps or on their components\n").encode())
-            return created
-
-        return self._create_composite(workspace, pjob, step, inner.name, inner.display_name,
-                                      create)
-
-    def _create_composite(self, workspace: str, pjob: Job, step: PipelineStep, name: str,
-                          display_name: str, create: Callable[[], Job]) -> Job:
-        """Record a sweep or nested-pipeline step (idempotent across a restart); one that
-        cannot be created ends Failed with the reason instead of blocking the pipeline."""
-        self.orchestrator.adopt(workspace, pjob.name, name)
-        try:
-            return create()
-        except ConflictError:
-            return self.jobs.get(workspace, name)
-        except EmberError as exc:
-            failed = Job(name=name, command="true", parent_job_name=pjob.name,
-                         step_name=step.name, experiment_name=pjob.experiment_name,
-                         display_name=display_name, is_deterministic=False)
-            return self._record_failed_step(workspace, failed, exc)
 
     def _create_child(self, workspace: str, child: Job, *, reuse: bool) -> Job:
         self.jobs.check(workspace, child)
@@ -422,33 +355,6 @@ class PipelineDriver(Driver):
             if not store.exists(rel):
                 return False
         return True
-
-    def _record_failed_step(self, workspace: str, child: Job, exc: EmberError) -> Job:
-        """A step that cannot even be submitted (e.g. its input vanished) ends Failed, with
-        the reason, instead of blocking the pipeline."""
-        child.command = child.command or "true"
-        child.inputs = {}
-        child.reuse_key = None
-        self.jobs.resolve_outputs(child)
-        return self.jobs.record(workspace, child, status=JobStatus.FAILED, error=exc.message,
-                                reason=f"the step could not start: {exc.message}")
-
-    def _bind_inputs(self, step: PipelineStep, child: Job, pjob: Job,
-                     children: dict[str, Job]) -> dict[str, JobInput]:
-        declared = step.component.inputs if step.component is not None else {}
-        inputs = dict(child.inputs)
-        for port, spec in declared.items():
-            if port not in step.inputs:
-                if spec.default is not None:
-                    inputs[port] = JobInput(type=spec.type, value=spec.default)
-                else:
-                    inputs[port] = JobInput(type=spec.type, optional=True)
-        for port, binding in step.inputs.items():
-            want = declared[port].type if port in declared else None
-            inputs[port] = _bound_input(binding, want, pjob, children)
-            if port in declared:
-                inputs[port].optional = declared[port].optional
-        return inputs
 
     def _publish_outputs(self, workspace: str, pjob: Job, step: PipelineStep,
                          child: Job) -> None:
@@ -548,23 +454,3 @@ def _place_outputs(child: Job, datastore: str | None) -> None:
 def _component_label(comp: Component) -> str:
     return f"{comp.name}:{comp.version}" if comp.version else comp.name
 
-
-def _bound_input(binding: Binding, want: str | None, pjob: Job,
-                 children: dict[str, Job]) -> JobInput:
-    if binding.parent_input is not None:
-        source = pjob.inputs[binding.parent_input]
-        got = replace(source)
-        if binding.mode and not got.is_literal:
-            got.mode = binding.mode
-        if want in ("number", "integer", "boolean", "string") and got.is_literal:
-            got.type = want
-        return got
-    if binding.step is not None:
-        producer = children[binding.step]
-        out = producer.outputs[binding.step_output or ""]
-        path = out.path or default_output_uri(producer.name, binding.step_output or "")
-        return JobInput(type=want or out.type, path=path, mode=binding.mode or "ro_mount")
-    if binding.path is not None:
-        return JobInput(type=want or binding.type or "uri_folder", path=binding.path,
-                        mode=binding.mode or "ro_mount")
-    return JobInput(type=want or binding.type or "string", value=binding.literal)
