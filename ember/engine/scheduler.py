@@ -2,7 +2,9 @@
 
 Queued jobs start oldest first while fewer than ``max_concurrent_jobs`` are active. Each started
 job gets a worker thread that prepares it (environment, inputs), spawns its runner in a new
-session and waits for it. Runners survive a server restart: at start-up every job that was active
+session and waits for it. A queued child of a composite (pipeline step, sweep trial) never
+starts while its parent is being cancelled, and is ended Canceled once its parent has ended
+without ending it. Runners survive a server restart: at start-up every job that was active
 is either reattached (its runner is still alive, checked by pid *and* process start time) or ended
 with a reason, and jobs caught mid-preparation go back to the queue.
 """
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,16 +24,37 @@ from ember.engine import processes, runner
 from ember.engine.jobs import JobEvent, JobService
 from ember.engine.workdir import WorkdirPreparer
 from ember.entities.jobs import Job, JobStatus
-from ember.errors import EmberError
+from ember.errors import EmberError, NotFoundError
 from ember.settings import Settings
 
 log = logging.getLogger("ember.scheduler")
 TICK_SECONDS = 0.5
 RUNNER_SCRIPT = str(Path(runner.__file__).resolve())
+# What _parent_status answers for a child whose parent job no longer exists, or could not be
+# read just now.
+PARENT_MISSING = "missing"
+PARENT_UNREAD = "unread"
+# A child whose parent is in one of these never starts. HOLDING_PARENT: it waits (the
+# composite's cancel ends it; an unread parent is looked at again next tick); otherwise the
+# parent ended (or vanished) without ending it, and the scheduler ends it.
+HOLDING_PARENT = frozenset({JobStatus.CANCEL_REQUESTED, PARENT_UNREAD})
+BLOCKING_PARENT = HOLDING_PARENT | {PARENT_MISSING, *JobStatus.TERMINAL}
 
 
 class Scheduler:
-    def __init__(self, jobs: JobService, preparer: WorkdirPreparer, settings: Settings) -> None:
+    """The queue of one server process.
+
+    ``launch`` hands a job the scheduler just moved Queued → Preparing (holding a slot for it)
+    to whatever runs it; it is called synchronously and must return at once; the job keeps its
+    slot until :meth:`release` is called with its name. The default prepares the job and runs its
+    runner on a worker thread, which releases the slot when the runner has exited.
+    ``list_queued`` reads the queue (every Queued job, oldest first) for each tick; the default
+    reads the job store.
+    """
+
+    def __init__(self, jobs: JobService, preparer: WorkdirPreparer, settings: Settings, *,
+                 launch: Callable[[str, Job], None] | None = None,
+                 list_queued: Callable[[], list[tuple[str, Job]]] | None = None) -> None:
         self.jobs = jobs
         self.preparer = preparer
         self.settings = settings
@@ -52,6 +76,10 @@ class Scheduler:
         self._pool = ThreadPoolExecutor(max_workers=self.capacity + 4,
                                         thread_name_prefix="ember-job")
         self._thread: threading.Thread | None = None
+        # Set by start(): until then a newly queued job is left to the queue.
+        self._running = False
+        self._launch_job = launch or self._launch_in_worker
+        self._list_queued = list_queued or self._read_queue
         self._standbys: list[subprocess.Popen[bytes]] = []
         self._standby_target = min(self.capacity, 4)
         self._standby_lock = threading.Lock()
@@ -59,8 +87,15 @@ class Scheduler:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, loop: bool = True) -> None:
+        """Recover earlier jobs and start scheduling. With ``loop=False`` no thread ticks and no
+        warm runners are started: the caller runs :meth:`tick` itself (tests drive the queue
+        step by step that way)."""
         self.recover()
+        with self._lock:
+            self._running = True
+        if not loop:
+            return
         with self._standby_lock:
             self._standbys = [self._spawn_standby() for _ in range(self._standby_target)]
         self._thread = threading.Thread(target=self._loop, name="ember-scheduler", daemon=True)
@@ -97,13 +132,15 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self._tick()
+                self.tick()
             except Exception:  # keep scheduling whatever one tick hit; it is logged
                 log.exception("scheduler tick failed")
             self._wake.wait(TICK_SECONDS)
             self._wake.clear()
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """One pass of the loop: time out overdue jobs, end queued children whose parent has
+        ended, and start the oldest startable queued jobs into the free slots."""
         now = time.time()
         for name, (ws, deadline, timeout) in list(self._deadlines.items()):
             if now >= deadline:
@@ -114,50 +151,75 @@ class Scheduler:
             deferred = self._deferred
         if free <= 0:
             return
-        queued = [(ws, j) for ws, j in self.jobs.list_in_status([JobStatus.QUEUED],
-                                                                with_history=False)
-                  if j.type == "command"]
-        parents: dict[str, bool] = {}
+        queued = [(ws, j) for ws, j in self._list_queued() if j.type == "command"]
+        parents: dict[str, str] = {}
         started = 0
+        waiting = False   # a startable job is left in the queue
         for ws, job in queued:
             if started >= free:
+                waiting = True   # not looked at: it may be startable
                 break
-            if self._held(ws, job, parents):
+            parent = self._parent_status(ws, job, parents)
+            if parent in HOLDING_PARENT:
+                continue
+            if parent in BLOCKING_PARENT:
+                self._end_orphan(ws, job, parent)
                 continue
             if not self._start(ws, job):
+                waiting = True
                 break
             started += 1
         with self._lock:
-            self._backlog = len(queued) > started or self._deferred != deferred
+            # Held and orphaned children are not a backlog: they never start, and counting
+            # them would send every new job through the queue for as long as they stay.
+            self._backlog = waiting or self._deferred != deferred
+
+    def _read_queue(self) -> list[tuple[str, Job]]:
+        return self.jobs.list_in_status([JobStatus.QUEUED], with_history=False)
 
     def offer(self, ws: str, job: Job) -> None:
         """A job was just queued: start it at once when there is room and no older job is
         waiting (no wait for the scheduler thread), else leave it to the queue."""
         with self._lock:
-            direct = self._thread is not None and not self._backlog
-        if not direct or self._held(ws, job, {}) or not self._start(ws, job):
+            direct = self._running and not self._backlog
+        if (not direct or self._parent_status(ws, job, {}) in BLOCKING_PARENT
+                or not self._start(ws, job)):
             with self._lock:
                 self._backlog = True
                 self._deferred += 1
             self._wake.set()
 
-    def _held(self, ws: str, job: Job, parents: dict[str, bool]) -> bool:
-        """Whether ``job`` is a child (trial, step) of a composite being cancelled or ended:
-        such a child is never started; the composite's cancel ends it. Without this check a
+    def _parent_status(self, ws: str, job: Job, parents: dict[str, str]) -> str:
+        """The status of ``job``'s parent (a composite: pipeline or sweep), "" for a job without
+        one, :data:`PARENT_MISSING` when it no longer exists (:data:`PARENT_UNREAD` when it could
+        not be read); ``parents`` caches it per tick.
+        A child of a composite being cancelled or ended is never started: without this check a
         cancel that works through many queued trials one by one would watch the queue start
         the ones it has not reached yet."""
         parent = job.parent_job_name
         if not parent:
-            return False
-        held = parents.get(parent)
-        if held is None:
+            return ""
+        status = parents.get(parent)
+        if status is None:
             try:
                 status = self.jobs.get_status(ws, parent)
+            except NotFoundError:
+                status = PARENT_MISSING
             except EmberError:
-                status = JobStatus.CANCELED
-            held = status == JobStatus.CANCEL_REQUESTED or status in JobStatus.TERMINAL
-            parents[parent] = held
-        return held
+                status = PARENT_UNREAD
+            parents[parent] = status
+        return status
+
+    def _end_orphan(self, ws: str, job: Job, parent_status: str) -> None:
+        """End a queued child whose parent ended (or vanished) without ending it: nothing would
+        ever start or end it otherwise. Compare-and-set: a cancel may get there first."""
+        if parent_status == PARENT_MISSING:
+            reason = f"its parent job {job.parent_job_name} no longer exists; it never started"
+        else:
+            reason = (f"its parent job {job.parent_job_name} ended ({parent_status}) "
+                      "before it started")
+        self.jobs.move(ws, job.name, JobStatus.CANCELED, reason=reason,
+                       allowed_from=frozenset({JobStatus.QUEUED}))
 
     def _start(self, ws: str, job: Job) -> bool:
         """Take a slot and move ``job`` Queued → Preparing (compare-and-set, so the queue and
@@ -170,13 +232,24 @@ class Scheduler:
             self._active.add(job.name)
         if self.jobs.move(ws, job.name, JobStatus.PREPARING,
                           allowed_from=frozenset({JobStatus.QUEUED})):
-            self._pool.submit(self._launch, ws, job)
+            self._launch_job(ws, job)
         else:
             with self._lock:
                 self._active.discard(job.name)
         return True
 
+    def release(self, name: str) -> None:
+        """Job ``name`` is done with its slot (its runner exited, or it never got one): free
+        the slot and wake the loop to hand it to the queue."""
+        with self._lock:
+            self._active.discard(name)
+        self._deadlines.pop(name, None)
+        self._wake.set()
+
     # --- one job ----------------------------------------------------------------------------
+
+    def _launch_in_worker(self, ws: str, job: Job) -> None:
+        self._pool.submit(self._launch, ws, job)
 
     def _launch(self, ws: str, job: Job) -> None:
         try:
@@ -204,10 +277,7 @@ class Scheduler:
             self.jobs.move(ws, job.name, JobStatus.FAILED, reason="internal error",
                            error=f"internal error while starting the job: {exc}")
         finally:
-            with self._lock:
-                self._active.discard(job.name)
-            self._deadlines.pop(job.name, None)
-            self._wake.set()
+            self.release(job.name)
 
     # --- warm runners -----------------------------------------------------------------------
 
@@ -319,6 +389,4 @@ class Scheduler:
             if not self._stop.is_set():
                 self._runner_ended(ws, name, "the reattached runner exited")
         finally:
-            with self._lock:
-                self._active.discard(name)
-            self._wake.set()
+            self.release(name)

@@ -2,9 +2,11 @@
 slot ahead of one queued before it (the report: a sweep's new trials started ahead of pipeline
 steps queued before them; to the scheduler both are command jobs with a parent).
 
-The scheduler is driven in-process, step by step, on a real JobService and store: its loop thread
-is not started (the test runs each tick where the loop would), and a started job keeps its slot
-until the test ends it, so every interleaving below is exact, with no sleeps and no timing.
+The scheduler is driven in-process, step by step, on a real JobService and store, through its
+seams: it is started without its loop thread (the test runs each tick where the loop would), its
+``launch`` only notes the job, which keeps its slot until the test ends it, and its
+``list_queued`` lets a test act between a tick's read of the queue and its starts. Every
+interleaving below is exact, with no sleeps and no timing.
 
 How a newer job could jump ahead: a job is offered a slot directly when it is queued (no wait for
 the loop), and a slot freed by a job that ended is only handed to the queue at the loop's next
@@ -14,13 +16,11 @@ took the free slot ahead of every job already waiting.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from ember.engine.jobs import JobEvent
 from ember.engine.scheduler import Scheduler
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.workspaces import DEFAULT_WORKSPACE as WS
@@ -37,25 +37,35 @@ def record_parents(platform: Platform) -> None:
 
 class Queue:
     """One slot (``max_concurrent_jobs: 1``); ``started`` lists jobs in the order the scheduler
-    moved them Queued -> Preparing (synchronously, when it takes a slot for them)."""
+    moved them Queued -> Preparing (synchronously, when it takes a slot for them).
 
-    def __init__(self, platform: Platform, monkeypatch: pytest.MonkeyPatch, *,
-                 parents: bool = True) -> None:
-        self.platform = platform
+    The platform's own scheduler is never started, so it starts no job (it leaves every job
+    offered to it to a queue it never reads): the scheduler under test is this one."""
+
+    def __init__(self, platform: Platform, *, parents: bool = True) -> None:
         self.jobs = platform.jobs
-        self.sched: Scheduler = platform.scheduler
         self.started: list[str] = []
-        self.jobs.subscribe(self._on_event)
-        # A started job launches nothing and holds its slot until end().
-        monkeypatch.setattr(self.sched, "_launch", lambda ws, job: None)
-        # "Started" as far as offer() is concerned, without the loop thread: the test ticks.
-        monkeypatch.setattr(self.sched, "_thread", threading.Thread(target=lambda: None))
+        self._after_read: Callable[[], None] | None = None
+        self.sched = Scheduler(platform.jobs, platform.preparer, platform.settings,
+                               launch=self._launch, list_queued=self._read_queue)
         if parents:
             record_parents(platform)
+        self.sched.start(loop=False)   # recovery, then no loop thread: the test ticks
 
-    def _on_event(self, event: JobEvent) -> None:
-        if event.status == JobStatus.PREPARING:
-            self.started.append(event.name)
+    def _launch(self, ws: str, job: Job) -> None:
+        """A started job runs nothing and holds its slot until end()."""
+        self.started.append(job.name)
+
+    def _read_queue(self) -> list[tuple[str, Job]]:
+        queued = self.jobs.list_in_status([JobStatus.QUEUED], with_history=False)
+        act, self._after_read = self._after_read, None
+        if act is not None:
+            act()
+        return queued
+
+    def after_next_read(self, act: Callable[[], None]) -> None:
+        """Run ``act`` once, between the next tick's read of the queue and its starts."""
+        self._after_read = act
 
     def queue(self, name: str, parent: str) -> None:
         """Record a command job (Queued), as a sweep records a trial or a pipeline a step: the
@@ -65,25 +75,29 @@ class Queue:
 
     def end(self, name: str) -> None:
         """The job's runner exited: it is Completed and its slot is free (what the end of the
-        scheduler's ``_launch`` does), and the loop was woken but has not ticked yet."""
+        scheduler's own launcher does), and the loop was woken but has not ticked yet."""
         assert self.jobs.move(WS, name, JobStatus.COMPLETED,
                               allowed_from=frozenset({JobStatus.PREPARING}))
-        with self.sched._lock:
-            self.sched._active.discard(name)
+        self.sched.release(name)
 
     def tick(self) -> None:
-        self.sched._tick()
+        self.sched.tick()
+
+    def close(self) -> None:
+        self.sched.close()   # no loop thread, no warm runners: nothing to wait for
 
 
 @pytest.fixture
-def fifo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Queue]:
+def fifo(tmp_path: Path) -> Iterator[Queue]:
     platform = Platform(Settings(home=tmp_path / "home", port=0, max_concurrent_jobs=1))
+    queue = None
     try:
-        queue = Queue(platform, monkeypatch)
+        queue = Queue(platform)
         queue.tick()   # the loop's first tick, which start() runs at once: the queue is empty
         yield queue
     finally:
-        monkeypatch.undo()   # the loop thread was never started: nothing to join
+        if queue is not None:
+            queue.close()
         platform.close()
 
 
@@ -100,22 +114,14 @@ def test_a_job_queued_while_a_slot_is_being_freed_waits_for_older_ones(fifo: Que
     assert fifo.started == ["trial-0", "step-a", "trial-1"]
 
 
-def test_a_job_queued_while_the_loop_reads_the_queue_is_not_forgotten(
-        fifo: Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_job_queued_while_the_loop_reads_the_queue_is_not_forgotten(fifo: Queue) -> None:
     """A job queued while a tick reads the queue is not in what that tick read; the tick must
     not conclude that no job waits (then the next new job would take a freed slot before it)."""
     fifo.queue("trial-0", "sweep")
     fifo.queue("step-a", "pipeline")
     fifo.end("trial-0")
-    read = fifo.jobs.list_in_status
-
-    def read_then_queue(*args: object, **kwargs: object) -> list[tuple[str, Job]]:
-        queued = read(*args, **kwargs)  # type: ignore[arg-type]
-        monkeypatch.setattr(fifo.jobs, "list_in_status", read)
-        fifo.queue("step-b", "pipeline")          # another thread records a step meanwhile
-        return queued
-
-    monkeypatch.setattr(fifo.jobs, "list_in_status", read_then_queue)
+    # Another thread records a step while the tick reads the queue.
+    fifo.after_next_read(lambda: fifo.queue("step-b", "pipeline"))
     fifo.tick()
     assert fifo.started == ["trial-0", "step-a"]  # before cc2b499: trial-0, step-b
     fifo.end("step-a")
@@ -128,8 +134,7 @@ def test_a_job_queued_while_the_loop_reads_the_queue_is_not_forgotten(
     assert fifo.started == ["trial-0", "step-a", "step-b", "trial-1"]
 
 
-def test_jobs_left_queued_by_a_restart_start_before_new_ones(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jobs_left_queued_by_a_restart_start_before_new_ones(tmp_path: Path) -> None:
     """After a restart, jobs the previous server left Queued wait, though nothing offered them:
     a job queued before the first tick has read the queue (the orchestrator, started just
     after the scheduler, records trials and steps at once) waits behind them."""
@@ -140,8 +145,9 @@ def test_jobs_left_queued_by_a_restart_start_before_new_ones(
                                experiment_name="fifo"))
     before.close()
     platform = Platform(settings)
+    fifo = None
     try:
-        fifo = Queue(platform, monkeypatch, parents=False)
+        fifo = Queue(platform, parents=False)
         fifo.queue("trial-0", "sweep")        # before the first tick has read the queue
         fifo.tick()
         assert fifo.started == ["step-a"]     # cc2b499 alone: trial-0
@@ -149,5 +155,52 @@ def test_jobs_left_queued_by_a_restart_start_before_new_ones(
         fifo.tick()
         assert fifo.started == ["step-a", "trial-0"]
     finally:
-        monkeypatch.undo()
+        if fifo is not None:
+            fifo.close()
         platform.close()
+
+
+@pytest.mark.parametrize("parent_status",
+                         [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED])
+def test_a_queued_child_whose_parent_ended_is_canceled_and_holds_no_one_back(
+        fifo: Queue, parent_status: str) -> None:
+    """A child still queued when its parent ended was never started nor ended, and kept "older
+    jobs wait" set for good: every new job then waited for a tick instead of taking a free
+    slot."""
+    fifo.jobs.record(WS, Job(name="ended-sweep", command="", type="sweep",
+                             experiment_name="fifo"), status=parent_status)
+    fifo.queue("orphan", "ended-sweep")
+    assert fifo.started == []                     # never started: its parent has ended
+    fifo.tick()
+    orphan = fifo.jobs.get(WS, "orphan")
+    assert orphan.status == JobStatus.CANCELED    # before the fix: Queued, for good
+    assert orphan.status_history[-1].reason == (
+        f"its parent job ended-sweep ended ({parent_status}) before it started")
+    assert fifo.started == []
+    fifo.queue("trial-0", "sweep")                # a free slot and no job waits: at once
+    assert fifo.started == ["trial-0"]            # before the fix: left to the next tick
+
+
+def test_a_queued_child_whose_parent_is_gone_is_canceled(fifo: Queue) -> None:
+    fifo.queue("orphan", "no-such-pipeline")
+    assert fifo.started == []
+    fifo.tick()
+    orphan = fifo.jobs.get(WS, "orphan")
+    assert orphan.status == JobStatus.CANCELED
+    assert orphan.status_history[-1].reason == (
+        "its parent job no-such-pipeline no longer exists; it never started")
+    fifo.queue("trial-0", "sweep")
+    assert fifo.started == ["trial-0"]
+
+
+def test_a_child_held_by_its_parents_cancel_holds_no_one_back(fifo: Queue) -> None:
+    """A queued child of a composite being cancelled is never started and is left for the
+    cancel to end; it is no older job waiting for a slot, so a new job takes a free one."""
+    fifo.jobs.record(WS, Job(name="cancelling", command="", type="pipeline",
+                             experiment_name="fifo"), status=JobStatus.CANCEL_REQUESTED)
+    fifo.queue("held", "cancelling")
+    fifo.tick()
+    assert fifo.jobs.get_status(WS, "held") == JobStatus.QUEUED   # the cancel's to end
+    assert fifo.started == []
+    fifo.queue("trial-0", "sweep")                # before the fix: left to the next tick
+    assert fifo.started == ["trial-0"]
