@@ -397,14 +397,16 @@ class SweepDriver(Driver):
         sweep being cancelled), then the ones whose processes must be stopped."""
         why = "the sweep was canceled"
         trials = self._trials(workspace, job.name)
+        moved_on: set[str] = set()   # Queued when listed, but started or ended meanwhile
         for trial in trials:
-            if trial.status == JobStatus.QUEUED:
-                self.jobs.move(workspace, trial.name, JobStatus.CANCELED, reason=why,
-                               allowed_from=frozenset({JobStatus.QUEUED}))
+            if trial.status == JobStatus.QUEUED and not self.jobs.move(
+                    workspace, trial.name, JobStatus.CANCELED, reason=why,
+                    allowed_from=frozenset({JobStatus.QUEUED})):
+                moved_on.add(trial.name)
         for trial in trials:
             if trial.status not in JobStatus.TERMINAL and trial.status != JobStatus.QUEUED:
                 self._cancel_trial(workspace, trial.name, why)
-            elif trial.status == JobStatus.QUEUED and \
+            elif trial.name in moved_on and \
                     self.jobs.get_status(workspace, trial.name) not in JobStatus.TERMINAL:
                 self._cancel_trial(workspace, trial.name, why)   # started meanwhile
         self.jobs.move(workspace, job.name, JobStatus.CANCELED, reason=reason,
