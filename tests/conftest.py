@@ -240,6 +240,21 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type:
     raise AssertionError("condition not met in time")
 
 
+def wait_ended(client, name: str, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+    """The job ``name`` once it has ended (Completed, Failed or Canceled)."""
+    from ember.entities.jobs import JobStatus
+
+    return wait_for(lambda: (j := client.jobs.get(name)).status in JobStatus.TERMINAL and j,
+                    timeout=timeout, interval=0.1)
+
+
+def job_log(client, name: str) -> str:  # type: ignore[no-untyped-def]
+    """The job's std_log.txt as text (up to 1 MiB)."""
+    resp = client._http.request("GET", client._http.ws(f"/jobs/{name}/logs"),
+                                params={"max_bytes": 1 << 20})
+    return str(resp.content.decode(errors="replace"))
+
+
 def get_json(url: str, **kw) -> object:  # type: ignore[no-untyped-def]
     r = httpx.get(url, timeout=30, **kw)
     return r.json()

@@ -25,6 +25,13 @@ def ember(server: ServerProc | None, *args: str, cwd: Path | None = None,
                           text=True, env=env, cwd=cwd, timeout=180)
 
 
+def create_job(server: ServerProc, spec: Path) -> str:
+    """`ember job create -f spec -o json`; the new job's name."""
+    r = ember(server, "job", "create", "-f", str(spec), "-o", "json")
+    assert r.returncode == 0, r.stderr
+    return str(json.loads(r.stdout)["name"])
+
+
 def test_job_create_stream_show_list_download(server: ServerProc, tmp_path: Path) -> None:
     r = ember(server, "job", "create", "-f", str(REPO / "examples/hello/job.yml"), "--stream",
               "--set", "inputs.epochs=6")

@@ -4,14 +4,13 @@ command starts, a pipeline step's default ``artifacts`` output carries what it w
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 from ember import MLClient
 from ember.entities.jobs import JobStatus
-from tests.conftest import ServerProc, wait_for
-from tests.test_cli import ember
+from tests.conftest import ServerProc, job_log, wait_ended
+from tests.test_cli import create_job
 
 
 def _spec(tmp_path: Path, text: str, name: str = "job.yml") -> Path:
@@ -20,20 +19,7 @@ def _spec(tmp_path: Path, text: str, name: str = "job.yml") -> Path:
     return path
 
 
-def _create(server: ServerProc, spec: Path) -> str:
-    r = ember(server, "job", "create", "-f", str(spec), "-o", "json")
-    assert r.returncode == 0, r.stderr
-    return str(json.loads(r.stdout)["name"])
 
-
-def _wait_end(c: MLClient, name: str, timeout: float = 120) -> str:
-    return wait_for(lambda: (s := c.jobs.get(name).status) in JobStatus.TERMINAL and s,  # type: ignore[arg-type]
-                    timeout=timeout, interval=0.1)
-
-
-def _log(c: MLClient, name: str) -> str:
-    resp = c._http.request("GET", c._http.ws(f"/jobs/{name}/logs"), params={"max_bytes": 1 << 20})
-    return resp.content.decode(errors="replace")
 
 
 def test_outputs_and_logs_folders_exist_before_the_command(server: ServerProc,
@@ -43,9 +29,9 @@ def test_outputs_and_logs_folders_exist_before_the_command(server: ServerProc,
           test -d ./outputs && test -d ./logs &&
           echo hello > ./outputs/x.txt && echo note > ./logs/run.log
         """)
-    name = _create(server, spec)
+    name = create_job(server, spec)
     with MLClient(endpoint=server.url) as c:
-        assert _wait_end(c, name) == JobStatus.COMPLETED, _log(c, name)
+        assert wait_ended(c, name).status == JobStatus.COMPLETED, job_log(c, name)
         files = c.jobs.download(name, tmp_path / "dl", all=True)
     assert (tmp_path / "dl/artifacts/outputs/x.txt").read_text() == "hello\n"
     assert (tmp_path / "dl/artifacts/logs/run.log").read_text() == "note\n"
@@ -66,11 +52,11 @@ jobs:
 
 def test_default_artifacts_output_of_a_step_feeds_the_next_step(server: ServerProc,
                                                                 tmp_path: Path) -> None:
-    name = _create(server, _spec(tmp_path, ARTIFACTS_PIPELINE, "pipe.yml"))
+    name = create_job(server, _spec(tmp_path, ARTIFACTS_PIPELINE, "pipe.yml"))
     with MLClient(endpoint=server.url) as c:
-        assert _wait_end(c, name) == JobStatus.COMPLETED, c.jobs.get(name).error
+        assert wait_ended(c, name).status == JobStatus.COMPLETED, c.jobs.get(name).error
         steps = {s.step_name: s for s in c.jobs.list(parent_job_name=name)}
-        assert _log(c, steps["consume"].name).splitlines()[-2:] == ["made", "deep"]
+        assert job_log(c, steps["consume"].name).splitlines()[-2:] == ["made", "deep"]
         # Listed and downloaded as the step's output named artifacts, too.
         c.jobs.download(steps["produce"].name, tmp_path / "dl", output_name="artifacts")
     got = tmp_path / "dl/named-outputs/artifacts"
@@ -95,11 +81,11 @@ jobs:
 
 def test_uri_file_output_bound_to_a_pipeline_output_is_a_file(server: ServerProc,
                                                              tmp_path: Path) -> None:
-    name = _create(server, _spec(tmp_path, URI_FILE_PIPELINE, "pipe.yml"))
+    name = create_job(server, _spec(tmp_path, URI_FILE_PIPELINE, "pipe.yml"))
     with MLClient(endpoint=server.url) as c:
-        final = _wait_end(c, name)
+        final = wait_ended(c, name).status
         step = c.jobs.list(parent_job_name=name)[0]
-        assert final == JobStatus.COMPLETED, _log(c, step.name)
+        assert final == JobStatus.COMPLETED, job_log(c, step.name)
         pipe = c.jobs.get(name)
         assert pipe.outputs["report"].path == step.outputs["o"].path
         assert not (pipe.outputs["report"].path or "").endswith("/")

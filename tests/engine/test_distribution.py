@@ -15,8 +15,8 @@ import pytest
 from ember import MLClient
 from ember.entities.jobs import JobStatus
 from ember.errors import InvalidInputError, NotFoundError
-from tests.conftest import ServerProc, wait_for
-from tests.test_cli import ember
+from tests.conftest import ServerProc, job_log, wait_ended, wait_for
+from tests.test_cli import create_job, ember
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -44,19 +44,9 @@ def _submit(server: ServerProc, tmp_path: Path, yaml_text: str) -> str:
     (tmp_path / "src/check.py").write_text(textwrap.dedent(CHECK).lstrip())
     spec = tmp_path / "job.yml"
     spec.write_text(textwrap.dedent(yaml_text).lstrip())
-    r = ember(server, "job", "create", "-f", str(spec), "-o", "json")
-    assert r.returncode == 0, r.stderr
-    return str(json.loads(r.stdout)["name"])
+    return create_job(server, spec)
 
 
-def _end(c: MLClient, name: str, timeout: float = 120) -> str:
-    return wait_for(lambda: (s := c.jobs.get(name).status) in JobStatus.TERMINAL and s,  # type: ignore[arg-type]
-                    timeout=timeout, interval=0.1)
-
-
-def _log(c: MLClient, name: str) -> str:
-    resp = c._http.request("GET", c._http.ws(f"/jobs/{name}/logs"), params={"max_bytes": 1 << 20})
-    return resp.content.decode(errors="replace")
 
 
 def _lines(log: str, rank: int, marker: str) -> list[str]:
@@ -75,8 +65,8 @@ def test_pytorch_two_processes_get_the_launcher_variables_and_all_reduce(
           process_count_per_instance: 2
         """)
     with MLClient(endpoint=server.url) as c:
-        status = _end(c, name)
-        log = _log(c, name)
+        status = wait_ended(c, name).status
+        log = job_log(c, name)
         assert status == JobStatus.COMPLETED, log
         envs = [json.loads(_lines(log, r, "ENV")[0]) for r in (0, 1)]
         assert [e["RANK"] for e in envs] == ["0", "1"]
@@ -105,8 +95,8 @@ def test_tensorflow_and_mpi_variables_and_two_instances(server: ServerProc,
         resources: {instance_count: 2}
         """)
     with MLClient(endpoint=server.url) as c:
-        assert _end(c, tf) == JobStatus.COMPLETED, _log(c, tf)
-        log = _log(c, tf)
+        assert wait_ended(c, tf).status == JobStatus.COMPLETED, job_log(c, tf)
+        log = job_log(c, tf)
         configs = [json.loads(_lines(log, r, "TF")[0]) for r in (0, 1)]
         workers = configs[0]["cluster"]["worker"]
         assert len(set(workers)) == 2 and all(w.startswith("127.0.0.1:") for w in workers)
@@ -114,8 +104,8 @@ def test_tensorflow_and_mpi_variables_and_two_instances(server: ServerProc,
                                                     {"type": "worker", "index": 1}]
         assert "resources instance_type: not applicable on local compute" in log
 
-        assert _end(c, mpi) == JobStatus.COMPLETED, _log(c, mpi)
-        log = _log(c, mpi)
+        assert wait_ended(c, mpi).status == JobStatus.COMPLETED, job_log(c, mpi)
+        log = job_log(c, mpi)
         got = sorted(_lines(log, r, "MPI")[0] for r in range(4))
         assert got == ["0 4 0 2", "1 4 1 2", "2 4 0 2", "3 4 1 2"]
         assert "resources.instance_count 2: local compute is one machine" in log
@@ -134,7 +124,7 @@ def test_one_failing_process_fails_the_job_and_stops_the_others(server: ServerPr
         distribution: {{type: pytorch, process_count_per_instance: 2}}
         """)
     with MLClient(endpoint=server.url) as c:
-        assert _end(c, name, timeout=60) == JobStatus.FAILED
+        assert wait_ended(c, name, timeout=60).status == JobStatus.FAILED
         error = c.jobs.get(name).error or ""
         assert "process rank 1 of 2 failed" in error and "code 7" in error
     pid = int((marker / "0").read_text())

@@ -23,8 +23,8 @@ from ember.errors import SpecError
 from ember.specs.components import load_component_spec
 from ember.specs.pipelines import load_pipeline_spec
 from ember.specs.sweeps import load_sweep_spec
-from tests.conftest import ServerProc, wait_for
-from tests.test_cli import ember
+from tests.conftest import ServerProc, job_log, wait_ended
+from tests.test_cli import create_job, ember
 
 # One marker per process: rank<RANK>-of-<WORLD_SIZE>; rank 0 logs `acc` when given one.
 CHECK = """
@@ -71,20 +71,7 @@ def _write(root: Path, pipeline_text: str = "", component: str = COMPONENT) -> P
     return spec
 
 
-def _create(server: ServerProc, spec: Path) -> str:
-    r = ember(server, "job", "create", "-f", str(spec), "-o", "json")
-    assert r.returncode == 0, r.stderr
-    return str(json.loads(r.stdout)["name"])
 
-
-def _end(c: MLClient, name: str, timeout: float = 150) -> Job:
-    return wait_for(lambda: (j := c.jobs.get(name)).status in JobStatus.TERMINAL and j,
-                    timeout=timeout, interval=0.1)
-
-
-def _log(c: MLClient, name: str) -> str:
-    resp = c._http.request("GET", c._http.ws(f"/jobs/{name}/logs"), params={"max_bytes": 1 << 20})
-    return resp.content.decode(errors="replace")
 
 
 def _child(c: MLClient, parent: str, step: str) -> Job:
@@ -100,10 +87,10 @@ def _markers(server: ServerProc, job: Job, into: Path) -> list[str]:
 
 
 def _run_step(server: ServerProc, c: MLClient, spec: Path, tmp: Path) -> tuple[Job, list[str]]:
-    name = _create(server, spec)
-    final = _end(c, name)
+    name = create_job(server, spec)
+    final = wait_ended(c, name, timeout=150)
     child = _child(c, name, "train")
-    assert final.status == JobStatus.COMPLETED, (final.error, _log(c, child.name))
+    assert final.status == JobStatus.COMPLETED, (final.error, job_log(c, child.name))
     return child, _markers(server, child, tmp / f"dl-{child.name}")
 
 
@@ -115,7 +102,7 @@ def test_component_distribution_runs_the_step_as_two_processes_and_the_step_valu
         assert markers == ["rank0-of-2", "rank1-of-2"]
         assert child.distribution == {"type": "pytorch", "process_count_per_instance": 2}
         assert child.resources == {"shm_size": "2g"}
-        log = _log(c, child.name)
+        log = job_log(c, child.name)
         assert "distribution pytorch: 2 process(es)" in log
         assert "resources shm_size: not applicable on local compute" in log
 
@@ -163,12 +150,12 @@ def test_sweep_trials_of_a_distributed_component_run_distributed(
         objective: {primary_metric: acc, goal: maximize}
         limits: {max_total_trials: 1}
         """)
-    name = _create(server, spec)
+    name = create_job(server, spec)
     with MLClient(endpoint=server.url) as c:
-        final = _end(c, name)
+        final = wait_ended(c, name, timeout=150)
         trials = c.jobs.list(parent_job_name=name)
         assert len(trials) == 1
-        assert final.status == JobStatus.COMPLETED, (final.error, _log(c, trials[0].name))
+        assert final.status == JobStatus.COMPLETED, (final.error, job_log(c, trials[0].name))
         assert trials[0].distribution == {"type": "pytorch", "process_count_per_instance": 2}
         markers = _markers(server, trials[0], tmp_path / "dl")
         assert markers == ["rank0-of-2", "rank1-of-2"]
@@ -192,13 +179,13 @@ def test_a_nested_pipeline_step_says_its_run_settings_are_ignored(
           train:
             component: ./train.yml
         """).lstrip())
-    name = _create(server, spec)
+    name = create_job(server, spec)
     with MLClient(endpoint=server.url) as c:
-        final = _end(c, name)
+        final = wait_ended(c, name, timeout=150)
         nested = _child(c, name, "outer")
         assert final.status == JobStatus.COMPLETED, final.error
         assert "resources on step 'outer' (a pipeline component) ignored" in \
-            _log(c, nested.name)
+            job_log(c, nested.name)
         inner = _child(c, nested.name, "train")
         assert _markers(server, inner, tmp_path / "dl") == ["rank0-of-2", "rank1-of-2"]
 

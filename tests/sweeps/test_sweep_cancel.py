@@ -4,7 +4,6 @@ of a pipeline step queued before it) is tests/engine/test_scheduler_fifo.py's.""
 
 from __future__ import annotations
 
-import json
 import textwrap
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from ember import MLClient
 from ember.entities.jobs import JobStatus
 from tests.conftest import ServerProc, wait_for
-from tests.test_cli import ember
+from tests.test_cli import create_job, ember
 
 BIG_SWEEP = """
 type: sweep
@@ -32,11 +31,6 @@ def _spec(tmp_path: Path, text: str, name: str) -> Path:
     return path
 
 
-def _create(srv: ServerProc, spec: Path) -> str:
-    r = ember(srv, "job", "create", "-f", str(spec), "-o", "json")
-    assert r.returncode == 0, r.stderr
-    return str(json.loads(r.stdout)["name"])
-
 
 def test_cancel_of_a_sweep_with_many_queued_trials_is_prompt_and_starts_none(
         tmp_path: Path) -> None:
@@ -45,7 +39,7 @@ def test_cancel_of_a_sweep_with_many_queued_trials_is_prompt_and_starts_none(
     try:
         spec = _spec(tmp_path, BIG_SWEEP.format(release=tmp_path / "never", total=total,
                                                 concurrent=total), "sweep.yml")
-        name = _create(srv, spec)
+        name = create_job(srv, spec)
         with MLClient(endpoint=srv.url) as c:
             wait_for(lambda: len(c.jobs.list(parent_job_name=name, max_results=10_000)) == total
                      and sum(t.status == JobStatus.RUNNING for t in
