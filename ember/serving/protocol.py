@@ -58,6 +58,45 @@ Scoring surface
         aside, 503 after ``max_queue_wait_ms``. Instance unreachable → the next instance is
         tried once, then 502. The worker's status and body are passed through otherwise.
         The response carries header ``azureml-model-deployment: <d>``.
+Language-model workers (``kind: "llm"``; ``python -m ember.serving.llm.worker <config.json>``)
+    A deployment of a language model (catalog or workspace; no scoring script) runs this
+    worker instead: it loads the model into a runtime (llama.cpp for GGUF files, transformers
+    for Hugging Face folders) that batches concurrent requests, and answers, besides ``GET /``
+    and ``GET /ready`` as above (``/`` never answers 503: requests are not serialised):
+        POST /v1/chat/completions, /v1/completions, /v1/embeddings   OpenAI's API
+        GET  /v1/models          the model, and each LoRA adapter with ``parent``
+        POST /chat/completions, /completions, /embeddings   Azure's model inference API
+        GET  /info               ``{"model_name", "model_type", "model_provider_name"}``
+        POST /score              Azure's ``{"input_data": {"input_string": [...],
+                                 "parameters": {...}}}`` → ``[{"0": "<text>"}, ...]``
+    Header ``extra-parameters: error | pass-through | ignore | drop`` (default ``error``):
+    with ``error`` an unknown body key is a 422 naming it.
+    Errors use OpenAI's shape ``{"error": {"message", "type", "param", "code"}}`` with the HTTP
+    status; a prompt longer than the context is a 400 stating both lengths.
+    Usage, for the router's metering: a JSON answer carries header
+    ``x-ember-usage: <prompt_tokens> <completion_tokens>``; a stream (``text/event-stream``,
+    chunked, one SSE event per chunk, ``data: [DONE]`` last) sends the comment event
+    ``: usage <prompt_tokens> <completion_tokens>`` just before ``[DONE]`` (SSE clients skip
+    comments). Both are sent whether or not the client asked for usage.
+
+Router, for language-model endpoints
+    Every path under ``/endpoints/<ws>/<endpoint>/`` other than ``score`` that the worker
+    surface above lists (``v1/...``, ``chat/completions``, ``completions``, ``embeddings``,
+    ``info``) is forwarded verbatim (query string and ``extra-parameters`` header included) to
+    an instance drawn as for ``/score``; keys are checked the same way and may also come in
+    ``api-key``. On these paths the router's own errors use OpenAI's error shape. A
+    ``text/event-stream`` answer is relayed chunk by chunk as it arrives; if the worker goes
+    away mid-stream the client gets a last event ``data: {"error": {...}}`` (the ``openai``
+    client raises it) and the body ends without ``[DONE]``. ``request_timeout_ms`` bounds the
+    wait for the answer's head and then each gap between chunks.
+    Metering: per endpoint and per key (``primary``/``secondary``) the router counts
+    requests, prompt tokens and completion tokens (from ``x-ember-usage`` or the ``: usage``
+    event); ``GET /-/metrics`` gives them under ``"usage"``, Prometheus as
+    ``ember_endpoint_tokens_total{endpoint,key,kind="prompt|completion"}`` and
+    ``ember_endpoint_requests_total{endpoint,key}``.
+    Limits: an endpoint route with ``limits: {"tokens_per_minute": n, "requests_per_minute":
+    n}`` answers 429 with ``Retry-After: <seconds>`` once the last 60 s hold that many requests
+    or tokens (prompt + completion, counted when each answer ends).
 """
 
 from __future__ import annotations
@@ -81,6 +120,21 @@ class WorkerConfig(TypedDict, total=False):
     request_timeout_ms: int    # the deployment's; a run() held longer makes GET / answer 503
 
 
+class LlmWorkerConfig(TypedDict, total=False):
+    """``kind: "llm"``: the common keys of :class:`WorkerConfig` (workspace, endpoint,
+    deployment, host, port, port_file, request_timeout_ms, environment_variables) and:"""
+    kind: str                  # "llm"
+    model_name: str            # the id answered in /v1/models and every response's "model"
+    model_path: str            # a GGUF file (llama.cpp) or a Hugging Face folder
+    runtime: str               # "llama.cpp" | "transformers"
+    task: str                  # "chat-completion" | "text-generation" | "embeddings"
+    context_length: int        # the longest prompt + completion a request may have
+    threads: int               # CPU threads for the runtime (1 in tests)
+    max_sequences: int         # requests decoded together in one batch
+    adapters: dict[str, str]   # LoRA adapter name -> folder (loaded on first use)
+    adapter_cache_size: int    # adapters kept loaded at once (least recently used leaves)
+
+
 class DeploymentRoute(TypedDict):
     instances: list[str]                   # "127.0.0.1:port" of each ready worker
     max_concurrent_requests_per_instance: int
@@ -91,11 +145,17 @@ class DeploymentRoute(TypedDict):
     sampling_rate: float
 
 
-class EndpointRoute(TypedDict):
-    key_hashes: list[str]                  # sha256 hex of each valid key
+class EndpointLimits(TypedDict, total=False):
+    tokens_per_minute: int
+    requests_per_minute: int
+
+
+class EndpointRoute(TypedDict, total=False):
+    key_hashes: list[str]                  # sha256 hex of each valid key (primary first)
     traffic: dict[str, int]                # deployment → percent (sum 0 or 100)
     mirror_traffic: dict[str, int]         # deployment → percent copied
     deployments: dict[str, DeploymentRoute]
+    limits: EndpointLimits                 # optional: rate limits (429 + Retry-After)
 
 
 class RouteTable(TypedDict):
