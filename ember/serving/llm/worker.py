@@ -1,0 +1,243 @@
+"""The language-model worker: ``python -m ember.serving.llm.worker <config.json>``.
+
+One process per deployment instance, started by the supervisor like the scoring worker, with a
+``protocol.LlmWorkerConfig``. It binds and answers ``GET /`` at once, loads the model into its
+runtime (progress lines go to the deployment log), then writes its port file (ready). Requests
+are served on a thread each; the runtime decodes all of them together. A stream is written
+chunk by chunk (``Transfer-Encoding: chunked``, one SSE event per chunk); a client that goes away
+cancels its generation at the next token. SIGTERM stops accepting, lets requests in flight
+finish (up to ``DRAIN_SECONDS``) and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ember.serving.llm.api import TASK_CHAT, Reply, ServedModel, Stream
+from ember.serving.llm.runtime import Runtime, RuntimeMissing
+from ember.serving.protocol import LlmWorkerConfig
+from ember.serving.worker import write_port_file
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+IDLE_TIMEOUT_SECONDS = 300.0
+EXIT_LOAD_FAILED = 3
+
+
+class LlmHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.model: ServedModel | None = None
+        self.draining = False
+        self.inflight = 0
+        self.idle = threading.Condition()
+        super().__init__(address, LlmHandler)
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)   # no reverse DNS lookup of the host
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+    def track(self, delta: int) -> None:
+        with self.idle:
+            self.inflight += delta
+            if not self.inflight:
+                self.idle.notify_all()
+
+    def drain(self, grace: float) -> None:
+        self.draining = True
+        self.shutdown()
+        self.server_close()
+        with self.idle:
+            self.idle.wait_for(lambda: not self.inflight, timeout=grace)
+
+
+class LlmHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT_SECONDS
+    server: LlmHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        self.server.track(1)
+        try:
+            path = self.path.partition("?")[0]
+            if path == "/":
+                return self._reply(Reply(200, b'{"status": "alive"}'))
+            if path == "/ready":
+                ready = self.server.model is not None
+                return self._reply(Reply(200 if ready else 503,
+                                         json.dumps({"ready": ready}).encode()))
+            body = self._read_body() if method == "POST" else b""
+            if body is None:
+                return
+            model = self.server.model
+            if model is None:
+                return self._reply(_error(503, "the model is still loading", "not_ready"))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            answer = model.handle(method, path, headers, body)
+            if isinstance(answer, Stream):
+                self._stream(answer)
+            else:
+                self._reply(answer)
+        finally:
+            self.server.track(-1)
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._reply(_error(411, "send the body with a Content-Length", "length_required"))
+            return None
+        raw = self.headers.get("Content-Length") or "0"
+        if not raw.isdigit():
+            self.close_connection = True
+            self._reply(_error(400, f"invalid Content-Length {raw!r}", "bad_request"))
+            return None
+        length = int(raw)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._reply(_error(413, f"request body of {length} bytes exceeds the limit of "
+                               f"{MAX_BODY_BYTES}", "payload_too_large"))
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            raise ConnectionError("client closed the connection mid-body")
+        return body
+
+    def _head(self, status: int, content_type: str, extra: dict[str, str]) -> str:
+        if self.server.draining:
+            self.close_connection = True
+        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n" \
+               f"Content-Type: {content_type}\r\n"
+        for name, value in extra.items():
+            head += f"{name}: {value}\r\n"
+        if self.close_connection:
+            head += "Connection: close\r\n"
+        return head
+
+    def _reply(self, reply: Reply) -> None:
+        head = self._head(reply.status, reply.content_type, reply.headers)
+        head += f"Content-Length: {len(reply.body)}\r\n\r\n"
+        self.wfile.write(head.encode("latin-1") + reply.body)
+
+    def _stream(self, stream: Stream) -> None:
+        head = self._head(200, "text/event-stream", {"Cache-Control": "no-cache",
+                                                     "Transfer-Encoding": "chunked"})
+        try:
+            self.wfile.write((head + "\r\n").encode("latin-1"))
+            for event in stream.events:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.write(b"0\r\n\r\n")
+        except (ConnectionError, TimeoutError):
+            stream.cancel()
+            self.close_connection = True
+
+
+def _error(status: int, message: str, code: str) -> Reply:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return Reply(status, json.dumps({"error": {"message": message, "type": kind, "param": None,
+                                               "code": code}}).encode())
+
+
+def model_file(path: Path) -> Path:
+    """A GGUF file, or the one GGUF file in a folder."""
+    if path.is_dir():
+        found = sorted(path.rglob("*.gguf"))
+        if len(found) != 1:
+            raise ValueError(f"{path}: expected one .gguf file in the folder, found "
+                             f"{len(found)}")
+        return found[0]
+    return path
+
+
+def load_runtime(config: LlmWorkerConfig) -> Runtime:
+    runtime = config.get("runtime") or "llama.cpp"
+    path = Path(config["model_path"])
+    threads = int(config.get("threads") or 1)
+    if runtime == "llama.cpp":
+        from ember.serving.llm.llamacpp import LlamaCppRuntime
+
+        return LlamaCppRuntime(model_file(path), threads=threads,
+                               max_sequences=int(config.get("max_sequences") or 16),
+                               context_length=config.get("context_length"))
+    raise RuntimeMissing(f"runtime {runtime!r} is not available in this worker (llama.cpp "
+                         "serves GGUF files)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ember.serving.llm.worker <config.json>", file=sys.stderr)
+        return 2
+    config: LlmWorkerConfig = json.loads(Path(args[0]).read_text())
+    raw: dict[str, Any] = dict(config)
+    label = "/".join(str(raw.get(k, "?")) for k in ("workspace", "endpoint", "deployment"))
+    for name, value in (raw.get("environment_variables") or {}).items():
+        os.environ[name] = str(value)
+    server = LlmHTTPServer((str(raw.get("host") or "127.0.0.1"), int(raw.get("port") or 0)))
+    threading.Thread(target=server.serve_forever, name="llm-http", daemon=True).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    path = Path(config["model_path"])
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+        else path.stat().st_size if path.exists() else 0
+    print(f"ember llm worker {label}: loading {config.get('model_name')} "
+          f"({size / 1e6:.0f} MB) with {config.get('runtime') or 'llama.cpp'}, "
+          f"{config.get('threads') or 1} thread(s)", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        runtime = load_runtime(config)
+        server.model = ServedModel(runtime, str(config.get("model_name") or path.stem),
+                                   str(config.get("task") or TASK_CHAT))
+    except BaseException as exc:  # noqa: BLE001 - whatever the load raises ends the worker
+        print(f"ember llm worker {label}: failed to load the model: {exc}", file=sys.stderr)
+        if not isinstance(exc, RuntimeMissing):
+            traceback.print_exc(file=sys.stderr)
+        return EXIT_LOAD_FAILED
+    print(f"ember llm worker {label}: loaded in {time.perf_counter() - started:.1f} s "
+          f"(context {runtime.context_length} tokens); ready on "
+          f"{server.server_name}:{server.server_port}", file=sys.stderr, flush=True)
+    write_port_file(str(config["port_file"]), server.server_port)
+    while not stop.wait(1.0):
+        pass
+    server.drain(DRAIN_SECONDS)
+    runtime.close()
+    print(f"ember llm worker {label}: stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
