@@ -45,7 +45,6 @@ _GGUF_ENCODERS = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-
                   "modern-bert", "neo-bert", "t5encoder"}
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _SIZE_LABEL = re.compile(r"^(?:(\d+)x)?(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 
 
@@ -167,10 +166,10 @@ def _hf(folder: Path) -> LanguageModelInfo | None:
     card = _model_card(folder)
     return LanguageModelInfo(
         format=FORMAT_HF, path=folder, task=task, runtimes=(RUNTIME_TRANSFORMERS,),
-        context_length=_hf_context(config), architecture=archs[0] if archs else model_type,
+        context_length=_hf_context(folder, config, task),
+        architecture=archs[0] if archs else model_type,
         parameters=_safetensors_parameters(weights), quantization=_hf_quantization(config),
-        fine_tunable=causal, license=card.get("license"),
-        display_name=_hub_id(config.get("_name_or_path")))
+        fine_tunable=causal, license=card.get("license"))
 
 
 def _weights(folder: Path) -> list[Path]:
@@ -186,7 +185,14 @@ def _has_chat_template(folder: Path) -> bool:
         _json_object(tokenizer_config).get("chat_template"))
 
 
-def _hf_context(config: dict[str, Any]) -> int:
+def _hf_context(folder: Path, config: dict[str, Any], task: str) -> int:
+    # sentence-transformers truncates at its max_seq_length (256 for all-MiniLM-L6-v2, whose
+    # positions go to 512): the length the model was trained for
+    st_config = folder / "sentence_bert_config.json"
+    if task == TASK_EMBEDDINGS and st_config.is_file():
+        value = _json_object(st_config).get("max_seq_length")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     for section in (config, config.get("text_config")):
         if not isinstance(section, dict):
             continue
@@ -350,11 +356,6 @@ def _json_object(path: Path) -> dict[str, Any]:
         raise InvalidInputError(f"{path}: not a JSON object (it holds a "
                                 f"{type(data).__name__})")
     return data
-
-
-def _hub_id(value: Any) -> str | None:
-    """A Hugging Face Hub id (``org/name``) as saved in ``_name_or_path``; not a local path."""
-    return value if isinstance(value, str) and _HUB_ID.match(value) else None
 
 
 def _text(value: Any) -> str | None:
