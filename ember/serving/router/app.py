@@ -1,7 +1,11 @@
-"""The router's ASGI application: the scoring surface and the admin surface of ``protocol.py``.
+"""The router's ASGI application: the scoring surface, the language-model paths and the admin
+surface of ``protocol.py``.
 
 A raw ASGI callable (no framework routing): the scoring path is a handful of dictionary lookups,
-one sha256, a weighted draw, a slot on the least-busy instance and one keep-alive exchange.
+one sha256, a weighted draw, a slot on the least-busy instance and one keep-alive exchange. The
+language-model paths (``llm.py``) take the same steps, with OpenAI's error shape, the key also
+accepted in ``api-key``, and an event-stream answer relayed as it arrives. Both meter requests
+and tokens per key and apply the endpoint's rate limits, if any.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -21,19 +25,24 @@ from ember.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from ember.serving.router.asgi import (
     JSON,
     ClientGone,
+    ErrorShape,
     Outcome,
     Receive,
     Scope,
     Send,
     error,
+    openai_error,
     read_body,
     respond,
     safe_request_id,
 )
 from ember.serving.router.collect import PayloadCollector
+from ember.serving.router.limits import LimiterRegistry
+from ember.serving.router.llm import is_model_path, parse_usage, relay, safe_target
 from ember.serving.router.metrics import MetricsRegistry
 from ember.serving.router.table import (
     Deployment,
+    Endpoint,
     Table,
     TableError,
     compile_table,
@@ -42,6 +51,7 @@ from ember.serving.router.table import (
 from ember.serving.router.upstream import (
     BrokenResponse,
     Instance,
+    Stream,
     Unreachable,
     acquire,
     exchange,
@@ -51,15 +61,25 @@ from ember.serving.router.upstream import (
 
 log = logging.getLogger("ember.serving.router")
 STALL_CHECK_S = 0.25   # how often a set-aside instance is asked whether run() is free again
+_SCORE_PREFIX = b"POST /score HTTP/1.1\r\nHost: "
+_Routed = tuple[Deployment, tuple[tuple[Deployment, float], ...]]   # deployment, its mirrors
+
+
+class Refusal(NamedTuple):
+    """A request answered by the router itself before it reached a deployment."""
+    outcome: Outcome
+    headers: list[tuple[bytes, bytes]] | None = None
 
 
 class RouterApp:
     """Routes scoring requests by the current table; serves the admin surface."""
 
-    def __init__(self, admin_token: str, collector: PayloadCollector | None = None) -> None:
+    def __init__(self, admin_token: str, collector: PayloadCollector | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._token = admin_token.encode("utf-8")
         self._instances: dict[str, Instance] = {}
         self._metrics = MetricsRegistry()
+        self._limiters = LimiterRegistry(clock)   # the rate limits' clock
         self._table = Table({})
         self._raw_table: Any = {"endpoints": {}}
         self._background: set[asyncio.Task[None]] = set()
@@ -84,6 +104,9 @@ class RouterApp:
     # -- scoring ---------------------------------------------------------------------------------
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts = scope["path"].split("/")   # "", "endpoints", ws, endpoint, "score"
+        if len(parts) != 5 or parts[4] != "score" or not parts[2] or not parts[3]:
+            return await self._model(scope, receive, send, parts)
         received = time.perf_counter()
         auth = b""
         override: bytes | None = None
@@ -102,10 +125,6 @@ class RouterApp:
             elif name == b"x-request-id" and safe_request_id(value):
                 request_id = value
         rid = request_id or str(uuid.uuid4()).encode("ascii")
-        parts = scope["path"].split("/")   # "", "endpoints", ws, endpoint, "score"
-        if len(parts) != 5 or parts[4] != "score" or not parts[2] or not parts[3]:
-            return await respond(send, error(404, NotFoundError.code, "no route "
-                                               f"{scope['path']}"), rid)
         if scope["method"] != "POST":
             return await respond(send, error(405, "METHOD_NOT_ALLOWED", "use POST"), rid)
         ep = self._table.endpoints.get(f"{parts[2]}/{parts[3]}")
@@ -113,24 +132,14 @@ class RouterApp:
             return await respond(send, error(404, NotFoundError.code,
                                                f"endpoint {parts[3]} not found in workspace "
                                                f"{parts[2]}"), rid)
-        if auth[:7].lower() != b"bearer " or not ep.key_matches(auth[7:].strip()):
+        key = ep.key_index(auth[7:].strip()) if auth[:7].lower() == b"bearer " else -1
+        if key < 0:
             return await respond(send, error(401, "UNAUTHORIZED",
                                                "missing or invalid endpoint key"), rid)
-        mirrors: tuple[tuple[Deployment, float], ...] = ()
-        if override is not None:
-            wanted = override.decode("latin-1").strip()
-            dep = ep.deployments.get(wanted)
-            if dep is None:
-                return await respond(send, error(404, NotFoundError.code,
-                                                   f"deployment {wanted} not found in endpoint "
-                                                   f"{ep.name}"), rid)
-        else:
-            drawn = ep.draw()
-            if drawn is None:
-                return await respond(send, error(404, NotFoundError.code,
-                                                   f"endpoint {ep.name}: no deployment receives "
-                                                   "traffic"), rid)
-            dep, mirrors = drawn, ep.mirrors
+        routed = self._route(ep, key, override, error)
+        if isinstance(routed, Refusal):
+            return await respond(send, routed.outcome, rid, None, routed.headers)
+        dep, mirrors = routed
         try:
             body = await read_body(receive, declared)
         except ClientGone:
@@ -138,24 +147,167 @@ class RouterApp:
         if body is None:
             outcome = error(413, "PAYLOAD_TOO_LARGE", "request body over 100 MiB")
         else:
-            target = b"/score?" + scope["query_string"] if scope["query_string"] else b"/score"
+            prefix = (b"POST /score?" + scope["query_string"] + b" HTTP/1.1\r\nHost: "
+                      if scope["query_string"] else _SCORE_PREFIX)
+            tail = b"".join((b"\r\nContent-Type: ", ctype, b"\r\nContent-Length: ",
+                             str(len(body)).encode("ascii"), b"\r\nx-request-id: ", rid,
+                             b"\r\n\r\n"))
             for mirrored, pct in mirrors:
                 if mirrored is not dep and random.random() * 100.0 < pct:
-                    self._spawn(self._mirror(mirrored, target, body, ctype, rid, received))
+                    self._spawn(self._mirror(mirrored, prefix, tail, body, received))
             sampled = (dep.collect_request or dep.collect_response) is not None and (
                 random.random() < dep.sampling_rate)
             if sampled and dep.collect_request:
                 self._collector.submit(dep.collect_request, rid.decode(), time.time(),
                                        ep.name, dep.name, body)
-            outcome = await self._forward(dep, target, body, ctype, rid)
+            forwarded = await self._forward(dep, prefix, tail, body, error, False)
+            assert not isinstance(forwarded, Stream)   # not asked for one
+            outcome = forwarded
             if sampled and dep.collect_response and outcome[3]:
                 self._collector.submit(dep.collect_response, rid.decode(), time.time(),
                                        ep.name, dep.name, outcome[2])
         await respond(send, outcome, rid, dep.name_header)
         dep.stats.record(outcome[0], (time.perf_counter() - received) * 1000.0)
+        self._metered(ep, key, outcome[4])
 
-    async def _forward(self, dep: Deployment, target: bytes, body: bytes, ctype: bytes,
-                       rid: bytes) -> Outcome:
+    def _route(self, ep: Endpoint, key: int, override: bytes | None, shape: ErrorShape
+               ) -> _Routed | Refusal:
+        """The deployment a request with the ``key``-th key goes to, and its mirrors; the
+        request is counted against the endpoint's limits and in its usage. Else the refusal."""
+        mirrors: tuple[tuple[Deployment, float], ...] = ()
+        if override is not None:
+            wanted = override.decode("latin-1").strip()
+            dep = ep.deployments.get(wanted)
+            if dep is None:
+                return Refusal(shape(404, NotFoundError.code,
+                                     f"deployment {wanted} not found in endpoint {ep.name}"))
+        else:
+            drawn = ep.draw()
+            if drawn is None:
+                return Refusal(shape(404, NotFoundError.code,
+                                     f"endpoint {ep.name}: no deployment receives traffic"))
+            dep, mirrors = drawn, ep.mirrors
+        if ep.limiter is not None:
+            wait, why = ep.limiter.admit()
+            if wait:
+                return Refusal(shape(429, "RATE_LIMIT_EXCEEDED", f"endpoint {ep.name}: over "
+                                     f"its limit of {why}; retry in {wait} s"),
+                               [(b"retry-after", str(wait).encode("ascii"))])
+        ep.usage.request(key)
+        return dep, mirrors
+
+    def _metered(self, ep: Endpoint, key: int, usage: bytes | None) -> None:
+        """Count an answer that ended: its tokens for the key, and in the endpoint's window."""
+        prompt, completion = parse_usage(usage)
+        if prompt or completion:
+            ep.usage.tokens(key, prompt, completion)
+        if ep.limiter is not None:
+            ep.limiter.used(prompt + completion)
+
+    # -- language-model paths --------------------------------------------------------------------
+
+    async def _model(self, scope: Scope, receive: Receive, send: Send, parts: list[str]
+                     ) -> None:
+        """``/endpoints/<ws>/<endpoint>/{v1/..., chat/completions, completions, embeddings,
+        info}``: forwarded verbatim to a language-model worker chosen as for ``/score``."""
+        received = time.perf_counter()
+        auth = b""
+        api_key: bytes | None = None
+        override: bytes | None = None
+        ctype = JSON
+        declared = 0
+        request_id: bytes | None = None
+        extra: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+            elif name == b"api-key":
+                api_key = value
+            elif name == b"azureml-model-deployment":
+                override = value
+            elif name == b"content-type":
+                ctype = value
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else 0
+            elif name == b"x-request-id" and safe_request_id(value):
+                request_id = value
+            elif name == b"extra-parameters":
+                extra = value
+        rid = request_id or str(uuid.uuid4()).encode("ascii")
+        if len(parts) < 5 or not parts[2] or not parts[3] or not is_model_path(parts[4:]):
+            return await respond(send, error(404, NotFoundError.code, "no route "
+                                               f"{scope['path']}"), rid)
+        method = scope["method"]
+        if method not in ("GET", "POST"):
+            return await respond(send, openai_error(405, "METHOD_NOT_ALLOWED",
+                                                      "use GET or POST"), rid)
+        ep = self._table.endpoints.get(f"{parts[2]}/{parts[3]}")
+        if ep is None:
+            return await respond(send, openai_error(404, NotFoundError.code,
+                                                      f"endpoint {parts[3]} not found in "
+                                                      f"workspace {parts[2]}"), rid)
+        key = ep.key_index(auth[7:].strip()) if auth[:7].lower() == b"bearer " else -1
+        if key < 0 and api_key is not None:
+            key = ep.key_index(api_key.strip())
+        if key < 0:
+            return await respond(send, openai_error(401, "UNAUTHORIZED",
+                                                      "missing or invalid endpoint key"), rid)
+        routed = self._route(ep, key, override, openai_error)
+        if isinstance(routed, Refusal):
+            return await respond(send, routed.outcome, rid, None, routed.headers)
+        dep, mirrors = routed
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        target = b"/" + raw_path.split(b"/", 4)[4]
+        if scope["query_string"]:
+            target += b"?" + scope["query_string"]
+        try:
+            body = await read_body(receive, declared)
+        except ClientGone:
+            return
+        if body is None or not safe_target(target):
+            outcome = (openai_error(413, "PAYLOAD_TOO_LARGE", "request body over 100 MiB")
+                       if body is None else
+                       openai_error(400, "BAD_REQUEST", "the request path is not plain ASCII"))
+            await respond(send, outcome, rid, dep.name_header)
+            dep.stats.record(outcome[0], (time.perf_counter() - received) * 1000.0)
+            return
+        prefix = method.encode("ascii") + b" " + target + b" HTTP/1.1\r\nHost: "
+        tail = b"".join((b"\r\nContent-Type: ", ctype, b"\r\nContent-Length: ",
+                         str(len(body)).encode("ascii"), b"\r\nx-request-id: ", rid,
+                         *((b"\r\nextra-parameters: ", extra) if extra is not None else ()),
+                         b"\r\n\r\n"))
+        for mirrored, pct in mirrors:
+            if mirrored is not dep and random.random() * 100.0 < pct:
+                self._spawn(self._mirror(mirrored, prefix, tail, body, received))
+        sampled = (dep.collect_request or dep.collect_response) is not None and (
+            random.random() < dep.sampling_rate)
+        if sampled and dep.collect_request and body:
+            self._collector.submit(dep.collect_request, rid.decode(), time.time(),
+                                   ep.name, dep.name, body)
+        forwarded = await self._forward(dep, prefix, tail, body, openai_error, True)
+        if isinstance(forwarded, Stream):
+            try:
+                status, usage = await relay(send, receive, forwarded,
+                                            [(b"azureml-model-deployment", dep.name_header),
+                                             (b"x-request-id", rid)], dep.name, dep.timeout_s)
+            finally:
+                forwarded.inst.release()   # the slot was held for the whole stream
+        else:
+            status, usage = forwarded[0], forwarded[4]
+            if sampled and dep.collect_response and forwarded[3]:
+                self._collector.submit(dep.collect_response, rid.decode(), time.time(),
+                                       ep.name, dep.name, forwarded[2])
+            await respond(send, forwarded, rid, dep.name_header)
+        dep.stats.record(status, (time.perf_counter() - received) * 1000.0)
+        self._metered(ep, key, usage)
+
+    # -- forwarding ------------------------------------------------------------------------------
+
+    async def _forward(self, dep: Deployment, prefix: bytes, tail: bytes, body: bytes,
+                       shape: ErrorShape, stream: bool) -> Outcome | Stream:
+        """Take a slot on an instance of ``dep`` and send it the request ``prefix`` + its
+        host + ``tail`` + ``body``. With ``stream``, an event-stream answer comes back as a
+        :class:`Stream` that holds the slot: the caller releases ``stream.inst`` after it."""
         loop = asyncio.get_running_loop()
         # The deployment was resolved before the body was read: take a slot on the instances
         # of the table in force now, and look again if a swap retires the ones waited on.
@@ -164,7 +316,7 @@ class RouterApp:
             dep = self._table.current(dep)
             instances = dep.instances
             if not instances or all(i.retired for i in instances):
-                return error(503, "NO_INSTANCE", f"deployment {dep.name} has no ready instance")
+                return shape(503, "NO_INSTANCE", f"deployment {dep.name} has no ready instance")
             start = dep.next_start()
             inst = pick(instances, start)
             if inst is None:
@@ -175,54 +327,54 @@ class RouterApp:
             swapped = self._table.current(dep) is not dep or any(i.retired for i in instances)
             if loop.time() >= queue_deadline or not swapped:
                 if all(i.stalled or i.retired for i in instances):
-                    return error(503, "NO_INSTANCE", f"deployment {dep.name}: every instance is "
-                                  "busy with a request that timed out")
-                return error(429, "TOO_MANY_REQUESTS",
-                              f"deployment {dep.name}: every instance has "
-                              f"{instances[0].limit} requests in flight")
-        prefix = b"POST " + target + b" HTTP/1.1\r\nHost: "
-        tail = b"".join((b"\r\nContent-Type: ", ctype, b"\r\nContent-Length: ",
-                         str(len(body)).encode("ascii"), b"\r\nx-request-id: ", rid,
-                         b"\r\n\r\n"))
+                    return shape(503, "NO_INSTANCE", f"deployment {dep.name}: every instance is "
+                                 "busy with a request that timed out")
+                return shape(429, "TOO_MANY_REQUESTS",
+                             f"deployment {dep.name}: every instance has "
+                             f"{instances[0].limit} requests in flight")
         deadline = loop.time() + dep.timeout_s
-        tried_another = False
+        tried_another = handed_over = False
         try:
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        status, rtype, data = await exchange(
-                            inst, prefix + inst.host_header + tail, body)
-                    return status, rtype, data, True
+                        reply = await exchange(inst, prefix + inst.host_header + tail, body,
+                                               stream)
+                    if isinstance(reply, Stream):
+                        handed_over = True   # the stream holds the slot now
+                        return reply
+                    return reply[0], reply[1], reply[2], True, reply[3]
                 except Unreachable as exc:
                     log.warning("deployment %s: %s", dep.name, exc)
                     failed, inst = inst, None
                     failed.release()
                     if tried_another or len(instances) < 2:
-                        return error(502, "BAD_GATEWAY",
-                                      f"deployment {dep.name}: no instance reachable")
+                        return shape(502, "BAD_GATEWAY",
+                                     f"deployment {dep.name}: no instance reachable")
                     tried_another = True
                     wait = min(dep.queue_wait_s, max(0.0, deadline - loop.time()))
                     inst = await acquire(instances, dep.next_start(), wait, exclude=failed)
                     if inst is None:
-                        return error(502, "BAD_GATEWAY", f"deployment {dep.name}: instance "
-                                      f"{failed.addr} unreachable and no other one free")
+                        return shape(502, "BAD_GATEWAY", f"deployment {dep.name}: instance "
+                                     f"{failed.addr} unreachable and no other one free")
                     dep.picked(inst)
         except BrokenResponse as exc:
             log.warning("deployment %s: %s", dep.name, exc)
-            return error(502, "BAD_GATEWAY", f"deployment {dep.name}: {exc}")
+            return shape(502, "BAD_GATEWAY", f"deployment {dep.name}: {exc}")
         except TimeoutError:
             if inst is not None and inst.stall():
                 self._spawn(self._watch_stalled(dep.name, inst))
-            return error(504, "REQUEST_TIMEOUT", f"deployment {dep.name} did not answer "
-                          f"within {round(dep.timeout_s * 1000)} ms")
+            return shape(504, "REQUEST_TIMEOUT", f"deployment {dep.name} did not answer "
+                         f"within {round(dep.timeout_s * 1000)} ms")
         finally:
-            if inst is not None:
+            if inst is not None and not handed_over:
                 inst.release()
 
-    async def _mirror(self, dep: Deployment, target: bytes, body: bytes, ctype: bytes,
-                      rid: bytes, received: float) -> None:
+    async def _mirror(self, dep: Deployment, prefix: bytes, tail: bytes, body: bytes,
+                      received: float) -> None:
         try:
-            status = (await self._forward(dep, target, body, ctype, rid))[0]
+            forwarded = await self._forward(dep, prefix, tail, body, error, False)
+            status = forwarded.status if isinstance(forwarded, Stream) else forwarded[0]
         except Exception:   # a mirror must never surface; count it as a failure
             log.exception("mirror to deployment %s failed", dep.name)
             status = 500
@@ -273,13 +425,13 @@ class RouterApp:
         if method != "GET":
             return await respond(send, error(405, "METHOD_NOT_ALLOWED", f"{path}: use GET"))
         ctype, data = view()
-        await respond(send, (200, ctype, data, False))
+        await respond(send, (200, ctype, data, False, None))
 
     async def _put_routes(self, receive: Receive) -> Outcome:
         try:
             body = await read_body(receive, 0)
             raw = orjson.loads(body or b"")
-            table = compile_table(raw, self._instances, self._metrics)
+            table = compile_table(raw, self._instances, self._metrics, self._limiters)
         except ClientGone:
             return error(400, InvalidInputError.code, "client went away")
         except (orjson.JSONDecodeError, TableError) as exc:
@@ -287,7 +439,7 @@ class RouterApp:
         self._table, self._raw_table = table, raw   # the swap: one reference
         retire_absent(table, self._instances)
         return 200, JSON, orjson.dumps({"endpoints": len(table.endpoints),
-                                         "instances": len(self._instances)}), False
+                                         "instances": len(self._instances)}), False, None
 
     def inflight(self) -> dict[str, int]:
         """In-flight requests per instance, including retired ones still finishing."""

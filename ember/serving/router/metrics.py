@@ -1,5 +1,8 @@
 """Per-deployment request metrics of the router, as JSON and as Prometheus text.
 
+Also the usage of each endpoint per key (requests, prompt and completion tokens), which the
+router meters for language-model endpoints (``protocol.py``) and reports under ``"usage"``.
+
 Latency percentiles come from a ring of the last 10,000 samples per deployment (exact over that
 window, so they follow the current behaviour of a deployment rather than its whole life); the
 request/error/status counters and the latency sum are cumulative. Recording is O(1) on the event
@@ -9,6 +12,7 @@ loop thread; percentiles are computed (one sort) only when metrics are read.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ember.serving.protocol import DeploymentMetrics
 
@@ -67,6 +71,44 @@ class DeploymentStats:
         )
 
 
+KEY_NAMES = ("primary", "secondary")   # by position in the route's key_hashes
+
+
+def key_name(index: int) -> str:
+    return KEY_NAMES[index] if index < len(KEY_NAMES) else f"key{index + 1}"
+
+
+class EndpointUsage:
+    """Requests and tokens of one endpoint, per key (by its index in ``key_hashes``)."""
+
+    __slots__ = ("workspace", "endpoint", "requests", "prompt_tokens", "completion_tokens")
+
+    def __init__(self, workspace: str, endpoint: str) -> None:
+        self.workspace = workspace
+        self.endpoint = endpoint
+        self.requests = [0, 0]
+        self.prompt_tokens = [0, 0]
+        self.completion_tokens = [0, 0]
+
+    def request(self, key: int) -> None:
+        if key >= len(self.requests):
+            grow = key + 1 - len(self.requests)
+            for counts in (self.requests, self.prompt_tokens, self.completion_tokens):
+                counts.extend([0] * grow)
+        self.requests[key] += 1
+
+    def tokens(self, key: int, prompt: int, completion: int) -> None:
+        """Add an answer's tokens (after :meth:`request` for the same key)."""
+        self.prompt_tokens[key] += prompt
+        self.completion_tokens[key] += completion
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        """Every key that made a request: {"primary": {"requests", "prompt_tokens", ...}}."""
+        return {key_name(i): {"requests": n, "prompt_tokens": self.prompt_tokens[i],
+                              "completion_tokens": self.completion_tokens[i]}
+                for i, n in enumerate(self.requests) if n}
+
+
 class MetricsRegistry:
     """Every deployment's stats, keyed by ("<ws>/<endpoint>", deployment).
 
@@ -77,6 +119,7 @@ class MetricsRegistry:
 
     def __init__(self) -> None:
         self._stats: dict[tuple[str, str], DeploymentStats] = {}
+        self._usage: dict[str, EndpointUsage] = {}
 
     def existing_or_new(self, endpoint_key: str, deployment: str) -> DeploymentStats:
         """The stats object in use for this deployment, else a new one (not yet registered)."""
@@ -86,20 +129,36 @@ class MetricsRegistry:
             stats = DeploymentStats(workspace, endpoint, deployment)
         return stats
 
-    def replace(self, stats: dict[tuple[str, str], DeploymentStats]) -> None:
-        """Report exactly these deployments from now on (the new table's)."""
-        self._stats = stats
+    def usage_of(self, endpoint_key: str) -> EndpointUsage:
+        """The usage object in use for this endpoint, else a new one (not yet registered)."""
+        usage = self._usage.get(endpoint_key)
+        if usage is None:
+            workspace, _, endpoint = endpoint_key.partition("/")
+            usage = EndpointUsage(workspace, endpoint)
+        return usage
 
-    def to_json(self) -> dict[str, dict[str, DeploymentMetrics]]:
-        out: dict[str, dict[str, DeploymentMetrics]] = {}
+    def replace(self, stats: dict[tuple[str, str], DeploymentStats],
+                usage: dict[str, EndpointUsage]) -> None:
+        """Report exactly these deployments and endpoints from now on (the new table's)."""
+        self._stats = stats
+        self._usage = usage
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}, "usage": {"<ws>/<endpoint>":
+        {"primary": {"requests", "prompt_tokens", "completion_tokens"}, ...}}}``. Endpoint keys
+        always hold a "/", so "usage" cannot collide with one."""
+        out: dict[str, Any] = {}
         for (endpoint_key, deployment), stats in sorted(self._stats.items()):
             out.setdefault(endpoint_key, {})[deployment] = stats.snapshot()
+        out["usage"] = {key: snap for key, usage in sorted(self._usage.items())
+                        if (snap := usage.snapshot())}
         return out
 
     def to_prometheus(self, inflight: dict[str, int]) -> str:
         lines = [
-            ("# HELP ember_endpoint_requests_total Scoring requests answered, by deployment and "
-             "HTTP status (mirrored copies count for the mirrored deployment)."),
+            ("# HELP ember_endpoint_requests_total Requests answered, by deployment and HTTP "
+             "status (mirrored copies count for the mirrored deployment); and requests admitted, "
+             "by endpoint key (label key, no deployment)."),
             "# TYPE ember_endpoint_requests_total counter",
         ]
         ordered = sorted(self._stats.items())
@@ -107,6 +166,23 @@ class MetricsRegistry:
             base = _labels(stats)
             for code, n in sorted(stats.status_counts.items()):
                 lines.append(f'ember_endpoint_requests_total{{{base},code="{code}"}} {n}')
+        # The same family, per key (no deployment label): sum one label set or the other.
+        usages = [(u, _usage_labels(u), snap) for _k, u in sorted(self._usage.items())
+                  if (snap := u.snapshot())]
+        for _usage, base, snap in usages:
+            for key, counts in snap.items():
+                lines.append(f'ember_endpoint_requests_total{{{base},key="{_escape(key)}"}} '
+                             f'{counts["requests"]}')
+        lines += [
+            ("# HELP ember_endpoint_tokens_total Tokens metered per endpoint and key, from the "
+             "language-model workers' usage reports."),
+            "# TYPE ember_endpoint_tokens_total counter",
+        ]
+        for _usage, base, snap in usages:
+            for key, counts in snap.items():
+                for kind in ("prompt", "completion"):
+                    lines.append(f'ember_endpoint_tokens_total{{{base},key="{_escape(key)}",'
+                                 f'kind="{kind}"}} {counts[kind + "_tokens"]}')
         lines += [
             ("# HELP ember_endpoint_request_latency_ms Router-measured latency from request "
              "receipt to response end, in ms; quantiles over the last 10000 requests."),
@@ -132,6 +208,10 @@ class MetricsRegistry:
 def _labels(stats: DeploymentStats) -> str:
     return (f'workspace="{_escape(stats.workspace)}",endpoint="{_escape(stats.endpoint)}",'
             f'deployment="{_escape(stats.deployment)}"')
+
+
+def _usage_labels(usage: EndpointUsage) -> str:
+    return f'workspace="{_escape(usage.workspace)}",endpoint="{_escape(usage.endpoint)}"'
 
 
 def _escape(value: str) -> str:

@@ -2,7 +2,8 @@
 
 Compiling resolves every "host:port" to its shared :class:`Instance` (so in-flight counts and
 pooled connections survive a table swap), every deployment to its metrics object, and the
-traffic weights to a cumulative table for one ``bisect`` per request. The router swaps the whole
+traffic weights to a cumulative table for one ``bisect`` per request, and each endpoint to its
+usage counters and, when its route has ``limits``, its rate limiter. The router swaps the whole
 compiled table in one assignment; a request reads the reference once and keeps its objects.
 """
 
@@ -14,7 +15,8 @@ import hmac
 import random
 from typing import Any
 
-from ember.serving.router.metrics import DeploymentStats, MetricsRegistry
+from ember.serving.router.limits import LimiterRegistry, RateLimiter
+from ember.serving.router.metrics import DeploymentStats, EndpointUsage, MetricsRegistry
 from ember.serving.router.upstream import Instance
 
 DEFAULTS: dict[str, Any] = {          # Azure's request_settings defaults
@@ -69,16 +71,20 @@ class Deployment:
 
 
 class Endpoint:
-    __slots__ = ("key", "name", "key_hashes", "deployments", "mirrors", "_cumulative", "_drawn")
+    __slots__ = ("key", "name", "key_hashes", "deployments", "mirrors", "usage", "limiter",
+                 "_cumulative", "_drawn")
 
     def __init__(self, key: str, key_hashes: tuple[bytes, ...],
                  deployments: dict[str, Deployment], traffic: dict[str, float],
-                 mirrors: tuple[tuple[Deployment, float], ...]) -> None:
+                 mirrors: tuple[tuple[Deployment, float], ...], usage: EndpointUsage,
+                 limiter: RateLimiter | None = None) -> None:
         self.key = key
         self.name = key.partition("/")[2]
         self.key_hashes = key_hashes
         self.deployments = deployments
         self.mirrors = mirrors
+        self.usage = usage
+        self.limiter = limiter
         total = 0.0
         self._cumulative: list[float] = []
         self._drawn: list[Deployment] = []
@@ -97,12 +103,14 @@ class Endpoint:
             return self._drawn[0]
         return self._drawn[bisect.bisect_right(cumulative, random.random() * cumulative[-1])]
 
-    def key_matches(self, token: bytes) -> bool:
+    def key_index(self, token: bytes) -> int:
+        """The position of the key ``token`` in ``key_hashes`` (0: primary), else -1."""
         digest = hashlib.sha256(token).hexdigest().encode("ascii")
-        ok = False
-        for expected in self.key_hashes:   # every hash compared: no early exit to time
-            ok |= hmac.compare_digest(expected, digest)
-        return ok
+        found = -1
+        for i, expected in enumerate(self.key_hashes):   # every hash compared: no early exit
+            if hmac.compare_digest(expected, digest):
+                found = i
+        return found
 
 
 class Table:
@@ -117,7 +125,8 @@ class Table:
         return dep if ep is None else ep.deployments.get(dep.name, dep)
 
 
-def compile_table(raw: Any, instances: dict[str, Instance], metrics: MetricsRegistry) -> Table:
+def compile_table(raw: Any, instances: dict[str, Instance], metrics: MetricsRegistry,
+                  limiters: LimiterRegistry | None = None) -> Table:
     """Check ``raw`` (a decoded RouteTable) and build the compiled table.
 
     Creates missing :class:`Instance` objects in ``instances`` and sets their limits, but retires
@@ -129,6 +138,9 @@ def compile_table(raw: Any, instances: dict[str, Instance], metrics: MetricsRegi
     limits: dict[str, int] = {}
     fresh: dict[str, Instance] = {}
     stats: dict[tuple[str, str], DeploymentStats] = {}
+    usages: dict[str, EndpointUsage] = {}
+    limited: dict[str, RateLimiter] = {}
+    limiters = limiters or LimiterRegistry()
     for key, ep in raw["endpoints"].items():
         where = f"endpoints[{key!r}]"
         workspace, slash, name = key.partition("/")
@@ -165,15 +177,21 @@ def compile_table(raw: Any, instances: dict[str, Instance], metrics: MetricsRegi
             deployments[dep_name] = Deployment(dep_name, key, tuple(members), settings,
                                                dep_stats)
         mirrors = tuple((deployments[n], float(pct)) for n, pct in mirror.items() if pct > 0)
+        rpm, tpm = _limits(ep.get("limits"), f"{where}.limits")
+        limiter = None
+        if rpm is not None or tpm is not None:
+            limiter = limited[key] = limiters.configured(key, rpm, tpm)
+        usage = usages[key] = metrics.usage_of(key)
         endpoints[key] = Endpoint(key, tuple(h.lower().encode("ascii") for h in hashes),
-                                  deployments, traffic, mirrors)
+                                  deployments, traffic, mirrors, usage, limiter)
     # Only now, with the whole table valid, touch the shared instance registry.
     instances.update(fresh)
     for addr, limit in limits.items():
         inst = instances[addr]
         inst.retired = False   # an instance back in the table before its last request ended
         inst.set_limit(limit)
-    metrics.replace(stats)
+    metrics.replace(stats, usages)
+    limiters.replace(limited)
     return Table(endpoints)
 
 
@@ -193,6 +211,23 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TableError(f"{where} must be an object")
     return value
+
+
+def _limits(value: Any, where: str) -> tuple[int | None, int | None]:
+    """(requests_per_minute, tokens_per_minute) of an endpoint's optional ``limits``."""
+    if value is None:
+        return None, None
+    value = _mapping(value, where)
+    unknown = set(value) - {"requests_per_minute", "tokens_per_minute"}
+    if unknown:
+        raise TableError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    found: list[int | None] = []
+    for field in ("requests_per_minute", "tokens_per_minute"):
+        n = value.get(field)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise TableError(f"{where}.{field} must be an integer >= 1")
+        found.append(n)
+    return found[0], found[1]
 
 
 def _weights(value: Any, where: str) -> dict[str, float]:

@@ -5,9 +5,10 @@ the per-instance concurrency limit of its deployment, a LIFO pool of idle keep-a
 and a queue of requests waiting for a free slot. Everything here runs on the router's event loop
 thread only, so plain integers and deques need no lock.
 
-:func:`exchange` is a deliberately small HTTP/1.1 client on asyncio streams: one POST with a
+:func:`exchange` is a deliberately small HTTP/1.1 client on asyncio streams: one request with a
 ``Content-Length`` body, then the status line, headers and a ``Content-Length`` (or chunked, or
-read-to-close) body. httpx costs several hundred microseconds per call; this costs tens.
+read-to-close) body; or, for a language model's event stream, a :class:`Stream` read chunk by
+chunk. httpx costs several hundred microseconds per call; this costs tens.
 
     UpstreamError
     ├── Unreachable      no byte of a response was read: safe to try another instance
@@ -206,8 +207,63 @@ class _Stale(Exception):
     """The connection died before any response byte: the request can be sent again."""
 
 
-async def exchange(inst: Instance, head: bytes, body: bytes) -> tuple[int, bytes, bytes]:
-    """Send one request (``head`` ends with the blank line) and return (status, type, body).
+Reply = tuple[int, bytes, bytes, bytes | None]   # status, content type, body, x-ember-usage
+
+
+class Stream:
+    """An event stream being answered (``text/event-stream``, chunked): read it one chunk at a
+    time with :meth:`next_chunk`. The connection goes back to the pool after the terminating
+    chunk; :meth:`abort` closes it (the worker sees its client gone and stops generating)."""
+
+    __slots__ = ("inst", "status", "ctype", "usage", "ended", "_reader", "_writer", "_close")
+
+    def __init__(self, inst: Instance, conn: _Conn, status: int, ctype: bytes,
+                 usage: bytes | None, close: bool) -> None:
+        self.inst = inst
+        self.status = status
+        self.ctype = ctype
+        self.usage = usage
+        self.ended = False
+        self._reader, self._writer = conn
+        self._close = close
+
+    async def next_chunk(self) -> bytes | None:
+        """The next chunk's data; None after the terminating chunk. Raises BrokenResponse."""
+        reader = self._reader
+        try:
+            line = await reader.readuntil(b"\r\n")
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":   # trailers
+                    pass
+                self.ended = True
+                if self._close:
+                    self._writer.close()
+                else:
+                    self.inst.put_idle((reader, self._writer))
+                return None
+            data = await reader.readexactly(size)
+            await reader.readexactly(2)
+            return data
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
+                OSError, ValueError) as exc:
+            self.abort()
+            reason = "connection closed" if isinstance(exc, asyncio.IncompleteReadError) \
+                else repr(exc)
+            raise BrokenResponse(reason) from None
+
+    def abort(self) -> None:
+        """Close the connection unless the stream ended (idempotent)."""
+        if not self.ended:
+            self.ended = True
+            self._writer.close()
+
+
+async def exchange(inst: Instance, head: bytes, body: bytes, stream: bool = False
+                   ) -> Reply | Stream:
+    """Send one request (``head`` ends with the blank line) and return its :data:`Reply`; with
+    ``stream``, a chunked ``text/event-stream`` answer comes back as a :class:`Stream` once its
+    head has arrived (the caller reads it, and must end or abort it).
 
     A pooled connection that turns out dead before any byte is read is replaced by a fresh one,
     once. Raises :class:`Unreachable` or :class:`BrokenResponse`; a cancellation (the caller's
@@ -216,7 +272,7 @@ async def exchange(inst: Instance, head: bytes, body: bytes) -> tuple[int, bytes
     conn = inst.take_idle()
     if conn is not None:
         try:
-            return await _roundtrip(inst, conn, head, body)
+            return await _roundtrip(inst, conn, head, body, stream)
         except _Stale:
             pass
     try:
@@ -230,13 +286,13 @@ async def exchange(inst: Instance, head: bytes, body: bytes) -> tuple[int, bytes
         except OSError:
             pass
     try:
-        return await _roundtrip(inst, (reader, writer), head, body)
+        return await _roundtrip(inst, (reader, writer), head, body, stream)
     except _Stale as exc:
         raise Unreachable(f"{inst.addr} closed the connection: {exc}") from None
 
 
-async def _roundtrip(inst: Instance, conn: _Conn, head: bytes, body: bytes
-                     ) -> tuple[int, bytes, bytes]:
+async def _roundtrip(inst: Instance, conn: _Conn, head: bytes, body: bytes, stream: bool
+                     ) -> Reply | Stream:
     reader, writer = conn
     done = False
     try:
@@ -257,13 +313,16 @@ async def _roundtrip(inst: Instance, conn: _Conn, head: bytes, body: bytes
         except asyncio.LimitOverrunError:
             raise BrokenResponse(f"{inst.addr} sent response headers over 64 KiB") from None
         try:
-            status, ctype, length, chunked, close = _parse_head(raw)
+            status, ctype, length, chunked, close, usage = _parse_head(raw)
             while 100 <= status < 200:   # interim responses (we never send Expect, but be safe)
                 raw = await reader.readuntil(b"\r\n\r\n")
-                status, ctype, length, chunked, close = _parse_head(raw)
+                status, ctype, length, chunked, close, usage = _parse_head(raw)
             if status in (204, 304):
                 data = b""
             elif chunked:
+                if stream and ctype.startswith(b"text/event-stream"):
+                    done = True
+                    return Stream(inst, conn, status, ctype, usage, close)
                 data = await _read_chunked(reader)
             elif length is not None:
                 data = await reader.readexactly(length)
@@ -281,10 +340,10 @@ async def _roundtrip(inst: Instance, conn: _Conn, head: bytes, body: bytes
         writer.close()
     else:
         inst.put_idle(conn)
-    return status, ctype, data
+    return status, ctype, data, usage
 
 
-def _parse_head(raw: bytes) -> tuple[int, bytes, int | None, bool, bool]:
+def _parse_head(raw: bytes) -> tuple[int, bytes, int | None, bool, bool, bytes | None]:
     lines = raw.split(b"\r\n")
     version, _, rest = lines[0].partition(b" ")
     status = int(rest[:3])
@@ -292,6 +351,7 @@ def _parse_head(raw: bytes) -> tuple[int, bytes, int | None, bool, bool]:
     length: int | None = None
     chunked = False
     close = version != b"HTTP/1.1"
+    usage: bytes | None = None
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -307,7 +367,9 @@ def _parse_head(raw: bytes) -> tuple[int, bytes, int | None, bool, bool]:
                 close = True
             elif b"keep-alive" in value:
                 close = False
-    return status, ctype, length, chunked, close
+        elif name == b"x-ember-usage":
+            usage = value.strip()
+    return status, ctype, length, chunked, close, usage
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
