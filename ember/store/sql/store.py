@@ -7,6 +7,7 @@ from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
 from ember.store.sql.online_endpoints import SqlOnlineEndpointStore
+from ember.store.sql.serverless_endpoints import SqlServerlessEndpointStore
 from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
@@ -30,6 +31,7 @@ class SqlStore:
         self.models = SqlModelStore(self.engine)
         self.online_endpoints = SqlOnlineEndpointStore(self.engine)
         self.batch_endpoints = SqlBatchEndpointStore(self.engine)
+        self.serverless_endpoints = SqlServerlessEndpointStore(self.engine)
 
     @property
     def backend(self) -> str:

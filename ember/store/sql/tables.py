@@ -144,6 +144,17 @@ online_deployments = Table(
     Column("creation_time", Float, nullable=False),
 )
 
+serverless_endpoints = Table(
+    "serverless_endpoints",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("primary_key", String(128), nullable=False),
+    Column("secondary_key", String(128), nullable=False),
+    Column("creation_time", Float, nullable=False),
+)
+
 batch_endpoints = Table(
     "batch_endpoints",
     metadata,
