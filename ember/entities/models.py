@@ -47,6 +47,8 @@ class Model:
     creation_time: int = 0
     last_update_time: int = 0
     aliases: list[str] = field(default_factory=list)
+    registry: str = ""            # "azureml": a model of the built-in catalog (read-only; its
+    #                               path is file://<where its package put the files>)
 
     @property
     def artifact_path(self) -> str:
@@ -56,4 +58,8 @@ class Model:
 
     @property
     def id(self) -> str:
+        """The reference that names this version (what a deployment records)."""
+        if self.registry:
+            return f"azureml://registries/{self.registry}/models/{self.name}/versions/" \
+                f"{self.version}"
         return f"azureml:{self.name}:{self.version}"

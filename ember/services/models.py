@@ -15,7 +15,9 @@ import posixpath
 import uuid
 from collections.abc import Callable
 import builtins
-from typing import Any
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -24,8 +26,14 @@ from ember.artifacts.store import ArtifactStore, FileInfo, safe_relpath
 from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
 from ember.entities.models import ARTIFACT_SCHEME, MODEL_TYPES, STAGES, Model, RegisteredModel
 from ember.entities.names import check_name
-from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from ember.errors import (AlreadyExistsError, EmberError, InvalidInputError, NotFoundError,
+                          UnsupportedError)
 from ember.services.datastores import DatastoreService
+from ember.services.language_models import (FORMAT_ADAPTER, LanguageModelInfo, card,
+                                            inspect_model_files)
+from ember.services.model_catalog import (FILE_SCHEME, ModelCatalog, check_registry,
+                                          is_registry_reference, parse_registry_reference,
+                                          refuse_write, registry_reference)
 from ember.store.models import ModelStore
 from ember.tracking.service import TrackingService
 
@@ -38,12 +46,13 @@ AUTO_TYPE = "auto"   # mlflow_model when the files hold an MLmodel file, else cu
 class ModelService:
     def __init__(self, models: ModelStore, artifacts: ArtifactStore,
                  datastores: DatastoreService, tracking: TrackingService,
-                 job_output_uri: JobOutputResolver) -> None:
+                 job_output_uri: JobOutputResolver, catalog: ModelCatalog | None = None) -> None:
         self._store = models   # private: every change goes through this service
         self.artifacts = artifacts
         self.datastores = datastores
         self.tracking = tracking
         self.job_output_uri = job_output_uri
+        self.catalog = catalog if catalog is not None else ModelCatalog()
 
     # --- registered models ---------------------------------------------------------------
 
@@ -125,6 +134,8 @@ class ModelService:
                     else "custom_model"
             if model.type == "mlflow_model":
                 model.flavors = self._flavors(workspace, path, what, source)
+            else:
+                self._add_card(workspace, model, path, what)
             self.ensure_registered(workspace, model.name)
             return self._store.create_version(workspace, Model(
                 name=model.name, version=model.version, path=ARTIFACT_SCHEME + path,
@@ -154,13 +165,104 @@ class ModelService:
         return versions[0]
 
     def resolve(self, workspace: str, reference: str) -> Model:
-        """``azureml:name:version``, ``azureml:name@label``, ``name:version`` or ``name``."""
+        """``azureml:name:version``, ``azureml:name@label``, ``name:version``, ``name``, or a
+        model of the built-in catalog: ``azureml://registries/azureml/models/<name>`` with
+        ``/versions/<v>``, ``/labels/latest`` or neither (the latest)."""
+        if is_registry_reference(reference):
+            reg = parse_registry_reference(reference)
+            return self.get_from_registry(reg.registry, reg.name, reg.version, label=reg.label)
         ref = reference[len("azureml:"):] if reference.startswith("azureml:") else reference
         if "@" in ref:
             name, _, label = ref.partition("@")
             return self.get(workspace, name, label=label)
         name, _, version = ref.partition(":")
         return self.get(workspace, name, version or None)
+
+    # --- registries (the built-in, read-only ``azureml`` catalog) --------------------------
+
+    def get_from_registry(self, registry: str, name: str, version: int | str | None = None, *,
+                          label: str | None = None) -> Model:
+        """A model of ``registry`` (only ``azureml`` exists); see :class:`ModelCatalog.get`."""
+        check_registry(registry)
+        return self.catalog.get(name, version, label=label)
+
+    def list_from_registry(self, registry: str, name: str | None = None) -> builtins.list[Model]:
+        """The models of ``registry`` (the latest version of each), or the versions of
+        ``name``."""
+        check_registry(registry)
+        return self.catalog.list(name)
+
+    def refuse_registry_write(self, registry: str, what: str) -> NoReturn:
+        """Raise PermissionDeniedError: a registry's models cannot be created or changed."""
+        refuse_write(registry, what)
+
+    # --- language models -----------------------------------------------------------------
+
+    def language_model(self, workspace: str, model: str | Model, *,
+                       files: Path | None = None) -> tuple[Model, LanguageModelInfo]:
+        """The model a reference names (or ``model`` itself) and its language-model card, whose
+        ``path`` is the local GGUF file or folder to load. ``files``: a local copy of a
+        workspace version's files (its registered file or folder) when the caller made one;
+        without it, the artifact store's own files (a local store) or the catalog entry's.
+        An adapter's ``base_model`` is the version's ``base_model`` tag when it has one (a
+        model reference). Raises InvalidInputError when the files are not a language model,
+        UnsupportedError when they are only in a remote artifact store and ``files`` is not
+        given, and what :meth:`resolve` raises."""
+        if isinstance(model, str):
+            model = self.resolve(workspace, model)
+        if model.registry:
+            check_registry(model.registry)
+            return self.catalog.language_model(model.name)
+        path = files if files is not None else self.local_path(workspace, model)
+        if path is None:
+            raise UnsupportedError(
+                f"model {model.id}: its files are in a remote artifact store; give a local "
+                "copy (ModelService.language_model(..., files=...))")
+        info = inspect_model_files(path)
+        if info is None:
+            raise InvalidInputError(
+                f"model {model.id} is not a language model: its files are not a GGUF file "
+                "(or a folder holding one), a Hugging Face folder (config.json, weights, "
+                "tokenizer) or a PEFT adapter (adapter_config.json)")
+        base = model.tags.get("base_model")
+        if info.format == FORMAT_ADAPTER and base:
+            info = replace(info, base_model=base)
+        return model, info
+
+    def local_path(self, workspace: str, model: Model) -> Path | None:
+        """Where a version's file or folder is on this machine, or None when it is only in a
+        remote artifact store (a catalog model's files are where its package put them)."""
+        if model.registry:
+            return Path(model.path[len(FILE_SCHEME):]) if model.path.startswith(FILE_SCHEME) \
+                else None
+        return self.artifacts.local_path(
+            self.tracking.mlflow_artifact_path(workspace, model.artifact_path))
+
+    def _add_card(self, workspace: str, model: Model, rel: str, what: str) -> None:
+        """A custom model whose files are a language model gets the catalog's card tags and
+        properties (those the user set are kept). An adapter's ``base_model`` tag, when it is
+        a reference, must resolve; a Hugging Face id that a catalog entry has becomes that
+        entry's reference."""
+        local = self.artifacts.local_path(self.tracking.mlflow_artifact_path(workspace, rel))
+        info = inspect_model_files(local) if local is not None else None
+        if info is None:
+            return   # not a language model (or a remote store: detected when deployed)
+        if info.format == FORMAT_ADAPTER:
+            given = model.tags.get("base_model")
+            if given and given.startswith("azureml:"):
+                try:
+                    self.resolve(workspace, given)
+                except EmberError as exc:
+                    raise InvalidInputError(f"{what}: tag base_model {given!r}: "
+                                            f"{exc.message}") from None
+            elif not given and info.base_model:
+                entry = next((e for e in self.catalog.entries
+                              if e.huggingface_id.lower() == info.base_model.lower()), None)
+                if entry is not None:
+                    info = replace(info, base_model=registry_reference(entry.name))
+        tags, properties = card(info, model.name)
+        model.tags = {**tags, **model.tags}
+        model.properties = {**properties, **model.properties}
 
     def list(self, workspace: str, name: str | None = None, *,
              include_archived: bool = False) -> list[Model]:
