@@ -12,7 +12,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.codec import from_plain
 from ember.entities.models import Model
-from ember.errors import InvalidInputError
+from ember.errors import InvalidInputError, UnsupportedError
 from ember.specs.references import is_uri
 
 
@@ -22,18 +22,29 @@ def model_from_json(d: dict[str, Any]) -> Model:
 
 
 class ModelOperations:
-    def __init__(self, http: Http) -> None:
+    """A workspace's models, or with ``registry`` (``MLClient(registry_name="azureml")``) a
+    registry's: the built-in catalog, which is read-only (writes raise PermissionDeniedError)."""
+
+    def __init__(self, http: Http, registry: str | None = None) -> None:
         self._http = http
+        self._registry = registry
+
+    def _base(self) -> str:
+        if self._registry:
+            return f"/api/v1/registries/{quote(self._registry, safe='')}/models"
+        return self._http.ws("/models")
 
     def _url(self, name: str, tail: str = "") -> str:
-        return self._http.ws(f"/models/{quote(name, safe='')}{tail}")
+        return f"{self._base()}/{quote(name, safe='')}{tail}"
 
     def create_or_update(self, model: Model, show_progress: bool | None = None) -> Model:
         """Register a new version. A local ``path`` (file or folder) is uploaded first; its base
         name is kept, so a folder ``model/`` is ``$AZUREML_MODEL_DIR/model`` when deployed."""
-        if not model.path:
+        if not model.path and not self._registry:
             raise InvalidInputError(f"model {model.name!r} needs a path")
-        if not model.path.startswith("azureml:") and not is_uri(model.path):
+        # nothing is uploaded for a registry: the server refuses the write
+        if not self._registry and not model.path.startswith("azureml:") \
+                and not is_uri(model.path):
             local = Path(model.path)
             if not local.exists():
                 raise InvalidInputError(f"model {model.name!r}: {local} does not exist")
@@ -43,7 +54,7 @@ class ModelOperations:
                 "source": model.source, "type": model.type, "description": model.description,
                 "tags": model.tags, "properties": model.properties, "flavors": model.flavors,
                 "stage": model.stage, "run_id": model.run_id}
-        return model_from_json(self._http.json("POST", self._http.ws("/models"), json=body))
+        return model_from_json(self._http.json("POST", self._base(), json=body))
 
     def get(self, name: str, version: str | int | None = None,
             label: str | None = None) -> Model:
@@ -56,7 +67,7 @@ class ModelOperations:
         if name:
             params["name"] = name
         return [model_from_json(d) for d in
-                self._http.json("GET", self._http.ws("/models"), params=params)]
+                self._http.json("GET", self._base(), params=params)]
 
     def update(self, name: str, version: str | int, *, description: str | None = None,
                tags: dict[str, str] | None = None, properties: dict[str, str] | None = None,
@@ -81,6 +92,11 @@ class ModelOperations:
     def download(self, name: str, version: str | int, download_path: str | Path = ".") -> Path:
         """Write the version's files under ``download_path/<name>/`` (as ``az ml model
         download`` does); returns that folder."""
+        if self._registry:
+            model = self.get(name, version)
+            raise UnsupportedError(
+                f"model {name!r} of registry {self._registry!r} is not downloaded: its files "
+                f"are on the server's machine at {model.path.removeprefix('file://')}")
         target = Path(download_path) / name
         files = self._http.json("GET", self._url(name, f"/versions/{version}/files"))
         for f in files:

@@ -1,16 +1,21 @@
 """Model registry, the Ember/Azure ML shape (``/api/v1/workspaces/{ws}/models``). The MLflow
-registry protocol over the same registry is in ``mlflow_registry.py``."""
+registry protocol over the same registry is in ``mlflow_registry.py``.
+
+``registry_router`` serves a registry's models (``/api/v1/registries/{registry}/models``, as
+Azure's ``/registries/{registryName}/models``): the built-in, read-only ``azureml`` catalog,
+whose write routes answer 403."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.server.deps import WorkspaceContext, check_access, platform_of
 from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.models import ModelFileOut, ModelIn, ModelOut, ModelUpdate
 
 router = APIRouter(tags=["models"])
+registry_router = APIRouter(tags=["models"])
 
 
 @router.post("/models", status_code=201)
@@ -79,3 +84,40 @@ async def download_model_file(name: str, version: str, path: str,
             while chunk := fh.read(1 << 20):
                 yield chunk
     return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+# --- a registry's models (the built-in catalog) ------------------------------------------------
+
+@registry_router.get("/registries/{registry}/models")
+def list_registry_models(registry: str, request: Request,
+                         name: str | None = None) -> list[ModelOut]:
+    return [ModelOut.of(m) for m in
+            platform_of(request).models.list_from_registry(registry, name)]
+
+
+@registry_router.get("/registries/{registry}/models/{name}")
+def get_registry_model(registry: str, name: str, request: Request, version: str | None = None,
+                       label: str | None = None) -> ModelOut:
+    return ModelOut.of(platform_of(request).models.get_from_registry(
+        registry, name, version, label=label))
+
+
+@registry_router.post("/registries/{registry}/models", status_code=201)
+def create_registry_model(registry: str, body: ModelIn, request: Request) -> ModelOut:
+    platform_of(request).models.refuse_registry_write(registry, f"create model {body.name!r}")
+
+
+@registry_router.patch("/registries/{registry}/models/{name}/versions/{version}")
+def update_registry_model(registry: str, name: str, version: str, body: ModelUpdate,
+                          request: Request) -> ModelOut:
+    platform_of(request).models.refuse_registry_write(registry, f"update model {name!r}")
+
+
+@registry_router.post("/registries/{registry}/models/{name}/archive")
+def archive_registry_model(registry: str, name: str, request: Request) -> list[ModelOut]:
+    platform_of(request).models.refuse_registry_write(registry, f"archive model {name!r}")
+
+
+@registry_router.post("/registries/{registry}/models/{name}/restore")
+def restore_registry_model(registry: str, name: str, request: Request) -> list[ModelOut]:
+    platform_of(request).models.refuse_registry_write(registry, f"restore model {name!r}")

@@ -56,6 +56,7 @@ class ModelOut(BaseModel):
     aliases: list[str]
     creation_time: int
     last_update_time: int
+    registry: str = ""   # "azureml" for a model of the built-in catalog
 
     @classmethod
     def of(cls, m: Model) -> ModelOut:
@@ -64,7 +65,7 @@ class ModelOut(BaseModel):
                    properties=m.properties, flavors=m.flavors, job_name=m.run_id,
                    model_id=m.model_id, stage=m.stage, archived=m.archived,
                    aliases=m.aliases, creation_time=m.creation_time,
-                   last_update_time=m.last_update_time)
+                   last_update_time=m.last_update_time, registry=m.registry)
 
 
 class ModelFileOut(BaseModel):
