@@ -176,7 +176,16 @@ class ModelService:
             name, _, label = ref.partition("@")
             return self.get(workspace, name, label=label)
         name, _, version = ref.partition(":")
-        return self.get(workspace, name, version or None)
+        try:
+            return self.get(workspace, name, version or None)
+        except NotFoundError as exc:
+            entry = next((e for e in self.catalog.entries if e.name.lower() == name.lower()),
+                         None)
+            if entry is None:
+                raise
+            raise NotFoundError(f"{exc.message}; the model catalog has {entry.name}: "
+                                f"azureml://registries/azureml/models/{entry.name}"
+                                "/labels/latest") from None
 
     # --- registries (the built-in, read-only ``azureml`` catalog) --------------------------
 
