@@ -24,6 +24,8 @@ HARMLESS = {"user", "metadata", "store", "service_tier", "parallel_tool_calls"}
 CHAT = COMMON | HARMLESS | {"messages", "max_completion_tokens", "logprobs", "top_logprobs",
                             "response_format", "tools", "tool_choice"}
 COMPLETION = COMMON | HARMLESS | {"prompt", "echo", "logprobs", "best_of", "suffix"}
+EMBEDDINGS = {"model", "input", "encoding_format", "dimensions", "user"}
+MAX_EMBEDDING_INPUTS = 2048     # OpenAI's limit on inputs per embeddings request
 # Sampling fields outside OpenAI's API that vLLM and llama.cpp take (``extra_body``).
 EXTRAS = {"top_k", "min_p", "repetition_penalty"}
 EXTRA_MODES = {"error", "pass-through", "ignore", "drop"}

@@ -8,9 +8,11 @@ bytes. Usage is counted for every answer and reported to the router (``x-ember-u
 
 from __future__ import annotations
 
+import base64
 import codecs
 import copy
 import queue
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from ember.serving.llm.runtime import (
     FINISH_LENGTH,
     Event,
     GenRequest,
+    RequestRefused,
     Runtime,
 )
 
@@ -229,6 +232,9 @@ class ServedModel:
             return handler(data, mode)
         except ApiError as exc:
             return error_reply(exc)
+        except RequestRefused as exc:
+            return error_reply(ApiError(422, str(exc), param=exc.param,
+                                        code="parameter_not_supported"))
 
     def _json(self, status: int, obj: Any, usage: dict[str, int] | None = None) -> Reply:
         headers = {}
@@ -475,11 +481,67 @@ class ServedModel:
     # --- embeddings -------------------------------------------------------------------------
 
     def embeddings(self, data: dict[str, Any], mode: str) -> Reply:
+        """``input``: a string, a list of strings, a list of token ids or a list of such lists;
+        ``encoding_format`` float or base64 (little-endian float32, what the openai client
+        asks for by default); ``dimensions`` only as the model's own size (its vectors are not
+        trained to be cut short, Matryoshka-style: a truncated vector would be a worse one)."""
         if self.task != TASK_EMBEDDINGS:
             raise ApiError(400, f"model {self.name} does not produce embeddings (its task is "
                            f"{self.task})", code="model_not_supported")
-        raise ApiError(501, "embeddings are served by the transformers runtime",
-                       code="not_implemented")
+        P.check_keys(data, P.EMBEDDINGS, mode)
+        inputs = self._embedding_inputs(data.get("input"))
+        fmt = data.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            raise P.bad("encoding_format", f"must be 'float' or 'base64', not {fmt!r}")
+        size = getattr(self.runtime, "dimensions", None)
+        dims = data.get("dimensions")
+        if dims is not None:
+            if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+                raise P.bad("dimensions", "must be a positive integer")
+            if dims != size:
+                raise ApiError(422, f"dimensions: model {self.name} gives {size}-dimensional "
+                               "embeddings and is not trained for shorter ones", param="dimensions",
+                               code="parameter_not_supported")
+        ctx = self.runtime.context_length
+        for i, ids in enumerate(inputs):
+            if len(ids) > ctx:
+                raise ApiError(400, f"input[{i}]: This model's maximum context length is {ctx} "
+                               f"tokens. However, your input resulted in {len(ids)} tokens. "
+                               "Please reduce the length of the input.", param="input",
+                               code="context_length_exceeded")
+        vectors = self.runtime.embed(inputs)
+        data_out = []
+        for i, vector in enumerate(vectors):
+            value: Any = vector
+            if fmt == "base64":
+                value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data_out.append({"object": "embedding", "index": i, "embedding": value})
+        tokens = sum(len(ids) for ids in inputs)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return self._json(200, {"object": "list", "data": data_out,
+                                "model": data.get("model") or self.name, "usage": usage},
+                          {**usage, "completion_tokens": 0})
+
+    def _embedding_inputs(self, value: Any) -> list[list[int]]:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and value:
+            if all(isinstance(v, str) for v in value):
+                if len(value) > P.MAX_EMBEDDING_INPUTS:
+                    raise P.bad("input", f"at most {P.MAX_EMBEDDING_INPUTS} inputs per request")
+                if not all(value):
+                    raise P.bad("input", "an input must not be an empty string")
+                return [self.runtime.tokenize(v, add_special=True) for v in value]
+            if all(isinstance(t, int) and not isinstance(t, bool) for t in value):
+                return [list(value)]
+            if all(isinstance(v, list) and v and all(isinstance(t, int) and
+                                                     not isinstance(t, bool) for t in v)
+                   for v in value):
+                if len(value) > P.MAX_EMBEDDING_INPUTS:
+                    raise P.bad("input", f"at most {P.MAX_EMBEDDING_INPUTS} inputs per request")
+                return [list(v) for v in value]
+        raise P.bad("input", "must be a non-empty string, a list of strings, a list of token "
+                    "ids or a list of such lists")
 
     # --- Azure /score -----------------------------------------------------------------------
 

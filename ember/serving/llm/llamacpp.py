@@ -8,7 +8,16 @@ and samples each sequence's next token with its own sampler chain (grammar for J
 penalties, top-k/top-p/min-p, temperature, and a seeded draw: a request with a ``seed`` gets
 the same text every time). When the cache has no room for a step, the youngest sequence is set
 back: its cells are freed and it re-reads its prompt plus what it generated, later, with its
-sampler state kept, so its output is unchanged.
+sampler state kept.
+
+Numerics: llama.cpp's kernels sum in a different order for different batch shapes, so a
+greedy answer computed beside other requests can differ from the same answer computed alone
+where two tokens are nearly tied (as in every batching server).
+
+Prefix cache: a finished sequence keeps its cells (``_retained``) until its id or its room is
+needed. A new request starts from the longest prefix it shares with any sequence in the cache
+(``llama_memory_seq_cp`` shares those cells; nothing is recomputed), so a chat template's system
+prompt, or a conversation's earlier turns, are read once.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import logging
 import math
 import random
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +47,7 @@ from ember.serving.llm.runtime import (
 log = logging.getLogger("ember.serving.llm")
 PREFILL_BUDGET = 512      # prompt tokens read per step (keeps generating streams moving)
 PENALTY_WINDOW = 256      # last tokens the presence/frequency penalties look at
+MIN_SHARED_PREFIX = 4     # shorter common prefixes are read again (not worth a copy)
 
 
 def _import_llama_cpp() -> Any:
@@ -91,8 +101,9 @@ class LlamaCppRuntime(Runtime):
         self._cells = int(L.llama_n_ctx(self._ctx))
         self._mem = L.llama_get_memory(self._ctx)
         self._n_vocab = int(L.llama_vocab_n_tokens(self._vocab))
-        self._batch = L.llama_batch_init(int(cparams.n_batch), 0, 1)
-        self._batch_cap = int(cparams.n_batch)
+        self._batch_cap = int(L.llama_n_batch(self._ctx))   # llama.cpp caps it at n_ctx
+        self._prefill_budget = max(1, min(PREFILL_BUDGET, self._batch_cap - self.max_sequences))
+        self._batch = L.llama_batch_init(self._batch_cap, 0, 1)
         template = L.llama_model_chat_template(self._model, None)
         self.chat_template = template.decode("utf-8", "replace") if template else None
         self.bos_token = self._special_text(L.llama_vocab_bos(self._vocab))
@@ -102,6 +113,11 @@ class LlamaCppRuntime(Runtime):
         self._queue: deque[_Seq] = deque()
         self._free_ids = list(range(self.max_sequences - 1, -1, -1))
         self._active: list[_Seq] = []
+        # finished sequences whose cells are kept for their prefix: seq id -> tokens in cache
+        self._retained: OrderedDict[int, list[int]] = OrderedDict()
+        # prompt tokens read into the cache, and those found there already (prefix cache)
+        self.stats = {"prompt_tokens_read": 0, "prompt_tokens_cached": 0, "set_back": 0,
+                      "peak_sequences": 0}
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="llama-cpp-decode", daemon=True)
@@ -181,20 +197,62 @@ class LlamaCppRuntime(Runtime):
         return sum(s.pos + len(s.todo) for s in self._active)
 
     def _admit(self) -> None:
-        """Move queued requests into free sequences while the cache has room for them."""
-        while self._queue and self._free_ids:
+        """Move queued requests into sequences while the cache has room for them."""
+        while self._queue and (self._free_ids or self._retained):
             seq = self._queue[0]
             if seq.req.cancelled.is_set():
                 self._queue.popleft()
                 self._finish(seq, FINISH_CANCELLED)
                 continue
             room = self._cells - self._used() - len(self._active)
+            if len(seq.todo) + 1 > room and self._retained:
+                self._drop_retained()
+                room = self._cells - self._used() - len(self._active)
             if len(seq.todo) + 1 > room and self._active:
                 break
             self._queue.popleft()
-            seq.seq_id = self._free_ids.pop()
+            self._place(seq)
             seq.sampler = seq.sampler or self._sampler(seq.req)
             self._active.append(seq)
+            self.stats["peak_sequences"] = max(self.stats["peak_sequences"], len(self._active))
+
+    def _place(self, seq: _Seq) -> None:
+        """Give ``seq`` an id, starting from the longest prefix of its tokens in the cache."""
+        L, mem, tokens = self._L, self._mem, seq.todo
+        best_id, best = -1, 0
+        cached = list(self._retained.items()) + [(a.seq_id, a.history[:a.pos])
+                                                 for a in self._active]
+        for sid, held in cached:
+            n = _common_prefix(held, tokens)
+            if n > best:
+                best_id, best = sid, n
+        best = min(best, len(tokens) - 1)    # the last prompt token is read for its logits
+        # A seeded request reads its whole prompt: logits of a prompt read at once differ in
+        # the last bits from those of a cached prefix plus a suffix, and a sampled token can
+        # flip on that; read whole, the same request alone gives the same text every time.
+        if best < MIN_SHARED_PREFIX or seq.req.sampling.seed is not None:
+            best_id, best = -1, 0
+        if best_id in self._retained:        # a finished sequence: continue from its cells
+            del self._retained[best_id]
+            L.llama_memory_seq_rm(mem, best_id, best, -1)
+            seq.seq_id = best_id
+        else:
+            if self._free_ids:
+                seq.seq_id = self._free_ids.pop()
+            else:                            # take the least recently finished sequence
+                seq.seq_id, _ = self._retained.popitem(last=False)
+                L.llama_memory_seq_rm(mem, seq.seq_id, -1, -1)
+            if best_id >= 0:                 # a running sequence: share its prefix's cells
+                L.llama_memory_seq_cp(mem, best_id, seq.seq_id, 0, best)
+        seq.pos, seq.todo = best, tokens[best:]
+        self.stats["prompt_tokens_cached"] += best
+        self.stats["prompt_tokens_read"] += len(seq.todo)
+
+    def _drop_retained(self) -> None:
+        for sid in self._retained:
+            self._L.llama_memory_seq_rm(self._mem, sid, -1, -1)
+            self._free_ids.append(sid)
+        self._retained.clear()
 
     def _step(self) -> None:
         L, b = self._L, self._batch
@@ -206,7 +264,7 @@ class LlamaCppRuntime(Runtime):
                 self._retire(seq, FINISH_CANCELLED)
                 continue
             take = seq.todo[:max(0, min(len(seq.todo), budget,
-                                        PREFILL_BUDGET if len(seq.todo) > 1 else 1))]
+                                        self._prefill_budget if len(seq.todo) > 1 else 1))]
             if not take:
                 continue
             for j, tok in enumerate(take):
@@ -226,6 +284,10 @@ class LlamaCppRuntime(Runtime):
         if b.n_tokens == 0:
             return
         rc = L.llama_decode(self._ctx, b)
+        if rc == 1 and self._retained:
+            self._rebuild_accounting()
+            self._drop_retained()
+            return
         if rc == 1 and len(self._active) > 1:
             self._set_back_youngest()
             return
@@ -248,6 +310,7 @@ class LlamaCppRuntime(Runtime):
         victim.seq_id, victim.pos, victim.todo = -1, 0, list(victim.history)
         with self._wake:
             self._queue.appendleft(victim)
+        self.stats["set_back"] += 1
         log.info("KV cache full: a request was set back and will resume")
 
     def _rebuild_accounting(self) -> None:
@@ -293,8 +356,11 @@ class LlamaCppRuntime(Runtime):
     def _retire(self, seq: _Seq, finish: str, error: str | None = None) -> None:
         if seq in self._active:
             self._active.remove(seq)
-            self._L.llama_memory_seq_rm(self._mem, seq.seq_id, -1, -1)
-            self._free_ids.append(seq.seq_id)
+            if finish == FINISH_ERROR:
+                self._L.llama_memory_seq_rm(self._mem, seq.seq_id, -1, -1)
+                self._free_ids.append(seq.seq_id)
+            else:   # keep its cells for a later request with the same prefix
+                self._retained[seq.seq_id] = seq.history[:seq.pos]
         self._finish(seq, finish, error)
 
     def _finish(self, seq: _Seq, finish: str, error: str | None = None) -> None:
@@ -346,3 +412,11 @@ def _quiet(L: Any) -> None:
     except (ImportError, AttributeError):
         pass
 
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

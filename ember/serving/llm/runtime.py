@@ -25,6 +25,14 @@ class RuntimeMissing(Exception):
     """The runtime's package is not installed (the message names the pip extra)."""
 
 
+class RequestRefused(Exception):
+    """``submit`` refuses a request this runtime cannot serve as asked (the API answers 422)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 @dataclass
 class TopLogprob:
     token: str
@@ -92,14 +100,16 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, request: GenRequest) -> None:
-        """Queue a request; its events arrive on ``request.sink``."""
+        """Queue a request; its events arrive on ``request.sink``. Raises
+        :class:`RequestRefused` (before queueing anything) for a request it cannot serve."""
 
     def adapters(self) -> dict[str, Any]:
         """Loaded LoRA adapters (name → details); the base has none."""
         return {}
 
-    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        """Embeddings of ``texts`` and the tokens they took (embedding models only)."""
+    def embed(self, inputs: list[list[int]]) -> list[list[float]]:
+        """One embedding per token-id list (from ``tokenize(text, add_special=True)``, each no
+        longer than ``context_length``); embedding models only."""
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ember.serving.llm.api import TASK_CHAT, Reply, ServedModel, Stream
+from ember.serving.llm.api import TASK_CHAT, TASK_EMBEDDINGS, Reply, ServedModel, Stream
 from ember.serving.llm.runtime import Runtime, RuntimeMissing
 from ember.serving.protocol import LlmWorkerConfig
 from ember.serving.worker import write_port_file
@@ -189,8 +189,22 @@ def load_runtime(config: LlmWorkerConfig) -> Runtime:
         return LlamaCppRuntime(model_file(path), threads=threads,
                                max_sequences=int(config.get("max_sequences") or 16),
                                context_length=config.get("context_length"))
+    if runtime == "transformers":
+        extra: dict[str, Any] = dict(config)   # sizes outside the protocol, for tuning
+        if config.get("task") == TASK_EMBEDDINGS:
+            from ember.serving.llm.embeddings_runtime import EmbeddingsRuntime
+
+            return EmbeddingsRuntime(path, threads=threads, device=extra.get("device"))
+        from ember.serving.llm.transformers_runtime import TransformersRuntime
+
+        return TransformersRuntime(
+            path, threads=threads, max_sequences=int(config.get("max_sequences") or 16),
+            context_length=config.get("context_length"), adapters=config.get("adapters") or {},
+            adapter_cache_size=int(config.get("adapter_cache_size") or 4),
+            kv_blocks=extra.get("kv_blocks"), max_batch_tokens=extra.get("max_batch_tokens"),
+            device=extra.get("device"))
     raise RuntimeMissing(f"runtime {runtime!r} is not available in this worker (llama.cpp "
-                         "serves GGUF files)")
+                         "serves GGUF files, transformers Hugging Face folders)")
 
 
 def main(argv: list[str] | None = None) -> int:
