@@ -236,6 +236,8 @@ def test_model_paths_are_forwarded_verbatim(router: RouterProc, client: httpx.Cl
         assert resp.status_code == 200, (sub, resp.text)
         assert worker.received[-1][:2] == (method, f"/{sub}")
     assert client.get(f"{base}/info", headers=bearer()).json()["model_name"] == "stand-in"
+    assert client.get(f"{base}/v1/models/a%20b", headers=bearer()).status_code == 200
+    assert worker.received[-1][1] == "/v1/models/a%20b"   # escapes kept
     # Paths off the worker surface are the router's "no route", in the scoring shape.
     for sub in ("nope", "v1", "v1/", "chat"):
         resp = client.post(f"{base}/{sub}", headers=bearer(), json={})

@@ -168,7 +168,8 @@ class RouterApp:
                                        ep.name, dep.name, outcome[2])
         await respond(send, outcome, rid, dep.name_header)
         dep.stats.record(outcome[0], (time.perf_counter() - received) * 1000.0)
-        self._metered(ep, key, outcome[4])
+        if outcome[4] is not None or ep.limiter is not None:
+            self._metered(ep, key, outcome[4])
 
     def _route(self, ep: Endpoint, key: int, override: bytes | None, shape: ErrorShape
                ) -> _Routed | Refusal:
@@ -256,8 +257,13 @@ class RouterApp:
         if isinstance(routed, Refusal):
             return await respond(send, routed.outcome, rid, None, routed.headers)
         dep, mirrors = routed
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-        target = b"/" + raw_path.split(b"/", 4)[4]
+        # Sent on as the client wrote it (percent-escapes kept), unless an escaped "/" moved
+        # the parts: then as decoded (safe_target refuses what is not plain ASCII).
+        raw = (scope.get("raw_path") or b"").split(b"/", 4)
+        if len(raw) == 5 and raw[2] == parts[2].encode() and raw[3] == parts[3].encode():
+            target = b"/" + raw[4]
+        else:
+            target = "/".join(("", *parts[4:])).encode("utf-8")
         if scope["query_string"]:
             target += b"?" + scope["query_string"]
         try:
