@@ -11,8 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient", "ManagedOnlineDeployment",
-           "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment", "Output", "command", "dsl",
-           "load_component", "load_job", "load_model", "sweep", "__version__"]
+           "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment", "Output", "ServerlessEndpoint",
+           "command", "dsl", "load_component", "load_job", "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -28,6 +28,7 @@ _LAZY = {
     "CodeConfiguration": "ember.entities.online_endpoints",
     "BatchEndpoint": "ember.entities.batch_endpoints",
     "ModelBatchDeployment": "ember.entities.batch_endpoints",
+    "ServerlessEndpoint": "ember.entities.serverless_endpoints",
     "load_model": "ember.client.models",
     "dsl": "ember.dsl",
     "sweep": "ember.sweep",

@@ -10,7 +10,8 @@ import ember
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient",
                                      "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
-                                     "Model", "ModelBatchDeployment", "Output", "__version__",
+                                     "Model", "ModelBatchDeployment", "Output",
+                                     "ServerlessEndpoint", "__version__",
                                      "command", "dsl", "load_component", "load_job",
                                      "load_model", "sweep"]
     for name in ember.__all__:

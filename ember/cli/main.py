@@ -8,7 +8,7 @@ import typer
 
 from ember.cli import (batch_deployment, batch_endpoint, common, component, data, datastore,
                        environment, job, model, online_deployment, online_endpoint, output,
-                       server, workspace)
+                       server, serverless_endpoint, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -21,6 +21,7 @@ app.add_typer(online_endpoint.app, name="online-endpoint")
 app.add_typer(online_deployment.app, name="online-deployment")
 app.add_typer(batch_endpoint.app, name="batch-endpoint")
 app.add_typer(batch_deployment.app, name="batch-deployment")
+app.add_typer(serverless_endpoint.app, name="serverless-endpoint")
 app.add_typer(datastore.app, name="datastore")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(server.app, name="server")

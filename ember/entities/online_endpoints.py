@@ -27,9 +27,47 @@ class ProvisioningState:
 
 @dataclass
 class RequestSettings:
-    request_timeout_ms: int = 5000
-    max_concurrent_requests_per_instance: int = 1
-    max_queue_wait_ms: int = 500
+    """A field left None was not given: the service fills it with the default of the
+    deployment's kind (:data:`REQUEST_DEFAULTS`, or :data:`LLM_REQUEST_DEFAULTS` for a language
+    model, which batches concurrent requests and takes longer per request) before it records
+    the deployment, so a stored deployment has every field set."""
+
+    request_timeout_ms: int | None = None
+    max_concurrent_requests_per_instance: int | None = None
+    max_queue_wait_ms: int | None = None
+
+    def filled(self, defaults: RequestSettings) -> RequestSettings:
+        """These settings with each field not given taken from ``defaults``."""
+        return RequestSettings(**{
+            name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name)
+            for name in self.__dataclass_fields__})
+
+    @property
+    def timeout_ms(self) -> int:
+        return _given(self.request_timeout_ms, REQUEST_DEFAULTS.request_timeout_ms)
+
+    @property
+    def concurrency(self) -> int:
+        return _given(self.max_concurrent_requests_per_instance,
+                      REQUEST_DEFAULTS.max_concurrent_requests_per_instance)
+
+    @property
+    def queue_wait_ms(self) -> int:
+        return _given(self.max_queue_wait_ms, REQUEST_DEFAULTS.max_queue_wait_ms)
+
+
+def _given(value: int | None, default: int | None) -> int:
+    return int(value if value is not None else default or 0)
+
+
+REQUEST_DEFAULTS = RequestSettings(request_timeout_ms=5000,
+                                   max_concurrent_requests_per_instance=1,
+                                   max_queue_wait_ms=500)
+# A language model decodes concurrent requests together (so it needs them concurrently), and
+# one generation takes seconds to a minute on a CPU.
+LLM_REQUEST_DEFAULTS = RequestSettings(request_timeout_ms=90_000,
+                                       max_concurrent_requests_per_instance=32,
+                                       max_queue_wait_ms=500)
 
 
 @dataclass
@@ -93,6 +131,9 @@ class OnlineDeployment:
     # Ember's key (Azure sizes memory by instance_type): a worker whose resident memory, with
     # its child processes, passes this many MiB is restarted, and the restart logged.
     worker_memory_limit_mb: int | None = None
+    # Ember's key, for a language model without a scoring script: the runtime that serves it
+    # ("llama.cpp" | "transformers"); None = the model's default (its card's first runtime).
+    runtime: str | None = None
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     provisioning_state: str = ProvisioningState.CREATING

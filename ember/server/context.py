@@ -63,14 +63,19 @@ class Platform:
         from ember.serving.online_endpoints import OnlineEndpointService
         from ember.serving.supervisor import Supervisor
 
-        self.supervisor = Supervisor(self.settings.home, self.settings.host,
-                                     self.settings.serving_port or 0,
-                                     lambda: self.online_endpoints.views())
+        from ember.serving.serverless_endpoints import ServerlessEndpointService
+
+        self.supervisor = Supervisor(
+            self.settings.home, self.settings.host, self.settings.serving_port or 0,
+            lambda: self.online_endpoints.views() + self.serverless_endpoints.views())
         self.online_endpoints = OnlineEndpointService(self.store.online_endpoints, self.supervisor)
         self.online_deployments = OnlineDeploymentService(
             self.store.online_endpoints, self.online_endpoints, self.supervisor, self.models,
             self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
             self.settings.home)
+        self.serverless_endpoints = ServerlessEndpointService(
+            self.store.serverless_endpoints, self.online_endpoints, self.supervisor,
+            self.online_deployments.language_models)
         from ember.serving.batch_deployments import BatchDeploymentService
         from ember.serving.batch_endpoints import BatchEndpointService
 
@@ -89,7 +94,11 @@ class Platform:
         self.scheduler.start()
         self.orchestrator.start()
         self.supervisor.start()
-        self.online_deployments.recover()
+        adopted = self.supervisor.adopted()
+        self.online_deployments.recover(adopted)
+        self.serverless_endpoints.recover(adopted)
+        for key in adopted:   # workers of deployments no longer recorded
+            self.supervisor.remove(key)
 
     def close(self) -> None:
         self.supervisor.close()

@@ -32,9 +32,11 @@ class DeploymentAssets:
 
     def check(self, workspace: str, what: str, model_ref: str | Model,
               code: CodeConfiguration | None,
-              environment: str | Environment | None) -> Resolved:
+              environment: str | Environment | None, *,
+              language_model: bool = False) -> Resolved:
         """Resolve the model and environment references and check the scoring script is in
-        the uploaded code. A deployment without code needs an MLflow model (no-code)."""
+        the uploaded code. A deployment without code needs an MLflow model (no-code), or a
+        language model (``language_model``: the caller found its files are one)."""
         if isinstance(model_ref, Model):
             raise InvalidInputError(f"{what}: an inline model must be registered first (the "
                                     "CLI and SDK do this for you)")
@@ -51,7 +53,8 @@ class DeploymentAssets:
         elif model is None:
             raise InvalidInputError(f"{what} needs a model, or a code_configuration with a "
                                     "scoring script")
-        elif model.type != "mlflow_model" or "python_function" not in model.flavors:
+        elif not language_model and (model.type != "mlflow_model"
+                                     or "python_function" not in model.flavors):
             raise InvalidInputError(
                 f"{what}: model {ref} is a {model.type} without the MLflow python_function "
                 "flavor, so it needs code_configuration (a scoring script with init() and run())")

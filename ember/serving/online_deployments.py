@@ -1,5 +1,9 @@
 """Online deployments: validation, the worker plan (model folder, code, environment), and
-rollouts run in the background (provisioning_state Creating/Updating → Succeeded | Failed)."""
+rollouts run in the background (provisioning_state Creating/Updating → Succeeded | Failed).
+
+A language model deployed without a scoring script runs the language-model worker on the
+server's Python (``llm_plan.py``); with a scoring script it is served by the script, as any
+model is."""
 
 from __future__ import annotations
 
@@ -13,7 +17,12 @@ from typing import Any
 
 from ember.artifacts.store import ArtifactStore
 from ember.entities.data import DataAsset
-from ember.entities.online_endpoints import OnlineDeployment, ProvisioningState
+from ember.entities.online_endpoints import (
+    LLM_REQUEST_DEFAULTS,
+    REQUEST_DEFAULTS,
+    OnlineDeployment,
+    ProvisioningState,
+)
 from ember.entities.names import check_name
 from ember.errors import (
     ConflictError,
@@ -25,6 +34,7 @@ from ember.errors import (
 )
 from ember.engine.environments import BuildLog, EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
+from ember.serving.llm_plan import LanguageModel, LanguageModels, choose_runtime, llm_settings
 from ember.serving.model_files import conda_python, materialize, mlflow_environment
 from ember.serving.online_endpoints import OnlineEndpointService
 from ember.serving.processes import log_tail
@@ -55,6 +65,7 @@ class OnlineDeploymentService:
         self.data = data
         self.home = home
         self.assets = DeploymentAssets(models, environments, uploads, artifacts)
+        self.language_models = LanguageModels(models, artifacts, home)
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 
@@ -94,21 +105,38 @@ class OnlineDeploymentService:
         what = f"online deployment {d.name!r}"
         if d.instance_count < 1:
             raise InvalidInputError(f"{what}: instance_count must be at least 1")
-        rs = d.request_settings
-        if not 1 <= rs.request_timeout_ms <= MAX_REQUEST_TIMEOUT_MS:
-            raise InvalidInputError(f"{what}: request_settings.request_timeout_ms must be "
-                                    f"from 1 to {MAX_REQUEST_TIMEOUT_MS}")
-        if rs.max_concurrent_requests_per_instance < 1 or rs.max_queue_wait_ms < 0:
-            raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
-                                    "instance must be >= 1 and max_queue_wait_ms >= 0")
         limit = d.worker_memory_limit_mb
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                                   or limit < 1):
             raise InvalidInputError(f"{what}: worker_memory_limit_mb must be an integer >= 1 "
                                     f"(MiB of resident memory per worker), not {limit!r}")
+        rs = d.request_settings.filled(REQUEST_DEFAULTS)   # the given ones are checked here
+        if not 1 <= rs.timeout_ms <= MAX_REQUEST_TIMEOUT_MS:
+            raise InvalidInputError(f"{what}: request_settings.request_timeout_ms must be "
+                                    f"from 1 to {MAX_REQUEST_TIMEOUT_MS}")
+        if rs.concurrency < 1 or rs.queue_wait_ms < 0:
+            raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
+                                    "instance must be >= 1 and max_queue_wait_ms >= 0")
+        lm = self._language_model(workspace, d)
+        d.request_settings = d.request_settings.filled(
+            LLM_REQUEST_DEFAULTS if lm else REQUEST_DEFAULTS)
         resolved = self.assets.check(workspace, what, d.model, d.code_configuration,
-                                     d.environment)
+                                     d.environment, language_model=lm is not None)
         d.model, d.environment = resolved.model, resolved.environment
+        if lm is not None:
+            if d.environment is not None:
+                raise InvalidInputError(
+                    f"{what}: language model {lm.reference} runs on the server's own Python "
+                    "with no environment; remove `environment` (or add a code_configuration "
+                    "to serve it with your own scoring script in that environment)")
+            d.model = lm.reference
+            d.runtime = choose_runtime(what, lm, d.runtime)
+            llm_settings(what, d.environment_variables)
+        elif d.runtime:
+            raise InvalidInputError(
+                f"{what}: `runtime` applies to a language model deployed without a scoring "
+                "script; this deployment "
+                + ("has a scoring script" if d.code_configuration else "has no language model"))
         if d.data_collector is not None and any(
                 d.data_collector.enabled(n) for n in ("request", "response")):
             if self.artifacts.local_path("x") is None:
@@ -162,7 +190,21 @@ class OnlineDeploymentService:
 
     # --- the worker plan ----------------------------------------------------------------
 
+    def _language_model(self, workspace: str, d: OnlineDeployment) -> LanguageModel | None:
+        """The language model a deployment without a scoring script serves, else None."""
+        if d.code_configuration is not None or not isinstance(d.model, str) or not d.model:
+            return None
+        return self.language_models.find(workspace, d.model)
+
     def _plan(self, workspace: str, d: OnlineDeployment) -> WorkerPlan:
+        lm = self._language_model(workspace, d)
+        if lm is not None:
+            return self.language_models.plan(
+                workspace, d.endpoint_name, d.name, lm,
+                runtime=choose_runtime(f"online deployment {d.name!r}", lm, d.runtime),
+                environment_variables=d.environment_variables,
+                request_timeout_ms=d.request_settings.timeout_ms,
+                memory_limit_mb=d.worker_memory_limit_mb, revision=d.generation)
         folder = self.home / "serving" / workspace / d.endpoint_name / d.name / \
             f"g{d.generation}"
         config: dict[str, Any] = {"workspace": workspace, "endpoint": d.endpoint_name,
@@ -170,7 +212,7 @@ class OnlineDeploymentService:
                                   "environment_variables": dict(d.environment_variables),
                                   "model_dir": None, "model_path": None, "code_dir": None,
                                   "scoring_script": None,
-                                  "request_timeout_ms": d.request_settings.request_timeout_ms}
+                                  "request_timeout_ms": d.request_settings.timeout_ms}
         if isinstance(d.model, str) and d.model:
             model = self.models.resolve(workspace, d.model)
             config["model_dir"], config["model_path"] = materialize(
@@ -219,9 +261,9 @@ class OnlineDeploymentService:
     def _route(self, workspace: str, d: OnlineDeployment) -> dict[str, Any]:
         rs = d.request_settings
         route: dict[str, Any] = {
-            "max_concurrent_requests_per_instance": rs.max_concurrent_requests_per_instance,
-            "request_timeout_ms": rs.request_timeout_ms,
-            "max_queue_wait_ms": rs.max_queue_wait_ms,
+            "max_concurrent_requests_per_instance": rs.concurrency,
+            "request_timeout_ms": rs.timeout_ms,
+            "max_queue_wait_ms": rs.queue_wait_ms,
             "collect_request": None, "collect_response": None, "sampling_rate": 0.0}
         dc = d.data_collector
         if dc is not None:
@@ -295,13 +337,14 @@ class OnlineDeploymentService:
             text = f"{text}\n--- provisioning error ---\n{d.error}" if text else d.error
         return text
 
-    def recover(self) -> None:
+    def recover(self, adopted: dict[Key, int]) -> None:
         """After a server start (the supervisor has adopted what a previous server left
-        serving): a deployment whose workers were adopted for its current generation keeps
-        them (the supervisor replaces the dead ones); every other deployment that was serving
-        or being rolled out is rolled out again. A Failed deployment keeps whatever older
-        generation still serves it; workers of a deployment no longer recorded are stopped."""
-        adopted = self.supervisor.adopted()
+        serving; ``adopted`` is ``supervisor.adopted()``): a deployment whose workers were
+        adopted for its current generation keeps them (the supervisor replaces the dead ones);
+        every other deployment that was serving or being rolled out is rolled out again. A
+        Failed deployment keeps whatever older generation still serves it. Each deployment
+        recorded here is taken out of ``adopted``: what is left there belongs to no online
+        deployment (the caller stops it once every kind has taken its own)."""
         for workspace, d in self.store.list_deployments():
             key: Key = (workspace, d.endpoint_name, d.name)
             revision = adopted.pop(key, None)
@@ -314,5 +357,3 @@ class OnlineDeploymentService:
             d.provisioning_state = ProvisioningState.UPDATING
             self.store.update_deployment(workspace, d)
             self._start_rollout(workspace, d, False)
-        for key in adopted:
-            self.supervisor.remove(key)

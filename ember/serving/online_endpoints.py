@@ -6,15 +6,18 @@ from __future__ import annotations
 import builtins
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ember.entities.online_endpoints import AUTH_MODES, EndpointKeys, OnlineEndpoint
 from ember.entities.names import check_name
-from ember.errors import InvalidInputError, UnsupportedError
+from ember.errors import AlreadyExistsError, InvalidInputError, UnsupportedError
 from ember.serving.supervisor import EndpointView, Supervisor
 from ember.store.online_endpoints import OnlineEndpointStore
 
 MAX_MIRROR_PERCENT = 50
+# (workspace, name) -> what else holds that endpoint name ("serverless endpoint 'x'"), or None
+NameCheck = Callable[[str, str], str | None]
 
 
 def new_key() -> str:
@@ -25,6 +28,16 @@ class OnlineEndpointService:
     def __init__(self, store: OnlineEndpointStore, supervisor: Supervisor) -> None:
         self.store = store
         self.supervisor = supervisor
+        self._name_checks: list[NameCheck] = []
+
+    def add_name_check(self, check: NameCheck) -> None:
+        """Another kind of endpoint served by the same router (serverless endpoints) shares
+        the ``/endpoints/<workspace>/<name>/`` namespace: ``check`` says whether it holds a
+        name, and create refuses that name."""
+        self._name_checks.append(check)
+
+    def exists(self, workspace: str, name: str) -> bool:
+        return any(ep.name == name for _, ep in self.store.list_endpoints(workspace))
 
     def _shown(self, workspace: str, ep: OnlineEndpoint) -> OnlineEndpoint:
         ep.scoring_uri = self.supervisor.scoring_uri(workspace, ep.name)
@@ -44,6 +57,13 @@ class OnlineEndpointService:
                 f"online endpoint {ep.name!r}: traffic cannot be set when the endpoint is "
                 "created (it has no deployments yet); create a deployment, then "
                 "`ember online-endpoint update --traffic`")
+        for check in self._name_checks:
+            holder = check(workspace, ep.name)
+            if holder:
+                raise AlreadyExistsError(
+                    f"online endpoint {ep.name!r}: the name is taken by {holder} in workspace "
+                    f"{workspace!r} (both are served under /endpoints/{workspace}/<name>); "
+                    "choose another name")
         ep.traffic, ep.mirror_traffic = {}, {}
         ep.creation_time = time.time()
         self.store.create_endpoint(workspace, ep, EndpointKeys(new_key(), new_key()))

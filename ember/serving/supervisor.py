@@ -75,6 +75,7 @@ class EndpointView:
     traffic: dict[str, int]
     mirror_traffic: dict[str, int]
     deployments: list[str]
+    limits: dict[str, int] | None = None    # protocol.EndpointLimits (serverless endpoints)
 
 
 def key_hash(key: str) -> str:
@@ -341,10 +342,13 @@ class Supervisor:
                     route["instances"] = [i.proc.addr for i in live.active
                                           if i.proc.addr] if live else []
                     deployments[name] = route
-                endpoints[f"{view.workspace}/{view.name}"] = {
+                route_of_endpoint: dict[str, Any] = {
                     "key_hashes": [key_hash(k) for k in view.keys if k],
                     "traffic": view.traffic, "mirror_traffic": view.mirror_traffic,
                     "deployments": deployments}
+                if view.limits:
+                    route_of_endpoint["limits"] = dict(view.limits)
+                endpoints[f"{view.workspace}/{view.name}"] = route_of_endpoint
         return {"endpoints": endpoints}
 
     def push(self) -> None:
@@ -358,6 +362,17 @@ class Supervisor:
 
     def metrics(self) -> dict[str, Any]:
         return dict(self._admin("GET", "/-/metrics").json())
+
+    def usage(self) -> dict[str, Any]:
+        """The router's metering: ``{"<ws>/<endpoint>": {"primary": {"requests",
+        "prompt_tokens", "completion_tokens"}, "secondary": {...}}}``; {} when the router does
+        not answer or reports none."""
+        try:
+            found = self._admin("GET", "/-/metrics").json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        usage = found.get("usage") if isinstance(found, dict) else None
+        return usage if isinstance(usage, dict) else {}
 
     def prometheus(self) -> str:
         return self._admin("GET", "/-/metrics/prometheus").text

@@ -7,7 +7,11 @@ model is a reference as written. Keys Azure accepts that have no meaning on loca
 (``identity``, ``public_network_access``, ``app_insights_enabled``, ``scale_settings``,
 ``egress_public_network_access``, ``instance_type``, ``kind``) are accepted and ignored.
 ``worker_memory_limit_mb`` is Ember's own key (an integer >= 1: MiB of resident memory per
-worker, children included, past which the worker is restarted).
+worker, children included, past which the worker is restarted), and so is ``runtime``: for a
+language model deployed without a scoring script, the runtime that serves it (``llama.cpp`` or
+``transformers``; by default the first one the model's files allow). Such a deployment also
+reads ``EMBER_LLM_THREADS`` (CPU threads per worker, default 1) and ``EMBER_LLM_MAX_SEQUENCES``
+(requests decoded together, default 16) from its ``environment_variables``.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ DEPLOYMENT_KEYS = ("$schema", "name", "endpoint_name", "description", "tags", "m
                    "instance_type", "instance_count", "app_insights_enabled", "scale_settings",
                    "request_settings", "liveness_probe", "readiness_probe", "data_collector",
                    "egress_public_network_access", "type", "properties", "model_mount_path",
-                   "worker_memory_limit_mb")
+                   "worker_memory_limit_mb", "runtime")
 _REQUEST_KEYS = ("request_timeout_ms", "max_concurrent_requests_per_instance",
                  "max_queue_wait_ms")
 _PROBE_KEYS = ("initial_delay", "period", "timeout", "success_threshold", "failure_threshold")
@@ -93,6 +97,7 @@ def load_online_deployment_spec(path: Path,
         readiness_probe=ProbeSettings(**_ints(sec, "readiness_probe", _PROBE_KEYS)),
         data_collector=_collector(sec),
         worker_memory_limit_mb=sec.get_int("worker_memory_limit_mb", minimum=1),
+        runtime=sec.get_str("runtime"),
         description=sec.get_str("description", nonempty=False) or "",
         tags=sec.get_str_map("tags"))
 

@@ -71,9 +71,10 @@ class _Code(Body):
 
 
 class _Requests(Body):
-    request_timeout_ms: int = 5000
-    max_concurrent_requests_per_instance: int = 1
-    max_queue_wait_ms: int = 500
+    # None: not given (the service fills the deployment kind's default)
+    request_timeout_ms: int | None = None
+    max_concurrent_requests_per_instance: int | None = None
+    max_queue_wait_ms: int | None = None
 
 
 class _Probe(Body):
@@ -101,6 +102,7 @@ class DeploymentIn(Body):
     readiness_probe: _Probe = Field(default_factory=_Probe)
     data_collector: _Collector | None = None
     worker_memory_limit_mb: StrictInt | None = None   # range checked by the service
+    runtime: str | None = None
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
 
@@ -118,7 +120,7 @@ class DeploymentIn(Body):
             readiness_probe=ProbeSettings(**self.readiness_probe.model_dump()),
             data_collector=DataCollector(**self.data_collector.model_dump())
             if self.data_collector else None,
-            worker_memory_limit_mb=self.worker_memory_limit_mb,
+            worker_memory_limit_mb=self.worker_memory_limit_mb, runtime=self.runtime,
             description=self.description, tags=self.tags)
 
 
@@ -136,6 +138,7 @@ class DeploymentOut(BaseModel):
     readiness_probe: dict[str, Any]
     data_collector: dict[str, Any] | None
     worker_memory_limit_mb: int | None = None
+    runtime: str | None = None
     description: str
     tags: dict[str, str]
     provisioning_state: str

@@ -1,0 +1,76 @@
+"""Serverless endpoints (``/serverless-endpoints``, ARM's ``serverlessEndpoints`` verbs):
+create or update, get, list, delete, ``listKeys``, ``regenerateKeys``. Model traffic goes to
+the router's scoring URI (``<scoring_uri>/v1/...`` is OpenAI's API), never through these."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ember.errors import InvalidInputError
+from ember.server.deps import WorkspaceContext, check_access
+from ember.server.schemas.online_endpoints import KeysOut, RegenerateIn
+from ember.server.schemas.serverless_endpoints import (
+    ServerlessEndpointIn,
+    ServerlessEndpointOut,
+    ServerlessEndpointUpdate,
+)
+
+router = APIRouter(tags=["serverless-endpoints"])
+S = "/serverless-endpoints"
+
+
+@router.put(S + "/{name}")
+async def create_or_update_endpoint(name: str, body: ServerlessEndpointIn,
+                                    ctx: WorkspaceContext = Depends(check_access)
+                                    ) -> ServerlessEndpointOut:
+    """Create the endpoint (provisioning starts in the background: poll its
+    ``provisioning_state``), or update an existing one's description, tags, properties and
+    rate limits (``model_id`` and ``auth_mode`` cannot change)."""
+    if body.name not in (None, name):
+        raise InvalidInputError(f"the body names endpoint {body.name!r} but the path {name!r}")
+    return ServerlessEndpointOut.of(await ctx.run(
+        ctx.platform.serverless_endpoints.create_or_update, ctx.name, body.entity(name)))
+
+
+@router.get(S)
+async def list_endpoints(ctx: WorkspaceContext = Depends(check_access)
+                         ) -> list[ServerlessEndpointOut]:
+    return [ServerlessEndpointOut.of(e)
+            for e in await ctx.run(ctx.platform.serverless_endpoints.list, ctx.name)]
+
+
+@router.get(S + "/{name}")
+async def get_endpoint(name: str, ctx: WorkspaceContext = Depends(check_access)
+                       ) -> ServerlessEndpointOut:
+    """The endpoint, with ``usage``: requests, prompt and completion tokens per key."""
+    return ServerlessEndpointOut.of(await ctx.run(ctx.platform.serverless_endpoints.get,
+                                                  ctx.name, name))
+
+
+@router.patch(S + "/{name}")
+async def update_endpoint(name: str, body: ServerlessEndpointUpdate,
+                          ctx: WorkspaceContext = Depends(check_access)
+                          ) -> ServerlessEndpointOut:
+    return ServerlessEndpointOut.of(await ctx.run(
+        ctx.platform.serverless_endpoints.update, ctx.name, name,
+        description=body.description, tags=body.tags, properties=body.properties,
+        rate_limits=body.rate_limits.entity() if body.rate_limits else None))
+
+
+@router.delete(S + "/{name}", status_code=204)
+async def delete_endpoint(name: str, ctx: WorkspaceContext = Depends(check_access)) -> None:
+    await ctx.run(ctx.platform.serverless_endpoints.delete, ctx.name, name)
+
+
+@router.post(S + "/{name}/listKeys")
+async def list_keys(name: str, ctx: WorkspaceContext = Depends(check_access)) -> KeysOut:
+    keys = await ctx.run(ctx.platform.serverless_endpoints.get_keys, ctx.name, name)
+    return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
+
+
+@router.post(S + "/{name}/regenerateKeys")
+async def regenerate_keys(name: str, body: RegenerateIn,
+                          ctx: WorkspaceContext = Depends(check_access)) -> KeysOut:
+    keys = await ctx.run(ctx.platform.serverless_endpoints.regenerate_keys, ctx.name, name,
+                         body.key_type)
+    return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
