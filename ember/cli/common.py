@@ -22,8 +22,9 @@ def configure(endpoint: str | None, workspace: str | None) -> None:
     _options["workspace"] = workspace
 
 
-def client() -> MLClient:
-    return MLClient(endpoint=_options["endpoint"], workspace=_options["workspace"])
+def client(registry_name: str | None = None) -> MLClient:
+    return MLClient(endpoint=_options["endpoint"], workspace=_options["workspace"],
+                    registry_name=registry_name)
 
 
 def plain(entity: Any) -> dict[str, Any]:
@@ -36,6 +37,9 @@ EndpointNameOptional = typer.Option(None, "--endpoint-name", "--endpoint", "-e")
 DeploymentNameOpt = typer.Option(None, "--deployment-name", "--deployment", "-d")
 NoWaitOpt = typer.Option(False, "--no-wait",
                          help="Return once the request is accepted (as az); don't wait.")
+RegistryNameOpt = typer.Option(
+    None, "--registry-name", help="A registry instead of the workspace: 'azureml' is the "
+    "built-in, read-only model catalog.")
 LocalOpt = typer.Option(False, "--local", help="Accepted for az users: Ember is local already.")
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from ember.cli.common import NoWaitOpt, client, plain
+from ember.cli.common import NoWaitOpt, RegistryNameOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Models (the registry the MLflow client also reads).",
@@ -12,6 +12,20 @@ app = typer.Typer(help="Models (the registry the MLflow client also reads).",
 
 _COLUMNS = ["name", "version", "type", "stage", "aliases", "run_id", "creation_time",
             "description"]
+# az ml model list --registry-name: the containers (one row per model)
+_CONTAINER_COLUMNS = ["name", "latest_version", "task", "parameters", "license"]
+
+
+def _container(m: object) -> dict[str, object]:
+    d = plain(m)
+    return {"name": d["name"], "latest_version": str(d["version"]),
+            "task": d["tags"].get("task", ""), "parameters": d["tags"].get("parameters", ""),
+            "license": d["tags"].get("license", ""), "description": d["description"],
+            "tags": d["tags"], "properties": d["properties"], "id": _registry_id(d)}
+
+
+def _registry_id(d: dict[str, object]) -> str:
+    return f"azureml://registries/{d['registry']}/models/{d['name']}/versions/{d['version']}"
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -38,8 +52,10 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
            tags: list[str] = typer.Option([], "--tags", help="key=value, repeatable"),
            set_: list[str] = typer.Option([], "--set"),
            no_wait: bool = NoWaitOpt,
+           registry_name: str = RegistryNameOpt,
            output: str = OutputOpt) -> None:
-    """Register a model version from YAML and/or flags (local files are uploaded)."""
+    """Register a model version from YAML and/or flags (local files are uploaded). A language
+    model (a GGUF file, a Hugging Face folder, a PEFT adapter) gets the catalog's card tags."""
     from ember.entities.models import Model
     from ember.errors import InvalidInputError, SpecError
     from ember.specs.models import load_model_spec
@@ -73,7 +89,7 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
     if description is not None:
         model.description = description
     model.tags.update(_pairs(tags, "--tags"))
-    with client() as c:
+    with client(registry_name) as c:
         emit(plain(c.models.create_or_update(model)), output)
 
 
@@ -81,20 +97,26 @@ def create(file: Path = typer.Option(None, "--file", "-f"),
 def show(name: str = typer.Option(..., "--name", "-n"),
          version: str = typer.Option(None, "--version", "-v"),
          label: str = typer.Option(None, "--label", "-l", help="latest, or an alias"),
+         registry_name: str = RegistryNameOpt,
          output: str = OutputOpt) -> None:
     """A model version (the latest when no version or label is given)."""
-    with client() as c:
+    with client(registry_name) as c:
         emit(plain(c.models.get(name, version, label)), output)
 
 
 @app.command("list")
 def list_(name: str = typer.Option(None, "--name", "-n"),
           include_archived: bool = typer.Option(False, "--include-archived"),
+          registry_name: str = RegistryNameOpt,
           output: str = OutputOpt) -> None:
-    """The latest version of every model, or every version of --name."""
-    with client() as c:
-        emit([plain(m) for m in c.models.list(name, include_archived=include_archived)],
-             output, _COLUMNS)
+    """The latest version of every model, or every version of --name (of a registry's models
+    with --registry-name: the catalog's containers, with their latest_version)."""
+    with client(registry_name) as c:
+        found = c.models.list(name, include_archived=include_archived)
+    if registry_name and not name:
+        emit([_container(m) for m in found], output, _CONTAINER_COLUMNS)
+        return
+    emit([plain(m) for m in found], output, _COLUMNS)
 
 
 @app.command("update")
@@ -106,11 +128,12 @@ def update(name: str = typer.Option(..., "--name", "-n"),
            set_: list[str] = typer.Option([], "--set", help="description=..., stage=..., "
                                           "tags.k=v, properties.k=v"),
            no_wait: bool = NoWaitOpt,
+           registry_name: str = RegistryNameOpt,
            output: str = OutputOpt) -> None:
     """Change a version's description, stage, tags or properties."""
     from ember.errors import InvalidInputError
 
-    with client() as c:
+    with client(registry_name) as c:
         current = c.models.get(name, version)
         new_tags, new_props = dict(current.tags), dict(current.properties)
         new_tags.update(_pairs(tags, "--tags"))
@@ -134,18 +157,20 @@ def update(name: str = typer.Option(..., "--name", "-n"),
 def archive(name: str = typer.Option(..., "--name", "-n"),
             version: str = typer.Option(None, "--version", "-v",
                                         help="one version (default: every version)"),
+            registry_name: str = RegistryNameOpt,
             output: str = OutputOpt) -> None:
     """Hide a version (or every version) from list and from "latest"."""
-    with client() as c:
+    with client(registry_name) as c:
         emit([plain(m) for m in c.models.archive(name, version)], output, _COLUMNS)
 
 
 @app.command("restore")
 def restore(name: str = typer.Option(..., "--name", "-n"),
             version: str = typer.Option(None, "--version", "-v"),
+            registry_name: str = RegistryNameOpt,
             output: str = OutputOpt) -> None:
     """Undo archive."""
-    with client() as c:
+    with client(registry_name) as c:
         emit([plain(m) for m in c.models.restore(name, version)], output, _COLUMNS)
 
 
@@ -153,8 +178,9 @@ def restore(name: str = typer.Option(..., "--name", "-n"),
 def download(name: str = typer.Option(..., "--name", "-n"),
              version: str = typer.Option(..., "--version", "-v"),
              download_path: Path = typer.Option(Path("."), "--download-path", "-p"),
+             registry_name: str = RegistryNameOpt,
              output: str = OutputOpt) -> None:
     """Write the version's files under <download-path>/<name>/."""
-    with client() as c:
+    with client(registry_name) as c:
         target = c.models.download(name, version, download_path)
     emit({"name": name, "version": version, "path": str(target)}, output)

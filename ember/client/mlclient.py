@@ -22,6 +22,7 @@ from ember.client.jobs import JobOperations
 from ember.client.models import ModelOperations
 from ember.client.online_deployments import OnlineDeploymentOperations
 from ember.client.online_endpoints import OnlineEndpointOperations, Poller
+from ember.client.serverless_endpoints import ServerlessEndpointOperations
 from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
 from ember.entities.components import Component
 from ember.entities.data import DataAsset
@@ -30,6 +31,7 @@ from ember.entities.jobs import Job
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
 from ember.entities.pipelines import PipelineJob
+from ember.entities.serverless_endpoints import ServerlessEndpoint
 from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
@@ -43,6 +45,7 @@ _KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
     ((OnlineEndpoint,), "online_endpoints", True),
     ((OnlineDeployment,), "online_deployments", True),
     ((BatchEndpoint,), "batch_endpoints", True), ((BatchDeployment,), "batch_deployments", True),
+    ((ServerlessEndpoint,), "serverless_endpoints", True),
 )
 
 class WorkspaceOperations:
@@ -67,15 +70,18 @@ class MLClient:
     ``MLClient()`` uses ``EMBER_ENDPOINT`` when set, else the embedded local server (started on
     loopback on first use, state under ``EMBER_HOME``). Azure-style positional arguments
     (credential, subscription, resource group) are accepted and ignored; ``workspace_name`` or
-    ``workspace`` picks the workspace. ``transport`` (an httpx transport) carries the requests
-    some other way than TCP to ``endpoint``, e.g. to the server's app in the same process.
+    ``workspace`` picks the workspace; ``registry_name`` (``"azureml"``, the built-in model
+    catalog) makes ``models`` list and get that registry's models. ``transport`` (an httpx
+    transport) carries the requests some other way than TCP to ``endpoint``, e.g. to the
+    server's app in the same process.
     """
 
     def __init__(self, credential: Any = None, subscription_id: str | None = None,
                  resource_group_name: str | None = None, workspace_name: str | None = None, *,
                  endpoint: str | None = None, workspace: str | None = None,
                  home: str | os.PathLike[str] | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 registry_name: str | None = None) -> None:
         endpoint = endpoint or os.environ.get("EMBER_ENDPOINT")
         if not endpoint:
             endpoint = local.ensure_server(Path(home) if home else None)
@@ -87,11 +93,15 @@ class MLClient:
         self.data = DataOperations(self._http)
         self.environments = EnvironmentOperations(self._http)
         self.components = ComponentOperations(self._http)
-        self.models = ModelOperations(self._http)
+        self.registry_name = registry_name
+        # with registry_name (as azure-ai-ml's registry client), models are the registry's:
+        # Ember's built-in, read-only catalog ``azureml``
+        self.models = ModelOperations(self._http, registry=registry_name)
         self.online_endpoints = OnlineEndpointOperations(self._http)
         self.online_deployments = OnlineDeploymentOperations(self._http, self.models)
         self.batch_endpoints = BatchEndpointOperations(self._http)
         self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
+        self.serverless_endpoints = ServerlessEndpointOperations(self._http)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
         self.compute = ComputeOperations()
@@ -100,9 +110,9 @@ class MLClient:
         """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
         ``client.<group>.create_or_update(x, **kwargs)`` for x's type: a job (command, pipeline,
         sweep) → ``jobs``, Model → ``models``, Environment, Data(Asset), Component (or a loaded
-        component) → ``components``. An online or batch endpoint or deployment is begun and
-        waited for (``begin_create_or_update(x).result()``). Returns what that method returns;
-        raises TypeError naming the type of anything else."""
+        component) → ``components``. An online or batch endpoint or deployment, or a
+        serverless endpoint, is begun and waited for (``begin_create_or_update(x).result()``).
+        Returns what that method returns; raises TypeError naming the type of anything else."""
         entity, operation, long_running = self._operation(entity, "create_or_update")
         done = operation(entity, **kwargs)
         return done.result() if long_running else done
@@ -131,7 +141,8 @@ class MLClient:
         raise TypeError(
             f"MLClient.{caller} cannot create or update an object of type "
             f"{type(entity).__name__!r}; it takes a job (command, pipeline or sweep), Model, "
-            "Environment, Data, Component, or an online or batch endpoint or deployment")
+            "Environment, Data, Component, an online or batch endpoint or deployment, or a "
+            "serverless endpoint")
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""

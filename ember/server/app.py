@@ -89,6 +89,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         models,
         online_deployments,
         online_endpoints,
+        serverless_endpoints,
         uploads,
         workspaces,
     )
@@ -109,8 +110,10 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
                            responses=ERROR_RESPONSES)
 
     app.include_router(workspaces.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(models.registry_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
-                   online_endpoints, online_deployments, batch_endpoints, batch_deployments):
+                   online_endpoints, online_deployments, batch_endpoints, batch_deployments,
+                   serverless_endpoints):
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
     return app
