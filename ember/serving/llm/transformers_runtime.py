@@ -81,6 +81,7 @@ def import_transformers() -> tuple[Any, Any]:
     except ImportError as exc:
         raise RuntimeMissing("the transformers runtime needs torch and transformers: pip install "
                              "'ember-ml[transformers]'") from exc
+    transformers.utils.logging.disable_progress_bar()   # no bars in the deployment log
     return torch, transformers
 
 
@@ -173,6 +174,16 @@ class _Lane:
             p.req.sink.put(Event(index=p.req.index, finish=finish, error=error))
 
     def _pump(self) -> None:
+        try:
+            self._pump_loop()
+        except Exception as exc:  # noqa: BLE001 - every waiting client must hear of it
+            log.exception("continuous-batching pump failed")
+            with self.lock:
+                left = list(self.pending)
+            for rid in left:
+                self._end(rid, FINISH_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _pump_loop(self) -> None:
         manager, tokens = self.manager, self.runtime.token_bytes
         while not self.stopping.is_set():
             out = manager.get_result(timeout=PUMP_SECONDS)
@@ -382,7 +393,11 @@ class TransformersRuntime(Runtime):
         return idle[:max(0, extra)]
 
     def _load(self, name: str, path: str) -> None:
-        from peft import PeftModel
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            raise RuntimeMissing("LoRA adapters need peft: pip install "
+                                 "'ember-ml[transformers]'") from exc
 
         if self._peft is None:
             self._peft = PeftModel.from_pretrained(self.model, path, adapter_name=name,
