@@ -93,6 +93,9 @@ class LlamaCppRuntime(Runtime):
         cparams.n_seq_max = self.max_sequences
         cparams.n_threads = cparams.n_threads_batch = max(1, threads)
         cparams.kv_unified = True
+        # Flash attention: measured here, 16 sequences decode ~10 % faster with it on CPU
+        # (llama.cpp's "auto" leaves it off there).
+        cparams.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_ENABLED
         cparams.no_perf = True
         self._ctx = L.llama_init_from_model(self._model, cparams)
         if not self._ctx:
