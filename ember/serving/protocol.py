@@ -36,7 +36,9 @@ Router admin surface (header ``X-Ember-Admin: <admin token>``; 403 otherwise)
     PUT  /-/routes      body: a :class:`RouteTable`; replaces the table atomically. Requests
                         already forwarded finish on the instance they went to.
     GET  /-/inflight    ``{"<host:port>": n}``: requests now in flight per instance.
-    GET  /-/metrics     ``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}}``.
+    GET  /-/metrics     ``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}, "usage":
+                        {"<ws>/<endpoint>": {"primary"|"secondary": {"requests",
+                        "prompt_tokens", "completion_tokens"}}}}``.
     GET  /-/metrics/prometheus   the same as Prometheus text exposition.
     GET  /-/health      200.
     The router writes its port to ``port_file`` like a worker; its admin token comes from
@@ -121,8 +123,15 @@ class WorkerConfig(TypedDict, total=False):
 
 
 class LlmWorkerConfig(TypedDict, total=False):
-    """``kind: "llm"``: the common keys of :class:`WorkerConfig` (workspace, endpoint,
-    deployment, host, port, port_file, request_timeout_ms, environment_variables) and:"""
+    """``kind: "llm"``: the common keys of :class:`WorkerConfig`, and the model's."""
+    workspace: str
+    endpoint: str
+    deployment: str
+    environment_variables: dict[str, str]
+    host: str
+    port: int
+    port_file: str
+    request_timeout_ms: int
     kind: str                  # "llm"
     model_name: str            # the id answered in /v1/models and every response's "model"
     model_path: str            # a GGUF file (llama.cpp) or a Hugging Face folder
@@ -133,6 +142,9 @@ class LlmWorkerConfig(TypedDict, total=False):
     max_sequences: int         # requests decoded together in one batch
     adapters: dict[str, str]   # LoRA adapter name -> folder (loaded on first use)
     adapter_cache_size: int    # adapters kept loaded at once (least recently used leaves)
+    kv_blocks: int             # transformers: KV cache pages of 256 tokens (CPU; a GPU sizes it)
+    max_batch_tokens: int      # transformers: tokens one continuous-batching step may hold
+    device: str                # transformers: "cpu" | "cuda" (default: cuda when available)
 
 
 class DeploymentRoute(TypedDict):
