@@ -11,11 +11,12 @@ client can download them):
 
 from __future__ import annotations
 
+import builtins
+import logging
 import posixpath
 import uuid
 from collections.abc import Callable
-import builtins
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,9 +39,20 @@ from ember.store.models import ModelStore
 from ember.tracking.service import TrackingService
 
 JobOutputResolver = Callable[[str, str, str], str]
+log = logging.getLogger("ember.models")
 MAX_MLMODEL_BYTES = 1 << 20
 LATEST = "latest"
 AUTO_TYPE = "auto"   # mlflow_model when the files hold an MLmodel file, else custom_model
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A version of model ``name`` in ``workspace`` was created, changed (tags, stage,
+    archived) or deleted, or the registered model was renamed (``name`` is then the old name),
+    re-tagged, re-aliased or deleted."""
+
+    workspace: str
+    name: str
 
 
 class ModelService:
@@ -53,6 +65,24 @@ class ModelService:
         self.tracking = tracking
         self.job_output_uri = job_output_uri
         self.catalog = catalog if catalog is not None else ModelCatalog()
+        # Called with a ModelChange after every change this service records (the serving
+        # layer subscribes: deployments of a base model serve the adapters registered for it;
+        # the service knows nothing of serving).
+        self._listeners: list[Callable[[ModelChange], None]] = []
+
+    def subscribe(self, listener: Callable[[ModelChange], None]) -> None:
+        """Call ``listener`` after every change of a model this service records,
+        synchronously, in the thread that made it. A listener's exception is logged, never
+        raised to the caller: the change is recorded by then."""
+        self._listeners.append(listener)
+
+    def _publish(self, workspace: str, name: str) -> None:
+        event = ModelChange(workspace, name)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - the change is recorded; a listener's failure
+                log.exception("model change listener failed for %s/%s", workspace, name)
 
     # --- registered models ---------------------------------------------------------------
 
@@ -77,8 +107,12 @@ class ModelService:
     def update_registered(self, workspace: str, name: str, *, description: str | None = None,
                           tags: dict[str, str] | None = None,
                           new_name: str | None = None) -> RegisteredModel:
-        return self._store.update_registered(workspace, name, description=description,
-                                             tags=tags, new_name=new_name)
+        updated = self._store.update_registered(workspace, name, description=description,
+                                                tags=tags, new_name=new_name)
+        self._publish(workspace, name)
+        if new_name and new_name != name:
+            self._publish(workspace, new_name)
+        return updated
 
     def get_version(self, workspace: str, name: str, version: int) -> Model:
         return self._store.get_version(workspace, name, version)
@@ -88,18 +122,23 @@ class ModelService:
         return self._store.list_versions(workspace, name, include_archived=include_archived)
 
     def set_stage(self, workspace: str, name: str, version: int, stage: str) -> Model:
-        return self._store.update_version(workspace, name, version, stage=stage)
+        updated = self._store.update_version(workspace, name, version, stage=stage)
+        self._publish(workspace, name)
+        return updated
 
     def set_tag(self, workspace: str, name: str, version: int | None, key: str,
                 value: str | None) -> None:
         """Set (or, with None, delete) one tag of a registered model or a version, atomically."""
         self._store.set_tag(workspace, name, version, key, value)
+        self._publish(workspace, name)
 
     def set_alias(self, workspace: str, name: str, alias: str, version: int) -> None:
         self._store.set_alias(workspace, name, alias, version)
+        self._publish(workspace, name)
 
     def delete_alias(self, workspace: str, name: str, alias: str) -> None:
         self._store.delete_alias(workspace, name, alias)
+        self._publish(workspace, name)
 
     # --- versions (the Azure ML ``model`` asset) -----------------------------------------
 
@@ -137,7 +176,7 @@ class ModelService:
             else:
                 self._add_card(workspace, model, path, what)
             self.ensure_registered(workspace, model.name)
-            return self._store.create_version(workspace, Model(
+            created = self._store.create_version(workspace, Model(
                 name=model.name, version=model.version, path=ARTIFACT_SCHEME + path,
                 type=model.type, description=model.description, tags=model.tags,
                 properties=model.properties, flavors=model.flavors, source=source,
@@ -146,6 +185,8 @@ class ModelService:
             if copied is not None:
                 self.artifacts.delete(self.tracking.mlflow_artifact_path(workspace, copied))
             raise
+        self._publish(workspace, model.name)
+        return created
 
     def get(self, workspace: str, name: str, version: int | str | None = None, *,
             label: str | None = None) -> Model:
@@ -291,9 +332,11 @@ class ModelService:
         if stage is not None and stage not in STAGES:
             raise InvalidInputError(f"model '{name}:{version}': stage {stage!r} is not one of "
                                     f"{', '.join(STAGES)}")
-        return self._store.update_version(workspace, name, parse_version(version, name),
-                                          description=description, tags=tags,
-                                          properties=properties, stage=stage)
+        updated = self._store.update_version(workspace, name, parse_version(version, name),
+                                             description=description, tags=tags,
+                                             properties=properties, stage=stage)
+        self._publish(workspace, name)
+        return updated
 
     def set_archived(self, workspace: str, name: str, version: int | str | None,
                      archived: bool) -> builtins.list[Model]:
@@ -305,19 +348,23 @@ class ModelService:
                 self._store.get_registered(workspace, name)
         else:
             targets = [parse_version(version, name)]
-        return [self._store.update_version(workspace, name, v, archived=archived)
+        done = [self._store.update_version(workspace, name, v, archived=archived)
                 for v in targets]
+        self._publish(workspace, name)
+        return done
 
     def delete_version(self, workspace: str, name: str, version: int) -> None:
         """Delete a version (MLflow's registry allows it) and the files copied in for it."""
         model = self._store.get_version(workspace, name, version)
         self._store.delete_version(workspace, name, version)
+        self._publish(workspace, name)
         self._delete_copy(workspace, model)
 
     def delete_registered(self, workspace: str, name: str) -> None:
         """Delete a registered model, its versions and the files copied in for them."""
         versions = self._store.list_versions(workspace, name, include_archived=True)
         self._store.delete_registered(workspace, name)
+        self._publish(workspace, name)
         for model in versions:
             self._delete_copy(workspace, model)
 

@@ -7,6 +7,11 @@ files are used where they are (a catalog model's files are never copied). The ru
 deployment's ``runtime`` or the first one the model's card names; its package must be
 installed in the server's Python, which is checked when the deployment is created (without
 importing it: loading llama.cpp or torch takes seconds and memory the server does not need).
+
+Every such deployment serves the LoRA adapters registered for its base model in its workspace,
+those registered later included: the worker config's ``adapters_index`` is the path of the JSON
+index ``serving/llm_adapters.py`` keeps for the (workspace, base); at most
+``EMBER_LLM_ADAPTER_CACHE`` adapters (default 4) stay loaded in a worker at once.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ember.artifacts.store import ArtifactStore
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, NotFoundError, UnsupportedError
+from ember.serving.llm_adapters import AdapterIndexes
 from ember.serving.model_files import materialize
 from ember.serving.supervisor import WorkerPlan
 from ember.services.language_models import (
@@ -35,6 +41,7 @@ from ember.services.models import ModelService
 WORKER_MODULE = "ember.serving.llm.worker"
 THREADS_VARIABLE = "EMBER_LLM_THREADS"
 MAX_SEQUENCES_VARIABLE = "EMBER_LLM_MAX_SEQUENCES"
+ADAPTER_CACHE_VARIABLE = "EMBER_LLM_ADAPTER_CACHE"
 DEFAULT_THREADS = 1              # per worker: instances, not threads, scale a CPU deployment
 DEFAULT_MAX_SEQUENCES = 16
 ADAPTER_CACHE_SIZE = 4
@@ -63,6 +70,8 @@ class LanguageModels:
         self.models = models
         self.artifacts = artifacts
         self.home = home
+        self.adapters = AdapterIndexes(models, self.files, home)
+        models.subscribe(self.adapters.on_model_change)
 
     def find(self, workspace: str, reference: str) -> LanguageModel | None:
         """The language model ``reference`` names, or None when its files are not one (or it is
@@ -92,17 +101,17 @@ class LanguageModels:
              runtime: str, environment_variables: Mapping[str, str], request_timeout_ms: int,
              memory_limit_mb: int | None, revision: int) -> WorkerPlan:
         """The worker plan of a language-model deployment (see ``protocol.LlmWorkerConfig``)."""
-        threads, max_sequences = llm_settings(f"deployment {deployment!r}",
-                                              environment_variables)
+        settings = llm_settings(f"deployment {deployment!r}", environment_variables)
         info = lm.info
         config: dict[str, Any] = {
             "workspace": workspace, "endpoint": endpoint, "deployment": deployment,
             "kind": "llm", "environment_variables": dict(environment_variables),
             "request_timeout_ms": request_timeout_ms,
             "model_name": lm.model.name, "model_path": str(info.path), "runtime": runtime,
-            "task": info.task, "context_length": info.context_length, "threads": threads,
-            "max_sequences": max_sequences, "adapters": {},
-            "adapter_cache_size": ADAPTER_CACHE_SIZE}
+            "task": info.task, "context_length": info.context_length,
+            "threads": settings.threads, "max_sequences": settings.max_sequences,
+            "adapters": {}, "adapter_cache_size": settings.adapter_cache_size,
+            "adapters_index": str(self.adapters.write(workspace, lm.model))}
         return WorkerPlan(argv=[sys.executable, "-m", WORKER_MODULE],
                           env={"PYTHONUNBUFFERED": "1"}, config=config, cwd=None,
                           memory_limit_mb=memory_limit_mb, revision=revision)
@@ -118,8 +127,10 @@ def choose_runtime(what: str, lm: LanguageModel, requested: str | None, *,
     if lm.info.format == FORMAT_ADAPTER:
         base = f" (its base: {lm.info.base_model})" if lm.info.base_model else ""
         raise UnsupportedError(
-            f"{what}: model {lm.reference} is a LoRA adapter{base}; serving adapters is not "
-            "supported yet: deploy its base model")
+            f"{what}: model {lm.reference} is a LoRA adapter{base}, which is not deployed "
+            "alone: deploy its base model (with the transformers runtime), whose deployments "
+            "serve every adapter registered with a base_model tag naming it (requests with "
+            "\"model\": \"<adapter name>\")")
     runtimes = lm.info.runtimes
     if requested:
         if requested not in runtimes:
@@ -141,10 +152,16 @@ def choose_runtime(what: str, lm: LanguageModel, requested: str | None, *,
     return runtime
 
 
-def llm_settings(what: str, environment_variables: Mapping[str, str]) -> tuple[int, int]:
-    """(threads, max_sequences) from the deployment's ``EMBER_LLM_THREADS`` and
-    ``EMBER_LLM_MAX_SEQUENCES`` (defaults 1 and 16). Raises InvalidInputError for a value that
-    is not a whole number >= 1."""
+class LlmSettings(NamedTuple):
+    threads: int
+    max_sequences: int
+    adapter_cache_size: int
+
+
+def llm_settings(what: str, environment_variables: Mapping[str, str]) -> LlmSettings:
+    """The worker settings a deployment's environment variables give: ``EMBER_LLM_THREADS``,
+    ``EMBER_LLM_MAX_SEQUENCES`` and ``EMBER_LLM_ADAPTER_CACHE`` (defaults 1, 16 and 4). Raises
+    InvalidInputError for a value that is not a whole number >= 1."""
     def read(name: str, default: int) -> int:
         text = environment_variables.get(name)
         if text is None or text == "":
@@ -157,5 +174,6 @@ def llm_settings(what: str, environment_variables: Mapping[str, str]) -> tuple[i
             raise InvalidInputError(f"{what}: environment variable {name} must be a whole "
                                     f"number >= 1, not {text!r}")
         return value
-    return read(THREADS_VARIABLE, DEFAULT_THREADS), read(MAX_SEQUENCES_VARIABLE,
-                                                         DEFAULT_MAX_SEQUENCES)
+    return LlmSettings(read(THREADS_VARIABLE, DEFAULT_THREADS),
+                       read(MAX_SEQUENCES_VARIABLE, DEFAULT_MAX_SEQUENCES),
+                       read(ADAPTER_CACHE_VARIABLE, ADAPTER_CACHE_SIZE))

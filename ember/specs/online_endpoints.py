@@ -10,8 +10,9 @@ model is a reference as written. Keys Azure accepts that have no meaning on loca
 worker, children included, past which the worker is restarted), and so is ``runtime``: for a
 language model deployed without a scoring script, the runtime that serves it (``llama.cpp`` or
 ``transformers``; by default the first one the model's files allow). Such a deployment also
-reads ``EMBER_LLM_THREADS`` (CPU threads per worker, default 1) and ``EMBER_LLM_MAX_SEQUENCES``
-(requests decoded together, default 16) from its ``environment_variables``.
+reads ``EMBER_LLM_THREADS`` (CPU threads per worker, default 1), ``EMBER_LLM_MAX_SEQUENCES``
+(requests decoded together, default 16) and ``EMBER_LLM_ADAPTER_CACHE`` (LoRA adapters of the
+base kept loaded at once in a worker, default 4) from its ``environment_variables``.
 """
 
 from __future__ import annotations

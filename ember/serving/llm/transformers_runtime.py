@@ -22,7 +22,13 @@ Seeds and logprobs
     seeded generator, turns with the other such requests, the model's own log-probabilities.
     ``response_format`` JSON mode has no grammar here: refused (``RequestRefused``, a 422).
 
-LoRA adapters (``adapters: {name: folder}``, ``adapter_cache_size``)
+LoRA adapters (an :class:`AdapterIndex`: the config's ``adapters``, ``adapters_index``;
+``adapter_cache_size``)
+    The index names the adapters a request may use, and is read again when its file changes
+    (adapters registered after the worker started). What is loaded is a folder: a name whose
+    folder changed (a new version registered) loads the new one, a ``<name>:<version>`` that
+    is the same folder shares its load; the PEFT name (``ember_adapter_<n>``) is per load, and a
+    request is bound to it when submitted.
     An adapter is loaded with PEFT when a request first names it (no restart), into the same
     model object: ``PeftModel.from_pretrained`` for the first, ``load_adapter`` after, with every
     running manager paused (``manager.pause()``) and the exact lane's lock held while the
@@ -52,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.serving.llm._hf_exact import ExactLane, needs_exact_lane
+from ember.serving.llm.adapter_index import AdapterIndex
 from ember.serving.llm._hf_tokens import TokenBytes
 from ember.serving.llm.runtime import (
     FINISH_CANCELLED,
@@ -134,7 +141,7 @@ class _Lane:
         self.manager.start()
         # The manager's thread runs every forward of this lane: the adapter is bound to it.
         self.thread_id = self.manager._generation_thread.ident
-        runtime.router.bind(self.thread_id, runtime.peft_name(adapter))
+        runtime.router.bind(self.thread_id, adapter)
         self.pending: dict[str, _Pending] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -229,6 +236,7 @@ class TransformersRuntime(Runtime):
 
     def __init__(self, path: Path, *, threads: int = 1, max_sequences: int = 16,
                  context_length: int | None = None, adapters: dict[str, str] | None = None,
+                 adapter_index: AdapterIndex | None = None,
                  adapter_cache_size: int = 4, kv_blocks: int | None = None,
                  max_batch_tokens: int | None = None, device: str | None = None) -> None:
         torch, transformers = import_transformers()
@@ -257,25 +265,22 @@ class TransformersRuntime(Runtime):
             do_sample=True, temperature=0.7, top_k=50, top_p=0.9,
             eos_token_id=sorted(self.eos_ids), max_new_tokens=self.context_length)
         self._kv_blocks, self._max_batch_tokens = kv_blocks, max_batch_tokens
-        self._adapter_paths = dict(adapters or {})
+        self._index = adapter_index if adapter_index is not None else AdapterIndex(adapters)
         self._cache_size = max(1, adapter_cache_size)
         self.router = _AdapterRouter()
         self._peft: Any = None
-        # PEFT's own name for each adapter: ours may be anything, PEFT's must be a module-dict
-        # key that is no part of its "lora_" prefix ("a" is, and reloads wrongly).
-        self._peft_names = {name: f"ember_adapter_{i}" for i, name in
-                            enumerate(sorted(self._adapter_paths))}
-        self._adapters: OrderedDict[str, _Lane] = OrderedDict()
+        # PEFT's own name for each load: ours may be anything, PEFT's must be a module-dict key
+        # that is no part of its "lora_" prefix ("a" is, and reloads wrongly).
+        self._loads = 0
+        self._adapters: OrderedDict[str, _Lane] = OrderedDict()   # PEFT name -> lane, LRU first
+        self._folders: dict[str, str] = {}                        # PEFT name -> folder
         self._adapter_lock = threading.Lock()
         self._closed = False
         self.exact = ExactLane(self.model, eos=self.eos_ids, context_length=self.context_length,
                                token_bytes=self.token_bytes,
-                               use_adapter=lambda name: self.router.use(self.peft_name(name)),
+                               use_adapter=self.router.use,
                                max_active=self.max_sequences)
         self.base = _Lane(self, None, self._cb_config(adapter=False))
-
-    def peft_name(self, adapter: str | None) -> str | None:
-        return self._peft_names[adapter] if adapter else None
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -298,7 +303,7 @@ class TransformersRuntime(Runtime):
             blocks = whole + self.max_sequences
         if blocks is not None:
             blocks = max(blocks, whole + 1)
-        elif self._adapter_paths:   # GPU: the base and each adapter lane share free memory
+        elif self._index.enabled:   # GPU: the base and each adapter lane share free memory
             memory = 0.8 / (1 + self._cache_size)
         batch_tokens = self._max_batch_tokens or (512 if self.device == "cpu" else None)
         return ContinuousBatchingConfig(
@@ -340,6 +345,8 @@ class TransformersRuntime(Runtime):
         try:
             with self._adapter_lock:
                 lane = self._adapter_lane(request.adapter)
+                # Bound to this load: a new version of the adapter loaded meanwhile is another.
+                request.adapter = lane.adapter
                 (self.exact.submit if exact else lane.add)(request)
         except Exception as exc:  # noqa: BLE001 - a broken adapter fails its request only
             log.exception("loading adapter %s failed", request.adapter)
@@ -347,9 +354,9 @@ class TransformersRuntime(Runtime):
                                    error=f"adapter {request.adapter}: {exc}"))
 
     def adapters(self) -> dict[str, Any]:
-        loaded = set(self._adapters)
-        return {name: {"loaded": name in loaded, "path": path}
-                for name, path in self._adapter_paths.items()}
+        loaded = set(self._folders.copy().values())   # copy(): atomic, loads run meanwhile
+        return {name: {"loaded": path in loaded, "path": path}
+                for name, path in self._index.listed().items()}
 
     def close(self) -> None:
         self._closed = True
@@ -362,26 +369,32 @@ class TransformersRuntime(Runtime):
     # --- adapters ---------------------------------------------------------------------------
 
     def _adapter_lane(self, name: str) -> _Lane:
-        """The adapter's lane, loading it (and evicting another) if needed. Holds the lock."""
-        lane = self._adapters.get(name)
-        if lane is not None:
-            self._adapters.move_to_end(name)
-            return lane
-        path = self._adapter_paths.get(name)
+        """The lane of the adapter ``name`` names now, loading it (and evicting another) if
+        needed. Holds the lock."""
+        path = self._index.find(name)
         if path is None:
             raise KeyError(f"no adapter named {name!r}")
+        for peft_name, folder in self._folders.items():
+            if folder == path:
+                self._adapters.move_to_end(peft_name)
+                return self._adapters[peft_name]
+        peft_name = f"ember_adapter_{self._loads}"
+        self._loads += 1
         victims = self._victims()
         with self._paused():
-            self._load(self._peft_names[name], path)
+            self._load(peft_name, path)
             for victim in victims:
-                self._peft.set_adapter(self._peft_names[name])   # never delete the active one
-                self._peft.delete_adapter(self.peft_name(victim.adapter))
+                self._peft.set_adapter(peft_name)   # never delete the active one
+                self._peft.delete_adapter(victim.adapter)
         for victim in victims:
             del self._adapters[victim.adapter or ""]
+            self._folders.pop(victim.adapter or "", None)
             victim.stop()
-        lane = _Lane(self, name, self._cb_config(adapter=True))
-        self._adapters[name] = lane
-        log.info("adapter %s loaded from %s (%d loaded)", name, path, len(self._adapters))
+        lane = _Lane(self, peft_name, self._cb_config(adapter=True))
+        self._adapters[peft_name] = lane
+        self._folders[peft_name] = path
+        log.info("adapter %s loaded from %s as %s (%d loaded)", name, path, peft_name,
+                 len(self._adapters))
         return lane
 
     def _victims(self) -> list[_Lane]:

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ember.serving.llm.adapter_index import AdapterAwareModel, AdapterIndex
 from ember.serving.llm.api import TASK_CHAT, TASK_EMBEDDINGS, Reply, ServedModel, Stream
 from ember.serving.llm.runtime import Runtime, RuntimeMissing
 from ember.serving.protocol import LlmWorkerConfig
@@ -179,7 +180,14 @@ def model_file(path: Path) -> Path:
     return path
 
 
-def load_runtime(config: LlmWorkerConfig) -> Runtime:
+def adapter_index(config: LlmWorkerConfig) -> AdapterIndex:
+    """The config's own adapters and those of its ``adapters_index`` file (the control plane
+    keeps it: every adapter registered for the base model, see ``serving/llm_adapters.py``)."""
+    extra: dict[str, Any] = dict(config)
+    return AdapterIndex(config.get("adapters") or {}, extra.get("adapters_index") or None)
+
+
+def load_runtime(config: LlmWorkerConfig, adapters: AdapterIndex | None = None) -> Runtime:
     runtime = config.get("runtime") or "llama.cpp"
     path = Path(config["model_path"])
     threads = int(config.get("threads") or 1)
@@ -199,7 +207,8 @@ def load_runtime(config: LlmWorkerConfig) -> Runtime:
 
         return TransformersRuntime(
             path, threads=threads, max_sequences=int(config.get("max_sequences") or 16),
-            context_length=config.get("context_length"), adapters=config.get("adapters") or {},
+            context_length=config.get("context_length"),
+            adapter_index=adapters if adapters is not None else adapter_index(config),
             adapter_cache_size=int(config.get("adapter_cache_size") or 4),
             kv_blocks=extra.get("kv_blocks"), max_batch_tokens=extra.get("max_batch_tokens"),
             device=extra.get("device"))
@@ -230,9 +239,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{config.get('threads') or 1} thread(s)", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
-        runtime = load_runtime(config)
-        server.model = ServedModel(runtime, str(config.get("model_name") or path.stem),
-                                   str(config.get("task") or TASK_CHAT))
+        adapters = adapter_index(config)
+        runtime = load_runtime(config, adapters)
+        server.model = AdapterAwareModel(
+            runtime, str(config.get("model_name") or path.stem),
+            str(config.get("task") or TASK_CHAT), index=adapters,
+            loads_adapters=runtime.name == "transformers" and
+            config.get("task") != TASK_EMBEDDINGS)
     except BaseException as exc:  # noqa: BLE001 - whatever the load raises ends the worker
         print(f"ember llm worker {label}: failed to load the model: {exc}", file=sys.stderr)
         if not isinstance(exc, RuntimeMissing):
