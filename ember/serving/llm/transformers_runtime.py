@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ember.serving.llm import _hf_sampling
 from ember.serving.llm._hf_exact import ExactLane, needs_exact_lane
 from ember.serving.llm.adapter_index import AdapterIndex
 from ember.serving.llm._hf_tokens import TokenBytes
@@ -240,6 +241,7 @@ class TransformersRuntime(Runtime):
                  adapter_cache_size: int = 4, kv_blocks: int | None = None,
                  max_batch_tokens: int | None = None, device: str | None = None) -> None:
         torch, transformers = import_transformers()
+        _hf_sampling.install()   # top-k/top-p without sorting the vocabulary on CPU
         self._torch = torch
         torch.set_num_threads(max(1, threads))
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
