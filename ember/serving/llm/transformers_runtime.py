@@ -59,8 +59,8 @@ from typing import Any
 
 from ember.serving.llm import _hf_sampling
 from ember.serving.llm._hf_exact import ExactLane, needs_exact_lane
-from ember.serving.llm.adapter_index import AdapterIndex
 from ember.serving.llm._hf_tokens import TokenBytes
+from ember.serving.llm.adapter_index import AdapterIndex
 from ember.serving.llm.runtime import (
     FINISH_CANCELLED,
     FINISH_ERROR,
