@@ -142,6 +142,8 @@ class LlmWorkerConfig(TypedDict, total=False):
     max_sequences: int         # requests decoded together in one batch
     adapters: dict[str, str]   # LoRA adapter name -> folder (loaded on first use)
     adapter_cache_size: int    # adapters kept loaded at once (least recently used leaves)
+    adapters_index: str        # JSON {adapters, versions} the control plane keeps current
+                               # (serving/llm_adapters.py): adapters registered after start
     kv_blocks: int             # transformers: KV cache pages of 256 tokens (CPU; a GPU sizes it)
     max_batch_tokens: int      # transformers: tokens one continuous-batching step may hold
     device: str                # transformers: "cpu" | "cuda" (default: cuda when available)
