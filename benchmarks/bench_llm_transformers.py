@@ -168,9 +168,9 @@ def transformers_serve(folder: Path, mode: str, workdir: Path, *, threads: int,
 
 @contextlib.contextmanager
 def ember_deployment(folder: Path, *, threads: int, max_sequences: int, max_concurrent: int,
-                     load_timeout: float = 600.0,
-                     extra_env: dict[str, str] | None = None) -> Iterator[Served]:
-    """A fresh Ember server; ``folder`` registered as workspace model ``smollm2-hf`` and served
+                     load_timeout: float = 600.0, extra_env: dict[str, str] | None = None,
+                     name: str = MODEL_NAME) -> Iterator[Served]:
+    """A fresh Ember server; ``folder`` registered as workspace model ``name`` and served
     by an online deployment with ``runtime: transformers``, reached through the router."""
     from ember.client.mlclient import MLClient
     from ember.entities.models import Model
@@ -178,7 +178,7 @@ def ember_deployment(folder: Path, *, threads: int, max_sequences: int, max_conc
 
     with ember_server(settle=0.5) as srv, MLClient(endpoint=srv.url) as client:
         t0 = time.monotonic()
-        model = client.models.create_or_update(Model(name=MODEL_NAME, path=str(folder),
+        model = client.models.create_or_update(Model(name=name, path=str(folder),
                                                      type="custom_model"))
         client.online_endpoints.create_or_update(OnlineEndpoint(name="bench-hf"))
         env = {"EMBER_LLM_THREADS": str(threads), "EMBER_LLM_MAX_SEQUENCES": str(max_sequences),
@@ -198,7 +198,7 @@ def ember_deployment(folder: Path, *, threads: int, max_sequences: int, max_conc
         key = client.online_endpoints.get_keys("bench-hf").primary_key
         workers = [p for p in _descendants(srv.proc.pid)
                    if "ember.serving.llm.worker" in _cmdline(p)]
-        yield Served(endpoint.scoring_uri.removesuffix("/score") + "/v1", key, MODEL_NAME,
+        yield Served(endpoint.scoring_uri.removesuffix("/score") + "/v1", key, name,
                      workers[0] if workers else srv.proc.pid,
                      f"ember online deployment (runtime transformers, {threads} thread(s), "
                      f"max_sequences {max_sequences}) behind the router",
