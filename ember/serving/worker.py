@@ -81,7 +81,8 @@ class WorkerHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int],
+                 handler: type[BaseHTTPRequestHandler] | None = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.scorer: Scorer | None = None
@@ -91,7 +92,7 @@ class WorkerHTTPServer(ThreadingHTTPServer):
         self.draining = False
         self.inflight = 0
         self.idle = threading.Condition()
-        super().__init__(address, WorkerHandler)
+        super().__init__(address, handler or WorkerHandler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves socket.getfqdn(host): a DNS lookup we do not need.

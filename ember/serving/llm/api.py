@@ -369,15 +369,7 @@ class ServedModel:
                 if c.finish is not None and c.finish != FINISH_ERROR and c.index not in closed:
                     closed.add(c.index)
                     yield chunk(c.index, {}, c.finish)
-            failed = run.failed()
-            if failed:
-                yield _sse(ApiError(500, f"generation failed: {failed}",
-                                    code="generation_failed").body())
-            elif params.include_usage:
-                yield _sse({**base, "choices": [], "usage": run.usage()})
-            yield f": usage {run.prompt_tokens} {run.completion_tokens}\n\n".encode()
-            if not failed:
-                yield b"data: [DONE]\n\n"
+            yield from _stream_end(run, params, base)
         finally:
             run.cancel()
 
@@ -463,15 +455,7 @@ class ServedModel:
             for c in run.choices:   # echo-only (max_tokens 0) choices
                 if c.index not in closed and c.finish is not None and c.finish != FINISH_ERROR:
                     yield chunk(c.index, "", c.finish)
-            failed = run.failed()
-            if failed:
-                yield _sse(ApiError(500, f"generation failed: {failed}",
-                                    code="generation_failed").body())
-            elif params.include_usage:
-                yield _sse({**base, "choices": [], "usage": run.usage()})
-            yield f": usage {run.prompt_tokens} {run.completion_tokens}\n\n".encode()
-            if not failed:
-                yield b"data: [DONE]\n\n"
+            yield from _stream_end(run, params, base)
         finally:
             run.cancel()
 
@@ -583,6 +567,19 @@ class ServedModel:
             return Reply(200, orjson.dumps([{"0": c["text"]} for c in texts]), answer.headers)
         raise P.bad("input_data.input_string", "must be a list of strings (prompts) or of "
                     "messages ({role, content})")
+
+
+def _stream_end(run: _Run, params: P.Params, base: dict[str, Any]) -> Iterator[bytes]:
+    """A stream's last events: the error if generation failed (and no ``[DONE]``), else the
+    usage chunk when asked for and ``[DONE]``; always the ``: usage`` event for the router."""
+    failed = run.failed()
+    if failed:
+        yield _sse(ApiError(500, f"generation failed: {failed}", code="generation_failed").body())
+    elif params.include_usage:
+        yield _sse({**base, "choices": [], "usage": run.usage()})
+    yield f": usage {run.prompt_tokens} {run.completion_tokens}\n\n".encode()
+    if not failed:
+        yield b"data: [DONE]\n\n"
 
 
 def _completion_logprobs(entries: list[dict[str, Any]]) -> dict[str, Any]:

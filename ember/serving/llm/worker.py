@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import socketserver
 import sys
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from ember.serving.llm.adapter_index import AdapterAwareModel, AdapterIndex
 from ember.serving.llm.api import TASK_CHAT, TASK_EMBEDDINGS, Reply, ServedModel, Stream
 from ember.serving.llm.runtime import Runtime, RuntimeMissing
 from ember.serving.protocol import LlmWorkerConfig
-from ember.serving.worker import write_port_file
+from ember.serving.worker import WorkerHTTPServer, write_port_file
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 DRAIN_SECONDS = 10.0
@@ -36,40 +34,15 @@ IDLE_TIMEOUT_SECONDS = 300.0
 EXIT_LOAD_FAILED = 3
 
 
-class LlmHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class LlmHTTPServer(WorkerHTTPServer):
+    """The scoring worker's server (a thread per connection, in-flight count, drain) with the
+    language-model handler; ``model`` is None while loading."""
+
     request_queue_size = 256
 
     def __init__(self, address: tuple[str, int]) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         self.model: ServedModel | None = None
-        self.draining = False
-        self.inflight = 0
-        self.idle = threading.Condition()
         super().__init__(address, LlmHandler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)   # no reverse DNS lookup of the host
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-    def track(self, delta: int) -> None:
-        with self.idle:
-            self.inflight += delta
-            if not self.inflight:
-                self.idle.notify_all()
-
-    def drain(self, grace: float) -> None:
-        self.draining = True
-        self.shutdown()
-        self.server_close()
-        with self.idle:
-            self.idle.wait_for(lambda: not self.inflight, timeout=grace)
 
 
 class LlmHandler(BaseHTTPRequestHandler):
@@ -88,7 +61,7 @@ class LlmHandler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
-        self.server.track(1)
+        self.server.begin()
         try:
             path = self.path.partition("?")[0]
             if path == "/":
@@ -110,7 +83,7 @@ class LlmHandler(BaseHTTPRequestHandler):
             else:
                 self._reply(answer)
         finally:
-            self.server.track(-1)
+            self.server.end()
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
