@@ -173,7 +173,7 @@ def ember_endpoint(threads: int, workdir: Path) -> Iterator[tuple[str, str]]:
 
     workdir.mkdir(parents=True)
     with ember_server(settle=0.5) as srv:
-        env = {**os.environ, "EMBER_SERVER": srv.url}
+        env = {**os.environ, "EMBER_ENDPOINT": srv.url}
 
         def ember(*args: str) -> Any:
             out = subprocess.run([sys.executable, "-m", "ember.cli.main", *args, "-o", "json"],
