@@ -9,7 +9,8 @@ Batching
     thread per manager moves its outputs to the requests' sinks and turns a cancelled request
     into ``cancel_request`` (the manager then frees its blocks). Temperature, top-p and top-k
     are per request (the manager's per-request logits processors); the manager samples every
-    request with one ``multinomial``, so greedy is top-k 1. The KV cache is ``kv_blocks`` pages
+    request with one ``multinomial``. Greedy requests of the base model have a manager of their
+    own without those processors (an argmax); an adapter's greedy request is top-k 1. The KV cache is ``kv_blocks`` pages
     of 256 tokens: on CPU the default is enough for ``max_sequences`` requests plus one whole
     context (the manager's own default sizes the cache from free memory: gigabytes); on a GPU
     the manager sizes it from free memory.
@@ -134,11 +135,12 @@ class _Lane:
     """One continuous-batching manager (the base model's or one adapter's) and its pump."""
 
     def __init__(self, runtime: TransformersRuntime, adapter: str | None,
-                 cb_config: Any) -> None:
+                 cb_config: Any, generation_config: Any, *, greedy: bool = False) -> None:
         self.runtime = runtime
         self.adapter = adapter
+        self.greedy = greedy   # an argmax manager: no per-request processors to pass
         self.manager = runtime.model.init_continuous_batching(
-            generation_config=runtime.generation_config, continuous_batching_config=cb_config)
+            generation_config=generation_config, continuous_batching_config=cb_config)
         self.manager.start()
         # The manager's thread runs every forward of this lane: the adapter is bound to it.
         self.thread_id = self.manager._generation_thread.ident
@@ -161,7 +163,7 @@ class _Lane:
         added = self.manager.add_request(
             input_ids=list(req.prompt), request_id=rid, max_new_tokens=req.max_tokens,
             streaming=True, eos_token_id=sorted(self.runtime.eos_ids),
-            **self.runtime.processor_kwargs(req))
+            **({} if self.greedy else self.runtime.processor_kwargs(req)))
         if added is None:
             self._end(rid, FINISH_ERROR, "the decoding loop has stopped")
 
@@ -266,6 +268,11 @@ class TransformersRuntime(Runtime):
         self.generation_config = transformers.GenerationConfig(
             do_sample=True, temperature=0.7, top_k=50, top_p=0.9,
             eos_token_id=sorted(self.eos_ids), max_new_tokens=self.context_length)
+        # Greedy requests of the base model have their own manager: an argmax, no per-request
+        # processors (with them a greedy request is a top-k 1 draw over the whole vocabulary).
+        self.greedy_config = transformers.GenerationConfig(
+            do_sample=False, eos_token_id=sorted(self.eos_ids),
+            max_new_tokens=self.context_length)
         self._kv_blocks, self._max_batch_tokens = kv_blocks, max_batch_tokens
         self._index = adapter_index if adapter_index is not None else AdapterIndex(adapters)
         self._cache_size = max(1, adapter_cache_size)
@@ -282,7 +289,8 @@ class TransformersRuntime(Runtime):
                                token_bytes=self.token_bytes,
                                use_adapter=self.router.use,
                                max_active=self.max_sequences)
-        self.base = _Lane(self, None, self._cb_config(adapter=False))
+        # The base model's lanes, made on first use (each holds a KV cache): greedy, sampled.
+        self._base_lanes: dict[bool, _Lane] = {}
 
     def _eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -295,7 +303,7 @@ class TransformersRuntime(Runtime):
                 ids.update(int(i) for i in source)
         return ids
 
-    def _cb_config(self, *, adapter: bool) -> Any:
+    def _cb_config(self, *, adapter: bool, greedy: bool = False) -> Any:
         from transformers import ContinuousBatchingConfig
 
         whole = math.ceil(self.context_length / PAGE_SIZE)
@@ -310,7 +318,7 @@ class TransformersRuntime(Runtime):
         batch_tokens = self._max_batch_tokens or (512 if self.device == "cpu" else None)
         return ContinuousBatchingConfig(
             num_blocks=blocks, max_batch_tokens=batch_tokens, max_memory_percent=memory,
-            max_requests_per_batch=self.max_sequences, per_request_processors=True,
+            max_requests_per_batch=self.max_sequences, per_request_processors=not greedy,
             use_cuda_graph=False if self.device == "cpu" else None)
 
     # --- tokens ---------------------------------------------------------------------------
@@ -342,7 +350,10 @@ class TransformersRuntime(Runtime):
             return
         exact = needs_exact_lane(request.sampling)
         if request.adapter is None:
-            (self.exact.submit if exact else self.base.add)(request)
+            if exact:
+                self.exact.submit(request)
+            else:
+                self._base_lane(greedy=request.sampling.temperature <= 0.0).add(request)
             return
         try:
             with self._adapter_lock:
@@ -363,10 +374,24 @@ class TransformersRuntime(Runtime):
     def close(self) -> None:
         self._closed = True
         with self._adapter_lock:
-            lanes = [self.base, *self._adapters.values()]
+            lanes = [*self._base_lanes.values(), *self._adapters.values()]
         for lane in lanes:
             lane.stop()
         self.exact.close()
+
+    def _base_lane(self, *, greedy: bool) -> _Lane:
+        """The base model's greedy or sampling lane, started on first use (under the adapter
+        lock: no lane starts while an adapter load has the others paused)."""
+        lane = self._base_lanes.get(greedy)
+        if lane is None:
+            with self._adapter_lock:
+                lane = self._base_lanes.get(greedy)
+                if lane is None:
+                    lane = _Lane(self, None, self._cb_config(adapter=False, greedy=greedy),
+                                 self.greedy_config if greedy else self.generation_config,
+                                 greedy=greedy)
+                    self._base_lanes[greedy] = lane
+        return lane
 
     # --- adapters ---------------------------------------------------------------------------
 
@@ -392,7 +417,7 @@ class TransformersRuntime(Runtime):
             del self._adapters[victim.adapter or ""]
             self._folders.pop(victim.adapter or "", None)
             victim.stop()
-        lane = _Lane(self, peft_name, self._cb_config(adapter=True))
+        lane = _Lane(self, peft_name, self._cb_config(adapter=True), self.generation_config)
         self._adapters[peft_name] = lane
         self._folders[peft_name] = path
         log.info("adapter %s loaded from %s as %s (%d loaded)", name, path, peft_name,
@@ -425,7 +450,7 @@ class TransformersRuntime(Runtime):
     def _paused(self) -> Iterator[None]:
         """No forward runs anywhere while the model's modules change."""
         with ExitStack() as stack:
-            for lane in [self.base, *self._adapters.values()]:
+            for lane in [*self._base_lanes.values(), *self._adapters.values()]:
                 if lane.manager.is_running():
                     stack.enter_context(lane.manager.pause())
             stack.enter_context(self.exact.lock)
