@@ -52,7 +52,7 @@ class GgufHeader:
 
 
 class _Truncated(Exception):
-    pass
+    """The file ended inside the header."""
 
 
 class _Reader:
