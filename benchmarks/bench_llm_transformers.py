@@ -37,7 +37,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time

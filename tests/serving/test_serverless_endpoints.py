@@ -8,7 +8,6 @@ server, router and language-model worker (llama.cpp) and calls it over HTTP.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any

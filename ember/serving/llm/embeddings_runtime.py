@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 from ember.serving.llm._hf_tokens import TokenBytes
 from ember.serving.llm.runtime import (

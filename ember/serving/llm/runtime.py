@@ -110,7 +110,8 @@ class Runtime(abc.ABC):
     def embed(self, inputs: list[list[int]]) -> list[list[float]]:
         """One embedding per token-id list (from ``tokenize(text, add_special=True)``, each no
         longer than ``context_length``); embedding models only."""
-        raise NotImplementedError
+        raise RequestRefused(f"the {self.name} runtime of this model does not produce "
+                             "embeddings", param="input")
 
     @abc.abstractmethod
     def close(self) -> None:
