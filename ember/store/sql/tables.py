@@ -155,6 +155,20 @@ serverless_endpoints = Table(
     Column("creation_time", Float, nullable=False),
 )
 
+# A connection's non-secret fields (``spec``: configs, secret names, tags) in clear, its
+# secrets as one Fernet token the store never opens (services/_secrets.py).
+connections = Table(
+    "connections",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("secrets", Text, nullable=False),
+    Column("creation_time", Float, nullable=False),
+    Column("last_modified_time", Float, nullable=False),
+)
+
 batch_endpoints = Table(
     "batch_endpoints",
     metadata,
