@@ -371,3 +371,55 @@ run_outputs = Table(
     Column("model_id", String(255), primary_key=True),
     Column("step", BigInteger, nullable=False, default=0),
 )
+
+# --- MLflow 3 traces (revision 0010) ---
+# A trace is (workspace, trace_id): the same id in another workspace is another trace. The
+# children point at the integer key, so tag and metadata filters are one EXISTS on one column.
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("trace_key", Integer, primary_key=True, autoincrement=True),
+    Column("workspace", String(255), ForeignKey("workspaces.name"), nullable=False),
+    Column("trace_id", String(64), nullable=False),
+    Column("experiment_id", Integer, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("request_time", BigInteger, nullable=False),
+    Column("execution_duration", BigInteger, nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("request_preview", Text, nullable=True),
+    Column("response_preview", Text, nullable=True),
+    Column("client_request_id", String(255), nullable=True),
+    Index("ux_traces_ws_trace", "workspace", "trace_id", unique=True),
+    Index("ix_traces_exp_time", "experiment_id", "request_time"),
+)
+
+trace_spans = Table(
+    "trace_spans",
+    metadata,
+    Column("trace_key", Integer, ForeignKey("traces.trace_key"), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("name", Text, nullable=False),
+    Column("span_type", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("start_time_ns", BigInteger, nullable=False),
+    Column("end_time_ns", BigInteger, nullable=True),
+    # {"attributes": {key: JSON text}, "events": [...], "status_message": str, "kind": int}
+    Column("content", JSON, nullable=False),
+)
+
+trace_tags = Table(
+    "trace_tags",
+    metadata,
+    Column("trace_key", Integer, ForeignKey("traces.trace_key"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+trace_metadata = Table(
+    "trace_metadata",
+    metadata,
+    Column("trace_key", Integer, ForeignKey("traces.trace_key"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
