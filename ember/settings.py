@@ -28,6 +28,10 @@ class Settings:
     runner_retry_seconds: float = 600.0
     # Seconds between SIGTERM and SIGKILL when a job is cancelled.
     cancel_grace_seconds: float = 3.0
+    # The Fernet key sealing connection secrets at rest; "" means <home>/secrets.key (made
+    # once). Kept out of repr so settings printed in a log show no key.
+    secrets_key: str = field(default_factory=lambda: os.environ.get("EMBER_SECRETS_KEY", ""),
+                             repr=False)
 
     def resolved(self) -> Settings:
         """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
@@ -45,6 +49,7 @@ class Settings:
             max_concurrent_jobs=self.max_concurrent_jobs,
             runner_retry_seconds=self.runner_retry_seconds,
             cancel_grace_seconds=self.cancel_grace_seconds,
+            secrets_key=self.secrets_key,
         )
 
     @property

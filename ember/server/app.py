@@ -82,6 +82,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         batch_deployments,
         batch_endpoints,
         components,
+        connections,
         data,
         datastores,
         environments,
@@ -114,6 +115,6 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,
-                   serverless_endpoints):
+                   serverless_endpoints, connections):
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
     return app

@@ -13,7 +13,9 @@ from ember.engine.reuse import DataHasher
 from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
+from ember.services._secrets import SecretBox, load_or_create_key
 from ember.services.components import ComponentService
+from ember.services.connections import ConnectionService
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
@@ -39,6 +41,9 @@ class Platform:
         self.components = ComponentService(self.store.components, self.environments,
                                            self.uploads)
         self.workspaces.ensure_default()
+        self.connections = ConnectionService(
+            self.store.connections,
+            SecretBox(load_or_create_key(self.settings.home, self.settings.secrets_key)))
         from ember.tracking.service import TrackingService
 
         self.tracking = TrackingService(self.store.tracking, self.artifacts)

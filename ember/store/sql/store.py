@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ember.store.sql.batch_endpoints import SqlBatchEndpointStore
 from ember.store.sql.components import SqlComponentStore
+from ember.store.sql.connections import SqlConnectionStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
 from ember.store.sql.online_endpoints import SqlOnlineEndpointStore
@@ -32,6 +33,7 @@ class SqlStore:
         self.online_endpoints = SqlOnlineEndpointStore(self.engine)
         self.batch_endpoints = SqlBatchEndpointStore(self.engine)
         self.serverless_endpoints = SqlServerlessEndpointStore(self.engine)
+        self.connections = SqlConnectionStore(self.engine)
 
     @property
     def backend(self) -> str:
