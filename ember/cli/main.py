@@ -6,9 +6,9 @@ import sys
 
 import typer
 
-from ember.cli import (batch_deployment, batch_endpoint, common, component, data, datastore,
-                       environment, job, model, online_deployment, online_endpoint, output,
-                       server, serverless_endpoint, workspace)
+from ember.cli import (batch_deployment, batch_endpoint, common, component, connection, data,
+                       datastore, environment, job, model, online_deployment, online_endpoint,
+                       output, server, serverless_endpoint, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -22,6 +22,7 @@ app.add_typer(online_deployment.app, name="online-deployment")
 app.add_typer(batch_endpoint.app, name="batch-endpoint")
 app.add_typer(batch_deployment.app, name="batch-deployment")
 app.add_typer(serverless_endpoint.app, name="serverless-endpoint")
+app.add_typer(connection.app, name="connection")
 app.add_typer(datastore.app, name="datastore")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(server.app, name="server")
@@ -73,6 +74,10 @@ def take_query(argv: list[str]) -> tuple[list[str], str | None]:
 def main() -> None:
     from ember.errors import EmberError
 
+    if sys.argv[1:2] == ["pf"]:   # promptflow's commands: argparse, see cli/pf.py
+        from ember.cli.pf import main as pf_main
+
+        sys.exit(pf_main(sys.argv[2:]))
     try:
         args, query = take_query(sys.argv[1:])
         output.set_query(query)
