@@ -16,6 +16,7 @@ from ember.client.environments import EnvironmentOperations
 from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
 from ember.client.components import ComponentOperations
 from ember.client.compute import ComputeOperations
+from ember.client.connections import ConnectionOperations
 from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
@@ -25,6 +26,7 @@ from ember.client.online_endpoints import OnlineEndpointOperations, Poller
 from ember.client.serverless_endpoints import ServerlessEndpointOperations
 from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
 from ember.entities.components import Component
+from ember.entities.connections import Connection
 from ember.entities.data import DataAsset
 from ember.entities.environments import Environment
 from ember.entities.jobs import Job
@@ -46,6 +48,7 @@ _KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
     ((OnlineDeployment,), "online_deployments", True),
     ((BatchEndpoint,), "batch_endpoints", True), ((BatchDeployment,), "batch_deployments", True),
     ((ServerlessEndpoint,), "serverless_endpoints", True),
+    ((Connection,), "connections", False),
 )
 
 class WorkspaceOperations:
@@ -102,6 +105,7 @@ class MLClient:
         self.batch_endpoints = BatchEndpointOperations(self._http)
         self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
         self.serverless_endpoints = ServerlessEndpointOperations(self._http)
+        self.connections = ConnectionOperations(self._http)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
         self.compute = ComputeOperations()
@@ -110,8 +114,9 @@ class MLClient:
         """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
         ``client.<group>.create_or_update(x, **kwargs)`` for x's type: a job (command, pipeline,
         sweep) → ``jobs``, Model → ``models``, Environment, Data(Asset), Component (or a loaded
-        component) → ``components``. An online or batch endpoint or deployment, or a
-        serverless endpoint, is begun and waited for (``begin_create_or_update(x).result()``).
+        component) → ``components``, Connection → ``connections``. An online or batch
+        endpoint or deployment, or a serverless endpoint, is begun and waited for
+        (``begin_create_or_update(x).result()``).
         Returns what that method returns; raises TypeError naming the type of anything else."""
         entity, operation, long_running = self._operation(entity, "create_or_update")
         done = operation(entity, **kwargs)
@@ -141,8 +146,8 @@ class MLClient:
         raise TypeError(
             f"MLClient.{caller} cannot create or update an object of type "
             f"{type(entity).__name__!r}; it takes a job (command, pipeline or sweep), Model, "
-            "Environment, Data, Component, an online or batch endpoint or deployment, or a "
-            "serverless endpoint")
+            "Environment, Data, Component, an online or batch endpoint or deployment, a "
+            "serverless endpoint, or a Connection")
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""

@@ -19,7 +19,8 @@ from typing import Any
 
 from ember.entities.connections import CUSTOM, KINDS, META_KEYS, Connection
 from ember.errors import InvalidInputError
-from ember.specs._schema import Section, asset_name, load_spec
+from ember.specs._schema import Ctx, Section, asset_name, load_spec
+from ember.specs.overrides import apply_overrides
 from ember.specs.yamlio import type_name
 
 ENV_REF = re.compile(r"^\$\{env:(?P<var>[^}]*)\}$")
@@ -32,6 +33,22 @@ def load_connection_spec(path: Path, overrides: list[str] | None = None, *,
     naming the file, line and key."""
     data, ctx = load_spec(path, overrides)
     return _connection(Section(ctx, data), os.environ if environ is None else environ)
+
+
+def overridden_connection(conn: Connection, overrides: list[str], *,
+                          environ: Mapping[str, str] | None = None) -> Connection:
+    """An existing connection (as ``get`` gives it, secrets masked) with ``--set`` overrides
+    applied (``update -n <name> --set base_url=...``), checked as a spec file would be; errors
+    name ``connection <name>`` as the source. Masked secrets stay ``******``, which the server
+    reads as "keep"."""
+    data: dict[str, Any] = {k: v for k, v in conn.flat().items() if v is not None}
+    if conn.tags:
+        data["tags"] = dict(conn.tags)
+    source = f"connection {conn.name}"
+    record: dict[str, str] = {}
+    apply_overrides(data, list(overrides), source, record=record)
+    return _connection(Section(Ctx(source, Path.cwd(), record), data),
+                       os.environ if environ is None else environ)
 
 
 def _connection(sec: Section, environ: Mapping[str, str]) -> Connection:
