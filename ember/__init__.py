@@ -10,9 +10,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient", "ManagedOnlineDeployment",
-           "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment", "Output", "ServerlessEndpoint",
-           "command", "dsl", "load_component", "load_job", "load_model", "sweep", "__version__"]
+__all__ = ["BatchEndpoint", "CodeConfiguration", "Connection", "Input", "MLClient",
+           "ManagedOnlineDeployment", "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment",
+           "Output", "ServerlessEndpoint", "command", "dsl", "load_component", "load_job",
+           "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -29,6 +30,7 @@ _LAZY = {
     "BatchEndpoint": "ember.entities.batch_endpoints",
     "ModelBatchDeployment": "ember.entities.batch_endpoints",
     "ServerlessEndpoint": "ember.entities.serverless_endpoints",
+    "Connection": "ember.entities.connections",
     "load_model": "ember.client.models",
     "dsl": "ember.dsl",
     "sweep": "ember.sweep",

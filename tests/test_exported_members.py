@@ -8,7 +8,8 @@ import ember
 
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
-    assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Input", "MLClient",
+    assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Connection",
+                                     "Input", "MLClient",
                                      "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
                                      "Model", "ModelBatchDeployment", "Output",
                                      "ServerlessEndpoint", "__version__",
