@@ -1,0 +1,503 @@
+"""The ``llm`` and ``prompt`` node types, and the built-in embedding tool.
+
+A flow written for promptflow's LLM tool must send the same request here: the node's inputs that
+name request parameters (``temperature``, ``max_tokens``, ``stop``...) become parameters, with
+quoted YAML numbers converted and promptflow's defaults kept (``temperature`` and ``top_p`` 1.0,
+a completion's ``max_tokens`` 16); every other input is a template variable. The template is
+rendered and split into messages by ``_chat_format``.
+
+The calls go through the ``openai`` client (any OpenAI-compatible server, Azure OpenAI, a
+serverless endpoint), with the client's own retries off so that one policy applies: 429, 5xx,
+timeouts and connection errors are retried with exponential backoff (``Retry-After`` honoured),
+bounded by ``EMBER_FLOW_LLM_MAX_RETRIES`` (retries after the first attempt, default 5) and
+``EMBER_FLOW_LLM_MAX_WAIT_S`` (total backoff, default 300 s); ``EMBER_FLOW_LLM_BACKOFF_S`` (default
+1 s) is the first backoff, doubling up to 60 s; ``EMBER_FLOW_LLM_TIMEOUT`` (default 600 s, as
+promptflow) bounds each request, a node input ``request_timeout`` overrides it. All are read at
+call time. Clients are cached per connection (and per event loop for the async ones, whose
+connection pool belongs to the loop) so a batch reuses its HTTP connections.
+
+Streaming (``ctx.stream``): ``run_llm_node`` returns a plain **synchronous** generator of text
+pieces. The request is opened (and retried) before it returns, so a refused call fails the node;
+the pieces are read on the sync client as the caller iterates (iterate it off the event loop,
+e.g. in a thread or a Starlette streaming response). The LLM span ends when the request is open;
+its outputs, token usage and end time are filled in when the generator is exhausted or closed, so
+export a streamed line's spans after its outputs have been consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import http
+import json
+import os
+import re
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import openai
+
+from ember.errors import EndpointRequestError, InvalidInputError, NotFoundError
+from ember.flows import _chat_format as cf
+from ember.flows import trace
+from ember.flows.connections import _Connection, from_plain
+from ember.flows.node_context import NodeContext
+
+T = TypeVar("T")
+
+# Request parameters of promptflow's chat() and completion() tools (promptflow-tools 1.6) and the
+# type each is converted to; ``max_completion_tokens`` added for reasoning models (upstream #3795).
+_FLOAT = "float"
+_INT = "int"
+_BOOL = "bool"
+_ANY = "any"
+CHAT_PARAMS = {"temperature": _FLOAT, "top_p": _FLOAT, "stop": _ANY, "max_tokens": _INT,
+               "max_completion_tokens": _INT, "presence_penalty": _FLOAT,
+               "frequency_penalty": _FLOAT, "logit_bias": _ANY, "user": _ANY,
+               "function_call": _ANY, "functions": _ANY, "tool_choice": _ANY, "tools": _ANY,
+               "response_format": _ANY, "seed": _INT}
+COMPLETION_PARAMS = {"suffix": _ANY, "max_tokens": _INT, "temperature": _FLOAT, "top_p": _FLOAT,
+                     "n": _INT, "logprobs": _INT, "echo": _BOOL, "stop": _ANY,
+                     "presence_penalty": _FLOAT, "frequency_penalty": _FLOAT, "best_of": _INT,
+                     "logit_bias": _ANY, "user": _ANY, "seed": _INT}
+# Inputs that are never template variables: the model, the executor-only ``stream`` (promptflow
+# ignores it in node inputs) and the per-request timeout.
+_CONTROL = ("deployment_name", "model", "stream", "request_timeout")
+_CHAT_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}
+_COMPLETION_DEFAULTS = {"max_tokens": 16, "temperature": 1.0, "top_p": 1.0}
+_FLOW_REF = re.compile(r"^\s*\$\{\s*(inputs|flow)\.")
+
+
+# ---- prompt node ---------------------------------------------------------------------------
+
+def run_prompt_node(ctx: NodeContext, inputs: dict[str, Any]) -> str:
+    """Render the node's Jinja2 template with its inputs. The result is a ``str`` (a subclass
+    carrying the injection guard's placeholders, for an llm node that renders it again)."""
+    path = ctx.flow.source_path(ctx.node)
+    template = cf.load_template(path)
+    what = f"prompt node {ctx.node.name!r}"
+    variables, mapping = cf.guarded_variables(inputs, _from_flow_inputs(ctx, inputs))
+    text = cf.render(template, inputs, what=what, path=path)
+    if not mapping:
+        return text
+    escaped = cf.render(template, variables, what=what, path=path)
+    return cf.PromptResult(text, escaped, mapping)
+
+
+# ---- llm node ------------------------------------------------------------------------------
+
+async def run_llm_node(ctx: NodeContext, inputs: dict[str, Any]) -> Any:
+    """Render, call the model, return the content string; the message dict when ``tools`` or
+    ``functions`` are given; a sync generator of text pieces when ``ctx.stream`` (see the module
+    docstring)."""
+    node = ctx.node
+    what = f"llm node {node.name!r}"
+    api = (ctx.overrides.get("api") or node.api or "chat").lower()
+    if api not in ("chat", "completion"):
+        raise InvalidInputError(f"{what}: api {api!r} is not one of chat, completion")
+    merged = {**inputs, **{k: v for k, v in ctx.overrides.items()
+                           if k not in ("connection", "api")}}
+    spec = CHAT_PARAMS if api == "chat" else COMPLETION_PARAMS
+    params = dict(_CHAT_DEFAULTS if api == "chat" else _COMPLETION_DEFAULTS)
+    variables: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key in spec:
+            converted = _convert(what, key, value, spec[key])
+            if converted is None or (key in ("stop", "logit_bias", "user")
+                                     and converted in ("", [], {})):
+                params.pop(key, None)
+            else:
+                params[key] = converted
+        elif key not in _CONTROL:
+            variables[key] = value
+    tools = params.get("tools") or params.get("functions")
+    if not params.get("tools"):
+        params.pop("tool_choice", None)
+    if not params.get("functions"):
+        params.pop("function_call", None)
+
+    conn_name = ctx.overrides.get("connection") or node.connection
+    plain = _connection_plain(ctx, what, conn_name)
+    model = _model_for(plain, ctx.overrides, inputs, what)
+    timeout = _timeout(merged.get("request_timeout"), what)
+
+    path = ctx.flow.source_path(node)
+    template = cf.load_template(path)
+    variables = cf.as_chat_lists(variables)
+    guarded, mapping = cf.guarded_variables(variables, _from_flow_inputs(ctx, inputs))
+    rendered = cf.render(template, guarded, what=what, path=path)
+    if api == "chat":
+        request: dict[str, Any] = {"model": model, "messages": cf.parse_chat(
+            rendered, what=what, mapping=mapping), **params}
+    else:
+        request = {"model": model, "prompt": cf.unescape(rendered, mapping), **params}
+
+    stream = ctx.stream and not tools
+    span_type = trace.CHAT_MODEL if api == "chat" else trace.LLM
+    with ctx.tracer.span(f"openai_{api}", span_type, inputs=dict(request),
+                         attributes={"node_name": node.name, "mlflow.message.format": "openai",
+                                     "mlflow.llm.model": model}) as span:
+        if stream:
+            client = _sync_client(plain)
+            opened = await _stream_open(what, client, api, request, timeout, plain)
+            return _pieces(opened, span, api, what, plain)
+        aclient = _async_client(plain)
+        create = aclient.chat.completions.create if api == "chat" else aclient.completions.create
+        response = await _with_retries(what, lambda: create(**request, timeout=timeout),
+                                       timeout, plain)
+        span.set_attribute("llm.response.model", response.model)
+        _usage(span, response.usage)
+        if api == "completion":
+            result: Any = response.choices[0].text if response.choices else ""
+        elif tools:
+            result = response.model_dump()["choices"][0]["message"]
+        else:
+            result = response.choices[0].message.content or ""
+        span.set_outputs(result)
+        return result
+
+
+# ---- embedding tool ------------------------------------------------------------------------
+
+async def run_embedding(ctx: NodeContext, inputs: dict[str, Any]) -> list[float]:
+    """promptflow's ``promptflow.tools.embedding.embedding``: ``connection`` (a name, a plain
+    form or a connection object), ``deployment_name`` / ``model``, ``input`` → the vector."""
+    what = f"embedding node {ctx.node.name!r}"
+    merged = {**inputs, **{k: v for k, v in ctx.overrides.items() if k != "connection"}}
+    conn = ctx.overrides.get("connection") or inputs.get("connection") or ctx.node.connection
+    if isinstance(conn, _Connection):
+        plain = {"type": conn.type, **vars(conn)}
+    elif isinstance(conn, Mapping):
+        plain = dict(conn)
+    else:
+        plain = _connection_plain(ctx, what, conn)
+    model = _model_for(plain, ctx.overrides, merged, what, default="text-embedding-ada-002")
+    text = merged.get("input")
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what}: input must be a string, got {type(text).__name__}")
+    timeout = _timeout(merged.get("request_timeout"), what)
+    client = _async_client(plain)
+    with ctx.tracer.span("openai_embedding", trace.EMBEDDING,
+                         inputs={"model": model, "input": text},
+                         attributes={"node_name": ctx.node.name,
+                                     "mlflow.llm.model": model}) as span:
+        response = await _with_retries(
+            what, lambda: client.embeddings.create(model=model, input=text, timeout=timeout),
+            timeout, plain)
+        span.set_attribute("llm.response.model", response.model)
+        if response.usage is not None:
+            span.set_token_usage(response.usage.prompt_tokens, 0)
+        vector = list(response.data[0].embedding)
+        span.set_outputs(f"<{len(vector)} floats>")
+        return vector
+
+
+# ---- inputs --------------------------------------------------------------------------------
+
+def _convert(what: str, key: str, value: Any, kind: str) -> Any:
+    """promptflow's conversion of quoted YAML literals to the tool's annotated types."""
+    if value is None:
+        return None
+    try:
+        if kind == _FLOAT and not isinstance(value, bool):
+            return float(value)
+        if kind == _INT and not isinstance(value, bool):
+            if isinstance(value, str):
+                value = value.strip()
+                return int(float(value)) if re.fullmatch(r"-?\d+\.0*", value) else int(value)
+            return int(value)
+        if kind == _BOOL:
+            return value if isinstance(value, bool) else str(value).strip().lower() == "true"
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what}: input {key!r} must be a number, got "
+                                f"{value!r}") from None
+    if kind == _ANY and isinstance(value, str) and key != "stop" and key != "user" \
+            and value.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise InvalidInputError(f"{what}: input {key!r} is not valid JSON") from None
+    if kind != _ANY:
+        raise InvalidInputError(f"{what}: input {key!r} must be a number, got {value!r}")
+    return value
+
+
+def _from_flow_inputs(ctx: NodeContext, inputs: Mapping[str, Any]) -> set[str]:
+    """Names of the inputs whose values came from flow inputs (references to ``inputs.*``, or
+    the flow input value itself)."""
+    names = set()
+    for key, value in inputs.items():
+        raw = ctx.node.inputs.get(key)
+        if (isinstance(raw, str) and _FLOW_REF.match(raw)) or any(
+                value is v for v in ctx.flow_inputs.values()):
+            names.add(key)
+    return names
+
+
+def _timeout(value: Any, what: str) -> float:
+    raw = value if value not in (None, "") else os.environ.get("EMBER_FLOW_LLM_TIMEOUT", "600")
+    try:
+        timeout = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what}: request_timeout must be a number of seconds, got "
+                                f"{raw!r}") from None
+    if timeout <= 0:
+        raise InvalidInputError(f"{what}: request_timeout must be positive, got {raw!r}")
+    return timeout
+
+
+# ---- connections and clients ---------------------------------------------------------------
+
+def _connection_plain(ctx: NodeContext, what: str, name: Any) -> dict[str, Any]:
+    if not name:
+        raise InvalidInputError(f"{what} names no connection (set 'connection:' on the node)")
+    try:
+        plain = ctx.connections.get(str(name))
+    except NotFoundError as exc:
+        raise NotFoundError(f"{what}: {exc.message}") from None
+    if plain.get("type") not in ("open_ai", "azure_open_ai", "serverless"):
+        raise InvalidInputError(
+            f"{what}: connection {name!r} has type {plain.get('type')!r}; an llm call needs an "
+            f"open_ai, azure_open_ai or serverless connection")
+    return plain
+
+
+def _model_for(plain: Mapping[str, Any], overrides: Mapping[str, Any],
+               inputs: Mapping[str, Any], what: str, default: str = "") -> str:
+    """Azure OpenAI calls a deployment (``deployment_name``); the others a ``model``. An
+    override (``--connections node.deployment_name=x``) beats the node's inputs."""
+    azure = plain.get("type") == "azure_open_ai"
+    order = ("deployment_name", "model") if azure else ("model", "deployment_name")
+    for source in (overrides, inputs):
+        for key in order:
+            if source.get(key):
+                return str(source[key])
+    if azure:
+        raise InvalidInputError(f"{what}: an azure_open_ai connection needs deployment_name")
+    return default
+
+
+def _client_kwargs(plain: Mapping[str, Any]) -> dict[str, Any]:
+    conn = from_plain(plain)
+    # A local server without authentication: the client refuses an empty key.
+    key = getattr(conn, "api_key", "") or "none"
+    if conn.type == "azure_open_ai":
+        return {"api_key": key, "azure_endpoint": getattr(conn, "api_base", ""),
+                "api_version": getattr(conn, "api_version", None) or "2024-02-01"}
+    if conn.type == "serverless":
+        base = str(getattr(conn, "api_base", "")).rstrip("/")
+        # As promptflow-tools does, so a serverless endpoint's URL works with the OpenAI SDK.
+        return {"api_key": key, "base_url": base if base.endswith("/v1") else base + "/v1"}
+    return {"api_key": key, "base_url": getattr(conn, "base_url", None) or None,
+            "organization": getattr(conn, "organization", None) or None}
+
+
+def _cache_key(plain: Mapping[str, Any]) -> str:
+    # A digest, so the cache's keys do not hold secrets in clear.
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_lock = threading.Lock()
+_sync_clients: dict[str, openai.OpenAI] = {}
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, openai.AsyncOpenAI]] \
+    = weakref.WeakKeyDictionary()
+
+
+def _async_client(plain: Mapping[str, Any]) -> openai.AsyncOpenAI:
+    loop = asyncio.get_running_loop()
+    key = _cache_key(plain)
+    with _lock:
+        per_loop = _async_clients.setdefault(loop, {})
+        client = per_loop.get(key)
+        if client is None:
+            kwargs = _client_kwargs(plain)
+            cls = openai.AsyncAzureOpenAI if "azure_endpoint" in kwargs else openai.AsyncOpenAI
+            client = per_loop[key] = cls(**kwargs, max_retries=0)
+        return client
+
+
+async def close_clients() -> None:
+    """Close the async clients of the running event loop (call before the loop ends, so their
+    connections close cleanly instead of being dropped with the loop)."""
+    with _lock:
+        clients = list(_async_clients.pop(asyncio.get_running_loop(), {}).values())
+    for client in clients:
+        await client.close()
+
+
+def _sync_client(plain: Mapping[str, Any]) -> openai.OpenAI:
+    key = _cache_key(plain)
+    with _lock:
+        client = _sync_clients.get(key)
+        if client is None:
+            kwargs = _client_kwargs(plain)
+            cls = openai.AzureOpenAI if "azure_endpoint" in kwargs else openai.OpenAI
+            client = _sync_clients[key] = cls(**kwargs, max_retries=0)
+        return client
+
+
+# ---- retries -------------------------------------------------------------------------------
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# Awaited between retries; a module attribute so tests can observe the waits.
+_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    headers = exc.response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _scrub(text: str, plain: Mapping[str, Any]) -> str:
+    key = plain.get("api_key")
+    if isinstance(key, str) and len(key) >= 4:
+        text = text.replace(key, "***")
+    return text[:500]
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+        if message:
+            return str(message)
+    return exc.message
+
+
+async def _with_retries(what: str, call: Callable[[], Awaitable[T]], timeout: float,
+                        plain: Mapping[str, Any]) -> T:
+    max_retries = int(_env_float("EMBER_FLOW_LLM_MAX_RETRIES", 5))
+    max_wait = _env_float("EMBER_FLOW_LLM_MAX_WAIT_S", 300)
+    backoff = _env_float("EMBER_FLOW_LLM_BACKOFF_S", 1)
+    waited = 0.0
+    kinds: list[str] = []
+    attempt = 0
+    while True:
+        attempt += 1
+        wait: float | None = None
+        try:
+            return await call()
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            quota = status == 429 and getattr(exc, "code", None) == "insufficient_quota"
+            if quota or (status != 429 and status < 500):
+                raise EndpointRequestError(
+                    f"{what}: the server answered {_status_text(status)}: "
+                    f"{_scrub(_server_message(exc), plain)}", status=status,
+                    endpoint_code=str(getattr(exc, "code", "") or "")) from None
+            kinds.append(_status_text(status))
+            wait = _retry_after(exc)
+            last: EndpointRequestError = EndpointRequestError(
+                f"{what}: the server answered {_status_text(status)}", status=status)
+        except openai.APITimeoutError:
+            kinds.append("timeout")
+            last = EndpointRequestError(f"{what}: no answer within {timeout:g} s", status=504)
+        except openai.APIConnectionError as exc:
+            kinds.append("connection")
+            cause = exc.__cause__ or exc
+            last = EndpointRequestError(
+                f"{what}: cannot reach the server: {_scrub(str(cause), plain)}", status=502)
+        if wait is None:
+            wait = min(60.0, backoff * 2 ** (attempt - 1))
+        if attempt > max_retries or waited + wait > max_wait:
+            if len(set(kinds)) == 1 and len(kinds) > 1:
+                times = f"{len(kinds)} times"
+                if kinds[0] == "timeout":
+                    last.message = f"{last.message} ({times})"
+                else:
+                    last.message = f"{last.message} {times}"
+            elif len(kinds) > 1:
+                last.message = f"{last.message} (after {len(kinds)} attempts: {', '.join(kinds)})"
+            if attempt <= max_retries:
+                last.message += f"; gave up: the next wait would pass {max_wait:g} s of backoff"
+            last.args = (last.message,)
+            raise last
+        await _sleep(wait)
+        waited += wait
+
+
+# ---- streaming -----------------------------------------------------------------------------
+
+async def _stream_open(what: str, client: openai.OpenAI, api: str, request: dict[str, Any],
+                       timeout: float, plain: Mapping[str, Any]) -> Any:
+    create = client.chat.completions.create if api == "chat" else client.completions.create
+    kwargs: dict[str, Any] = {**request, "stream": True,
+                              "stream_options": {"include_usage": True}}
+
+    def open_stream() -> Any:
+        try:
+            return create(**kwargs, timeout=timeout)
+        except openai.BadRequestError as exc:
+            # Older servers and Azure api-versions refuse stream_options: stream without usage.
+            if "stream_options" not in str(exc):
+                raise
+            kwargs.pop("stream_options", None)
+            return create(**kwargs, timeout=timeout)
+
+    return await _with_retries(what, lambda: asyncio.to_thread(open_stream), timeout, plain)
+
+
+def _pieces(stream: Any, span: trace.Span, api: str, what: str,
+            plain: Mapping[str, Any]) -> Iterator[str]:
+    """The text deltas of an open stream; completes the span when the stream ends."""
+    def generate() -> Iterator[str]:
+        parts: list[str] = []
+        try:
+            for chunk in stream:
+                if getattr(chunk, "model", None) and "llm.response.model" not in span.attributes:
+                    span.set_attribute("llm.response.model", chunk.model)
+                if getattr(chunk, "usage", None):
+                    _usage(span, chunk.usage)
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                text = choice.delta.content if api == "chat" else choice.text
+                if text:
+                    parts.append(text)
+                    yield text
+        except openai.OpenAIError as exc:
+            err = EndpointRequestError(f"{what}: the stream broke off: "
+                                       f"{_scrub(str(exc), plain)}", status=502)
+            span.record_error(err)
+            raise err from None
+        finally:
+            stream.close()
+            span.set_outputs("".join(parts))
+            span.end_ns = time.time_ns()
+    return generate()
+
+
+def _usage(span: trace.Span, usage: Any) -> None:
+    if usage is not None:
+        span.set_token_usage(int(usage.prompt_tokens or 0),
+                             int(getattr(usage, "completion_tokens", 0) or 0))
