@@ -21,7 +21,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -55,7 +55,7 @@ class OpenAIStub:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> OpenAIStub:
+    def start(self) -> Self:
         stub = self
 
         class Handler(_Handler):
@@ -76,7 +76,7 @@ class OpenAIStub:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> OpenAIStub:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-from ember.errors import EndpointRequestError, InvalidInputError, NotFoundError, SpecError
-from ember.flows import llm
+from ember.errors import (
+    EndpointRequestError,
+    InvalidInputError,
+    NotFoundError,
+    SpecError,
+)
+from ember.flows import _openai_calls, llm
 from ember.flows._chat_format import parse_chat
 from ember.flows.connections import StaticConnections
 from ember.flows.dag import Flow, Node, NodeSource
@@ -52,7 +57,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch, stub: OpenAIStub) -> list[floa
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(llm, "_sleep", record)
+    monkeypatch.setattr(_openai_calls, "_sleep", record)
     stub.requests.clear()
     return waits
 
@@ -442,3 +447,28 @@ def test_embedding_tool(tmp_path: Path, stub: OpenAIStub) -> None:
     assert req.path == "/v1/embeddings" and req.body["model"] == "emb"
     [span] = ctx.tracer.spans
     assert span.attributes["llm.usage.prompt_tokens"] == 2
+
+
+# ---- a real language model -----------------------------------------------------------------
+
+def test_against_a_real_language_model_worker(tmp_path: Path, stub: OpenAIStub) -> None:
+    """SmolLM2 behind Ember's own OpenAI-compatible worker: the flow's request is one a real
+    server accepts, and the streamed answer equals the whole one (greedy decoding)."""
+    from tests.serving.llm.conftest import start_worker
+
+    worker = start_worker(tmp_path / "worker")
+    try:
+        ctx = make_ctx(tmp_path, stub, CHAT_TEMPLATE)
+        ctx.connections = StaticConnections({"local_openai": {
+            "type": "open_ai", "api_key": "unused", "base_url": worker.url + "/v1"}})
+        inputs = {"deployment_name": "SmolLM2-135M-Instruct", "temperature": "0",
+                  "max_tokens": "12", "chat_history": [], "question": "What is 2+2?"}
+        whole = run(llm.run_llm_node(ctx, inputs))
+        assert isinstance(whole, str) and whole.strip()
+        usage = ctx.tracer.spans[0].attributes["mlflow.chat.tokenUsage"]
+        assert usage["input_tokens"] > 0 and 0 < usage["output_tokens"] <= 12
+        ctx.stream = True
+        assert "".join(run(llm.run_llm_node(ctx, inputs))) == whole
+        assert ctx.tracer.spans[1].attributes["mlflow.chat.tokenUsage"] == usage
+    finally:
+        worker.stop()
