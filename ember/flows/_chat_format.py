@@ -17,6 +17,7 @@ which the tests exercise directly.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import threading
 import uuid
@@ -93,16 +94,33 @@ def load_template(path: Path) -> jinja2.Template:
     return template
 
 
+def template_from_text(text: str, what: str) -> jinja2.Template:
+    """A template given inline (a package tool's ``prompt`` input), cached by its text."""
+    key = "text:" + hashlib.sha256(text.encode()).hexdigest()
+    with _cache_lock:
+        hit = _templates.get(key)
+    if hit is not None:
+        return hit[1]
+    try:
+        template = _env.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise SpecError(f"{what}: template syntax error in input 'prompt': {exc.message}",
+                        line=exc.lineno) from None
+    with _cache_lock:
+        _templates[key] = ((0, 0), template)
+    return template
+
+
 def render(template: jinja2.Template, variables: Mapping[str, Any], *, what: str,
-           path: Path) -> str:
+           where: str) -> str:
     """Render; failures (undefined attributes, the sandbox refusing) name the node and file."""
     try:
         return template.render(**variables)
     except jinja2.TemplateError as exc:
-        raise InvalidInputError(f"{what}: rendering {path} failed: {type(exc).__name__}: "
+        raise InvalidInputError(f"{what}: rendering {where} failed: {type(exc).__name__}: "
                                 f"{exc}") from None
     except Exception as exc:  # a filter or a value's __str__ raising
-        raise InvalidInputError(f"{what}: rendering {path} failed: {type(exc).__name__}: "
+        raise InvalidInputError(f"{what}: rendering {where} failed: {type(exc).__name__}: "
                                 f"{exc}") from exc
 
 

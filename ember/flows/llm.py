@@ -47,7 +47,8 @@ from ember.flows._openai_calls import close_clients
 from ember.flows.connections import _Connection
 from ember.flows.node_context import NodeContext
 
-__all__ = ["close_clients", "run_embedding", "run_llm_node", "run_prompt_node"]
+__all__ = ["close_clients", "run_embedding", "run_embedding_node", "run_llm_node",
+           "run_prompt_node"]
 
 # Request parameters of promptflow's chat() and completion() tools (promptflow-tools 1.6) and the
 # type each is converted to; ``max_completion_tokens`` added for reasoning models (upstream #3795).
@@ -77,14 +78,15 @@ _FLOW_REF = re.compile(r"^\s*\$\{\s*(inputs|flow)\.")
 def run_prompt_node(ctx: NodeContext, inputs: dict[str, Any]) -> str:
     """Render the node's Jinja2 template with its inputs. The result is a ``str`` (a subclass
     carrying the injection guard's placeholders, for an llm node that renders it again)."""
-    path = ctx.flow.source_path(ctx.node)
-    template = cf.load_template(path)
     what = f"prompt node {ctx.node.name!r}"
+    template, where, inline = _template(ctx, inputs, what)
+    if inline:
+        inputs = {k: v for k, v in inputs.items() if k != "prompt"}
     variables, mapping = cf.guarded_variables(inputs, _from_flow_inputs(ctx, inputs))
-    text = cf.render(template, inputs, what=what, path=path)
+    text = cf.render(template, inputs, what=what, where=where)
     if not mapping:
         return text
-    escaped = cf.render(template, variables, what=what, path=path)
+    escaped = cf.render(template, variables, what=what, where=where)
     return cf.PromptResult(text, escaped, mapping)
 
 
@@ -125,11 +127,12 @@ async def run_llm_node(ctx: NodeContext, inputs: dict[str, Any]) -> Any:
     model = _model_for(plain, ctx.overrides, inputs, what)
     timeout = _timeout(merged.get("request_timeout"), what)
 
-    path = ctx.flow.source_path(node)
-    template = cf.load_template(path)
+    template, where, inline = _template(ctx, inputs, what)
+    if inline:
+        variables.pop("prompt", None)
     variables = cf.as_chat_lists(variables)
     guarded, mapping = cf.guarded_variables(variables, _from_flow_inputs(ctx, inputs))
-    rendered = cf.render(template, guarded, what=what, path=path)
+    rendered = cf.render(template, guarded, what=what, where=where)
     if api == "chat":
         request: dict[str, Any] = {"model": model, "messages": cf.parse_chat(
             rendered, what=what, mapping=mapping), **params}
@@ -226,6 +229,17 @@ def _convert(what: str, key: str, value: Any, kind: str) -> Any:
     return value
 
 
+def _template(ctx: NodeContext, inputs: Mapping[str, Any], what: str
+              ) -> tuple[Any, str, bool]:
+    """The node's template, where it comes from (for errors), and whether it is inline: the
+    node's source file, or, for promptflow-tools' package tools without one, the ``prompt``
+    input's text."""
+    if not ctx.node.source.path and isinstance(inputs.get("prompt"), str):
+        return cf.template_from_text(inputs["prompt"], what), "input 'prompt'", True
+    path = ctx.flow.source_path(ctx.node)
+    return cf.load_template(path), str(path), False
+
+
 def _from_flow_inputs(ctx: NodeContext, inputs: Mapping[str, Any]) -> set[str]:
     """Names of the inputs whose values came from flow inputs (references to ``inputs.*``, or
     the flow input value itself)."""
@@ -279,3 +293,7 @@ def _model_for(plain: Mapping[str, Any], overrides: Mapping[str, Any],
     if azure:
         raise InvalidInputError(f"{what}: an azure_open_ai connection needs deployment_name")
     return default
+
+
+# The name the engine's package-tool mapping looks up.
+run_embedding_node = run_embedding

@@ -234,6 +234,21 @@ def test_tools_return_the_message(tmp_path: Path, stub: OpenAIStub) -> None:
     assert stub.requests[0].body["tool_choice"] == "auto"
 
 
+def test_package_tool_with_an_inline_prompt(tmp_path: Path, stub: OpenAIStub) -> None:
+    # ``source: {type: package, tool: promptflow.tools.openai.chat}``: the template is the
+    # ``prompt`` input, not a file.
+    ctx = make_ctx(tmp_path, stub, "")
+    ctx.node.source = NodeSource(type="package", tool="promptflow.tools.openai.chat")
+    out = run(llm.run_llm_node(ctx, {"prompt": "system:\nterse\nuser:\n{{q}}\n", "q": "yo",
+                                     "model": "m"}))
+    assert out == "echo: yo"
+    assert stub.requests[0].body["messages"] == [{"role": "system", "content": "terse"},
+                                                 {"role": "user", "content": "yo"}]
+    with pytest.raises(SpecError, match="line 1: llm node 'chat': template syntax error in "
+                                        "input 'prompt'"):
+        run(llm.run_llm_node(ctx, {"prompt": "{% if %}", "model": "m"}))
+
+
 # ---- injection guard -----------------------------------------------------------------------
 
 def test_role_markers_in_flow_inputs_do_not_open_turns(tmp_path: Path,
@@ -440,6 +455,7 @@ def test_unreachable_server(tmp_path: Path, stub: OpenAIStub,
 
 def test_embedding_tool(tmp_path: Path, stub: OpenAIStub) -> None:
     ctx = make_ctx(tmp_path, stub, "", node_type="python", connection=None, name="embed")
+    assert llm.run_embedding_node is llm.run_embedding
     vector = run(llm.run_embedding(ctx, {"connection": "local_openai",
                                          "deployment_name": "emb", "input": "two words"}))
     assert vector == [9.0, 2.0, float(sum(map(ord, "two words")) % 97), 0.5]
