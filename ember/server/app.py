@@ -100,13 +100,15 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         mlflow_logged_models,
         mlflow_registry,
         mlflow_tracking,
+        mlflow_traces,
     )
 
     # The MLflow protocol of a workspace sits under its tracking URI, /workspaces/<name>;
     # DefaultWorkspaceAlias serves the same routes at the root for workspace "default" (plain
     # `mlflow` tracking URIs), so they are registered and documented once.
     # Registered first: routes match in order, and these are the hot paths (metric logging).
-    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts, mlflow_registry):
+    for module in (mlflow_tracking, mlflow_logged_models, mlflow_artifacts, mlflow_registry,
+                   mlflow_traces):
         app.include_router(module.router, prefix="/workspaces/{workspace}",
                            responses=ERROR_RESPONSES)
 

@@ -47,6 +47,9 @@ class Platform:
         from ember.tracking.service import TrackingService
 
         self.tracking = TrackingService(self.store.tracking, self.artifacts)
+        from ember.tracking.traces import TraceService
+
+        self.traces = TraceService(self.store.traces, self.tracking)
         self.jobs = JobService(self.store.jobs, self.environments, self.data, self.datastores,
                                self.uploads, self.tracking, self.artifacts)
         self.models = ModelService(self.store.models, self.artifacts, self.datastores,

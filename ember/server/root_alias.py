@@ -12,9 +12,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
-# The first segments of the MLflow routes (routes/mlflow_*.py), and MLflow's GET /version.
+# The first segments of the MLflow routes (routes/mlflow_*.py), MLflow's GET /version and its
+# OTLP span intake POST /v1/traces.
 _PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow")
-_EXACT = ("/version",)
+_EXACT = ("/version", "/v1/traces")
 _DEFAULT = f"/workspaces/{DEFAULT_WORKSPACE}"
 
 

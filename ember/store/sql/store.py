@@ -14,6 +14,7 @@ from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
 from ember.store.sql.models import SqlModelStore
 from ember.store.sql.tracking import SqlTrackingStore
+from ember.store.sql.traces import SqlTraceStore
 from ember.store.sql.workspaces import SqlWorkspaceStore
 
 
@@ -29,6 +30,7 @@ class SqlStore:
         self.components = SqlComponentStore(self.engine)
         self.jobs = SqlJobStore(self.engine)
         self.tracking = SqlTrackingStore(self.engine)
+        self.traces = SqlTraceStore(self.engine)
         self.models = SqlModelStore(self.engine)
         self.online_endpoints = SqlOnlineEndpointStore(self.engine)
         self.batch_endpoints = SqlBatchEndpointStore(self.engine)
