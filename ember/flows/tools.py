@@ -1,0 +1,344 @@
+"""Python tools: a node's source file loaded as a module, its one ``@tool`` function (or class
+tool), the parameter types read from annotations, and the call.
+
+- A tool file is imported once per process per version of the file (path and mtime), under a
+  module name unique to its path, with the flow folder, the file's folder and the includes on
+  ``sys.path`` while it imports. ``promptflow_compat.install()`` runs first, so
+  ``from promptflow.core import tool`` works without promptflow installed.
+- The tool is the one function marked by ``@tool`` (Ember's or promptflow's own, which sets
+  ``__tool``) defined in that file, or one ``@tool`` method of a ``ToolProvider`` class (its
+  ``__init__`` takes the node inputs it names). None or several: an error, as in promptflow.
+- Connection parameters are recognised by class name (``OpenAIConnection``,
+  ``AzureOpenAIConnection``, ``CustomConnection``, any ``*Connection``), so annotations with the
+  real promptflow's classes match as Ember's do; the YAML value names the connection.
+- Package tools: promptflow-tools' chat, completion and embedding map to ``ember.flows.llm``;
+  any other package tool is refused by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.util
+import inspect
+import sys
+import threading
+import traceback
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ember.errors import SpecError, UnsupportedError, UserCodeError
+from ember.flows import _types, promptflow_compat, references
+from ember.flows.connections import from_plain
+from ember.flows.dag import MISSING, Flow, Node
+from ember.flows.node_context import NodeContext
+
+# promptflow-tools' package tools Ember runs itself: tool id -> (runner, api).
+PACKAGE_TOOLS = {
+    "promptflow.tools.openai.chat": ("llm", "chat"),
+    "promptflow.tools.aoai.chat": ("llm", "chat"),
+    "promptflow.tools.openai.completion": ("llm", "completion"),
+    "promptflow.tools.aoai.completion": ("llm", "completion"),
+    "promptflow.tools.embedding.embedding": ("embedding", None),
+}
+_SIMPLE = {str: "string", int: "int", float: "double", bool: "bool", list: "list",
+           dict: "object"}
+_NAMES = {"str": "string", "int": "int", "float": "double", "bool": "bool", "list": "list",
+          "dict": "object"}
+
+
+@dataclass
+class Param:
+    name: str
+    kind: str | None = None                      # promptflow value type; None: untyped
+    connections: tuple[str, ...] = ()            # accepted connection class names
+    default: Any = MISSING
+
+
+@dataclass
+class Tool:
+    name: str
+    func: Callable[..., Any]
+    file: Path
+    params: dict[str, Param] = field(default_factory=dict)
+    var_kwargs: bool = False
+    cls: type | None = None                      # class tools: the ToolProvider subclass
+    init_params: dict[str, Param] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedNode:
+    """A python node ready to call: its tool and its literal inputs already converted."""
+
+    node: Node
+    tool: Tool | None = None
+    package: tuple[str, str | None] | None = None
+    literals: dict[str, Any] = field(default_factory=dict)
+    instance: Any = None
+
+    def default(self, name: str) -> Any:
+        """The value an input fed by a bypassed node gets: the parameter's default, else None."""
+        param = self.tool.params.get(name) if self.tool else None
+        return None if param is None or param.default is MISSING else param.default
+
+
+def _is_connection(annotation: Any) -> bool:
+    return isinstance(annotation, type) and any(
+        c.__name__.endswith("Connection") and c.__name__ != "ConnectionProvider"
+        for c in annotation.__mro__)
+
+
+def param_of(name: str, annotation: Any, default: Any) -> Param:
+    """What an annotation says about a parameter (see the module docstring)."""
+    param = Param(name=name, default=default)
+    if annotation is inspect.Parameter.empty:
+        return param
+    if isinstance(annotation, str):   # unresolvable forward reference: go by its name
+        base = annotation.split("[")[0].strip().rsplit(".", 1)[-1]
+        if base.endswith("Connection"):
+            param.connections = (base,)
+        param.kind = _NAMES.get(base.lower() if base in ("List", "Dict") else base)
+        return param
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if args and all(_is_connection(a) for a in args):
+            param.connections = tuple(a.__name__ for a in args)
+        elif len(args) == 1:
+            inner = param_of(name, args[0], default)
+            param.kind, param.connections = inner.kind, inner.connections
+        return param
+    if origin is not None:
+        param.kind = _SIMPLE.get(origin) if origin in (list, dict) else None
+        return param
+    if _is_connection(annotation):
+        param.connections = (annotation.__name__,)
+    elif isinstance(annotation, type):
+        for base, kind in _SIMPLE.items():   # bool before int: bool is an int subclass
+            if issubclass(annotation, bool) and base is not bool:
+                continue
+            if issubclass(annotation, base):
+                param.kind = kind
+                break
+    return param
+
+
+def _params(func: Callable[..., Any], skip_self: bool) -> tuple[dict[str, Param], bool]:
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # noqa: BLE001 - a forward reference that does not resolve
+        hints = {}
+    params: dict[str, Param] = {}
+    var_kwargs = False
+    for index, (name, p) in enumerate(inspect.signature(func).parameters.items()):
+        if skip_self and index == 0:
+            continue
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            var_kwargs = True
+            continue
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        default = MISSING if p.default is inspect.Parameter.empty else p.default
+        params[name] = param_of(name, hints.get(name, p.annotation), default)
+    return params, var_kwargs
+
+
+_cache: dict[tuple[str, int], Tool] = {}
+_import_lock = threading.Lock()
+
+
+def _is_tool(obj: Any) -> bool:
+    return callable(obj) and (hasattr(obj, "__ember_tool__") or hasattr(obj, "__tool"))
+
+
+def _search_path(flow: Flow, file: Path) -> list[str]:
+    paths = [str(file.parent), str(flow.folder)]
+    for include in flow.includes.values():
+        paths.append(str(include.parent))
+    return list(dict.fromkeys(paths))
+
+
+def load_tool(flow: Flow, node: Node) -> Tool:
+    """The tool of a python node whose source is a code file. Raises UserCodeError when the
+    file does not import, SpecError when it has no ``@tool`` or several."""
+    file = flow.source_path(node).resolve()
+    key = (str(file), file.stat().st_mtime_ns)
+    with _import_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+        promptflow_compat.install()
+        module = _import(flow, file)
+        tool = _find_tool(flow, node, file, module)
+        _cache[key] = tool
+        return tool
+
+
+def _import(flow: Flow, file: Path) -> types.ModuleType:
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    name = f"ember_flow_tool_{digest}_{file.stem.replace('-', '_').replace('.', '_')}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise SpecError("cannot load as a Python module", file=str(file))
+    module = importlib.util.module_from_spec(spec)
+    added = [p for p in _search_path(flow, file) if p not in sys.path]
+    sys.path[:0] = added
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - the user's import-time error, reported as theirs
+        sys.modules.pop(name, None)
+        raise UserCodeError(f"{file}: the tool file does not import: "
+                            f"({type(exc).__name__}) {exc}",
+                            details={"traceback": user_traceback(exc)}) from exc
+    finally:
+        for path in added:
+            if path in sys.path:
+                sys.path.remove(path)
+    return module
+
+
+def _find_tool(flow: Flow, node: Node, file: Path, module: types.ModuleType) -> Tool:
+    found: list[Tool] = []
+    for obj in list(vars(module).values()):
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue   # imported from elsewhere, not this file's tool
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if _is_tool(member):
+                    params, var_kwargs = _params(member, skip_self=True)
+                    init, _ = _params(obj.__init__, skip_self=True)   # type: ignore[misc]
+                    found.append(Tool(name=f"{obj.__name__}.{attr}", func=member, file=file,
+                                      params=params, var_kwargs=var_kwargs, cls=obj,
+                                      init_params=init))
+        elif _is_tool(obj):
+            params, var_kwargs = _params(obj, skip_self=False)
+            found.append(Tool(name=obj.__name__, func=obj, file=file, params=params,
+                              var_kwargs=var_kwargs))
+    if len(found) != 1:
+        what = ("no @tool function" if not found else
+                "several @tool functions (" + ", ".join(t.name for t in found) + ")")
+        raise SpecError(f"node '{node.name}': {file.name} has {what}; it needs exactly one",
+                        file=str(flow.path), line=node.line, key=f"nodes.{node.name}.source.path",
+                        hint="decorate the node's function with @tool "
+                        "(from promptflow.core import tool)")
+    return found[0]
+
+
+def prepare_node(flow: Flow, node: Node) -> PreparedNode:
+    """Load a python node's tool and check its inputs against the tool's parameters (unknown
+    or missing inputs, literals that do not convert). Raises SpecError, UserCodeError, or
+    UnsupportedError for a package tool Ember does not run."""
+    if node.source.type != "code":
+        target = PACKAGE_TOOLS.get(node.source.tool or "")
+        if target is None:
+            raise UnsupportedError(
+                f"node '{node.name}': package tool '{node.source.tool}' is not supported "
+                f"(supported: {', '.join(sorted(PACKAGE_TOOLS))}); write it as a python node")
+        return PreparedNode(node=node, package=target, literals=dict(node.inputs))
+    tool = load_tool(flow, node)
+    prepared = PreparedNode(node=node, tool=tool)
+    where = f"nodes.{node.name}.inputs"
+    known = {**tool.params, **tool.init_params}
+    for key, value in node.inputs.items():
+        param = known.get(key)
+        if param is None and not tool.var_kwargs:
+            raise SpecError(f"node '{node.name}': input '{key}' is not a parameter of tool "
+                            f"{tool.name}", file=str(flow.path), line=node.line,
+                            key=f"{where}.{key}", hint="parameters: " + ", ".join(known))
+        if references.is_reference(value):
+            continue
+        if param is not None and not param.connections:
+            try:
+                value = _types.convert(value, param.kind)
+            except ValueError as exc:
+                raise SpecError(f"node '{node.name}': input '{key}' does not fit parameter "
+                                f"'{key}: {param.kind}' of tool {tool.name}: {exc}",
+                                file=str(flow.path), line=node.line,
+                                key=f"{where}.{key}") from None
+        prepared.literals[key] = value
+    missing = [n for n, p in known.items() if p.default is MISSING and n not in node.inputs]
+    if missing:
+        raise SpecError(f"node '{node.name}' does not set required input(s) "
+                        f"{', '.join(missing)} of tool {tool.name}", file=str(flow.path),
+                        line=node.line, key=where)
+    return prepared
+
+
+def prepare_flow(flow: Flow) -> dict[str, PreparedNode]:
+    """``prepare_node`` for every python node."""
+    return {n.name: prepare_node(flow, n) for n in flow.nodes if n.type == "python"}
+
+
+def _connection(ctx: NodeContext, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value     # already an object (a test, ``run_node`` with values)
+    return from_plain(ctx.connections.get(value))
+
+
+def _with_connections(tool: Tool, params: dict[str, Param], ctx: NodeContext,
+                      values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _connection(ctx, v) if k in params and params[k].connections else v
+            for k, v in values.items()}
+
+
+async def invoke(prepared: PreparedNode, ctx: NodeContext, inputs: dict[str, Any]) -> Any:
+    """Call the node's tool with its resolved inputs. Sync tools run in a worker thread (the
+    context, hence the span, follows); async tools are awaited; a generator (sync or async) is
+    returned as is. User errors propagate as raised."""
+    if prepared.package is not None:
+        return await _run_package(prepared, ctx, inputs)
+    tool = prepared.tool
+    assert tool is not None
+    if tool.cls is not None:
+        init = {k: v for k, v in inputs.items() if k in tool.init_params}
+        call_args = {k: v for k, v in inputs.items() if k not in tool.init_params}
+        if prepared.instance is None:
+            kwargs = await asyncio.to_thread(_with_connections, tool, tool.init_params, ctx,
+                                             init)
+            prepared.instance = await asyncio.to_thread(tool.cls, **kwargs)
+        func: Callable[..., Any] = getattr(prepared.instance, tool.func.__name__)
+    else:
+        call_args, func = inputs, tool.func
+    if any(tool.params.get(k) and tool.params[k].connections for k in call_args):
+        call_args = await asyncio.to_thread(_with_connections, tool, tool.params, ctx, call_args)
+    if inspect.iscoroutinefunction(func):
+        return await func(**call_args)
+    if inspect.isasyncgenfunction(func):
+        return func(**call_args)
+    return await asyncio.to_thread(func, **call_args)
+
+
+async def _run_package(prepared: PreparedNode, ctx: NodeContext, inputs: dict[str, Any]) -> Any:
+    from ember.flows import llm
+
+    assert prepared.package is not None
+    runner, api = prepared.package
+    values = dict(inputs)
+    connection = values.pop("connection", None) or prepared.node.connection
+    node = replace(prepared.node, type="llm", api=api or prepared.node.api,
+                   connection=connection)
+    sub = replace(ctx, node=node)
+    if runner == "llm":
+        return await llm.run_llm_node(sub, values)
+    run_embedding = getattr(llm, "run_embedding_node", None)
+    if run_embedding is None:
+        raise UnsupportedError(f"node '{node.name}': the embedding tool is not supported yet")
+    result = run_embedding(sub, values)
+    return await result if inspect.isawaitable(result) else result
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of a user error without Ember's own frames (the user's code is what they
+    need to see)."""
+    here = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(here) and "asyncio" not in f.filename
+              and "concurrent/futures" not in f.filename]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
+             *traceback.format_exception_only(type(exc), exc)]
+    return "".join(lines)
