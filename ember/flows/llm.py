@@ -66,8 +66,8 @@ COMPLETION_PARAMS = {"suffix": _ANY, "max_tokens": _INT, "temperature": _FLOAT, 
                      "presence_penalty": _FLOAT, "frequency_penalty": _FLOAT, "best_of": _INT,
                      "logit_bias": _ANY, "user": _ANY, "seed": _INT}
 # Inputs that are never template variables: the model, the executor-only ``stream`` (promptflow
-# ignores it in node inputs) and the per-request timeout.
-_CONTROL = ("deployment_name", "model", "stream", "request_timeout")
+# ignores it in node inputs), the per-request timeout and a package tool's connection.
+_CONTROL = ("deployment_name", "model", "stream", "request_timeout", "connection")
 _CHAT_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}
 _COMPLETION_DEFAULTS = {"max_tokens": 16, "temperature": 1.0, "top_p": 1.0}
 _FLOW_REF = re.compile(r"^\s*\$\{\s*(inputs|flow)\.")
@@ -109,8 +109,8 @@ async def run_llm_node(ctx: NodeContext, inputs: dict[str, Any]) -> Any:
     for key, value in merged.items():
         if key in spec:
             converted = _convert(what, key, value, spec[key])
-            if converted is None or (key in ("stop", "logit_bias", "user")
-                                     and converted in ("", [], {})):
+            # Exported flows write unset parameters as "" (``stop: ""``, ``logit_bias: ""``).
+            if converted is None or converted in ("", [], {}):
                 params.pop(key, None)
             else:
                 params[key] = converted
@@ -173,9 +173,9 @@ async def run_embedding(ctx: NodeContext, inputs: dict[str, Any]) -> list[float]
     merged = {**inputs, **{k: v for k, v in ctx.overrides.items() if k != "connection"}}
     conn = ctx.overrides.get("connection") or inputs.get("connection") or ctx.node.connection
     if isinstance(conn, _Connection):
-        plain = {"type": conn.type, **vars(conn)}
+        plain = _usable(what, {"type": conn.type, **vars(conn)})
     elif isinstance(conn, Mapping):
-        plain = dict(conn)
+        plain = _usable(what, dict(conn))
     else:
         plain = _connection_plain(ctx, what, conn)
     model = _model_for(plain, ctx.overrides, merged, what, default="text-embedding-ada-002")
@@ -203,7 +203,9 @@ async def run_embedding(ctx: NodeContext, inputs: dict[str, Any]) -> list[float]
 
 def _convert(what: str, key: str, value: Any, kind: str) -> Any:
     """promptflow's conversion of quoted YAML literals to the tool's annotated types."""
-    if value is None:
+    # "" is unset; a blank number is too, but ``stop: "\n"`` is a stop sequence.
+    if value is None or value == "" or (kind != _ANY and isinstance(value, str)
+                                        and not value.strip()):
         return None
     try:
         if kind == _FLOAT and not isinstance(value, bool):
@@ -218,7 +220,7 @@ def _convert(what: str, key: str, value: Any, kind: str) -> Any:
     except (TypeError, ValueError):
         raise InvalidInputError(f"{what}: input {key!r} must be a number, got "
                                 f"{value!r}") from None
-    if kind == _ANY and isinstance(value, str) and key != "stop" and key != "user" \
+    if kind == _ANY and isinstance(value, str) and key not in ("user", "suffix") \
             and value.strip()[:1] in ("{", "["):
         try:
             return json.loads(value)
@@ -273,10 +275,14 @@ def _connection_plain(ctx: NodeContext, what: str, name: Any) -> dict[str, Any]:
         plain = ctx.connections.get(str(name))
     except NotFoundError as exc:
         raise NotFoundError(f"{what}: {exc.message}") from None
+    return _usable(what, {**plain, "name": plain.get("name") or name})
+
+
+def _usable(what: str, plain: dict[str, Any]) -> dict[str, Any]:
     if plain.get("type") not in ("open_ai", "azure_open_ai", "serverless"):
         raise InvalidInputError(
-            f"{what}: connection {name!r} has type {plain.get('type')!r}; an llm call needs an "
-            f"open_ai, azure_open_ai or serverless connection")
+            f"{what}: connection {plain.get('name')!r} has type {plain.get('type')!r}; an llm "
+            f"call needs an open_ai, azure_open_ai or serverless connection")
     return plain
 
 

@@ -173,6 +173,20 @@ def test_template_variables_versus_parameters(tmp_path: Path, stub: OpenAIStub) 
     assert "stream" not in body and "topic" not in body
 
 
+def test_exported_blank_parameters_are_unset(tmp_path: Path, stub: OpenAIStub) -> None:
+    ctx = make_ctx(tmp_path, stub, "user:\nhi\n")
+    run(llm.run_llm_node(ctx, {"model": "m", "stop": "", "logit_bias": "", "max_tokens": "",
+                               "response_format": '{"type": "text"}', "user": "",
+                               "frequency_penalty": 0}))
+    body = stub.requests[0].body
+    assert body == {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                    "temperature": 1.0, "top_p": 1.0, "frequency_penalty": 0.0,
+                    "response_format": {"type": "text"}}
+    run(llm.run_llm_node(ctx, {"model": "m", "stop": "\n"}))
+    run(llm.run_llm_node(ctx, {"model": "m", "stop": '["###"]'}))
+    assert [r.body["stop"] for r in stub.requests[1:]] == ["\n", ["###"]]
+
+
 def test_bad_number_names_the_node_and_input(tmp_path: Path, stub: OpenAIStub) -> None:
     ctx = make_ctx(tmp_path, stub, "user:\nhi\n")
     with pytest.raises(InvalidInputError, match="llm node 'chat': input 'max_tokens' must be "
@@ -327,6 +341,10 @@ def test_unusable_connection_type(tmp_path: Path, stub: OpenAIStub) -> None:
     ctx = make_ctx(tmp_path, stub, "user:\nhi\n", connection=None)
     with pytest.raises(InvalidInputError, match="names no connection"):
         run(llm.run_llm_node(ctx, {}))
+    with pytest.raises(InvalidInputError, match="embedding node 'chat': connection 'c' has "
+                                                "type 'custom'"):
+        run(llm.run_embedding(ctx, {"connection": {"name": "c", "type": "custom"},
+                                    "input": "x"}))
 
 
 # ---- spans and streaming -------------------------------------------------------------------
