@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+import httpx
 import openai
 
 from ember.errors import EndpointRequestError
@@ -141,7 +142,7 @@ def _server_message(exc: openai.APIStatusError) -> str:
 
 
 async def with_retries(what: str, call: Callable[[], Awaitable[T]], timeout: float,
-                        plain: Mapping[str, Any]) -> T:
+                       plain: Mapping[str, Any]) -> T:
     max_retries = int(_env_float("EMBER_FLOW_LLM_MAX_RETRIES", 5))
     max_wait = _env_float("EMBER_FLOW_LLM_MAX_WAIT_S", 300)
     backoff = _env_float("EMBER_FLOW_LLM_BACKOFF_S", 1)
@@ -195,7 +196,7 @@ async def with_retries(what: str, call: Callable[[], Awaitable[T]], timeout: flo
 # ---- streaming -----------------------------------------------------------------------------
 
 async def stream_open(what: str, client: openai.OpenAI, api: str, request: dict[str, Any],
-                       timeout: float, plain: Mapping[str, Any]) -> Any:
+                      timeout: float, plain: Mapping[str, Any]) -> Any:
     create = client.chat.completions.create if api == "chat" else client.completions.create
     kwargs: dict[str, Any] = {**request, "stream": True,
                               "stream_options": {"include_usage": True}}
@@ -214,7 +215,7 @@ async def stream_open(what: str, client: openai.OpenAI, api: str, request: dict[
 
 
 def pieces(stream: Any, span: trace.Span, api: str, what: str,
-            plain: Mapping[str, Any]) -> Iterator[str]:
+           plain: Mapping[str, Any]) -> Iterator[str]:
     """The text deltas of an open stream; completes the span when the stream ends."""
     def generate() -> Iterator[str]:
         parts: list[str] = []
@@ -231,7 +232,8 @@ def pieces(stream: Any, span: trace.Span, api: str, what: str,
                 if text:
                     parts.append(text)
                     yield text
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            # The stream's body is read by httpx directly: its errors arrive unwrapped.
             err = EndpointRequestError(f"{what}: the stream broke off: "
                                        f"{_scrub(str(exc), plain)}", status=502)
             span.record_error(err)

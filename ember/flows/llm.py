@@ -151,7 +151,7 @@ async def run_llm_node(ctx: NodeContext, inputs: dict[str, Any]) -> Any:
         aclient = oc.async_client(plain)
         create = aclient.chat.completions.create if api == "chat" else aclient.completions.create
         response = await oc.with_retries(what, lambda: create(**request, timeout=timeout),
-                                       timeout, plain)
+                                         timeout, plain)
         span.set_attribute("llm.response.model", response.model)
         oc.set_usage(span, response.usage)
         if api == "completion":

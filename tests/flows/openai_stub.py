@@ -10,7 +10,8 @@ The real ``openai`` client talks real HTTP to it, so the tests check what goes o
   words of the reply. ``stream: true`` answers SSE, one chunk per word, a usage chunk when
   ``stream_options.include_usage``, then ``[DONE]``.
 - ``fail(status, count, retry_after)`` answers the next ``count`` requests with that status;
-  ``hang(event, count)`` holds the next ``count`` requests until the event is set.
+  ``hang(event, count)`` holds the next ``count`` requests until the event is set;
+  ``stall_stream(event)`` stops the next stream after its first chunk until the event is set.
 - ``requests`` records each request (path, query, lower-cased headers, JSON body).
 """
 
@@ -46,6 +47,7 @@ class OpenAIStub:
     _failures: list[_Failure] = field(default_factory=list)
     _hangs: list[threading.Event] = field(default_factory=list)
     _all_hangs: list[threading.Event] = field(default_factory=list)
+    _stalls: list[threading.Event] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -94,6 +96,12 @@ class OpenAIStub:
         """Hold the next ``count`` requests until ``event`` is set (then answer normally)."""
         with self._lock:
             self._hangs.extend([event] * count)
+            self._all_hangs.append(event)
+
+    def stall_stream(self, event: threading.Event) -> None:
+        """Stop the next streamed answer after its first chunk until ``event`` is set."""
+        with self._lock:
+            self._stalls.append(event)
             self._all_hangs.append(event)
 
     def _next(self) -> tuple[_Failure | None, threading.Event | None]:
@@ -219,8 +227,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
         self.end_headers()
-        for chunk in chunks:
+        with self.owner._lock:
+            stall = self.owner._stalls.pop(0) if self.owner._stalls else None
+        for i, chunk in enumerate(chunks):
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            if i == 0 and stall is not None:
+                self.wfile.flush()
+                stall.wait(timeout=30)
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         self.close_connection = True

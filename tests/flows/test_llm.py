@@ -377,6 +377,22 @@ def test_streaming_yields_pieces_of_the_whole_answer(tmp_path: Path, stub: OpenA
     assert span.attributes["llm.usage.completion_tokens"] == 5
 
 
+def test_a_stream_that_stalls_fails_the_generator(tmp_path: Path, stub: OpenAIStub,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBER_FLOW_LLM_TIMEOUT", "0.3")
+    release = threading.Event()
+    stub.stall_stream(release)
+    ctx = make_ctx(tmp_path, stub, "user:\nhi\n", stream=True)
+    try:
+        gen = run(llm.run_llm_node(ctx, {"model": "m"}))
+        with pytest.raises(EndpointRequestError, match="llm node 'chat': the stream broke off"):
+            list(gen)
+    finally:
+        release.set()
+    [span] = ctx.tracer.spans
+    assert span.status == "ERROR"
+
+
 def test_streaming_completion(tmp_path: Path, stub: OpenAIStub) -> None:
     ctx = make_ctx(tmp_path, stub, "say {{x}}", api="completion", stream=True)
     assert "".join(run(llm.run_llm_node(ctx, {"model": "m", "x": "a b"}))) == "echo: say a b"
