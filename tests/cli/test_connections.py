@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from tests.test_cli import ember
 SECRET = "sk-cli-secret-777"
 
 
-def _json(server: WorkspaceServer, *args: str) -> object:
+def _json(server: WorkspaceServer, *args: str) -> Any:
     r = ember(server, "connection", *args, "-o", "json")
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
@@ -32,7 +33,6 @@ def test_connection_lifecycle(server: WorkspaceServer, tmp_path: Path,
         "base_url: http://127.0.0.1:8799/v1\n")
     shown = _json(server, "create", "-f", str(openai), "--name", "llm",
                   "--set", "organization=org1")
-    assert isinstance(shown, dict)
     assert {k: v for k, v in shown.items() if not k.endswith("_date")} == {
         "name": "llm", "type": "open_ai", "api_key": "******", "organization": "org1",
         "base_url": "http://127.0.0.1:8799/v1"}
@@ -42,18 +42,16 @@ def test_connection_lifecycle(server: WorkspaceServer, tmp_path: Path,
     custom = tmp_path / "custom.yml"
     custom.write_text("name: my_custom\ntype: custom\nconfigs:\n  endpoint: http://e\n"
                       "secrets:\n  token: ${env:EMBER_TEST_CONN_TOKEN}\n")
-    assert _json(server, "create", "-f", str(custom))["secrets"] == {  # type: ignore[index]
-        "token": "******"}
-    assert _json(server, "show", "-n", "my_custom")["configs"] == {  # type: ignore[index]
-        "endpoint": "http://e"}
+    assert _json(server, "create", "-f", str(custom))["secrets"] == {"token": "******"}
+    assert _json(server, "show", "-n", "my_custom")["configs"] == {"endpoint": "http://e"}
     listed = _json(server, "list")
-    assert [c["name"] for c in listed] == ["llm", "my_custom"]  # type: ignore[union-attr]
+    assert [c["name"] for c in listed] == ["llm", "my_custom"]
     table = ember(server, "connection", "list")
     assert table.returncode == 0 and "my_custom" in table.stdout and SECRET not in table.stdout
 
     # update --set keeps the secret it does not name
     updated = _json(server, "update", "-n", "llm", "--set", "base_url=http://127.0.0.1:9/v1")
-    assert updated["base_url"] == "http://127.0.0.1:9/v1"  # type: ignore[index]
+    assert updated["base_url"] == "http://127.0.0.1:9/v1"
     secrets = httpx.post(server.api() + "/connections/llm/listsecrets").json()
     assert (secrets["api_key"], secrets["organization"]) == (SECRET, "org1")
     custom_plain = httpx.post(server.api() + "/connections/my_custom/listsecrets").json()
