@@ -32,8 +32,8 @@ def _shown(conn: Any) -> dict[str, Any]:
 @app.command("create")
 def create(file: Path = FileOpt, set_: list[str] = SetOpt, name: str = NameOpt,
            output: str = OutputOpt) -> None:
-    """Create a connection from YAML (or replace one of the same name and type). Values
-    ``${env:VAR}`` are read from this shell's environment."""
+    """Create a connection from YAML (or replace one of the same name and type); values
+    written ${env:VAR} are read from this shell's environment."""
     from ember.specs.connections import load_connection_spec
 
     conn = load_connection_spec(file, list(set_))
