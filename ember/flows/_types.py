@@ -49,13 +49,14 @@ def convert(value: Any, kind: str | None) -> Any:
             return value.strip().lower() == "true"
         raise ValueError(f"{value!r} is not a boolean (true or false)")
     if kind in ("list", "object"):
-        want: type = list if kind == "list" else dict
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
                 raise ValueError(f"{value!r} is not a JSON {kind}") from None
-        if isinstance(value, want) or (kind == "list" and isinstance(value, tuple)):
-            return list(value) if kind == "list" else value
+        if kind == "list" and isinstance(value, (list, tuple)):
+            return list(value)
+        if kind == "object" and isinstance(value, dict):
+            return value
         raise ValueError(f"{value!r} is not a{'n' if kind == 'object' else ''} {kind}")
     return value

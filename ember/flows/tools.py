@@ -118,10 +118,10 @@ def param_of(name: str, annotation: Any, default: Any) -> Param:
     if _is_connection(annotation):
         param.connections = (annotation.__name__,)
     elif isinstance(annotation, type):
-        for base, kind in _SIMPLE.items():   # bool before int: bool is an int subclass
-            if issubclass(annotation, bool) and base is not bool:
-                continue
-            if issubclass(annotation, base):
+        for simple, kind in _SIMPLE.items():
+            if issubclass(annotation, bool) and simple is not bool:
+                continue   # bool is an int subclass; it is "bool", not "int"
+            if issubclass(annotation, simple):
                 param.kind = kind
                 break
     return param

@@ -1,5 +1,6 @@
-"""``promptflow`` itself. ``from promptflow import tool`` still works and logs promptflow's
-deprecation line (through logging: a ``warnings`` warning would fail strict test runs)."""
+"""``promptflow`` itself. ``from promptflow import tool`` still works. promptflow logs a
+deprecation warning for it; Ember runs such flows unchanged and keeps supporting the form, so the
+line is only a debug message (``ember.flows`` logger), not noise on every flow test."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ _DEPRECATED = {"tool", "log_metric", "ToolProvider", "log_flow_metric"}
 def __getattr__(name: str) -> Any:
     if name in _DEPRECATED:
         from ember.flows.promptflow_compat import _tool
-        logging.getLogger().warning(
+        logging.getLogger("ember.flows").debug(
             "'from promptflow import %s' is deprecated and will be removed in the future. "
             "Use 'from promptflow.core import %s' instead.", name,
             "log_metric" if name == "log_flow_metric" else name)

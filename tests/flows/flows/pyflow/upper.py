@@ -1,0 +1,6 @@
+from promptflow.core import tool
+
+
+@tool
+def upper(greeting: str) -> str:
+    return greeting.upper()
