@@ -31,7 +31,7 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
-                                           "serving"}
+                                           "serving", "flows", "pf"}
 
 
 def test_runner_imports_no_third_party_code() -> None:

@@ -17,6 +17,7 @@ from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpoin
 from ember.client.components import ComponentOperations
 from ember.client.compute import ComputeOperations
 from ember.client.connections import ConnectionOperations
+from ember.client.flow_runs import FlowRunOperations
 from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
@@ -106,6 +107,8 @@ class MLClient:
         self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
         self.serverless_endpoints = ServerlessEndpointOperations(self._http)
         self.connections = ConnectionOperations(self._http)
+        # promptflow batch and evaluation runs (each one a job); PFClient (ember.pf) uses it
+        self.flow_runs = FlowRunOperations(self._http, self.jobs)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
         self.compute = ComputeOperations()

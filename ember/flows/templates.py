@@ -41,7 +41,7 @@ environment:
   python_requirements_txt: requirements.txt
 """,
     "hello.jinja2": "{# Please replace the template with your own prompt. #}\n"
-                    "Write a simple {{text}} program that displays the greeting message.\n",
+                    "Write a simple {{text}} program that displays the greeting message.",
     "hello.py": '''from promptflow.core import tool
 
 

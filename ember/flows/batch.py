@@ -1,0 +1,273 @@
+"""A batch run: one flow over every line of a data file, lines concurrently, then the
+aggregation nodes over the lines that succeeded.
+
+It runs inside the run's job (``python -m ember.flows.batch --config <base64 json>``), so the
+job's log, cancel and outputs are the run's. What it writes to the output folder:
+
+- ``output.jsonl``   one row per successful line: ``{"line_number": n, <outputs>...}``
+- ``details.jsonl``  one row per line: ``line_number``, ``status``, ``inputs``, ``outputs``,
+                     ``error`` (message, node, type, traceback) and ``trace_id``
+- ``metrics.json``   what the aggregation nodes logged with ``log_metric``
+- ``summary.json``   counts, the first error, token usage, duration, status
+
+A failing line does not fail the run (promptflow's rule) unless more lines fail than
+``error_threshold`` allows (a count, or a fraction below 1; -1, the default, never fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ember.errors import EmberError, InvalidInputError
+from ember.flows import data as flowdata
+from ember.flows.connections import ConnectionProvider
+from ember.flows.trace import Tracer
+
+DEFAULT_WORKERS = 16
+
+
+@dataclass
+class BatchConfig:
+    flow: str = "."
+    data: str = ""
+    output: str = "."
+    base_run: str | None = None        # a base run's output folder (its details.jsonl)
+    column_mapping: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    worker_count: int | None = None
+    line_timeout: float | None = None
+    error_threshold: float = -1
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(json.dumps(self.__dict__).encode()).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> BatchConfig:
+        return cls(**json.loads(base64.urlsafe_b64decode(text.encode())))
+
+
+def _worker_count(cfg: BatchConfig) -> int:
+    if cfg.worker_count:
+        return max(1, int(cfg.worker_count))
+    env = os.environ.get("PF_WORKER_COUNT")
+    return max(1, int(env)) if env and env.isdigit() else DEFAULT_WORKERS
+
+
+def _line_timeout(cfg: BatchConfig) -> float:
+    if cfg.line_timeout:
+        return float(cfg.line_timeout)
+    env = os.environ.get("PF_LINE_TIMEOUT_SEC")
+    return float(env) if env else 600.0
+
+
+def _base_lines(folder: Path) -> dict[int, dict[str, Any]]:
+    """A base run's lines by number; failed lines drop out of the evaluation, as upstream."""
+    path = folder / "details.jsonl"
+    if not path.is_file():
+        raise InvalidInputError(f"base run output {folder} has no details.jsonl; is it the "
+                                "output of a flow run?")
+    lines: dict[int, dict[str, Any]] = {}
+    for row in flowdata.read_rows(path):
+        if row.get("status") == "Completed":
+            lines[int(row["line_number"])] = row
+    return lines
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self._last = 0.0
+
+    def line(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        now = time.monotonic()
+        if now - self._last >= 1.0 or self.done == self.total:
+            self._last = now
+            print(f"[ember] {self.done}/{self.total} lines done, {self.failed} failed",
+                  flush=True)
+
+
+async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
+                    export: Any = None) -> dict[str, Any]:
+    """Run the batch; write the output folder; return the summary. ``export`` takes a list of
+    finished spans (the trace exporter), called as lines finish."""
+    from ember.flows.executor import FlowExecutor
+    from ember.flows.loader import load_flow
+
+    started = time.time()
+    flow = load_flow(Path(cfg.flow), variant=cfg.variant)
+    base = _base_lines(Path(cfg.base_run)) if cfg.base_run else None
+    if cfg.data:
+        rows = flowdata.read_rows(Path(cfg.data))
+    elif base is not None:  # an evaluation run with no data of its own: the base run's inputs
+        rows = [{**line["inputs"], "line_number": n} for n, line in sorted(base.items())]
+    else:
+        raise InvalidInputError("a batch run needs data or a base run")
+    mapping = flowdata.parse_mapping(cfg.column_mapping, has_run=cfg.base_run is not None)
+    flowdata.check_columns(flow, rows, mapping, cfg.data or "the base run's inputs")
+    os.environ.update({k: str(v) for k, v in cfg.environment_variables.items()})
+
+    tracer = Tracer()
+    executor = FlowExecutor(flow, connections, tracer=tracer, overrides=cfg.connections)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    numbered = [(flowdata.row_number(row, i), row) for i, row in enumerate(rows)]
+    if base is not None:
+        numbered = [(n, row) for n, row in numbered if n in base]
+    progress = _Progress(len(numbered))
+    slots = asyncio.Semaphore(_worker_count(cfg))
+    timeout = _line_timeout(cfg)
+    results: dict[int, Any] = {}
+    details: dict[int, dict[str, Any]] = {}
+    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+    async def flush() -> None:
+        spans = tracer.take()
+        for span in spans:
+            for key in usage:
+                value = span.attributes.get(f"llm.usage.{key}")
+                usage[key] += value if isinstance(value, int) else 0
+        if spans and export is not None:
+            await asyncio.to_thread(export, spans)
+
+    async def one(number: int, row: dict[str, Any]) -> None:
+        async with slots:
+            try:
+                inputs = flowdata.line_inputs(flow, row, mapping,
+                                              base.get(number) if base else None)
+            except EmberError as exc:
+                details[number] = _failed_line(number, row, str(exc))
+                progress.line(False)
+                return
+            try:
+                result = await asyncio.wait_for(executor.run_line(inputs, line_number=number),
+                                                timeout)
+            except TimeoutError:
+                details[number] = _failed_line(
+                    number, inputs, f"line {number} did not finish within {timeout:g} s "
+                    "(PF_LINE_TIMEOUT_SEC)")
+                progress.line(False)
+                return
+            results[number] = result
+            details[number] = {"line_number": number, "status": result.status,
+                               "inputs": result.inputs, "outputs": result.outputs,
+                               "error": result.error, "trace_id": result.trace_id}
+            progress.line(result.status == "Completed")
+            await flush()
+
+    await asyncio.gather(*(one(n, row) for n, row in numbered))
+    ok = [results[n] for n in sorted(results) if results[n].status == "Completed"]
+    aggregation = await executor.run_aggregation(ok)
+    await flush()
+
+    ordered = [details[n] for n in sorted(details)]
+    _write_jsonl(out / "details.jsonl", ordered)
+    _write_jsonl(out / "output.jsonl", [{"line_number": d["line_number"], **d["outputs"]}
+                                        for d in ordered if d["status"] == "Completed"])
+    (out / "metrics.json").write_text(json.dumps(aggregation.metrics, indent=2))
+    failed = [d for d in ordered if d["status"] != "Completed"]
+    status = "Completed"
+    if _over_threshold(len(failed), len(ordered), cfg.error_threshold):
+        status = "Failed"
+    if aggregation.status == "Failed":
+        status = "Failed"
+    summary = {
+        "status": status, "total_lines": len(ordered), "completed_lines": len(ok),
+        "failed_lines": len(failed), "duration": round(time.time() - started, 3),
+        "first_error": None, "aggregation_error": aggregation.error,
+        "system_metrics": usage,
+    }
+    if failed:
+        first = failed[0]
+        summary["first_error"] = {"line_number": first["line_number"],
+                                  "message": (first.get("error") or {}).get("message")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _failed_line(number: int, inputs: dict[str, Any], message: str) -> dict[str, Any]:
+    return {"line_number": number, "status": "Failed", "inputs": inputs, "outputs": {},
+            "error": {"message": message, "node": None, "type": "InputError",
+                      "traceback": None}, "trace_id": None}
+
+
+def _over_threshold(failed: int, total: int, threshold: float) -> bool:
+    if threshold < 0 or failed == 0:
+        return False
+    if 0 < threshold < 1:
+        return failed / max(total, 1) > threshold
+    return failed > threshold
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, default=repr) + "\n")
+
+
+def _log_metrics(summary: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The aggregation metrics and the line counts as the job's MLflow run metrics."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not uri.startswith("http") or not run_id:
+        return
+    import httpx
+
+    now = int(time.time() * 1000)
+    values = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    values.update({"total_lines": summary["total_lines"],
+                   "completed_lines": summary["completed_lines"],
+                   "failed_lines": summary["failed_lines"],
+                   **{f"__pf__.{k}": v for k, v in summary["system_metrics"].items()}})
+    body = {"run_id": run_id, "metrics": [
+        {"key": k, "value": float(v), "timestamp": now, "step": 0} for k, v in values.items()]}
+    resp = httpx.post(uri.rstrip("/") + "/api/2.0/mlflow/runs/log-batch", json=body, timeout=30)
+    resp.raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ember.flows.batch")
+    parser.add_argument("--config", required=True, help="the run's settings (base64 JSON)")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--base-run", default=None)
+    args = parser.parse_args(argv)
+    cfg = BatchConfig.decode(args.config)
+    cfg.data, cfg.output, cfg.base_run = args.data, args.output, args.base_run
+    from ember.flows.remote import from_job_environment
+
+    connections, exporter = from_job_environment()
+    try:
+        summary = asyncio.run(run_batch(cfg, connections,
+                                        exporter.export if exporter else None))
+    except EmberError as exc:
+        print(f"[ember] flow run failed: {exc.message}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        if exporter is not None:
+            exporter.close()
+    metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())
+    _log_metrics(summary, metrics)
+    print(f"[ember] {summary['completed_lines']}/{summary['total_lines']} lines completed, "
+          f"{summary['failed_lines']} failed", flush=True)
+    if summary["first_error"]:
+        first = summary["first_error"]
+        print(f"[ember] first error, line {first['line_number']}: {first['message']}",
+              flush=True)
+    return 0 if summary["status"] == "Completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A flow run's two links to the workspace server: connections (``listsecrets``) and traces
+(OTLP JSON to ``<tracking uri>/v1/traces``). Plain httpx, so a job's process needs no SDK."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import urllib.parse
+from typing import Any
+
+import httpx
+
+from ember.errors import InvalidInputError, NotFoundError, ServerUnavailableError
+from ember.flows.trace import Span, to_otlp_request
+
+log = logging.getLogger(__name__)
+
+
+class HttpConnectionProvider:
+    """Connections from the server, fetched once per name per run."""
+
+    def __init__(self, base_url: str, workspace: str, *, timeout: float = 30.0,
+                 headers: dict[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.workspace = workspace
+        self._client = httpx.Client(timeout=timeout, headers=headers)
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            if name in self._cache:
+                return dict(self._cache[name])
+        quoted = urllib.parse.quote(name, safe="")
+        url = f"{self.base_url}/api/v1/workspaces/{self.workspace}/connections/{quoted}/listsecrets"
+        try:
+            resp = self._client.post(url)
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(f"cannot reach the Ember server at {self.base_url} "
+                                         f"for connection {name!r}: {exc}") from None
+        if resp.status_code == 404:
+            raise NotFoundError(f"connection {name!r} not found in workspace "
+                                f"{self.workspace!r}; create it with `ember connection create "
+                                "-f <file>`")
+        if resp.status_code >= 400:
+            raise InvalidInputError(f"connection {name!r}: the server answered "
+                                    f"{resp.status_code}")
+        plain = resp.json()
+        with self._lock:
+            self._cache[name] = plain
+        return dict(plain)
+
+
+def tracking_base(tracking_uri: str) -> tuple[str, str]:
+    """(server URL, workspace) of a workspace tracking URI ``http://h:p[/workspaces/<ws>]``."""
+    parsed = urllib.parse.urlsplit(tracking_uri.rstrip("/"))
+    parts = parsed.path.split("/")
+    workspace = "default"
+    path = parsed.path
+    if len(parts) >= 3 and parts[-2] == "workspaces":
+        workspace = parts[-1]
+        path = "/".join(parts[:-2])
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, "", "")), workspace
+
+
+class TraceExporter:
+    """Sends finished spans to the workspace's MLflow trace route. A server that does not take
+    traces (an older Ember) is reported once, and the run goes on: traces are a record, not
+    the run's result."""
+
+    def __init__(self, tracking_uri: str, experiment_id: str, run_id: str | None = None,
+                 *, timeout: float = 30.0) -> None:
+        self.url = tracking_uri.rstrip("/") + "/v1/traces"
+        headers = {"x-mlflow-experiment-id": experiment_id, "content-type": "application/json"}
+        if run_id:
+            headers["x-mlflow-run-id"] = run_id
+        self._client = httpx.Client(timeout=timeout, headers=headers)
+        self.failed: str | None = None
+
+    def export(self, spans: list[Span]) -> bool:
+        if not spans or self.failed:
+            return False
+        try:
+            resp = self._client.post(self.url, json=to_otlp_request(spans))
+        except httpx.TransportError as exc:
+            self.failed = f"cannot reach {self.url}: {exc}"
+        else:
+            if resp.status_code < 400:
+                return True
+            self.failed = f"{self.url} answered {resp.status_code}: {resp.text[:200]}"
+        log.warning("traces are not recorded: %s", self.failed)
+        return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def from_job_environment() -> tuple[HttpConnectionProvider, TraceExporter | None]:
+    """Inside a job: the server and run the runner's environment names."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        raise InvalidInputError("a flow run inside a job needs MLFLOW_TRACKING_URI pointing at "
+                                "the Ember server")
+    base, workspace = tracking_base(uri)
+    workspace = os.environ.get("AZUREML_ARM_WORKSPACE_NAME", workspace)
+    exporter = None
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if experiment:
+        exporter = TraceExporter(uri, experiment, os.environ.get("MLFLOW_RUN_ID"))
+    return HttpConnectionProvider(base, workspace), exporter
