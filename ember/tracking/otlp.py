@@ -165,7 +165,8 @@ def _span(proto: ProtoSpan, json_strings: bool, index: int) -> TraceSpan:
     attributes[REQUEST_ID] = dump_value(trace_id)
     span_type = _loads(attributes.get(SPAN_TYPE))
     return TraceSpan(
-        trace_id=trace_id, span_id=span_id, parent_span_id=parent, name=proto.name,
+        trace_id=trace_id, span_id=span_id, parent_span_id=parent,
+        name=proto.name.replace("\x00", ""),   # PostgreSQL text holds no NUL
         start_time_ns=proto.start_time_unix_nano,
         end_time_ns=proto.end_time_unix_nano or None,
         span_type=span_type if isinstance(span_type, str) else None,

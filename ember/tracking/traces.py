@@ -45,9 +45,10 @@ SPAN_OUTPUTS = "mlflow.spanOutputs"
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
 PREVIEW_MAX_LENGTH = 1000        # MLflow's TRACE_REQUEST_RESPONSE_PREVIEW_MAX_LENGTH_OSS
 MAX_SEARCH_RESULTS = 1000
-MAX_BATCH_GET = 100
+MAX_BATCH_GET = 1000
 MAX_INFO_ENTRIES = 1000
-_TRACE_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+# MLflow's ids are tr-<hex> (or a UUID); nothing a path could make more of.
+_TRACE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
 # The trace filter grammar: MLflow's search_traces subset.
 _PREFIXES = {"attribute": "attribute", "attributes": "attribute", "trace": "attribute",
@@ -193,7 +194,7 @@ def preview(json_text: str | None, role: str) -> str | None:
     if messages:
         last = next((m for m in reversed(messages) if m.get("role") == role), messages[-1])
         content = _text_of(last)
-    content = content or json_text
+    content = (content or json_text).replace("\x00", "")   # PostgreSQL text holds no NUL
     if len(content) <= PREVIEW_MAX_LENGTH:
         return content
     return content[:PREVIEW_MAX_LENGTH - 3] + "..."
@@ -254,8 +255,9 @@ def summarize(info: TraceInfo, spans: Sequence[TraceSpan], *, artifact_location:
     new.tags[SPANS_LOCATION] = TRACKING_STORE
     root = _root(spans)
     start_ns = min(s.start_time_ns for s in spans)
-    if not finalized:
+    if not finalized or not new.request_time:
         new.request_time = start_ns // 1_000_000
+    if not finalized or new.execution_duration is None:
         end_ns = max((s.end_time_ns or 0) for s in spans)
         new.execution_duration = (end_ns - start_ns) // 1_000_000 \
             if root is not None and root.end_time_ns else None
@@ -339,7 +341,13 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
                                               for k, x in value.items()):
         raise InvalidInputError(f"'{name}' must map strings to strings")
     limits.check_mapping(name, value, MAX_INFO_ENTRIES, max_value=limits.MAX_TEXT_LENGTH)
-    return dict(value)
+    return {k: _no_nul(x, f"{name}[{k[:50]!r}]") for k, x in value.items()}
+
+
+def _no_nul(value: str, name: str) -> str:
+    if "\x00" in value:
+        raise InvalidInputError(f"{name} holds a NUL character")
+    return value
 
 
 def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
@@ -349,13 +357,13 @@ def _optional_text(body: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise InvalidInputError(f"'{name}' must be a string")
     limits.check_length(name, value, limits.MAX_TEXT_LENGTH)
-    return value
+    return _no_nul(value, name)
 
 
 def check_trace_id(value: object) -> str:
     if not isinstance(value, str) or not _TRACE_ID.match(value):
-        raise InvalidInputError(f"Invalid trace ID {value!r}: 1 to 64 letters, digits, '_', "
-                                "'-', ':' or '.'")
+        raise InvalidInputError(f"Invalid trace ID {value!r}: 1 to 64 letters, digits, '_' "
+                                "or '-'")
     return value
 
 
@@ -474,7 +482,8 @@ class TraceService:
 
     def set_tag(self, workspace: str, trace_id: object, key: object, value: object) -> None:
         self.store.set_trace_tag(workspace, check_trace_id(trace_id), v.check_key(key),
-                                 v.truncated(value, v.MAX_TAG_VALUE_LENGTH, "value"))
+                                 _no_nul(v.truncated(value, v.MAX_TAG_VALUE_LENGTH, "value"),
+                                         "value"))
 
     def delete_tag(self, workspace: str, trace_id: object, key: object) -> None:
         if not isinstance(key, str) or not key:

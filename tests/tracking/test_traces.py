@@ -481,3 +481,34 @@ def test_start_trace_and_read_routes_speak_mlflow_json(http: httpx.Client) -> No
     assert r.status_code == 400 and "nope" in r.json()["message"]
     r = http.post("/api/3.0/mlflow/traces/delete-traces", json={"experiment_id": exp})
     assert r.status_code == 400 and "request_ids" in r.json()["message"]
+
+
+def test_otlp_header_run_and_the_default_experiment(http: httpx.Client) -> None:
+    exp = _new_experiment(http)
+    run = http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": exp}).json()["run"]
+    run_id = run["info"]["run_id"]
+    spans = _flow_spans().take()
+    trace_id = "tr-" + spans[0].trace_id
+    body = json.dumps(to_otlp_request(spans))
+    r = http.post("/v1/traces", content=body, headers={
+        **JSON_HEADERS, "x-mlflow-experiment-id": exp, "x-mlflow-run-id": "0" * 32})
+    assert r.status_code == 404   # no such run: nothing stored
+    assert http.get(f"/api/3.0/mlflow/traces/{trace_id}").status_code == 404
+    r = http.post("/v1/traces", content=body, headers={
+        **JSON_HEADERS, "x-mlflow-experiment-id": exp, "x-mlflow-run-id": run_id})
+    assert r.status_code == 200 and r.json() == {}
+    info = http.get(f"/api/3.0/mlflow/traces/{trace_id}").json()["trace"]["trace_info"]
+    assert info["trace_metadata"]["mlflow.sourceRun"] == run_id
+    found = http.post("/api/3.0/mlflow/traces/search", json={
+        "experiment_ids": [exp], "filter": f"attribute.run_id = '{run_id}'"}).json()
+    assert [t["trace_id"] for t in found["traces"]] == [trace_id]
+    # "0" is MLflow's default experiment: the workspace's Default
+    other = _flow_spans().take()
+    r = http.post("/v1/traces", content=json.dumps(to_otlp_request(other)),
+                  headers={**JSON_HEADERS, "x-mlflow-experiment-id": "0"})
+    assert r.status_code == 200
+    default = http.get("/api/2.0/mlflow/experiments/get-by-name",
+                       params={"experiment_name": "Default"}).json()["experiment"]
+    info = http.get(f"/api/3.0/mlflow/traces/tr-{other[0].trace_id}").json()["trace"]
+    assert info["trace_info"]["trace_location"]["mlflow_experiment"]["experiment_id"] == \
+        default["experiment_id"]
