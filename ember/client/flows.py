@@ -39,7 +39,6 @@ class LazyConnections:
         return self._provider.get(name)
 
 
-
 def _overrides(connections: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
     return {node: dict(values) for node, values in (connections or {}).items()}
 

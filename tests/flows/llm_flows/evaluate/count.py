@@ -1,0 +1,6 @@
+from promptflow.core import tool
+
+
+@tool
+def count(text: str) -> int:
+    return len(text.split())
