@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ember.errors import InvalidInputError, NotFoundError, UnsupportedError, UserCodeError
 from ember.flows import _graph, _schedule, _types, references, tools
@@ -34,6 +35,7 @@ from ember.flows.node_context import NodeContext
 from ember.flows.promptflow_compat._context import current_tracer, metrics_sink
 from ember.flows.trace import CHAIN, LLM, PARSER, TOOL, Tracer
 
+T = TypeVar("T")
 SPAN_TYPES = {"python": TOOL, "prompt": PARSER, "llm": LLM, "custom_llm": LLM}
 _CONN_REF = re.compile(r"^\$\{\s*(?P<conn>[^.{}\s]+)\s*\.\s*(?P<key>[^{}\s]+)\s*\}$")
 
@@ -194,7 +196,8 @@ class FlowExecutor:
 
     def run_line_sync(self, inputs: dict[str, Any], line_number: int | None = None
                       ) -> LineResult:
-        return asyncio.run(self.run_line(inputs, line_number))
+        """``run_line`` in a fresh event loop (not from inside a running loop)."""
+        return asyncio.run(_closing(self.run_line(inputs, line_number)))
 
     def _line_resolver(self, flow_inputs: dict[str, Any]) -> _schedule.Resolver:
         def resolve(value: Any, outputs: dict[str, Any], bypassed: set[str],
@@ -251,7 +254,10 @@ class FlowExecutor:
                           flow_inputs=flow_inputs,
                           overrides=dict(self.overrides.get(node.name) or {}))
         try:
-            with self.tracer.span(node.name, SPAN_TYPES.get(node.type, TOOL), inputs=values,
+            prepared = self.prepared.get(node.name)
+            kind = LLM if prepared is not None and prepared.package else \
+                SPAN_TYPES.get(node.type, TOOL)
+            with self.tracer.span(node.name, kind, inputs=values,
                                   attributes={"node_name": node.name}) as span:
                 output = await self._call(node, ctx, values)
                 if not ctx.stream:
@@ -367,12 +373,23 @@ class FlowExecutor:
                                 f"'{key}' (or '{ref.name}' for the source)")
 
 
+async def _closing(work: Awaitable[T]) -> T:
+    """Await ``work``, then close the LLM clients cached for this event loop (their connection
+    pools belong to the loop that asyncio.run is about to close)."""
+    try:
+        return await work
+    finally:
+        llm = sys.modules.get("ember.flows.llm")
+        if llm is not None:
+            await llm.close_clients()
+
+
 async def _join(output: Any) -> Any:
     """A generator's pieces joined into one string (promptflow's non-streaming behaviour)."""
     if isinstance(output, AsyncIterator):
         return "".join([str(piece) async for piece in output])
     if isinstance(output, Iterator) and not isinstance(output, (str, bytes, dict, list)):
-        return await asyncio.to_thread(lambda: "".join(str(piece) for piece in output))
+        return await tools.run_sync(lambda: "".join(str(piece) for piece in output))
     return output
 
 
@@ -389,7 +406,7 @@ def run_flow(flow: Flow | str | Path, inputs: dict[str, Any], connections: Conne
         line = await executor.run_line(inputs)
         return line, await executor.run_aggregation([line])
 
-    line, aggregation = asyncio.run(both())
+    line, aggregation = asyncio.run(_closing(both()))
     for error in (line.error, aggregation.error):
         if error is not None:
             cls = InvalidInputError if error["type"] == "InvalidInputError" else UserCodeError

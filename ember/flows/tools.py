@@ -18,15 +18,19 @@ tool), the parameter types read from annotations, and the call.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import hashlib
 import importlib.util
 import inspect
 import sys
+import sysconfig
 import threading
 import traceback
 import types
 import typing
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +82,8 @@ class PreparedNode:
     tool: Tool | None = None
     package: tuple[str, str | None] | None = None
     literals: dict[str, Any] = field(default_factory=dict)
-    instance: Any = None
+    instance: Any = None                         # class tools: made on first call, then kept
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def default(self, name: str) -> Any:
         """The value an input fed by a bypassed node gets: the parameter's default, else None."""
@@ -145,6 +150,26 @@ def _params(func: Callable[..., Any], skip_self: bool) -> tuple[dict[str, Param]
         default = MISSING if p.default is inspect.Parameter.empty else p.default
         params[name] = param_of(name, hints.get(name, p.annotation), default)
     return params, var_kwargs
+
+
+# Sync tools run here, not on asyncio's default pool (min(32, cores + 4) threads: 6 on a
+# 2-core machine), so a batch of lines whose tools wait on HTTP is not capped by core count;
+# promptflow runs 16 nodes at once per line.
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+POOL_SIZE = 64
+
+
+async def run_sync(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``asyncio.to_thread`` on the flows' own pool: the context (span, tracer, metrics sink)
+    goes with the call."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="ember-flow-node")
+    ctx = contextvars.copy_context()
+    call = functools.partial(ctx.run, func, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_pool, call)
 
 
 _cache: dict[tuple[str, int], Tool] = {}
@@ -239,7 +264,8 @@ def prepare_node(flow: Flow, node: Node) -> PreparedNode:
             raise UnsupportedError(
                 f"node '{node.name}': package tool '{node.source.tool}' is not supported "
                 f"(supported: {', '.join(sorted(PACKAGE_TOOLS))}); write it as a python node")
-        return PreparedNode(node=node, package=target, literals=dict(node.inputs))
+        return PreparedNode(node=node, package=target, literals={
+            k: v for k, v in node.inputs.items() if not references.is_reference(v)})
     tool = load_tool(flow, node)
     prepared = PreparedNode(node=node, tool=tool)
     where = f"nodes.{node.name}.inputs"
@@ -251,6 +277,10 @@ def prepare_node(flow: Flow, node: Node) -> PreparedNode:
                             f"{tool.name}", file=str(flow.path), line=node.line,
                             key=f"{where}.{key}", hint="parameters: " + ", ".join(known))
         if references.is_reference(value):
+            if key in tool.init_params:
+                raise SpecError(f"node '{node.name}': input '{key}' goes to {tool.name}'s "
+                                "class __init__, which takes literals and connections only",
+                                file=str(flow.path), line=node.line, key=f"{where}.{key}")
             continue
         if param is not None and not param.connections:
             try:
@@ -297,20 +327,28 @@ async def invoke(prepared: PreparedNode, ctx: NodeContext, inputs: dict[str, Any
     if tool.cls is not None:
         init = {k: v for k, v in inputs.items() if k in tool.init_params}
         call_args = {k: v for k, v in inputs.items() if k not in tool.init_params}
-        if prepared.instance is None:
-            kwargs = await asyncio.to_thread(_with_connections, tool, tool.init_params, ctx,
-                                             init)
-            prepared.instance = await asyncio.to_thread(tool.cls, **kwargs)
-        func: Callable[..., Any] = getattr(prepared.instance, tool.func.__name__)
+        instance = await run_sync(_instance, prepared, ctx, init)
+        func: Callable[..., Any] = getattr(instance, tool.func.__name__)
     else:
         call_args, func = inputs, tool.func
     if any(tool.params.get(k) and tool.params[k].connections for k in call_args):
-        call_args = await asyncio.to_thread(_with_connections, tool, tool.params, ctx, call_args)
+        call_args = await run_sync(_with_connections, tool, tool.params, ctx, call_args)
     if inspect.iscoroutinefunction(func):
         return await func(**call_args)
     if inspect.isasyncgenfunction(func):
         return func(**call_args)
-    return await asyncio.to_thread(func, **call_args)
+    return await run_sync(func, **call_args)
+
+
+def _instance(prepared: PreparedNode, ctx: NodeContext, init: dict[str, Any]) -> Any:
+    # One instance per executor (promptflow makes it when it resolves the tool); the lock keeps
+    # concurrent first lines from making two.
+    tool = prepared.tool
+    assert tool is not None and tool.cls is not None
+    with prepared.lock:
+        if prepared.instance is None:
+            prepared.instance = tool.cls(**_with_connections(tool, tool.init_params, ctx, init))
+        return prepared.instance
 
 
 async def _run_package(prepared: PreparedNode, ctx: NodeContext, inputs: dict[str, Any]) -> Any:
@@ -335,10 +373,9 @@ async def _run_package(prepared: PreparedNode, ctx: NodeContext, inputs: dict[st
 def user_traceback(exc: BaseException) -> str:
     """The traceback of a user error without Ember's own frames (the user's code is what they
     need to see)."""
-    here = str(Path(__file__).resolve().parent)
+    skip = (str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"])
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(here) and "asyncio" not in f.filename
-              and "concurrent/futures" not in f.filename]
+              if not f.filename.startswith(skip)]
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
              *traceback.format_exception_only(type(exc), exc)]
     return "".join(lines)

@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from ember.flows.connections import StaticConnections
 from ember.flows.executor import FlowExecutor, LineResult, run_flow
 from ember.flows.loader import load_flow
 from ember.flows.trace import Tracer
+from tests.flows.openai_stub import OpenAIStub
 
 FLOWS = Path(__file__).parent / "flows"
 NO_CONNECTIONS = StaticConnections({})
@@ -153,6 +155,24 @@ def test_tool_kinds() -> None:
     assert (helper.inputs, helper.outputs) == ({"text": "ab"}, "ba")
 
 
+def test_class_tool_instance_is_made_once(tmp_path: Path) -> None:
+    ex = executor("kinds")
+    line(ex, {"text": "a"})
+    first = ex.prepared["prefix"].instance
+    assert line(ex, {"text": "b"}).outputs["prefixed"] == ">> B"
+    assert ex.prepared["prefix"].instance is first
+    folder = write(tmp_path / "f", """
+        inputs: {p: {type: string}}
+        nodes:
+        - name: prefix
+          type: python
+          source: {type: code, path: class_tool.py}
+          inputs: {prefix: "${inputs.p}", text: x}
+        """, {"class_tool.py": (FLOWS / "kinds" / "class_tool.py").read_text()})
+    with pytest.raises(SpecError, match="class __init__, which takes literals"):
+        FlowExecutor(load_flow(folder), NO_CONNECTIONS)
+
+
 def test_streaming() -> None:
     joined = line(executor("streamflow"), {"n": 2})
     assert joined.outputs == {"answer": "w0 w1 ", "async_answer": "a0 a1 "}
@@ -265,3 +285,64 @@ def test_output_path_missing_fails_line(tmp_path: Path) -> None:
     result = line(FlowExecutor(load_flow(folder), NO_CONNECTIONS), {})
     assert result.status == "Failed" and result.error is not None
     assert "node 'a' has no missing" in result.error["message"]
+
+
+# ---- llm, prompt and package-tool nodes through the executor (the OpenAI-compatible stub) ----
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub() as server:
+        yield server
+
+
+def openai_connections(stub: OpenAIStub) -> StaticConnections:
+    return StaticConnections({"open_ai_connection": {
+        "type": "open_ai", "api_key": "sk-test", "base_url": stub.url + "/v1"}})
+
+
+def test_chat_flow(stub: OpenAIStub) -> None:
+    stub.requests.clear()
+    tracer = Tracer()
+    history = [{"inputs": {"question": "hi"}, "outputs": {"answer": "hello"}}]
+    outputs = run_flow(FLOWS / "chat", {"question": "how are you", "chat_history": history},
+                       openai_connections(stub), tracer=tracer)
+    assert outputs == {"answer": "echo: how are you"}
+    body = stub.requests[0].body
+    assert body["messages"] == [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "how are you"}]
+    assert (body["max_tokens"], body["temperature"]) == (256, 0.7)
+    flow_span = [s for s in tracer.spans if s.span_type == "CHAIN"][0]
+    node_span = [s for s in tracer.spans if s.span_type == "LLM" and s.name == "chat"][0]
+    assert node_span.parent_id == flow_span.span_id
+    assert node_span.attributes["node_name"] == "chat"
+    llm_call = [s for s in tracer.spans if s.parent_id == node_span.span_id]
+    assert llm_call and llm_call[0].attributes["llm.usage.total_tokens"] > 0
+
+
+def test_chat_flow_streams(stub: OpenAIStub) -> None:
+    ex = FlowExecutor(load_flow(FLOWS / "chat"), openai_connections(stub), stream=True)
+    result = ex.run_line_sync({"question": "one two three"})
+    answer = result.outputs["answer"]
+    assert not isinstance(answer, str)
+    assert "".join(answer) == "echo: one two three"
+
+
+def test_prompt_node_feeds_python_node() -> None:
+    tracer = Tracer()
+    outputs = run_flow(FLOWS / "std", {"text": "Python Hello World!"}, NO_CONNECTIONS,
+                       tracer=tracer)
+    assert outputs == {"output_prompt": "Prompt: Write a simple Python Hello World! program "
+                                        "that displays the greeting message."}
+    assert {s.name: s.span_type for s in tracer.spans}["hello_prompt"] == "PARSER"
+
+
+def test_package_tools(stub: OpenAIStub) -> None:
+    stub.requests.clear()
+    outputs = run_flow(FLOWS / "pkgtools", {"q": "short"}, openai_connections(stub))
+    assert outputs == {"answer": "echo: short", "size": 4}
+    chat = [r for r in stub.requests if r.path.endswith("/chat/completions")][0]
+    assert chat.body["messages"] == [{"role": "system", "content": "terse"},
+                                     {"role": "user", "content": "short"}]
+    assert chat.body["model"] == "gpt-4o-mini"

@@ -59,7 +59,8 @@ class ToolProvider:
 
 def log_metric(key: str, value: float, variant_id: str | None = None) -> None:
     """Record a metric of the running aggregation node. promptflow honours it only in
-    aggregation nodes; elsewhere it warns and records nothing."""
+    aggregation nodes; elsewhere it warns and records nothing. ``variant_id`` is accepted and
+    ignored: one run has one variant, and metrics are ``{key: value}``."""
     sink = metrics_sink.get()
     if sink is None:
         log.warning("log_metric(%r) called outside an aggregation node; ignored", key)
@@ -73,4 +74,4 @@ def log_metric(key: str, value: float, variant_id: str | None = None) -> None:
     if isinstance(value, float) and math.isnan(value):
         log.warning("log_metric(%r): value is NaN; recorded as is", key)
     # ints stay ints, as promptflow's metrics.json shows them ({"n": 1}).
-    sink[key if not variant_id else f"{key}.{variant_id}"] = value
+    sink[key] = value

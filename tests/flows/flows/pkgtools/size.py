@@ -1,0 +1,6 @@
+from promptflow.core import tool
+
+
+@tool
+def size(vector: list) -> int:
+    return len(vector)
