@@ -50,6 +50,15 @@ async def _test(flow: Flow, inputs: dict[str, Any], node: str | None, connection
 
     executor = FlowExecutor(flow, connections, tracer=tracer, stream=stream,
                             overrides=overrides)
+    try:
+        return await _run(executor, inputs, node)
+    finally:
+        llm = sys.modules.get("ember.flows.llm")
+        if llm is not None:   # its client pools belong to this event loop, about to close
+            await llm.close_clients()
+
+
+async def _run(executor: Any, inputs: dict[str, Any], node: str | None) -> dict[str, Any]:
     if node:
         output = await executor.run_node(node, inputs)
         return {"output": output} if not isinstance(output, dict) else output

@@ -171,6 +171,9 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
     ok = [results[n] for n in sorted(results) if results[n].status == "Completed"]
     aggregation = await executor.run_aggregation(ok)
     await flush()
+    llm = sys.modules.get("ember.flows.llm")
+    if llm is not None:   # its client pools belong to this event loop, about to close
+        await llm.close_clients()
 
     ordered = [details[n] for n in sorted(details)]
     _write_jsonl(out / "details.jsonl", ordered)
