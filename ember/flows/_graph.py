@@ -45,9 +45,9 @@ def dependencies(node: Node) -> set[str]:
 
 
 def find_cycle(nodes: Iterable[Node]) -> list[str] | None:
-    """The names of the nodes on (or feeding only into) a cycle, sorted, or None. This is what
-    is left once every node that can run has been taken out: promptflow's
-    ``NodeCircularDependency`` lists the same set."""
+    """The names of the nodes on a cycle or downstream of one, sorted, or None: what is left
+    once every node that can run has been taken out (promptflow's ``NodeCircularDependency``
+    lists the nodes the same way)."""
     remaining = {node.name: dependencies(node) for node in nodes}
     names = set(remaining)
     done: set[str] = set()

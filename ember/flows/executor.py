@@ -18,18 +18,17 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
-import os
-import re
+import copy
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ember.errors import InvalidInputError, NotFoundError, UnsupportedError, UserCodeError
-from ember.flows import _graph, _schedule, _types, references, tools
-from ember.flows.connections import ConnectionProvider, from_plain
+from ember.flows import _schedule, _setup, _types, references, tools
+from ember.flows.connections import ConnectionProvider
 from ember.flows.dag import MISSING, Flow, Node
 from ember.flows.node_context import NodeContext
 from ember.flows.promptflow_compat._context import current_tracer, metrics_sink
@@ -37,7 +36,6 @@ from ember.flows.trace import CHAIN, LLM, PARSER, TOOL, Tracer
 
 T = TypeVar("T")
 SPAN_TYPES = {"python": TOOL, "prompt": PARSER, "llm": LLM, "custom_llm": LLM}
-_CONN_REF = re.compile(r"^\$\{\s*(?P<conn>[^.{}\s]+)\s*\.\s*(?P<key>[^{}\s]+)\s*\}$")
 
 
 @dataclass
@@ -75,37 +73,18 @@ def node_error(node: str | None, exc: BaseException) -> dict[str, Any]:
             "type": type(exc).__name__, "traceback": tools.user_traceback(exc)}
 
 
-def _apply_overrides(flow: Flow, overrides: dict[str, dict[str, Any]]) -> Flow:
-    """``--connections node.connection=x node.deployment_name=y``: ``connection`` sets the
-    node's connection (or, for a python node without one, its ``connection`` input); any
-    other key sets that node input."""
-    nodes = {n.name: n for n in flow.nodes}
-    for name in overrides:
-        if name not in nodes:
-            raise InvalidInputError(f"--connections names node {name!r}, which the flow does "
-                                    f"not have (nodes: {', '.join(nodes)})")
-    changed = []
-    for node in flow.nodes:
-        values = dict(overrides.get(node.name) or {})
-        if not values:
-            changed.append(node)
-            continue
-        connection = node.connection
-        if "connection" in values and (node.type != "python" or node.connection):
-            connection = str(values.pop("connection"))
-        changed.append(replace(node, connection=connection, inputs={**node.inputs, **values}))
-    return replace(flow, nodes=changed)
-
-
 class FlowExecutor:
     """Runs one loaded flow. Creating it loads the python tools (SpecError, UserCodeError or
     UnsupportedError when a node cannot run) and sets the flow's environment variables."""
 
     def __init__(self, flow: Flow, connections: ConnectionProvider, *,
                  tracer: Tracer | None = None, stream: bool = False,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 environment_variables: dict[str, Any] | None = None) -> None:
+        """``environment_variables``: a run's own (``--environment-variables``); they win over
+        the flow's, which win over the process environment, as in promptflow."""
         self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
-        self.flow = _apply_overrides(flow, self.overrides) if self.overrides else flow
+        self.flow = _setup.apply_overrides(flow, self.overrides) if self.overrides else flow
         self.connections = connections
         self.tracer = tracer or Tracer()
         self.stream = stream
@@ -116,29 +95,9 @@ class FlowExecutor:
         self.prepared = tools.prepare_flow(self.flow)
         self.line_nodes = [n for n in self.flow.nodes if not n.aggregation]
         self.aggregation_nodes = [n for n in self.flow.nodes if n.aggregation]
-        self.streamable = self._streamable_nodes()
-        self._set_environment()
-
-    def _streamable_nodes(self) -> set[str]:
-        fed: dict[str, int] = {}
-        for output in self.flow.outputs.values():
-            ref = references.parse(output.reference)
-            if ref is not None and ref.is_node:
-                fed[ref.name] = fed.get(ref.name, 0) + (1 if not ref.path else 2)
-        used = set().union(*(_graph.dependencies(n) for n in self.flow.nodes))
-        return {name for name, count in fed.items() if count == 1 and name not in used}
-
-    def _set_environment(self) -> None:
-        for key, value in self.flow.environment_variables.items():
-            match = _CONN_REF.match(value) if isinstance(value, str) else None
-            if match is not None:
-                conn = from_plain(self.connections.get(match["conn"]))
-                try:
-                    value = getattr(conn, match["key"])
-                except AttributeError:
-                    raise InvalidInputError(f"environment variable {key}: connection "
-                                            f"{match['conn']!r} has no {match['key']!r}") from None
-            os.environ[str(key)] = "" if value is None else str(value)
+        self.streamable = _setup.streamable_nodes(self.flow)
+        _setup.set_environment({**self.flow.environment_variables,
+                                **(environment_variables or {})}, connections)
 
     # -- one line ---------------------------------------------------------------------------
 
@@ -150,7 +109,7 @@ class FlowExecutor:
             if name in given:
                 value = given[name]
             elif spec.default is not MISSING:
-                value = spec.default
+                value = copy.deepcopy(spec.default)   # a line may mutate its list or dict
             else:
                 raise InvalidInputError(f"flow input '{name}' is required (it has no default)")
             try:

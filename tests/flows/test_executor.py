@@ -68,6 +68,23 @@ def test_lines_aggregation_and_metrics() -> None:
     assert agg.node_runs["agg"].output == {"mean_length": 8.5, "n": 2}
 
 
+def test_evaluation_flow_aggregation_chain() -> None:
+    # aggregation nodes get lists of line outputs and flow inputs, and may read each other
+    ex = executor("evaluation")
+    rows = [("a", "A"), ("b", "x"), ("c", "c"), ("d", "d")]
+
+    async def batch() -> Any:
+        lines = [await ex.run_line({"groundtruth": g, "prediction": p}, i)
+                 for i, (g, p) in enumerate(rows)]
+        return await ex.run_aggregation(lines)
+
+    agg = asyncio.run(batch())
+    assert agg.status == "Completed", agg.error
+    assert agg.metrics == {"accuracy": 0.75, "accuracy_pct": 75.0}
+    assert agg.node_runs["report"].output == 75.0
+    assert asyncio.run(ex.run_aggregation([])).metrics == {}
+
+
 def test_defaults_and_run_flow_includes_aggregation() -> None:
     assert run_flow(FLOWS / "pyflow", {}, NO_CONNECTIONS) == {"output": "HELLO WORLD",
                                                                "length": 11}
@@ -202,10 +219,16 @@ def test_additional_includes_run() -> None:
         "out": "hi from an include", "nested": "[hi from an include]"}
 
 
-def test_connections_environment_and_literal_conversion() -> None:
+def test_connections_environment_and_literal_conversion(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    for name in ("EMBER_TEST_FLOW_PLAIN", "EMBER_TEST_FLOW_TOKEN"):
+        monkeypatch.setenv(name, "before")   # restored after the test
     result = line(executor("conn", CONNECTIONS), {})
     assert result.outputs == {"answer": "http://e|sekret|q|512", "env": "sekret,plain-value"}
     assert os.environ["EMBER_TEST_FLOW_PLAIN"] == "plain-value"
+    ex = executor("conn", CONNECTIONS, environment_variables={
+        "EMBER_TEST_FLOW_PLAIN": "from-run", "EMBER_TEST_FLOW_TOKEN": "${other_custom.token}"})
+    assert line(ex, {}).outputs["env"] == "t2,from-run"
     other = line(executor("conn", CONNECTIONS, overrides={"ask": {"conn": "other_custom"}}), {})
     assert other.outputs["answer"] == "http://o|t2|q|512"
     with pytest.raises(InvalidInputError, match="names node 'nope'"):
