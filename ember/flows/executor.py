@@ -74,8 +74,9 @@ def node_error(node: str | None, exc: BaseException) -> dict[str, Any]:
 
 
 class FlowExecutor:
-    """Runs one loaded flow. Creating it loads the python tools (SpecError, UserCodeError or
-    UnsupportedError when a node cannot run) and sets the flow's environment variables."""
+    """Runs one loaded flow. Creating it loads the python tools and looks up the connections
+    the nodes name (SpecError, UserCodeError, NotFoundError or UnsupportedError when a node
+    cannot run), and sets the environment variables."""
 
     def __init__(self, flow: Flow, connections: ConnectionProvider, *,
                  tracer: Tracer | None = None, stream: bool = False,
@@ -93,6 +94,11 @@ class FlowExecutor:
                 raise UnsupportedError(f"node '{node.name}': custom_llm nodes "
                                        f"({node.source.tool}) are not supported")
         self.prepared = tools.prepare_flow(self.flow)
+        for prepared in self.prepared.values():
+            tools.resolve_connections(prepared, connections)
+        for node in self.flow.nodes:
+            if node.type == "llm" and node.connection:
+                connections.get(node.connection)   # NotFoundError now, not on every line
         self.line_nodes = [n for n in self.flow.nodes if not n.aggregation]
         self.aggregation_nodes = [n for n in self.flow.nodes if n.aggregation]
         self.streamable = _setup.streamable_nodes(self.flow)

@@ -37,7 +37,7 @@ from typing import Any
 
 from ember.errors import SpecError, UnsupportedError, UserCodeError
 from ember.flows import _types, promptflow_compat, references
-from ember.flows.connections import from_plain
+from ember.flows.connections import ConnectionProvider, from_plain
 from ember.flows.dag import MISSING, Flow, Node
 from ember.flows.node_context import NodeContext
 
@@ -302,6 +302,20 @@ def prepare_node(flow: Flow, node: Node) -> PreparedNode:
 def prepare_flow(flow: Flow) -> dict[str, PreparedNode]:
     """``prepare_node`` for every python node."""
     return {n.name: prepare_node(flow, n) for n in flow.nodes if n.type == "python"}
+
+
+def resolve_connections(prepared: PreparedNode, connections: ConnectionProvider) -> None:
+    """Replace the connection names among a node's literal inputs by connection objects, once
+    per executor as promptflow does when it resolves tools: a missing connection fails the
+    executor's creation (NotFoundError), not every line."""
+    tool = prepared.tool
+    if tool is None:
+        return
+    params = {**tool.params, **tool.init_params}
+    for key, value in list(prepared.literals.items()):
+        param = params.get(key)
+        if param is not None and param.connections and isinstance(value, str):
+            prepared.literals[key] = from_plain(connections.get(value))
 
 
 def _connection(ctx: NodeContext, value: Any) -> Any:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from ember.errors import InvalidInputError, SpecError, UnsupportedError, UserCodeError
+from ember.errors import (InvalidInputError, NotFoundError, SpecError, UnsupportedError,
+                          UserCodeError)
 from ember.flows.connections import StaticConnections
 from ember.flows.executor import FlowExecutor, LineResult, run_flow
 from ember.flows.loader import load_flow
@@ -231,6 +232,8 @@ def test_connections_environment_and_literal_conversion(monkeypatch: pytest.Monk
     assert line(ex, {}).outputs["env"] == "t2,from-run"
     other = line(executor("conn", CONNECTIONS, overrides={"ask": {"conn": "other_custom"}}), {})
     assert other.outputs["answer"] == "http://o|t2|q|512"
+    with pytest.raises(NotFoundError, match="connection 'my_custom' not found"):
+        executor("conn", NO_CONNECTIONS)
     with pytest.raises(InvalidInputError, match="names node 'nope'"):
         executor("conn", CONNECTIONS, overrides={"nope": {"connection": "x"}})
     missing = line(executor("conn", StaticConnections(
@@ -369,3 +372,32 @@ def test_package_tools(stub: OpenAIStub) -> None:
     assert chat.body["messages"] == [{"role": "system", "content": "terse"},
                                      {"role": "user", "content": "short"}]
     assert chat.body["model"] == "gpt-4o-mini"
+
+
+def test_union_connections_optional_and_kwargs(tmp_path: Path) -> None:
+    folder = write(tmp_path / "f", """
+        outputs:
+          o: {reference: "${f.output}"}
+        nodes:
+        - name: f
+          type: python
+          source: {type: code, path: f.py}
+          inputs: {conn: aoai, n: "3", flag: "false", extra_thing: "x"}
+        """, {"f.py": """
+        from typing import Optional, Union
+
+        from promptflow.connections import AzureOpenAIConnection, OpenAIConnection
+        from promptflow.core import tool
+
+
+        @tool
+        def f(conn: Union[OpenAIConnection, AzureOpenAIConnection], n: Optional[int] = None,
+              flag: bool = True, **kwargs) -> dict:
+            return {"conn": type(conn).__name__, "base": conn.api_base, "n": n, "flag": flag,
+                    "extra": kwargs}
+        """})
+    connections = StaticConnections({"aoai": {"type": "azure_open_ai", "api_key": "k",
+                                              "api_base": "http://aoai"}})
+    assert run_flow(folder, {}, connections) == {"o": {
+        "conn": "AzureOpenAIConnection", "base": "http://aoai", "n": 3, "flag": False,
+        "extra": {"extra_thing": "x"}}}
