@@ -3,9 +3,9 @@ JSON spans that MLflow's trace reads (``traces/get``, ``traces/batchGet``) retur
 
 Attribute values: the MLflow client (and any OTLP exporter) sends native OTLP values
 (``kvlistValue``, ``intValue``...); MLflow stores each as JSON text, and so does Ember.
-Ember's own flow engine (``ember.flows.trace``, resource ``telemetry.sdk.name = ember``) sends
-every attribute as a ``stringValue`` that already *is* JSON text, so its strings are kept as
-they are, not encoded a second time. On the way out every value goes back to a native OTLP
+Ember's own flow engine (``ember.flows.trace``: resource ``telemetry.sdk.name = ember``, scope
+``ember.flows``) sends every attribute as a ``stringValue`` that already *is* JSON text, so its
+strings are kept as they are, not encoded a second time. On the way out every value goes back to a native OTLP
 value, which is what the client's ``Span.from_otel_proto`` decodes.
 """
 
@@ -133,8 +133,9 @@ def parse_request(body: bytes, content_type: str | None,
     spans: list[TraceSpan] = []
     for rs in request.resource_spans:
         resource = {a.key: decode_any(a.value) for a in rs.resource.attributes}
-        json_strings = resource.get("telemetry.sdk.name") == "ember"
+        from_ember = resource.get("telemetry.sdk.name") == "ember"
         for ss in rs.scope_spans:
+            json_strings = from_ember or ss.scope.name == "ember.flows"
             for proto in ss.spans:
                 spans.append(_span(proto, json_strings, len(spans)))
     if not spans:
