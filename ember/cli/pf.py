@@ -92,9 +92,9 @@ def flow_test(args: argparse.Namespace) -> int:
 
 
 def flow_validate(args: argparse.Namespace) -> int:
-    from ember.flows.loader import load_flow
+    from ember.flows.loader import validate_flow
 
-    flow = load_flow(Path(args.source))
+    flow = validate_flow(Path(args.source))
     result = {"result": "Succeeded", "flow": str(flow.path),
               "nodes": [n.name for n in flow.nodes]}
     _print(result)
@@ -106,6 +106,46 @@ def flow_init(args: argparse.Namespace) -> int:
 
     made = init_flow(Path(args.flow), kind=args.type, overwrite=args.yes)
     _print({"flow": str(Path(args.flow).resolve()), "files": [str(p) for p in made]})
+    return 0
+
+
+def flow_build(args: argparse.Namespace) -> int:
+    from ember.flows.build import build_docker, used_connections
+    from ember.flows.loader import load_flow
+
+    if args.format != "docker":
+        raise InvalidInputError(f"--format {args.format}: Ember builds docker folders; a "
+                                "single executable is not supported")
+    flow = load_flow(Path(args.source), variant=args.variant)
+    shown: dict[str, dict[str, Any]] = {}
+    secrets: dict[str, list[str]] = {}
+    names = used_connections(flow)
+    if names:
+        client = _client(args)
+        for name in names:
+            conn = client.connections.get(name)
+            shown[name] = conn.flat()
+            secrets[name] = sorted(conn.secrets)
+    written = build_docker(flow, Path(args.output), shown, secrets)
+    _print({"output": str(Path(args.output).resolve()), "connections": names,
+            "files": [str(p) for p in written]})
+    return 0
+
+
+def flow_serve(args: argparse.Namespace) -> int:
+    from ember.serving.flow.worker import serve_flow
+
+    env = _pairs(args.environment_variables, "--environment-variables")
+    if args.connections_dir:
+        from ember.flows.build import FileConnections
+
+        connections: Any = FileConnections(Path(args.connections_dir))
+    else:
+        from ember.client.flows import LazyConnections
+
+        connections = LazyConnections(lambda: _endpoint(args))
+    serve_flow(Path(args.source), host=args.host, port=args.port, environment_variables=env,
+               connections=connections, variant=args.variant)
     return 0
 
 
@@ -233,10 +273,11 @@ def run_visualize(args: argparse.Namespace) -> int:
 
 # ---- parser -------------------------------------------------------------------------------
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, output: bool = True) -> None:
     p.add_argument("--endpoint", default=None, help="the Ember server (default: the local one)")
     p.add_argument("--workspace", "-w", default=None)
-    p.add_argument("--output", "-o", default="json", choices=("json", "table"))
+    if output:   # `flow build --output` is a folder, as in pf
+        p.add_argument("--output", "-o", default="json", choices=("json", "table"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +308,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="overwrite existing files")
     _common(p)
     p.set_defaults(func=flow_init)
+    p = flow.add_parser("build", help="a folder (Dockerfile, flow, connections) that serves "
+                        "the flow")
+    p.add_argument("--source", "--flow", dest="source", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--format", default="docker", choices=("docker", "executable"))
+    p.add_argument("--variant", default=None)
+    _common(p, output=False)
+    p.set_defaults(func=flow_build)
+    p = flow.add_parser("serve", help="answer POST /score with the flow, here")
+    p.add_argument("--source", "--flow", dest="source", required=True)
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to bind (loopback unless told otherwise)")
+    p.add_argument("--variant", default=None)
+    p.add_argument("--environment-variables", nargs="+", default=None)
+    p.add_argument("--connections-dir", default=None,
+                   help="connection files (a `flow build` output's connections/) instead of "
+                        "the workspace's")
+    p.add_argument("--engine", default=None, help="accepted for pf's flask|fastapi; ignored")
+    p.add_argument("--skip-open-browser", action="store_true", help="accepted; no browser "
+                   "is opened")
+    _common(p)
+    p.set_defaults(func=flow_serve)
 
     run = nouns.add_parser("run", help="batch and evaluation runs").add_subparsers(
         dest="verb", required=True)
