@@ -15,10 +15,9 @@ from ember.flows.dag import Node
 
 
 class Resolver(Protocol):
-    def __call__(self, value: Any, outputs: dict[str, Any], bypassed: set[str],
-                 default: Any = None) -> Any:
+    def __call__(self, value: Any, outputs: dict[str, Any], bypassed: set[str]) -> Any:
         """``value`` itself when a literal, else what its reference names; a reference to a
-        bypassed node gives ``default``. Raises ResolveError."""
+        bypassed node gives None. Raises ResolveError."""
         ...
 
 
@@ -30,21 +29,17 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
-def same(a: Any, b: Any) -> bool:
-    """``activate``'s equality: exact, so ``1`` does not match ``true``."""
-    return isinstance(a, bool) == isinstance(b, bool) and a == b
-
-
 def should_bypass(node: Node, names: set[str], outputs: dict[str, Any], bypassed: set[str],
                   resolve: Resolver) -> bool:
-    """promptflow's rule: bypassed when the node its condition reads was bypassed, when the
-    condition does not hold, or when every node its inputs read was bypassed."""
+    """promptflow's rule (``DAGManager._is_node_bypassable``): a node with ``activate`` is
+    bypassed when the node its condition reads was bypassed or when the condition's value is
+    not ``==`` to ``is``, and otherwise runs; a node without one is bypassed when every node its
+    inputs read was bypassed."""
     if node.activate is not None:
         ref = _graph.activate_reference(node)
         if ref is not None and ref.is_node and ref.name in bypassed:
             return True
-        if not same(resolve(node.activate.when, outputs, bypassed), node.activate.is_):
-            return True
+        return bool(resolve(node.activate.when, outputs, bypassed) != node.activate.is_)
     deps = _graph.input_dependencies(node) & names
     return bool(deps) and deps <= bypassed
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -34,6 +35,7 @@ from ember.flows.node_context import NodeContext
 from ember.flows.promptflow_compat._context import current_tracer, metrics_sink
 from ember.flows.trace import CHAIN, LLM, PARSER, TOOL, Tracer
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 SPAN_TYPES = {"python": TOOL, "prompt": PARSER, "llm": LLM, "custom_llm": LLM}
 
@@ -165,13 +167,12 @@ class FlowExecutor:
         return asyncio.run(_closing(self.run_line(inputs, line_number)))
 
     def _line_resolver(self, flow_inputs: dict[str, Any]) -> _schedule.Resolver:
-        def resolve(value: Any, outputs: dict[str, Any], bypassed: set[str],
-                    default: Any = None) -> Any:
+        def resolve(value: Any, outputs: dict[str, Any], bypassed: set[str]) -> Any:
             ref = references.parse(value)
             if ref is None:
                 return value
             if ref.is_node and ref.name in bypassed:
-                return default
+                return None
             return references.resolve(ref, flow_inputs, outputs)
         return resolve
 
@@ -189,11 +190,19 @@ class FlowExecutor:
             prepared = self.prepared.get(node.name)
             found: dict[str, Any] = {}
             for key, raw in node.inputs.items():
+                if prepared is not None and key in prepared.skipped:
+                    continue
                 if prepared is not None and key in prepared.literals:
                     found[key] = prepared.literals[key]
-                else:
-                    default = prepared.default(key) if prepared is not None else None
-                    found[key] = resolve(raw, outputs, bypassed, default)
+                    continue
+                ref = references.parse(raw)
+                if ref is not None and ref.is_node and ref.name in bypassed:
+                    # promptflow: the parameter's default applies, else None (with a warning).
+                    if prepared is not None and prepared.has_default(key):
+                        continue
+                    log.warning("node '%s' input '%s' reads bypassed node '%s' and has no "
+                                "default; it gets None", node.name, key, ref.name)
+                found[key] = resolve(raw, outputs, bypassed)
             return found
 
         def bypass_run(node: Node) -> NodeRun:
@@ -257,13 +266,12 @@ class FlowExecutor:
         sink: dict[str, float] = {}
         names = {n.name for n in self.aggregation_nodes}
 
-        def resolve(value: Any, outputs: dict[str, Any], bypassed: set[str],
-                    default: Any = None) -> Any:
+        def resolve(value: Any, outputs: dict[str, Any], bypassed: set[str]) -> Any:
             ref = references.parse(value)
             if ref is None:
                 return value
             if ref.is_node and ref.name in names:
-                return default if ref.name in bypassed else references.resolve(ref, {}, outputs)
+                return None if ref.name in bypassed else references.resolve(ref, {}, outputs)
             if not ref.is_node:
                 return [references.resolve(ref, line.inputs, {}) for line in done]
             items = []
@@ -304,6 +312,8 @@ class FlowExecutor:
             ref = references.parse(raw)
             if key in inputs:
                 values[key] = inputs[key]
+            elif prepared is not None and key in prepared.skipped:
+                continue
             elif ref is None:
                 values[key] = prepared.literals.get(key, raw) if prepared else raw
             else:

@@ -82,13 +82,15 @@ class PreparedNode:
     tool: Tool | None = None
     package: tuple[str, str | None] | None = None
     literals: dict[str, Any] = field(default_factory=dict)
+    skipped: set[str] = field(default_factory=set)   # empty literals: the default applies
     instance: Any = None                         # class tools: made on first call, then kept
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def default(self, name: str) -> Any:
-        """The value an input fed by a bypassed node gets: the parameter's default, else None."""
+    def has_default(self, name: str) -> bool:
+        """Whether the tool's parameter ``name`` has a default (an input fed by a bypassed node
+        is then left out, so the default applies)."""
         param = self.tool.params.get(name) if self.tool else None
-        return None if param is None or param.default is MISSING else param.default
+        return param is not None and param.default is not MISSING
 
 
 def _is_connection(annotation: Any) -> bool:
@@ -282,6 +284,11 @@ def prepare_node(flow: Flow, node: Node) -> PreparedNode:
                                 "class __init__, which takes literals and connections only",
                                 file=str(flow.path), line=node.line, key=f"{where}.{key}")
             continue
+        if value is None or value == "":
+            # promptflow drops empty literals so the parameter's default applies (exported
+            # flows write unset inputs as "").
+            prepared.skipped.add(key)
+            continue
         if param is not None and not param.connections:
             try:
                 value = _types.convert(value, param.kind)
@@ -291,11 +298,12 @@ def prepare_node(flow: Flow, node: Node) -> PreparedNode:
                                 file=str(flow.path), line=node.line,
                                 key=f"{where}.{key}") from None
         prepared.literals[key] = value
-    missing = [n for n, p in known.items() if p.default is MISSING and n not in node.inputs]
+    missing = [n for n, p in known.items() if p.default is MISSING
+               and (n not in node.inputs or n in prepared.skipped)]
     if missing:
         raise SpecError(f"node '{node.name}' does not set required input(s) "
                         f"{', '.join(missing)} of tool {tool.name}", file=str(flow.path),
-                        line=node.line, key=where)
+                        line=node.line, key=where, hint="an empty value counts as not set")
     return prepared
 
 

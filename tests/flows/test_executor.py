@@ -382,7 +382,7 @@ def test_union_connections_optional_and_kwargs(tmp_path: Path) -> None:
         - name: f
           type: python
           source: {type: code, path: f.py}
-          inputs: {conn: aoai, n: "3", flag: "false", extra_thing: "x"}
+          inputs: {conn: aoai, n: "3", flag: "false", extra_thing: "x", label: ""}
         """, {"f.py": """
         from typing import Optional, Union
 
@@ -392,12 +392,42 @@ def test_union_connections_optional_and_kwargs(tmp_path: Path) -> None:
 
         @tool
         def f(conn: Union[OpenAIConnection, AzureOpenAIConnection], n: Optional[int] = None,
-              flag: bool = True, **kwargs) -> dict:
+              flag: bool = True, label: str = "default", **kwargs) -> dict:
             return {"conn": type(conn).__name__, "base": conn.api_base, "n": n, "flag": flag,
-                    "extra": kwargs}
+                    "label": label, "extra": kwargs}
         """})
     connections = StaticConnections({"aoai": {"type": "azure_open_ai", "api_key": "k",
                                               "api_base": "http://aoai"}})
     assert run_flow(folder, {}, connections) == {"o": {
         "conn": "AzureOpenAIConnection", "base": "http://aoai", "n": 3, "flag": False,
-        "extra": {"extra_thing": "x"}}}
+        "label": "default", "extra": {"extra_thing": "x"}}}   # "" left the default
+
+
+def test_activate_decides_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # promptflow: a node with activate runs when its condition holds, even if every node its
+    # inputs read was bypassed; such an input without a default gets None (with a warning).
+    folder = write(tmp_path / "f", """
+        outputs:
+          o: {reference: "${after.output}"}
+        nodes:
+        - name: gate
+          type: python
+          source: {type: code, path: gate.py}
+        - name: skipped
+          type: python
+          source: {type: code, path: echo.py}
+          inputs: {x: "never"}
+          activate: {when: "${gate.output}", is: false}
+        - name: after
+          type: python
+          source: {type: code, path: echo.py}
+          inputs: {x: "${skipped.output}"}
+          activate: {when: "${gate.output}", is: true}
+        """, {"gate.py": "from promptflow.core import tool\n@tool\ndef gate():\n    return True\n",
+              "echo.py": "from promptflow.core import tool\n@tool\ndef echo(x):\n"
+                         "    return repr(x)\n"})
+    with caplog.at_level("WARNING", logger="ember.flows.executor"):
+        result = line(FlowExecutor(load_flow(folder), NO_CONNECTIONS), {})
+    assert result.node_runs["skipped"].status == "Bypassed"
+    assert result.outputs == {"o": "None"}
+    assert "reads bypassed node 'skipped'" in caplog.text
