@@ -272,5 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["status"] == "Completed" else 1
 
 
+def _exit(code: int) -> None:
+    """Leave now: a user function that never returned still holds a worker thread, and the
+    interpreter would wait for it at exit (everything the run writes is written by now)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

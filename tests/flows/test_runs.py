@@ -13,7 +13,7 @@ import pytest
 
 from ember.client.mlclient import MLClient
 from ember.pf import PFClient
-from tests.conftest import WorkspaceServer, job_log
+from tests.conftest import WorkspaceServer, job_log, wait_ended, wait_for
 
 RUNS = Path(__file__).parent / "runs"
 PYFLOW = RUNS / "pyflow"
@@ -108,6 +108,35 @@ def test_evaluation_run_over_a_base_run_and_visualize(server: WorkspaceServer,
     page = client.visualize([base, evaluation], html_path=tmp_path / "runs.html")
     html = page.read_text()
     assert "eval-1.accuracy" in html and "HELLO LINE0" in html
+
+
+def test_a_hung_line_times_out_and_the_run_still_ends(server: WorkspaceServer,
+                                                      tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a"}\n{"text": "hang"}\n{"text": "b"}\n')
+    r = pf("run", "create", "--flow", str(RUNS / "hangflow"), "--data", str(data),
+           "--environment-variables", "PF_LINE_TIMEOUT_SEC=1", "--name", "hang-1", "--stream")
+    assert r.returncode == 0, r.stderr + r.stdout
+    with MLClient() as client:
+        details = client.flow_runs.details("hang-1")
+    assert [d["status"] for d in details] == ["Completed", "Failed", "Completed"]
+    assert details[1]["error"]["message"] == ("line 1 did not finish within 1 s "
+                                              "(PF_LINE_TIMEOUT_SEC)")
+    assert details[2]["outputs"] == {"output": "B"}
+
+
+def test_cancel_stops_a_run(server: WorkspaceServer, tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hang"}\n')
+    with MLClient() as client:
+        from ember.entities.flow_runs import Run
+
+        run = client.flow_runs.create_or_update(Run(flow=str(RUNS / "hangflow"),
+                                                    data=str(data), name="hang-2"))
+        wait_for(lambda: client.jobs.get("hang-2").status == "Running", timeout=120)
+        client.jobs.begin_cancel(run.name or "")
+        assert wait_ended(client, "hang-2").status == "Canceled"
+        assert client.flow_runs.get("hang-2").status == "Canceled"
 
 
 def test_bad_data_is_refused_before_submission(server: WorkspaceServer,
