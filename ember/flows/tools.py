@@ -37,7 +37,7 @@ from typing import Any
 
 from ember.errors import SpecError, UnsupportedError, UserCodeError
 from ember.flows import _types, promptflow_compat, references
-from ember.flows.connections import ConnectionProvider, from_plain
+from ember.flows.connections import ConnectionProvider, CustomConnection, from_plain
 from ember.flows.dag import MISSING, Flow, Node
 from ember.flows.node_context import NodeContext
 
@@ -60,6 +60,7 @@ class Param:
     name: str
     kind: str | None = None                      # promptflow value type; None: untyped
     connections: tuple[str, ...] = ()            # accepted connection class names
+    connection_classes: tuple[type, ...] = ()    # the classes themselves, when resolved
     default: Any = MISSING
 
 
@@ -115,15 +116,18 @@ def param_of(name: str, annotation: Any, default: Any) -> Param:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if args and all(_is_connection(a) for a in args):
             param.connections = tuple(a.__name__ for a in args)
+            param.connection_classes = tuple(args)
         elif len(args) == 1:
             inner = param_of(name, args[0], default)
             param.kind, param.connections = inner.kind, inner.connections
+            param.connection_classes = inner.connection_classes
         return param
     if origin is not None:
         param.kind = _SIMPLE.get(origin) if origin in (list, dict) else None
         return param
     if _is_connection(annotation):
         param.connections = (annotation.__name__,)
+        param.connection_classes = (annotation,)
     elif isinstance(annotation, type):
         for simple, kind in _SIMPLE.items():
             if issubclass(annotation, bool) and simple is not bool:
@@ -323,18 +327,31 @@ def resolve_connections(prepared: PreparedNode, connections: ConnectionProvider)
     for key, value in list(prepared.literals.items()):
         param = params.get(key)
         if param is not None and param.connections and isinstance(value, str):
-            prepared.literals[key] = from_plain(connections.get(value))
+            prepared.literals[key] = connection_for(param, connections.get(value))
 
 
-def _connection(ctx: NodeContext, value: Any) -> Any:
+def connection_for(param: Param, plain: dict[str, Any]) -> Any:
+    """The connection object a parameter gets. A custom connection given to a parameter
+    annotated with a ``CustomStrongTypeConnection`` subclass becomes that class, as promptflow
+    converts it (its keys as attributes, class defaults for the rest)."""
+    conn = from_plain(plain)
+    if isinstance(conn, CustomConnection):
+        for cls in param.connection_classes:
+            names = {c.__name__ for c in cls.__mro__}
+            if "CustomStrongTypeConnection" in names and "CustomConnection" not in names:
+                return cls(secrets=conn.secrets, configs=conn.configs, name=conn.name)
+    return conn
+
+
+def _connection(ctx: NodeContext, param: Param, value: Any) -> Any:
     if not isinstance(value, str):
-        return value     # already an object (a test, ``run_node`` with values)
-    return from_plain(ctx.connections.get(value))
+        return value     # already an object (resolved at creation, or given to run_node)
+    return connection_for(param, ctx.connections.get(value))
 
 
 def _with_connections(tool: Tool, params: dict[str, Param], ctx: NodeContext,
                       values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _connection(ctx, v) if k in params and params[k].connections else v
+    return {k: _connection(ctx, params[k], v) if k in params and params[k].connections else v
             for k, v in values.items()}
 
 
@@ -359,7 +376,9 @@ async def invoke(prepared: PreparedNode, ctx: NodeContext, inputs: dict[str, Any
         return await func(**call_args)
     if inspect.isasyncgenfunction(func):
         return func(**call_args)
-    return await run_sync(func, **call_args)
+    result = await run_sync(func, **call_args)
+    # a sync wrapper around an async function (some decorators) hands back the coroutine
+    return await result if inspect.isawaitable(result) else result
 
 
 def _instance(prepared: PreparedNode, ctx: NodeContext, init: dict[str, Any]) -> Any:

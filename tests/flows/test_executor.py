@@ -431,3 +431,32 @@ def test_activate_decides_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture
     assert result.node_runs["skipped"].status == "Bypassed"
     assert result.outputs == {"o": "None"}
     assert "reads bypassed node 'skipped'" in caplog.text
+
+
+def test_custom_strong_type_connection(tmp_path: Path) -> None:
+    folder = write(tmp_path / "f", """
+        outputs:
+          o: {reference: "${f.output}"}
+        nodes:
+        - name: f
+          type: python
+          source: {type: code, path: f.py}
+          inputs: {conn: my_custom}
+        """, {"f.py": """
+        from promptflow.connections import CustomStrongTypeConnection
+        from promptflow.contracts.types import Secret
+        from promptflow.core import tool
+
+
+        class MyConnection(CustomStrongTypeConnection):
+            token: Secret
+            region: str = "north"
+
+
+        @tool
+        def f(conn: MyConnection) -> list:
+            return [type(conn).__name__, isinstance(conn, MyConnection), conn.token,
+                    conn.endpoint, conn.region]
+        """})
+    assert run_flow(folder, {}, CONNECTIONS) == {
+        "o": ["MyConnection", True, "sekret", "http://e", "north"]}
