@@ -153,3 +153,35 @@ def _export_file(path: Path) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--export":
         _export_file(Path(sys.argv[2]))
+
+
+class FlowOperations:
+    """``client.flows``: test and validate flows with this client's workspace (its
+    connections, its traces)."""
+
+    def __init__(self, endpoint: str, workspace: str) -> None:
+        self._endpoint = endpoint
+        self._workspace = workspace
+
+    def test(self, flow: str | os.PathLike[str], *, inputs: Mapping[str, Any] | None = None,
+             variant: str | None = None, node: str | None = None,
+             environment_variables: Mapping[str, str] | None = None,
+             connections: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+        """Run one line of the flow in this process (see :func:`test_flow`); its spans are
+        recorded as an MLflow trace in the workspace's ``prompt-flow-tests`` experiment."""
+        tracer = Tracer()
+        try:
+            return test_flow(flow, inputs=inputs, variant=variant, node=node,
+                             environment_variables=environment_variables,
+                             connections=HttpConnectionProvider(self._endpoint,
+                                                                self._workspace),
+                             overrides=connections, tracer=tracer)
+        finally:
+            export_spans(tracer.take(), endpoint=self._endpoint, workspace=self._workspace)
+
+    def validate(self, flow: str | os.PathLike[str], *, variant: str | None = None) -> Flow:
+        """The flow, loaded and checked (its python tools imported). Raises SpecError naming
+        file, line and key."""
+        from ember.flows.loader import validate_flow
+
+        return validate_flow(Path(flow), variant)

@@ -18,6 +18,7 @@ from ember.client.components import ComponentOperations
 from ember.client.compute import ComputeOperations
 from ember.client.connections import ConnectionOperations
 from ember.client.flow_runs import FlowRunOperations
+from ember.client.flows import FlowOperations
 from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.jobs import JobOperations
@@ -109,6 +110,7 @@ class MLClient:
         self.connections = ConnectionOperations(self._http)
         # promptflow batch and evaluation runs (each one a job); PFClient (ember.pf) uses it
         self.flow_runs = FlowRunOperations(self._http, self.jobs)
+        self.flows = FlowOperations(self.endpoint, self.workspace_name)
         self.workspaces = WorkspaceOperations(self._http)
         self.datastores = DatastoreOperations(self._http)
         self.compute = ComputeOperations()

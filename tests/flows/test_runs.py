@@ -187,3 +187,12 @@ def test_init_then_test(tmp_path: Path, kind: str) -> None:
                                         "the greeting message."}
     else:
         assert out == {"results": "Correct"}
+
+
+def test_client_flows_test_and_validate(server: WorkspaceServer) -> None:
+    with MLClient() as client:
+        assert client.flows.test(PYFLOW, inputs={"text": "sdk"}) == {"output": "HELLO SDK",
+                                                                     "length": 9}
+        flow = client.flows.validate(PYFLOW)
+        assert [n.name for n in flow.nodes] == ["greet", "upper", "agg"]
+        assert PFClient().test(flow=str(PYFLOW), inputs={"text": "pf"})["output"] == "HELLO PF"
