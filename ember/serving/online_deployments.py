@@ -2,8 +2,8 @@
 rollouts run in the background (provisioning_state Creating/Updating → Succeeded | Failed).
 
 A language model deployed without a scoring script runs the language-model worker on the
-server's Python (``llm_plan.py``); with a scoring script it is served by the script, as any
-model is."""
+server's Python (``llm_plan.py``); so does a prompt flow folder (``flow_plan.py``); with a
+scoring script it is served by the script, as any model is."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from ember.errors import (
 )
 from ember.engine.environments import BuildLog, EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
+from ember.serving.flow_plan import FlowModel, FlowModels
 from ember.serving.llm_plan import LanguageModel, LanguageModels, choose_runtime, llm_settings
 from ember.serving.model_files import conda_python, materialize, mlflow_environment
 from ember.serving.online_endpoints import OnlineEndpointService
@@ -66,6 +67,7 @@ class OnlineDeploymentService:
         self.home = home
         self.assets = DeploymentAssets(models, environments, uploads, artifacts)
         self.language_models = LanguageModels(models, artifacts, home)
+        self.flows = FlowModels(models, artifacts, home)
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 
@@ -118,10 +120,13 @@ class OnlineDeploymentService:
             raise InvalidInputError(f"{what}: request_settings.max_concurrent_requests_per_"
                                     "instance must be >= 1 and max_queue_wait_ms >= 0")
         lm = self._language_model(workspace, d)
+        flow = None if lm else self._flow(workspace, d)
+        # a flow waits on model calls too, and its worker overlaps requests as the llm one does
         d.request_settings = d.request_settings.filled(
-            LLM_REQUEST_DEFAULTS if lm else REQUEST_DEFAULTS)
+            LLM_REQUEST_DEFAULTS if lm or flow else REQUEST_DEFAULTS)
         resolved = self.assets.check(workspace, what, d.model, d.code_configuration,
-                                     d.environment, language_model=lm is not None)
+                                     d.environment, language_model=lm is not None or
+                                     flow is not None)
         d.model, d.environment = resolved.model, resolved.environment
         if lm is not None:
             if d.environment is not None:
@@ -196,8 +201,24 @@ class OnlineDeploymentService:
             return None
         return self.language_models.find(workspace, d.model)
 
+    def _flow(self, workspace: str, d: OnlineDeployment) -> FlowModel | None:
+        """The prompt flow a deployment without a scoring script serves, else None."""
+        if d.code_configuration is not None or not isinstance(d.model, str) or not d.model:
+            return None
+        return self.flows.find(workspace, d.model)
+
     def _plan(self, workspace: str, d: OnlineDeployment) -> WorkerPlan:
         lm = self._language_model(workspace, d)
+        flow = None if lm else self._flow(workspace, d)
+        if flow is not None:
+            notes = [] if d.environment is None else [
+                ("the deployment's environment is not built: a flow runs on the server's "
+                 "Python, with Ember's flow engine")]
+            return self.flows.plan(
+                workspace, d.endpoint_name, d.name, flow,
+                environment_variables=d.environment_variables,
+                request_timeout_ms=d.request_settings.timeout_ms,
+                memory_limit_mb=d.worker_memory_limit_mb, revision=d.generation, notes=notes)
         if lm is not None:
             return self.language_models.plan(
                 workspace, d.endpoint_name, d.name, lm,

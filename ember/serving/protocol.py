@@ -81,6 +81,30 @@ Language-model workers (``kind: "llm"``; ``python -m ember.serving.llm.worker <c
     ``: usage <prompt_tokens> <completion_tokens>`` just before ``[DONE]`` (SSE clients skip
     comments). Both are sent whether or not the client asked for usage.
 
+Flow workers (``kind: "flow"``; ``python -m ember.serving.flow.worker <config.json>``)
+    A deployment whose model is a folder holding ``flow.dag.yaml`` (a ``custom_model``) and
+    that has no scoring script runs this worker on the server's Python: it loads the flow
+    (``ember.flows``) and answers, besides ``GET /`` (never 503: requests overlap on one event
+    loop) and ``GET /ready`` as above, promptflow's serving surface:
+        POST /score          a JSON object keyed by flow input names (a flow with one input
+                             also takes any other body as that input); 200 with the outputs
+                             keyed by output name. ``Accept: text/event-stream`` and a
+                             generator output: a chunked SSE answer, one event
+                             ``data: {"<output>": "<delta>"}`` per piece (the other outputs
+                             first, in one event; a failure mid-stream is a last event
+                             ``data: {"error": {...}}``); else generators are joined. An
+                             ``Accept`` naming neither JSON nor the stream: 406.
+        GET  /health         ``{"status": "Healthy", "version"}``; ``GET /version`` the same
+                             with ``build_info``; ``GET /swagger.json`` an OpenAPI document.
+    Errors use promptflow's shape ``{"error": {"code": "UserError"|"SystemError",
+    "message"}}``: 400 for a missing or ill-typed input (naming it), 500 ``UserError`` for a
+    failed node (``Execution failure in '<node>': (<Type>) <msg>``; the traceback goes to the
+    worker's log), 500 ``SystemError`` when the engine itself fails, 504 past
+    ``request_timeout_ms``. Connections are read from the server (``listsecrets``, found
+    through ``server_file``) when a node first needs them, never written to disk; environment
+    variables ``<CONN>_<KEY>`` override their fields. ``ember pf flow serve`` serves the same
+    surface in the foreground (``serving/flow/worker.py``: ``serve_flow``).
+
 Router, for language-model endpoints
     Every path under ``/endpoints/<ws>/<endpoint>/`` other than ``score`` that the worker
     surface above lists (``v1/...``, ``chat/completions``, ``completions``, ``embeddings``,
@@ -148,6 +172,24 @@ class LlmWorkerConfig(TypedDict, total=False):
     max_batch_tokens: int      # transformers: tokens one continuous-batching step may hold
     device: str                # transformers: "cpu" | "cuda" (default: cuda when available)
 
+
+class FlowWorkerConfig(TypedDict, total=False):
+    """``kind: "flow"``: the common keys of :class:`WorkerConfig`, and the flow's."""
+    workspace: str
+    endpoint: str
+    deployment: str
+    environment_variables: dict[str, str]
+    host: str
+    port: int
+    port_file: str
+    request_timeout_ms: int    # a line still running after this is cancelled (504)
+    kind: str                  # "flow"
+    model_dir: str             # AZUREML_MODEL_DIR
+    flow_dir: str              # the folder holding flow.dag.yaml
+    variant: str | None        # "${node.variant_id}", or None for the defaults
+    server_file: str           # the server's server.json: where to read connections from
+    server_url: str | None     # used when server_file names no server
+    notes: list[str]           # lines the worker prints to the deployment log at start
 
 class DeploymentRoute(TypedDict):
     instances: list[str]                   # "127.0.0.1:port" of each ready worker

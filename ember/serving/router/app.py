@@ -113,6 +113,7 @@ class RouterApp:
         ctype = JSON
         declared = 0
         request_id: bytes | None = None
+        accept: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 auth = value
@@ -124,6 +125,8 @@ class RouterApp:
                 declared = int(value) if value.isdigit() else 0
             elif name == b"x-request-id" and safe_request_id(value):
                 request_id = value
+            elif name == b"accept" and safe_target(value.replace(b" ", b"")):
+                accept = value
         rid = request_id or str(uuid.uuid4()).encode("ascii")
         if scope["method"] != "POST":
             return await respond(send, error(405, "METHOD_NOT_ALLOWED", "use POST"), rid)
@@ -151,6 +154,7 @@ class RouterApp:
                       if scope["query_string"] else _SCORE_PREFIX)
             tail = b"".join((b"\r\nContent-Type: ", ctype, b"\r\nContent-Length: ",
                              str(len(body)).encode("ascii"), b"\r\nx-request-id: ", rid,
+                             *((b"\r\nAccept: ", accept) if accept is not None else ()),
                              b"\r\n\r\n"))
             for mirrored, pct in mirrors:
                 if mirrored is not dep and random.random() * 100.0 < pct:
@@ -160,8 +164,22 @@ class RouterApp:
             if sampled and dep.collect_request:
                 self._collector.submit(dep.collect_request, rid.decode(), time.time(),
                                        ep.name, dep.name, body)
-            forwarded = await self._forward(dep, prefix, tail, body, error, False)
-            assert not isinstance(forwarded, Stream)   # not asked for one
+            # A client that asks for an event stream (a served flow's SSE answer) gets it
+            # relayed as it arrives, as on the language-model paths.
+            streamed = accept is not None and b"text/event-stream" in accept
+            forwarded = await self._forward(dep, prefix, tail, body, error, streamed)
+            if isinstance(forwarded, Stream):
+                try:
+                    status, usage = await relay(send, receive, forwarded,
+                                                [(b"azureml-model-deployment", dep.name_header),
+                                                 (b"x-request-id", rid)], dep.name,
+                                                dep.timeout_s)
+                finally:
+                    forwarded.inst.release()
+                dep.stats.record(status, (time.perf_counter() - received) * 1000.0)
+                if usage is not None or ep.limiter is not None:
+                    self._metered(ep, key, usage)
+                return
             outcome = forwarded
             if sampled and dep.collect_response and outcome[3]:
                 self._collector.submit(dep.collect_response, rid.decode(), time.time(),

@@ -1,0 +1,253 @@
+"""Serving prompt flows: ``serve_flow`` (what ``ember pf flow serve`` runs) and the flow worker
+(``python -m ember.serving.flow.worker``) as real subprocesses over real HTTP, and a flow folder
+registered as a model and deployed online without a scoring script, called through the
+router."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ember.client.mlclient import MLClient
+from ember.entities.models import Model
+from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
+from tests.conftest import WorkspaceServer
+from tests.flows.openai_stub import OpenAIStub
+from tests.serving.test_worker import Worker
+
+FLOWS = Path(__file__).with_name("flows")
+
+# serve_flow in a child process: arguments as one JSON document (source, connections, env).
+SERVE = """
+import json, sys
+from pathlib import Path
+from ember.flows.connections import StaticConnections
+from ember.serving.flow.worker import serve_flow
+
+a = json.loads(sys.argv[1])
+conns = a.get("connections")
+serve_flow(Path(a["source"]), host="127.0.0.1", port=0,
+           environment_variables=a.get("env"),
+           connections=StaticConnections(conns) if conns is not None else None)
+"""
+
+
+class Served:
+    """``serve_flow`` in a subprocess; ``url`` is what it printed."""
+
+    def __init__(self, source: Path, *, connections: dict[str, Any] | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+        args = json.dumps({"source": str(source), "connections": connections, "env": env})
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+        self.stderr: list[str] = []
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        found: list[str] = []
+        reader = threading.Thread(target=lambda: found.append(self.proc.stdout.readline()),  # type: ignore[union-attr]
+                                  daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = found[0] if found else ""
+        if "http://" not in line:
+            self.stop()
+            raise RuntimeError(f"serve_flow did not start: {line!r}\n{''.join(self.stderr)}")
+        self.printed = line.strip()
+        self.url = line.split(" at ", 1)[1].split()[0]
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def basic() -> Iterator[Served]:
+    served = Served(FLOWS / "basic")
+    yield served
+    served.stop()
+
+
+def test_score_health_swagger_and_errors(basic: Served) -> None:
+    assert basic.printed.startswith("Serving flow basic at http://127.0.0.1:")
+    with httpx.Client(base_url=basic.url, timeout=30) as c:
+        ok = c.post("/score", json={"question": "hi", "extra": "ignored"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == {"answer": "Hello world: HI (2)", "length": 2}
+        assert c.post("/score", json={"question": "hi", "name": "Ann"}).json()["answer"] == \
+            "Hello Ann: HI (2)"
+
+        missing = c.post("/score", json={"name": "Ann"})
+        assert missing.status_code == 400
+        assert missing.json()["error"]["code"] == "UserError"
+        assert "question" in missing.json()["error"]["message"]
+
+        not_object = c.post("/score", content=b"[1, 2]")   # two inputs: an object is needed
+        assert not_object.status_code == 400 and "question" in not_object.text
+
+        boom = c.post("/score", json={"question": "boom"})
+        assert boom.status_code == 500
+        assert boom.json() == {"error": {"code": "UserError", "message": (
+            "Execution failure in 'check': (ValueError) the question was boom")}}
+        assert "Traceback" not in boom.text
+
+        refused = c.post("/score", json={"question": "hi"}, headers={"Accept": "text/html"})
+        assert refused.status_code == 406 and refused.json()["error"]["code"] == "UserError"
+
+        assert c.get("/health").json() == {"status": "Healthy", "version": "0.1.0"}
+        assert c.get("/version").json()["status"] == "Healthy"
+        assert c.get("/").status_code == 200 and c.get("/ready").json() == {"ready": True}
+        spec = c.get("/swagger.json").json()
+        body = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["required"] == ["question"]
+        assert body["schema"]["properties"]["name"] == {"type": "string", "default": "world"}
+        assert c.get("/nowhere").status_code == 404
+    # the node's traceback went to the log, not to the caller
+    deadline = time.monotonic() + 10
+    while "the question was boom" not in "".join(basic.stderr) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Traceback" in "".join(basic.stderr)
+
+
+def test_requests_overlap(basic: Served) -> None:
+    """Two requests meet at a threading.Barrier(2) inside a tool: each returns only if the other
+    is running at the same time (served one after the other, the barrier breaks)."""
+    def ask(q: str) -> httpx.Response:
+        return httpx.post(f"{basic.url}/score", json={"question": q}, timeout=60)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(ask, ["meet a", "meet bb"]))
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert [r.json()["length"] for r in answers] == [6, 7]
+
+
+def test_single_input_takes_any_body() -> None:
+    served = Served(FLOWS / "single")
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as c:
+            text = c.post("/score", content=b"just text",
+                          headers={"Content-Type": "text/plain"})
+            assert text.status_code == 200 and text.json() == {"echo": "echo: just text"}
+            assert c.post("/score", json="a JSON string").json() == {"echo": "echo: a JSON string"}
+            assert c.post("/score", json={"text": "keyed"}).json() == {"echo": "echo: keyed"}
+    finally:
+        assert served.stop() == 0   # SIGTERM: drained and returned
+
+
+def _events(response: httpx.Response) -> list[Any]:
+    return [json.loads(line[len("data: "):]) for line in response.iter_lines()
+            if line.startswith("data: ")]
+
+
+def test_generator_output_streams_as_sse() -> None:
+    served = Served(FLOWS / "stream")
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as c:
+            with c.stream("POST", "/score", json={"n": 3},
+                          headers={"Accept": "text/event-stream"}) as r:
+                assert r.status_code == 200
+                assert r.headers["content-type"] == "text/event-stream"
+                assert r.headers["transfer-encoding"] == "chunked"
+                events = _events(r)
+            assert events == [{"count": 3}, {"answer": "w0 "}, {"answer": "w1 "},
+                              {"answer": "w2 "}]
+            # no event-stream in Accept: the generator is joined into the JSON answer
+            assert c.post("/score", json={"n": 2}).json() == {"answer": "w0 w1 ", "count": 2}
+    finally:
+        served.stop()
+
+
+def test_llm_flow_streams_with_env_overridden_connection() -> None:
+    with OpenAIStub() as stub:
+        conns = {"local_openai": {"type": "open_ai", "api_key": "sk-stale",
+                                  "base_url": stub.url + "/v1"}}
+        served = Served(FLOWS / "chat", connections=conns,
+                        env={"LOCAL_OPENAI_API_KEY": "sk-from-env"})
+        try:
+            with httpx.Client(base_url=served.url, timeout=30) as c:
+                whole = c.post("/score", json={"question": "hello there"})
+                assert whole.status_code == 200, whole.text
+                assert whole.json() == {"answer": "echo: hello there"}
+                with c.stream("POST", "/score", json={"question": "two words"},
+                              headers={"Accept": "text/event-stream, application/json"}) as r:
+                    assert r.headers["content-type"] == "text/event-stream"
+                    events = _events(r)
+            assert len(events) > 1 and all(list(e) == ["answer"] for e in events)
+            assert "".join(e["answer"] for e in events) == "echo: two words"
+            assert [q.headers["authorization"] for q in stub.requests] == \
+                ["Bearer sk-from-env"] * 2
+            assert [bool(q.body.get("stream")) for q in stub.requests] == [False, True]
+        finally:
+            served.stop()
+
+
+def test_worker_process_obeys_the_protocol(tmp_path: Path) -> None:
+    worker = Worker(tmp_path / "w", argv=[sys.executable, "-m", "ember.serving.flow.worker"],
+                    kind="flow", flow_dir=str(FLOWS / "basic"), model_dir=str(FLOWS),
+                    server_file=str(tmp_path / "no-server.json"), request_timeout_ms=30000,
+                    notes=["a note for the log"])
+    try:
+        worker.wait_ready(60)
+        assert worker.request("GET", "/")[0] == 200
+        assert worker.request("GET", "/ready")[0] == 200
+        assert worker.score({"question": "hey"}) == (200, {"answer": "Hello world: HEY (3)",
+                                                           "length": 3})
+        assert "a note for the log" in worker.stderr()
+    finally:
+        worker.stop()
+    assert worker.proc.returncode == 0
+
+
+def test_worker_exits_3_on_a_broken_flow(tmp_path: Path) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad/flow.dag.yaml").write_text("inputs: {}\noutputs: {}\nnodes:\n- name: x\n")
+    worker = Worker(tmp_path / "w", argv=[sys.executable, "-m", "ember.serving.flow.worker"],
+                    kind="flow", flow_dir=str(tmp_path / "bad"))
+    assert worker.proc.wait(60) == 3
+    assert "the flow did not load" in worker.stderr()
+
+
+def test_flow_folder_deployed_online_through_the_router(server: WorkspaceServer) -> None:
+    with MLClient() as c:
+        c.models.create_or_update(Model(name="stream-flow", path=str(FLOWS / "stream"),
+                                        type="custom_model"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="flow-ep"))
+        d = c.online_deployments.begin_create_or_update(
+            OnlineDeployment(name="blue", endpoint_name="flow-ep", model="azureml:stream-flow:1"),
+            all_traffic=True).result(timeout=120)
+        assert d.provisioning_state == "Succeeded", d.error
+        ep = c.online_endpoints.get("flow-ep")
+        key = c.online_endpoints.get_keys("flow-ep").primary_key
+        assert json.loads(c.online_endpoints.invoke("flow-ep", body='{"n": 2}')) == \
+            {"answer": "w0 w1 ", "count": 2}
+    auth = {"Authorization": f"Bearer {key}"}
+    assert ep.scoring_uri
+    bad = httpx.post(ep.scoring_uri, json={"n": "many"}, headers=auth, timeout=30)
+    assert bad.status_code == 400 and "'n'" in bad.json()["error"]["message"]
+    with httpx.stream("POST", ep.scoring_uri, json={"n": 3}, timeout=30,
+                      headers={**auth, "Accept": "text/event-stream"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
+        assert r.headers["azureml-model-deployment"] == "blue"
+        events = _events(r)
+    assert events == [{"count": 3}, {"answer": "w0 "}, {"answer": "w1 "}, {"answer": "w2 "}]
