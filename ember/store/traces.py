@@ -16,7 +16,10 @@ from collections.abc import Callable, Sequence
 from ember.entities.tracking import Clause, OrderKey, Page
 from ember.entities.traces import TraceInfo, TraceSpan
 
-# (the stored summary, every span of the trace) -> the summary to store.
+# (the stored summary, every span of the trace) -> the summary to store. A root span (no
+# parent) comes whole; the others come with their structure, times and status, and with
+# ``mlflow.chat.tokenUsage`` as their only attribute: what a summary is made of, without
+# reading every span's inputs and outputs again each time a span arrives.
 Summarize = Callable[[TraceInfo, Sequence[TraceSpan]], TraceInfo]
 
 

@@ -185,3 +185,27 @@ class TestTraceStoreContract:
         assert t.get_trace_info(WS, "tr-1").metadata == {"spans": "1"}
         assert t.get_trace_info(OTHER, "tr-1").metadata == {"spans": "2"}
         assert t.get_trace_info(OTHER, "tr-1").experiment_id == exps["o"]
+
+    def test_summarize_sees_the_root_whole_and_the_others_token_usage_only(
+            self, store: SqlStore, exps: dict[str, str]) -> None:
+        seen: list[Sequence[TraceSpan]] = []
+
+        def capture(info: TraceInfo, spans: Sequence[TraceSpan]) -> TraceInfo:
+            seen.append(spans)
+            return summarize(info, spans)
+
+        usage = '{"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}'
+        root = _span("1", "r", **{"mlflow.spanInputs": '{"q": 1}'})
+        child = _span("1", "c", parent="r", start=2_000_000_000,
+                      **{"mlflow.chat.tokenUsage": usage, "mlflow.spanInputs": '"big"'})
+        store.traces.log_spans(WS, exps["a"], [root, child, _span("1", "d", parent="r")],
+                               capture)
+        by_id = {s.span_id: s for s in seen[-1]}
+        assert by_id["r"] == root
+        assert by_id["c"].attributes == {"mlflow.chat.tokenUsage": usage}
+        assert (by_id["c"].parent_span_id, by_id["c"].start_time_ns, by_id["c"].end_time_ns,
+                by_id["c"].status, by_id["c"].name) == ("r", 2_000_000_000, 2_005_000_000, "OK",
+                                                        "span-c")
+        assert by_id["d"].attributes == {}
+        # reads give every span whole
+        assert {s.span_id: s for s in store.traces.get_spans(WS, ["tr-1"])["tr-1"]}["c"] == child

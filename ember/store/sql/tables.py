@@ -404,6 +404,9 @@ trace_spans = Table(
     Column("status", String(16), nullable=False),
     Column("start_time_ns", BigInteger, nullable=False),
     Column("end_time_ns", BigInteger, nullable=True),
+    # The span's mlflow.chat.tokenUsage (JSON text), apart: re-summarising a trace as its spans
+    # arrive reads every span's, but only the root's whole content.
+    Column("token_usage", Text, nullable=True),
     # {"attributes": {key: JSON text}, "events": [...], "status_message": str, "kind": int}
     Column("content", JSON, nullable=False),
 )

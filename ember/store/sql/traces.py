@@ -28,6 +28,7 @@ from ember.store.sql.tracking_query import (
 from ember.store.traces import Summarize, TraceStore
 
 _T = t.traces.c
+TOKEN_USAGE_ATTRIBUTE = "mlflow.chat.tokenUsage"
 _CHILDREN = {"tag": (t.trace_tags, "trace_key"), "metadata": (t.trace_metadata, "trace_key")}
 
 
@@ -46,12 +47,13 @@ def _span_row(key: int, s: TraceSpan) -> dict[str, Any]:
     return {"trace_key": key, "span_id": s.span_id, "parent_span_id": s.parent_span_id,
             "name": s.name, "span_type": s.span_type, "status": s.status,
             "start_time_ns": s.start_time_ns, "end_time_ns": s.end_time_ns,
+            "token_usage": s.attributes.get(TOKEN_USAGE_ATTRIBUTE),
             "content": {"attributes": s.attributes, "events": s.events,
                         "status_message": s.status_message, "kind": s.kind}}
 
 
-def _span(trace_id: str, row: Any) -> TraceSpan:
-    content = row.content or {}
+def _span(trace_id: str, row: Any, content: dict[str, Any] | None = None) -> TraceSpan:
+    content = content if content is not None else (row.content or {})
     return TraceSpan(trace_id=trace_id, span_id=row.span_id, parent_span_id=row.parent_span_id,
                      name=row.name, start_time_ns=row.start_time_ns, end_time_ns=row.end_time_ns,
                      span_type=row.span_type, status=row.status,
@@ -89,10 +91,26 @@ class SqlTraceStore(SqlRepo, TraceStore):
                 conn.execute(table.insert(), [{"trace_key": key, "key": k, "value": v}
                                               for k, v in values.items()])
 
+    def _summary_spans(self, conn: Connection, key: int, trace_id: str) -> list[TraceSpan]:
+        """Every span of a trace as ``summarize`` sees it: a root span whole, the others with
+        their token usage as their only attribute (a trace re-summarised as each of its N
+        spans arrives would otherwise read N whole spans N times)."""
+        s = t.trace_spans.c
+        light = [s.span_id, s.parent_span_id, s.name, s.span_type, s.status, s.start_time_ns,
+                 s.end_time_ns, s.token_usage]
+        spans = [_span(trace_id, row) for row in conn.execute(
+            select(*light, s.content).where(s.trace_key == key, s.parent_span_id.is_(None)))]
+        for row in conn.execute(select(*light).where(s.trace_key == key,
+                                                     s.parent_span_id.is_not(None))):
+            usage = {TOKEN_USAGE_ATTRIBUTE: row.token_usage} if row.token_usage is not None \
+                else {}
+            spans.append(_span(trace_id, row, {"attributes": usage}))
+        spans.sort(key=lambda x: (x.start_time_ns, x.span_id))
+        return spans
+
     def _resummarize(self, conn: Connection, key: int, info: TraceInfo,
                      summarize: Summarize) -> TraceInfo:
-        spans = self._spans(conn, {key: info.trace_id}).get(info.trace_id, [])
-        new = summarize(info, spans)
+        new = summarize(info, self._summary_spans(conn, key, info.trace_id))
         self._write(conn, key, new)
         return new
 

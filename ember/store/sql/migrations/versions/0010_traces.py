@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('start_time_ns', sa.BigInteger(), nullable=False),
     sa.Column('end_time_ns', sa.BigInteger(), nullable=True),
+    sa.Column('token_usage', sa.Text(), nullable=True),
     sa.Column('content', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['trace_key'], ['traces.trace_key'], ),
     sa.PrimaryKeyConstraint('trace_key', 'span_id')
