@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,10 @@ def load_flow(path: str | Path, variant: str | None = None) -> Flow:
 
 
 def validate_flow(path: str | Path, variant: str | None = None) -> Flow:
-    """``load_flow`` plus the checks that import the python tools (a tool file that does not
-    import, no ``@tool``, a literal input its annotation cannot take). Raises SpecError."""
+    """``load_flow`` plus the checks that import the python tools (``pf flow validate``): no
+    ``@tool`` or several, an input the tool does not take or a required one not set, a literal
+    its annotation cannot take (SpecError); a tool file that does not import (UserCodeError);
+    a package tool Ember does not run (UnsupportedError). Connections are not looked up."""
     from ember.flows import tools
 
     flow = load_flow(path, variant)
@@ -339,8 +342,8 @@ def _apply_variants(doc: _Doc, flow: Flow, variant: str | None, data: Mapping[st
                             line=node.line, key=f"nodes.{node.name}.use_variants")
         vid = chosen[1] if chosen and chosen[0] == node.name else entry.default_variant_id
         body = entry.variants[vid]
-        flow.nodes[index] = Node(**{**body.__dict__, "inputs": dict(body.inputs),
-                                    "name": node.name, "use_variants": True, "variant_id": vid})
+        flow.nodes[index] = replace(body, inputs=dict(body.inputs), name=node.name,
+                                    use_variants=True, variant_id=vid)
 
 
 def _includes(doc: _Doc, flow: Flow, data: Mapping[str, Any]) -> None:
