@@ -209,3 +209,16 @@ class TestTraceStoreContract:
         assert by_id["d"].attributes == {}
         # reads give every span whole
         assert {s.span_id: s for s in store.traces.get_spans(WS, ["tr-1"])["tr-1"]}["c"] == child
+
+    def test_concurrent_batches_of_one_trace_leave_a_summary_of_them_all(
+            self, store: SqlStore, exps: dict[str, str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        batches = [[_span("1", f"{b}-{i}", parent="r", start=(b * 10 + i + 2) * 1_000_000)
+                    for i in range(5)] for b in range(8)] + [[_span("1", "r")]]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda batch: store.traces.log_spans(WS, exps["a"], batch, summarize),
+                          batches))
+        info = store.traces.get_trace_info(WS, "tr-1")
+        assert (info.metadata, info.state) == ({"spans": "41"}, TraceState.OK)
+        assert len(store.traces.get_spans(WS, ["tr-1"])["tr-1"]) == 41
