@@ -102,7 +102,7 @@ class _Progress:
 async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
                     export: Any = None) -> dict[str, Any]:
     """Run the batch; write the output folder; return the summary. ``export`` takes a list of
-    finished spans (the trace exporter), called as lines finish."""
+    finished spans as lines finish; it must not block (``remote.BackgroundExport``)."""
     from ember.flows.executor import FlowExecutor
     from ember.flows.loader import load_flow
 
@@ -140,7 +140,7 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
                 value = span.attributes.get(f"llm.usage.{key}")
                 usage[key] += value if isinstance(value, int) else 0
         if spans and export is not None:
-            await asyncio.to_thread(export, spans)
+            export(spans)   # a BackgroundExport: queued, sent in batches by its thread
 
     async def one(number: int, row: dict[str, Any]) -> None:
         async with slots:
@@ -249,16 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = BatchConfig.decode(args.config)
     cfg.data, cfg.output, cfg.base_run = args.data, args.output, args.base_run
-    from ember.flows.remote import from_job_environment
+    from ember.flows.remote import BackgroundExport, from_job_environment
 
     connections, exporter = from_job_environment()
+    background = BackgroundExport(exporter.export) if exporter else None
     try:
-        summary = asyncio.run(run_batch(cfg, connections,
-                                        exporter.export if exporter else None))
+        summary = asyncio.run(run_batch(cfg, connections, background))
     except EmberError as exc:
         print(f"[ember] flow run failed: {exc.message}", file=sys.stderr, flush=True)
         return 1
     finally:
+        if background is not None:
+            background.close()
         if exporter is not None:
             exporter.close()
     metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -94,6 +96,50 @@ class TraceExporter:
 
     def close(self) -> None:
         self._client.close()
+
+
+class BackgroundExport:
+    """Spans handed over as lines finish, sent by one thread in batches (up to ``batch``
+    spans a request): a batch run of 1,000 short lines must not wait for 1,000 requests."""
+
+    def __init__(self, export: Callable[[list[Span]], Any], batch: int = 2000) -> None:
+        self._export = export
+        self._batch = batch
+        self._queue: queue.Queue[list[Span] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ember-trace-export",
+                                        daemon=True)
+        self._thread.start()
+
+    def __call__(self, spans: list[Span]) -> None:
+        if spans:
+            self._queue.put(spans)
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            item = self._queue.get()
+            pending: list[Span] = []
+            while True:
+                if item is None:
+                    done = True
+                    break
+                pending.extend(item)
+                if len(pending) >= self._batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if pending:
+                try:
+                    self._export(pending)
+                except Exception as exc:  # a record, not the run's result: say it, go on
+                    log.warning("traces are not recorded: %s", exc)
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Send what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
 
 
 def from_job_environment() -> tuple[HttpConnectionProvider, TraceExporter | None]:
