@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ember.errors import InvalidInputError, NotFoundError, UnsupportedError, UserCodeError
+from ember.errors import (
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedError,
+    UserCodeError,
+)
 from ember.flows import _schedule, _setup, _types, references, tools
 from ember.flows.connections import ConnectionProvider
 from ember.flows.dag import MISSING, Flow, Node
@@ -245,7 +250,9 @@ class FlowExecutor:
     async def _call(self, node: Node, ctx: NodeContext, values: dict[str, Any]) -> Any:
         if node.type == "python":
             return await tools.invoke(self.prepared[node.name], ctx, values)
-        from ember.flows import llm   # the llm/prompt runners (and openai) load on first use
+        from ember.flows import (
+            llm,  # the llm/prompt runners (and openai) load on first use
+        )
 
         if node.type == "llm":
             return await llm.run_llm_node(ctx, values)

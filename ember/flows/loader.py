@@ -21,8 +21,18 @@ from typing import Any
 
 from ember.errors import SpecError
 from ember.flows import _checks
-from ember.flows.dag import (INPUT_TYPES, NODE_TYPES, MISSING, Activate, Flow, FlowInput,
-                             FlowOutput, Node, NodeSource, NodeVariants)
+from ember.flows.dag import (
+    INPUT_TYPES,
+    MISSING,
+    NODE_TYPES,
+    Activate,
+    Flow,
+    FlowInput,
+    FlowOutput,
+    Node,
+    NodeSource,
+    NodeVariants,
+)
 from ember.specs.yamlio import load_yaml, type_name
 
 log = logging.getLogger(__name__)

@@ -142,7 +142,7 @@ def _import(flow: Flow, file: Path) -> types.ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's import-time error, reported as theirs
+    except Exception as exc:   # the user's import-time error, reported as theirs
         sys.modules.pop(name, None)
         raise UserCodeError(f"{file}: the tool file does not import: "
                             f"({type(exc).__name__}) {exc}",

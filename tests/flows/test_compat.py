@@ -21,7 +21,7 @@ from ember.flows.loader import load_flow
 def test_promptflow_is_not_installed() -> None:
     # Everything below relies on Ember serving the names, not on a real promptflow.
     proc = subprocess.run([sys.executable, "-c", "import promptflow"], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     assert proc.returncode != 0
     assert "No module named 'promptflow'" in proc.stderr
 
@@ -34,7 +34,7 @@ def test_tool_file_imports_in_a_fresh_process() -> None:
         print(run_flow("tests/flows/flows/pyflow", {"text": "sub"}, StaticConnections({})))
         """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, cwd=Path(__file__).parents[2])
+                          timeout=120, cwd=Path(__file__).parents[2], check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "{'output': 'HELLO SUB', 'length': 9}"
     # Ember keeps supporting the old import: no deprecation noise on stderr
@@ -45,10 +45,15 @@ def test_install_serves_the_modules() -> None:
     assert promptflow_compat.install() is True
     assert promptflow_compat.install() is True   # idempotent
     import promptflow.core
-    from promptflow.connections import (AzureContentSafetyConnection, AzureOpenAIConnection,
-                                        CognitiveSearchConnection, CustomConnection,
-                                        CustomStrongTypeConnection, FormRecognizerConnection,
-                                        OpenAIConnection)
+    from promptflow.connections import (
+        AzureContentSafetyConnection,
+        AzureOpenAIConnection,
+        CognitiveSearchConnection,
+        CustomConnection,
+        CustomStrongTypeConnection,
+        FormRecognizerConnection,
+        OpenAIConnection,
+    )
     from promptflow.contracts.types import FilePath, PromptTemplate, Secret
     from promptflow.entities import OpenAIConnection as EntityOpenAI
     from promptflow.exceptions import UserErrorException

@@ -14,8 +14,13 @@ from typing import Any
 
 import pytest
 
-from ember.errors import (InvalidInputError, NotFoundError, SpecError, UnsupportedError,
-                          UserCodeError)
+from ember.errors import (
+    InvalidInputError,
+    NotFoundError,
+    SpecError,
+    UnsupportedError,
+    UserCodeError,
+)
 from ember.flows.connections import StaticConnections
 from ember.flows.executor import FlowExecutor, LineResult, run_flow
 from ember.flows.loader import load_flow
@@ -120,7 +125,7 @@ def test_trace_spans() -> None:
         assert spans[name].attributes["node_name"] == name
     assert spans["upper"].inputs == {"greeting": "Hello abc"}
     failed = line(ex, {"text": "boom"})
-    greet = [s for s in tracer.spans if s.trace_id == failed.trace_id and s.name == "greet"][0]
+    greet = next(s for s in tracer.spans if s.trace_id == failed.trace_id and s.name == "greet")
     assert greet.status == "ERROR"
 
 
@@ -274,8 +279,8 @@ NODE = """
 
 @pytest.mark.parametrize(("code", "error", "message"), [
     ("def a(x: int) -> int:\n    return x\n", SpecError, "has no @tool function"),
-    ("from promptflow.core import tool\n@tool\ndef a(x: int):\n    return x\n"
-     "@tool\ndef b(x: int):\n    return x\n", SpecError, r"several @tool functions \(a, b\)"),
+    (("from promptflow.core import tool\n@tool\ndef a(x: int):\n    return x\n"
+      "@tool\ndef b(x: int):\n    return x\n"), SpecError, r"several @tool functions \(a, b\)"),
     ("import not_a_module_anywhere\n", UserCodeError, "does not import"),
     ("from promptflow.core import tool\n@tool\ndef a(y: int):\n    return y\n", SpecError,
      "input 'x' is not a parameter"),
@@ -339,8 +344,8 @@ def test_chat_flow(stub: OpenAIStub) -> None:
         {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
         {"role": "user", "content": "how are you"}]
     assert (body["max_tokens"], body["temperature"]) == (256, 0.7)
-    flow_span = [s for s in tracer.spans if s.span_type == "CHAIN"][0]
-    node_span = [s for s in tracer.spans if s.span_type == "LLM" and s.name == "chat"][0]
+    flow_span = next(s for s in tracer.spans if s.span_type == "CHAIN")
+    node_span = next(s for s in tracer.spans if s.span_type == "LLM" and s.name == "chat")
     assert node_span.parent_id == flow_span.span_id
     assert node_span.attributes["node_name"] == "chat"
     llm_call = [s for s in tracer.spans if s.parent_id == node_span.span_id]
@@ -368,7 +373,7 @@ def test_package_tools(stub: OpenAIStub) -> None:
     stub.requests.clear()
     outputs = run_flow(FLOWS / "pkgtools", {"q": "short"}, openai_connections(stub))
     assert outputs == {"answer": "echo: short", "size": 4}
-    chat = [r for r in stub.requests if r.path.endswith("/chat/completions")][0]
+    chat = next(r for r in stub.requests if r.path.endswith("/chat/completions"))
     assert chat.body["messages"] == [{"role": "system", "content": "terse"},
                                      {"role": "user", "content": "short"}]
     assert chat.body["model"] == "gpt-4o-mini"

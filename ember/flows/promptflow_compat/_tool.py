@@ -42,8 +42,8 @@ def tool(func: Any = None, *, name: str | None = None, description: str | None =
         info = {"name": name, "description": description, "type": type,
                 "input_settings": input_settings,
                 "streaming_option_parameter": streaming_option_parameter, **kwargs}
-        setattr(f, "__ember_tool__", info)
-        setattr(f, "__tool", None)
+        f.__ember_tool__ = info  # type: ignore[attr-defined]
+        setattr(f, "__tool", None)  # noqa: B010 - "__tool" must not be name-mangled
         return f
 
     return mark(func) if func is not None else mark

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.flows.connections import (AzureOpenAIConnection, ConnectionProvider,
-                                     CustomConnection, OpenAIConnection, SerpConnection,
-                                     ServerlessConnection, _Connection)
+from ember.flows.connections import (
+    AzureOpenAIConnection,
+    ConnectionProvider,
+    CustomConnection,
+    OpenAIConnection,
+    SerpConnection,
+    ServerlessConnection,
+    _Connection,
+)
 
 
 class AzureContentSafetyConnection(_Connection):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from ember.flows.promptflow_compat.connections import (AzureContentSafetyConnection,
+from ember.flows.promptflow_compat.connections import (
+                                                       AzureContentSafetyConnection,
                                                        AzureOpenAIConnection,
                                                        CognitiveSearchConnection,
                                                        CustomConnection,
                                                        FormRecognizerConnection,
-                                                       OpenAIConnection, SerpConnection)
+                                                       OpenAIConnection,
+                                                       SerpConnection,
+)
 
 __all__ = ["AzureContentSafetyConnection", "AzureOpenAIConnection", "CognitiveSearchConnection",
            "CustomConnection", "FormRecognizerConnection", "OpenAIConnection", "SerpConnection"]
