@@ -43,7 +43,7 @@ def tool(func: Any = None, *, name: str | None = None, description: str | None =
                 "input_settings": input_settings,
                 "streaming_option_parameter": streaming_option_parameter, **kwargs}
         f.__ember_tool__ = info  # type: ignore[attr-defined]
-        setattr(f, "__tool", None)  # noqa: B010 - "__tool" must not be name-mangled
+        setattr(f, "__tool", None)   # promptflow's own mark; setattr keeps the name unmangled
         return f
 
     return mark(func) if func is not None else mark
