@@ -251,3 +251,46 @@ def test_flow_folder_deployed_online_through_the_router(server: WorkspaceServer)
         assert r.headers["azureml-model-deployment"] == "blue"
         events = _events(r)
     assert events == [{"count": 3}, {"answer": "w0 "}, {"answer": "w1 "}, {"answer": "w2 "}]
+
+
+def test_deployed_llm_flow_reads_its_connection_from_the_server(server: WorkspaceServer
+                                                                ) -> None:
+    from ember.entities.connections import Connection
+
+    with OpenAIStub() as stub, MLClient() as c:
+        c.connections.create_or_update(Connection(
+            name="local_openai", type="open_ai", configs={"base_url": stub.url + "/v1"},
+            secrets={"api_key": "sk-server-held-1234"}))
+        c.models.create_or_update(Model(name="chat-flow", path=str(FLOWS / "chat"),
+                                        type="custom_model"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="chat-ep"))
+        d = c.online_deployments.begin_create_or_update(
+            OnlineDeployment(name="blue", endpoint_name="chat-ep", model="azureml:chat-flow:1"),
+            all_traffic=True).result(timeout=120)
+        assert d.provisioning_state == "Succeeded", d.error
+        # a flow deployment gets the language-model request defaults (requests overlap)
+        assert (d.request_settings.max_concurrent_requests_per_instance or 0) > 1
+        answer = json.loads(c.online_endpoints.invoke("chat-ep", body='{"question": "hi you"}'))
+        assert answer == {"answer": "echo: hi you"}
+        assert stub.requests[-1].headers["authorization"] == "Bearer sk-server-held-1234"
+    # the worker got the server's address, not the secret
+    for path in (server.home / "serving").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert b"sk-server-held-1234" not in path.read_bytes(), path
+
+
+def test_a_broken_flow_folder_is_refused_at_create(server: WorkspaceServer,
+                                                   tmp_path: Path) -> None:
+    from ember.errors import EmberError
+
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken/flow.dag.yaml").write_text(
+        "inputs: {}\noutputs:\n  x: {type: string, reference: '${nowhere.output}'}\nnodes: []\n")
+    with MLClient() as c:
+        c.models.create_or_update(Model(name="broken-flow", path=str(tmp_path / "broken"),
+                                        type="custom_model"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="broken-ep"))
+        with pytest.raises(EmberError) as raised:
+            c.online_deployments.begin_create_or_update(OnlineDeployment(
+                name="blue", endpoint_name="broken-ep", model="azureml:broken-flow:1"))
+    assert "flow.dag.yaml" in str(raised.value) and "nowhere" in str(raised.value)

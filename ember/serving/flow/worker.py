@@ -65,11 +65,18 @@ def serve_flow(source: Path, *, host: str = "127.0.0.1", port: int = 8080,
         os.environ[str(name)] = str(value)
     provider = EnvOverrides(connections if connections is not None else _default_connections())
     service = FlowService(source, provider, variant=variant)
-    server = FlowHTTPServer((host, port))
+    try:
+        server = FlowHTTPServer((host, port))
+    except BaseException:
+        service.close()
+        raise
     server.service = service
     stop = threading.Event()
+    # Signals can be caught on the main thread only; elsewhere (a test, an embedding app) the
+    # caller stops the process.
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if threading.current_thread() is threading.main_thread() else {}
     threading.Thread(target=server.serve_forever, name="flow-http", daemon=True).start()
     shown = f"[{host}]" if ":" in host else host
     print(f"Serving flow {service.flow.name} at http://{shown}:{server.server_port} "
