@@ -250,9 +250,8 @@ class FlowExecutor:
     async def _call(self, node: Node, ctx: NodeContext, values: dict[str, Any]) -> Any:
         if node.type == "python":
             return await tools.invoke(self.prepared[node.name], ctx, values)
-        from ember.flows import (
-            llm,  # the llm/prompt runners (and openai) load on first use
-        )
+        # The llm/prompt runners (and openai) load on first use.
+        from ember.flows import llm
 
         if node.type == "llm":
             return await llm.run_llm_node(ctx, values)
