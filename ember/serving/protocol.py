@@ -102,8 +102,11 @@ Flow workers (``kind: "flow"``; ``python -m ember.serving.flow.worker <config.js
     worker's log), 500 ``SystemError`` when the engine itself fails, 504 past
     ``request_timeout_ms``. Connections are read from the server (``listsecrets``, found
     through ``server_file``) when a node first needs them, never written to disk; environment
-    variables ``<CONN>_<KEY>`` override their fields. ``ember pf flow serve`` serves the same
-    surface in the foreground (``serving/flow/worker.py``: ``serve_flow``).
+    variables ``<CONN>_<KEY>`` override their fields. With ``MLFLOW_EXPERIMENT_ID`` among the
+    deployment's environment variables each request's spans go, from a background thread, to
+    that experiment's traces (``MLFLOW_TRACKING_URI``, else the server's workspace).
+    ``ember pf flow serve`` serves the same surface in the foreground
+    (``serving/flow/worker.py``: ``serve_flow``).
 
 Router, for language-model endpoints
     Every path under ``/endpoints/<ws>/<endpoint>/`` other than ``score`` that the worker

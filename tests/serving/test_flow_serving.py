@@ -294,3 +294,29 @@ def test_a_broken_flow_folder_is_refused_at_create(server: WorkspaceServer,
             c.online_deployments.begin_create_or_update(OnlineDeployment(
                 name="blue", endpoint_name="broken-ep", model="azureml:broken-flow:1"))
     assert "flow.dag.yaml" in str(raised.value) and "nowhere" in str(raised.value)
+
+
+def test_each_request_is_a_trace_in_the_workspace(server: WorkspaceServer) -> None:
+    tracking = server.tracking_uri
+    created = httpx.post(f"{tracking}/api/2.0/mlflow/experiments/create",
+                         json={"name": "served-flow"}, timeout=30)
+    experiment = created.json()["experiment_id"]
+    served = Served(FLOWS / "basic", env={"MLFLOW_TRACKING_URI": tracking,
+                                         "MLFLOW_EXPERIMENT_ID": experiment})
+    try:
+        for q in ("one", "two"):
+            assert httpx.post(f"{served.url}/score", json={"question": q},
+                              timeout=30).status_code == 200
+        deadline = time.monotonic() + 30
+        traces: list[Any] = []
+        while len(traces) < 2 and time.monotonic() < deadline:
+            found = httpx.post(f"{tracking}/api/3.0/mlflow/traces/search",
+                               json={"experiment_ids": [experiment]}, timeout=30)
+            traces = found.json().get("traces", [])
+            time.sleep(0.1)
+        assert len(traces) == 2, traces
+        assert {t["tags"]["mlflow.traceName"] for t in traces} == {"basic"}
+        assert sorted(json.loads(t["request_preview"])["question"] for t in traces) == \
+            ["one", "two"]
+    finally:
+        served.stop()

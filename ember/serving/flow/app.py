@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import re
 import sys
 import threading
@@ -38,7 +39,8 @@ from ember.flows.connections import ConnectionProvider
 from ember.flows.dag import MISSING, Flow
 from ember.flows.executor import FlowExecutor, LineResult
 from ember.flows.loader import load_flow
-from ember.flows.remote import HttpConnectionProvider
+from ember.flows.remote import HttpConnectionProvider, TraceExporter
+from ember.flows.trace import Span
 from ember.serving.worker import MAX_BODY_BYTES, WorkerHTTPServer
 
 JSON = "application/json"
@@ -139,7 +141,7 @@ class ServerConnections:
         self._provider: HttpConnectionProvider | None = None
         self._lock = threading.Lock()
 
-    def _url(self) -> str | None:
+    def url(self) -> str | None:
         if self.server_file is not None:
             try:
                 url = json.loads(self.server_file.read_text()).get("url")
@@ -151,7 +153,7 @@ class ServerConnections:
 
     def _current(self, fresh: bool) -> HttpConnectionProvider:
         with self._lock:
-            url = self._url() if fresh or self._provider is None else self._provider.base_url
+            url = self.url() if fresh or self._provider is None else self._provider.base_url
             if not url:
                 raise ServerUnavailableError(
                     "no Ember server to read connections from (start one with `ember server "
@@ -167,6 +169,64 @@ class ServerConnections:
             return self._current(True).get(name)
 
 
+# --- traces ----------------------------------------------------------------------------------
+
+class TraceSink:
+    """Sends each request's spans to the workspace's MLflow traces (``POST <tracking
+    uri>/v1/traces``) from a background thread, so a request never waits on it. Enabled by
+    ``MLFLOW_TRACKING_URI`` and ``MLFLOW_EXPERIMENT_ID``, the variables a job's MLflow code
+    reads. Bounded: when the server falls behind, spans are dropped and counted, not queued
+    without end; a server that refuses traces is reported once (``TraceExporter``)."""
+
+    MAX_PENDING = 1000
+
+    def __init__(self, tracking_uri: str, experiment_id: str) -> None:
+        self.exporter = TraceExporter(tracking_uri, experiment_id)
+        self.dropped = 0
+        self._queue: queue.Queue[list[Span] | None] = queue.Queue(self.MAX_PENDING)
+        self._thread = threading.Thread(target=self._run, name="flow-traces", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_environment(cls, server_url: str | None = None,
+                         workspace: str | None = None) -> TraceSink | None:
+        """A sink when ``MLFLOW_EXPERIMENT_ID`` is set, to ``MLFLOW_TRACKING_URI`` or else the
+        deployment's own server and workspace; None otherwise."""
+        experiment = os.environ.get("MLFLOW_EXPERIMENT_ID")
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or (
+            f"{server_url.rstrip('/')}/workspaces/{workspace}" if server_url and workspace
+            else "")
+        if not experiment or not uri.startswith(("http://", "https://")):
+            return None
+        return cls(uri, experiment)
+
+    def submit(self, spans: list[Span]) -> None:
+        if not spans:
+            return
+        try:
+            self._queue.put_nowait(spans)
+        except queue.Full:
+            self.dropped += len(spans)
+
+    def _run(self) -> None:
+        while (spans := self._queue.get()) is not None:
+            try:
+                self.exporter.export(spans)
+            except Exception as exc:  # noqa: BLE001 - traces are a record, never the answer
+                print(f"flow traces: export failed: {exc!r}", file=sys.stderr, flush=True)
+            finally:
+                self._queue.task_done()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (up to ``timeout``), then stop."""
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+        self.exporter.close()
+
+
 # --- the flow service --------------------------------------------------------------------------
 
 class FlowService:
@@ -174,9 +234,11 @@ class FlowService:
     :class:`Reply` or an :class:`EventStream`; it is called from many threads at once."""
 
     def __init__(self, source: str | Path, connections: ConnectionProvider, *,
-                 variant: str | None = None, request_timeout_s: float | None = None) -> None:
+                 variant: str | None = None, request_timeout_s: float | None = None,
+                 traces: TraceSink | None = None) -> None:
         self.flow: Flow = load_flow(source, variant)
         self.request_timeout_s = request_timeout_s
+        self.traces = traces
         # Two executors: a JSON answer wants whole outputs (an llm node then makes one
         # non-streamed call), an SSE answer wants the generators.
         self.executor = FlowExecutor(self.flow, connections)
@@ -190,6 +252,8 @@ class FlowService:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+        if self.traces is not None:
+            self.traces.close()
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -230,12 +294,12 @@ class FlowService:
             sys.stderr.flush()
             return error_reply(500, SYSTEM_ERROR, "the flow engine failed; see the log")
         finally:
-            self._forget_spans(executor)
+            self._flush_spans(executor)
         if result.status != "Completed":
             return self.failed(result)
         outputs = result.outputs
         if wants_stream and any(_is_generator(v) for v in outputs.values()):
-            return self.event_stream(outputs)
+            return self.event_stream(outputs, executor)
         try:
             joined = {name: self.join(value) for name, value in outputs.items()}
         except Exception as exc:  # noqa: BLE001 - a generator tool raised mid-way
@@ -293,9 +357,12 @@ class FlowService:
             future.cancel()
             raise
 
-    def _forget_spans(self, executor: FlowExecutor) -> None:
-        # The executor's tracer keeps every span; a long-lived server must drop them.
-        executor.tracer.take()
+    def _flush_spans(self, executor: FlowExecutor) -> None:
+        # The executor's tracer keeps every finished span: a long-lived server hands them to
+        # the sink, or drops them.
+        spans = executor.tracer.take()
+        if self.traces is not None:
+            self.traces.submit(spans)
 
     def join(self, value: Any) -> Any:
         if not _is_generator(value):
@@ -314,7 +381,7 @@ class FlowService:
         else:
             yield from value
 
-    def event_stream(self, outputs: dict[str, Any]) -> EventStream:
+    def event_stream(self, outputs: dict[str, Any], executor: FlowExecutor) -> EventStream:
         plain = {k: v for k, v in outputs.items() if not _is_generator(v)}
         gens = [(k, v) for k, v in outputs.items() if _is_generator(v)]
 
@@ -329,6 +396,8 @@ class FlowService:
                 traceback.print_exc(file=sys.stderr)
                 yield b"data: " + _dumps({"error": {"code": USER_ERROR, "message":
                                                     f"({type(exc).__name__}) {exc}"}}) + b"\n\n"
+            finally:
+                self._flush_spans(executor)   # an llm call's span ends with its stream
 
         def close() -> None:
             for name, gen in gens:
@@ -507,4 +576,4 @@ class FlowHandler(BaseHTTPRequestHandler):
 
 
 __all__ = ["EnvOverrides", "EventStream", "FlowHTTPServer", "FlowService", "Reply",
-           "ServerConnections", "env_name", "negotiate", "swagger"]
+           "ServerConnections", "TraceSink", "env_name", "negotiate", "swagger"]

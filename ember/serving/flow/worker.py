@@ -28,6 +28,7 @@ from ember.serving.flow.app import (
     FlowHTTPServer,
     FlowService,
     ServerConnections,
+    TraceSink,
 )
 from ember.serving.worker import write_port_file
 from ember.settings import default_home
@@ -64,7 +65,8 @@ def serve_flow(source: Path, *, host: str = "127.0.0.1", port: int = 8080,
     for name, value in (environment_variables or {}).items():
         os.environ[str(name)] = str(value)
     provider = EnvOverrides(connections if connections is not None else _default_connections())
-    service = FlowService(source, provider, variant=variant)
+    service = FlowService(source, provider, variant=variant,
+                          traces=TraceSink.from_environment())
     try:
         server = FlowHTTPServer((host, port))
     except BaseException:
@@ -108,14 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     for note in config.get("notes") or []:
         print(f"ember flow worker {label}: {note}", file=sys.stderr, flush=True)
-    connections = EnvOverrides(ServerConnections(
-        str(config.get("workspace") or "default"), server_file=config.get("server_file"),
-        base_url=config.get("server_url")))
+    workspace = str(config.get("workspace") or "default")
+    server_conns = ServerConnections(workspace, server_file=config.get("server_file"),
+                                     base_url=config.get("server_url"))
+    connections = EnvOverrides(server_conns)
     timeout_ms = config.get("request_timeout_ms")
     try:
         service = FlowService(str(config["flow_dir"]), connections,
                               variant=config.get("variant") or None,
-                              request_timeout_s=int(timeout_ms) / 1000.0 if timeout_ms else None)
+                              request_timeout_s=int(timeout_ms) / 1000.0 if timeout_ms else None,
+                              traces=TraceSink.from_environment(server_conns.url(), workspace))
     except BaseException as exc:  # noqa: BLE001 - whatever loading raises ends the worker
         print(f"ember flow worker {label}: the flow did not load: {exc}", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
