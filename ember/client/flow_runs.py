@@ -132,7 +132,8 @@ class FlowRunOperations:
                                      path=f"azureml://jobs/{run.run}/outputs/{fr.OUTPUT}")
             args += " --base-run ${{inputs.run}}"
         cfg = BatchConfig(column_mapping=dict(run.column_mapping), variant=run.variant,
-                          connections=dict(run.connections))
+                          connections=dict(run.connections),
+                          environment_variables=dict(run.environment_variables))
         command = (f"python -m ember.flows.batch --config {cfg.encode()}{args}"
                    " --output ${{outputs.flow_outputs}}")
         wanted = _requirements(flow)

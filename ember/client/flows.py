@@ -44,12 +44,12 @@ def _overrides(connections: Mapping[str, Mapping[str, Any]] | None) -> dict[str,
 
 
 async def _test(flow: Flow, inputs: dict[str, Any], node: str | None, connections: Any,
-                tracer: Tracer, overrides: dict[str, dict[str, Any]],
-                stream: bool) -> dict[str, Any]:
+                tracer: Tracer, overrides: dict[str, dict[str, Any]], stream: bool,
+                environment_variables: dict[str, str]) -> dict[str, Any]:
     from ember.flows.executor import FlowExecutor
 
     executor = FlowExecutor(flow, connections, tracer=tracer, stream=stream,
-                            overrides=overrides)
+                            overrides=overrides, environment_variables=environment_variables)
     try:
         return await _run(executor, inputs, node)
     finally:
@@ -83,9 +83,9 @@ def test_flow(flow: str | os.PathLike[str], *, inputs: Mapping[str, Any] | None 
     line, as ``pf flow test`` does). ``node`` runs that one node with ``inputs`` as its inputs.
     Raises UserCodeError naming the node that failed."""
     loaded = load_flow(Path(flow), variant=variant)
-    os.environ.update({k: str(v) for k, v in (environment_variables or {}).items()})
     return asyncio.run(_test(loaded, dict(inputs or {}), node, connections,
-                             tracer or Tracer(), _overrides(overrides), stream))
+                             tracer or Tracer(), _overrides(overrides), stream,
+                             dict(environment_variables or {})))
 
 
 def export_spans(spans: list[Span], *, endpoint: str | None, workspace: str,

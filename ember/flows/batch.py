@@ -117,10 +117,11 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
         raise InvalidInputError("a batch run needs data or a base run")
     mapping = flowdata.parse_mapping(cfg.column_mapping, has_run=cfg.base_run is not None)
     flowdata.check_columns(flow, rows, mapping, cfg.data or "the base run's inputs")
-    os.environ.update({k: str(v) for k, v in cfg.environment_variables.items()})
 
     tracer = Tracer()
-    executor = FlowExecutor(flow, connections, tracer=tracer, overrides=cfg.connections)
+    # The run's variables beat the flow's environment_variables, which beat the job's shell.
+    executor = FlowExecutor(flow, connections, tracer=tracer, overrides=cfg.connections,
+                            environment_variables=cfg.environment_variables)
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     numbered = [(flowdata.row_number(row, i), row) for i, row in enumerate(rows)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from ember.entities.traces import TraceInfo, TraceSpan, TraceState
 from ember.entities.tracking import Clause, OrderKey, Page
@@ -29,6 +29,8 @@ from ember.store.traces import Summarize, TraceStore
 
 _T = t.traces.c
 TOKEN_USAGE_ATTRIBUTE = "mlflow.chat.tokenUsage"
+# The state of a trace row this very write created (never seen outside its transaction).
+_NEW = "EMBER_NEW"
 _CHILDREN = {"tag": (t.trace_tags, "trace_key"), "metadata": (t.trace_metadata, "trace_key")}
 
 
@@ -121,7 +123,10 @@ class SqlTraceStore(SqlRepo, TraceStore):
             by_trace.setdefault(s.trace_id, []).append(s)
         out: dict[str, TraceInfo] = {}
         with self.engine.begin() as conn:
-            for trace_id in sorted(by_trace):   # one lock order for every writer
+            fresh = self._new_traces(conn, workspace, experiment_id, by_trace)
+            out.update(self._log_new(conn, workspace, experiment_id,
+                                     {k: by_trace[k] for k in fresh}, fresh, summarize))
+            for trace_id in sorted(set(by_trace) - set(fresh)):   # one lock order
                 batch = by_trace[trace_id]
                 key = self._lock(conn, workspace, trace_id, experiment_id,
                                  min(s.start_time_ns for s in batch) // 1_000_000)
@@ -131,10 +136,64 @@ class SqlTraceStore(SqlRepo, TraceStore):
                     index_elements=["trace_key", "span_id"],
                     set_={c: ins.excluded[c] for c in rows[0] if c not in
                           ("trace_key", "span_id")}), rows)
-            for trace_id in sorted(by_trace):
+            for trace_id in sorted(set(by_trace) - set(fresh)):
                 key, info = self._info_for_update(conn, workspace, trace_id)
                 out[trace_id] = self._resummarize(conn, key, info, summarize)
         return [out[trace_id] for trace_id in by_trace]
+
+    def _new_traces(self, conn: Connection, workspace: str, experiment_id: str,
+                    by_trace: dict[str, list[TraceSpan]]) -> dict[str, int]:
+        """Create the rows of traces not seen before, in one statement (an INSERT first: it
+        takes SQLite's write lock at once), and return those this call created — trace id to
+        key: no span, tag or summary yet, so their batch is all they have. A batch run of
+        1,000 lines sends 1,000 such traces in one request."""
+        ids = sorted(by_trace)
+        conn.execute(dialect_insert(self.dialect, t.traces).on_conflict_do_nothing(
+            index_elements=["workspace", "trace_id"]), [
+            {"workspace": workspace, "trace_id": i, "experiment_id": int(experiment_id),
+             "request_time": min(s.start_time_ns for s in by_trace[i]) // 1_000_000,
+             "state": _NEW} for i in ids])
+        keys: dict[str, int] = {}
+        for part in chunks(ids):
+            for row in conn.execute(select(_T.trace_id, _T.trace_key).where(
+                    _T.workspace == workspace, _T.trace_id.in_(part), _T.state == _NEW)
+                    .with_for_update()):
+                keys[row.trace_id] = int(row.trace_key)
+        return keys
+
+    def _log_new(self, conn: Connection, workspace: str, experiment_id: str,
+                 by_trace: dict[str, list[TraceSpan]], keys: dict[str, int],
+                 summarize: Summarize) -> dict[str, TraceInfo]:
+        if not keys:
+            return {}
+        spans = [_span_row(keys[i], s) for i in sorted(by_trace) for s in by_trace[i]]
+        conn.execute(t.trace_spans.insert(), spans)
+        infos: dict[str, TraceInfo] = {}
+        updates, tags, metadata = [], [], []
+        for trace_id in sorted(by_trace):
+            batch = sorted(by_trace[trace_id], key=lambda x: (x.start_time_ns, x.span_id))
+            info = summarize(TraceInfo(trace_id=trace_id, workspace=workspace,
+                                       experiment_id=experiment_id,
+                                       state=TraceState.IN_PROGRESS), batch)
+            infos[trace_id] = info
+            key = keys[trace_id]
+            updates.append({"k": key, "b_time": info.request_time,
+                            "b_duration": info.execution_duration, "b_state": info.state,
+                            "b_request": info.request_preview,
+                            "b_response": info.response_preview,
+                            "b_client": info.client_request_id})
+            tags += [{"trace_key": key, "key": k, "value": v} for k, v in info.tags.items()]
+            metadata += [{"trace_key": key, "key": k, "value": v}
+                         for k, v in info.metadata.items()]
+        conn.execute(update(t.traces).where(_T.trace_key == bindparam("k")).values(
+            request_time=bindparam("b_time"), execution_duration=bindparam("b_duration"),
+            state=bindparam("b_state"), request_preview=bindparam("b_request"),
+            response_preview=bindparam("b_response"), client_request_id=bindparam("b_client")),
+            updates)
+        for table, rows in ((t.trace_tags, tags), (t.trace_metadata, metadata)):
+            if rows:
+                conn.execute(table.insert(), rows)
+        return infos
 
     def _info_for_update(self, conn: Connection, workspace: str,
                          trace_id: str) -> tuple[int, TraceInfo]:
