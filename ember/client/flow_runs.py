@@ -139,7 +139,7 @@ class FlowRunOperations:
         wanted = _requirements(flow)
         if wanted:
             reqs = " ".join(_shell_quote(r) for r in wanted)
-            command = f"uv pip install --quiet --python python {reqs} && {command}"
+            command = f"python -m uv pip install --quiet --python python {reqs} && {command}"
         properties = {fr.FLOW_RUN: "true", fr.FLOW_PATH: str(flow.folder),
                       fr.FLOW_DATA: run.data or "", fr.FLOW_BASE_RUN: run.run or "",
                       fr.FLOW_VARIANT: run.variant or "",

@@ -196,3 +196,18 @@ def test_client_flows_test_and_validate(server: WorkspaceServer) -> None:
         flow = client.flows.validate(PYFLOW)
         assert [n.name for n in flow.nodes] == ["greet", "upper", "agg"]
         assert PFClient().test(flow=str(PYFLOW), inputs={"text": "pf"})["output"] == "HELLO PF"
+
+
+def test_flow_requirements_are_installed_into_the_run_only(server: WorkspaceServer,
+                                                           tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "moo"}\n')
+    r = pf("run", "create", "--flow", str(RUNS / "reqflow"), "--data", str(data), "--name",
+           "req-1", "--stream")
+    assert r.returncode == 0, r.stderr + r.stdout
+    with MLClient() as client:
+        details = client.flow_runs.details("req-1")
+    assert details[0]["outputs"] == {"out": "| moo |"}
+    import importlib.util
+
+    assert importlib.util.find_spec("cowsay") is None   # not in Ember's own environment
