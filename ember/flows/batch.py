@@ -247,9 +247,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="")
     parser.add_argument("--output", required=True)
     parser.add_argument("--base-run", default=None)
+    # A flow as a pipeline step (ember.client.flow_components): the column mapping and the
+    # connections are step inputs, so they arrive on the command line, not in --config.
+    parser.add_argument("--map", action="append", default=[], metavar="NAME=VALUE",
+                        help="a column mapping entry (repeatable; wins over --config's)")
+    parser.add_argument("--connections", default=None,
+                        help='JSON {node: {connection: x, deployment_name: y}}, over --config\'s')
     args = parser.parse_args(argv)
     cfg = BatchConfig.decode(args.config)
     cfg.data, cfg.output, cfg.base_run = args.data, args.output, args.base_run
+    for entry in args.map:
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip():
+            parser.error(f"--map {entry!r}: expected NAME=VALUE")
+        cfg.column_mapping[name.strip()] = value
+    if args.connections:
+        try:
+            given = json.loads(args.connections)
+        except json.JSONDecodeError as exc:
+            parser.error(f"--connections is not JSON: {exc.msg}")
+        if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
+            parser.error("--connections must be a JSON object {node: {key: value}}")
+        for node, keys in given.items():
+            cfg.connections[node] = {**cfg.connections.get(node, {}), **keys}
     from ember.flows.remote import BackgroundExport, from_job_environment
 
     connections, exporter = from_job_environment()
