@@ -211,3 +211,34 @@ def test_flow_requirements_are_installed_into_the_run_only(server: WorkspaceServ
     import importlib.util
 
     assert importlib.util.find_spec("cowsay") is None   # not in Ember's own environment
+
+
+def test_llm_lines_that_get_429_or_no_answer_fail_alone(server: WorkspaceServer,
+                                                        tmp_path: Path) -> None:
+    import threading
+
+    from ember.entities.connections import Connection
+    from tests.flows.openai_stub import OpenAIStub
+
+    release = threading.Event()
+    with OpenAIStub() as stub, MLClient() as client:
+        client.connections.create_or_update(Connection(
+            name="smol", type="open_ai", configs={"base_url": stub.url + "/v1"},
+            secrets={"api_key": "sk-stub"}))
+        stub.fail(429, count=1)      # line 0: refused, no retry left
+        stub.hang(release)           # line 1: no answer within the timeout
+        data = tmp_path / "q.jsonl"
+        data.write_text("".join(json.dumps({"question": f"q{i}"}) + "\n" for i in range(3)))
+        r = pf("run", "create", "--flow", str(Path(__file__).parent / "llm_flows" / "chat"),
+               "--data", str(data), "--column-mapping", "question=${data.question}",
+               "--name", "llm-errors", "--stream", "--environment-variables",
+               "PF_WORKER_COUNT=1", "EMBER_FLOW_LLM_MAX_RETRIES=0",
+               "EMBER_FLOW_LLM_TIMEOUT=1")
+        release.set()
+        assert r.returncode == 0, r.stderr + r.stdout
+        details = client.flow_runs.details("llm-errors")
+    assert [d["status"] for d in details] == ["Failed", "Failed", "Completed"]
+    assert "429" in details[0]["error"]["message"] and "chat" in details[0]["error"]["message"]
+    assert "no answer within 1 s" in details[1]["error"]["message"]
+    assert details[2]["outputs"] == {"answer": "echo: q2"}
+    assert "sk-stub" not in json.dumps(details)
