@@ -136,6 +136,8 @@ class Job:
     is_deterministic: bool = True
     reuse_key: str | None = None
     reused_from: str | None = None
+    # Hidden from ``GET /jobs`` unless asked for (az ml job archive / restore); still readable.
+    is_archived: bool = False
     studio_url: str | None = field(default=None, compare=False, repr=False)
 
 

@@ -31,10 +31,12 @@ class JobStore(abc.ABC):
         *,
         parent_job_name: str | None = None,
         statuses: Iterable[str] | None = None,
+        archived: bool | None = None,
         max_results: int = 100,
         with_history: bool = True,
     ) -> builtins.list[Job]:
-        """Newest first (``with_history`` as for :meth:`get`)."""
+        """Newest first (``with_history`` as for :meth:`get`). ``archived``: None for every
+        job, False for the jobs not archived, True for the archived ones only."""
 
     @abc.abstractmethod
     def child_statuses(self, workspace: str, parent_job_name: str) -> dict[str, str]:
@@ -72,7 +74,28 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def update(self, workspace: str, job: Job) -> None:
         """Rewrite the job's definition fields (outputs, properties, ...); status and times are
-        left alone (they only change through :meth:`transition`). Raises NotFoundError."""
+        left alone (they only change through :meth:`transition`), and so are the fields the
+        user edits (display name, description, tags: :meth:`update_metadata`) and
+        ``is_archived`` (:meth:`set_archived`): the engine writes from a copy it read earlier,
+        which must not undo an edit made meanwhile. Raises NotFoundError."""
+
+    @abc.abstractmethod
+    def update_metadata(self, workspace: str, name: str, *, display_name: str | None = None,
+                        description: str | None = None,
+                        tags: dict[str, str] | None = None) -> None:
+        """Set the fields given (not None), atomically; ``tags`` replaces the whole mapping.
+        Raises NotFoundError."""
+
+    @abc.abstractmethod
+    def set_archived(self, workspace: str, names: Iterable[str], archived: bool) -> None:
+        """Set ``is_archived`` on every job of ``names``, in one transaction. Raises
+        NotFoundError, changing nothing, when one of them does not exist."""
+
+    @abc.abstractmethod
+    def delete(self, workspace: str, names: Iterable[str], *, only_in: Iterable[str]) -> bool:
+        """Delete the jobs of ``names`` and their status histories, all or none: returns False,
+        deleting nothing, when one of them is missing or not in a status of ``only_in`` (so a
+        job that moved on meanwhile is never deleted)."""
 
     @abc.abstractmethod
     def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ember.entities.environments import Environment
@@ -17,7 +17,10 @@ from ember.store.sql import tables as t
 from ember.store.sql.base import SqlRepo, raise_duplicate
 
 _COLUMNS = ("name", "type", "status", "display_name", "experiment_name", "parent_job_name",
-            "runner", "error", "creation_time", "start_time", "end_time", "reuse_key")
+            "runner", "error", "creation_time", "start_time", "end_time", "reuse_key",
+            "is_archived")
+# What the user edits (PATCH /jobs/<name>) inside ``spec``: the engine's rewrites keep them.
+_USER_SPEC_FIELDS = ("description", "tags")
 
 
 def job_to_spec(job: Job) -> dict[str, Any]:
@@ -39,7 +42,7 @@ def job_from_row(row: Any, history: list[StatusChange]) -> Job:
         experiment_name=row.experiment_name, parent_job_name=row.parent_job_name,
         runner=dict(row.runner or {}), error=row.error, creation_time=row.creation_time,
         start_time=row.start_time, end_time=row.end_time, reuse_key=row.reuse_key,
-        status_history=history, **spec,
+        is_archived=bool(row.is_archived), status_history=history, **spec,
     )
 
 
@@ -53,7 +56,7 @@ class SqlJobStore(SqlRepo, JobStore):
                     parent_job_name=job.parent_job_name, spec=job_to_spec(job),
                     runner=job.runner, error=job.error, creation_time=job.creation_time,
                     start_time=job.start_time, end_time=job.end_time,
-                    reuse_key=job.reuse_key))
+                    reuse_key=job.reuse_key, is_archived=job.is_archived))
                 conn.execute(insert(t.job_status_changes).values(
                     job_name=job.name, status=job.status, time=job.creation_time, reason=""))
         except IntegrityError as exc:
@@ -104,14 +107,16 @@ class SqlJobStore(SqlRepo, JobStore):
         return str(status)
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
-             statuses: Iterable[str] | None = None, max_results: int = 100,
-             with_history: bool = True) -> builtins.list[Job]:
+             statuses: Iterable[str] | None = None, archived: bool | None = None,
+             max_results: int = 100, with_history: bool = True) -> builtins.list[Job]:
         c = t.jobs.c
         q = select(t.jobs).where(c.workspace == workspace)
         if parent_job_name is not None:
             q = q.where(c.parent_job_name == parent_job_name)
         if statuses is not None:
             q = q.where(c.status.in_(list(statuses)))
+        if archived is not None:
+            q = q.where(c.is_archived == archived)
         q = q.order_by(c.creation_time.desc()).limit(max_results)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
@@ -148,15 +153,76 @@ class SqlJobStore(SqlRepo, JobStore):
                 job_name=name, status=new_status, time=time, reason=reason))
         return True
 
+    @staticmethod
+    def _locked_spec(conn: Connection, workspace: str, name: str) -> dict[str, Any]:
+        """The job's stored spec, its row locked until the transaction ends: a no-op write
+        first, since SQLite has no row lock and takes its write lock only on a write (a plain
+        read would let two read-modify-writes interleave); PostgreSQL locks the row."""
+        c = t.jobs.c
+        where = (c.workspace == workspace, c.name == name)
+        if conn.execute(update(t.jobs).where(*where).values(status=c.status)).rowcount != 1:
+            raise NotFoundError(f"job {name!r} does not exist in workspace {workspace!r}")
+        return dict(conn.execute(select(c.spec).where(*where).with_for_update()).scalar_one())
+
     def update(self, workspace: str, job: Job) -> None:
         c = t.jobs.c
+        spec = job_to_spec(job)
         with self.engine.begin() as conn:
-            res = conn.execute(update(t.jobs).where(c.workspace == workspace, c.name == job.name)
-                               .values(spec=job_to_spec(job), reuse_key=job.reuse_key,
-                                       display_name=job.display_name))
-            if res.rowcount != 1:
-                raise NotFoundError(f"job {job.name!r} does not exist in workspace "
-                                    f"{workspace!r}")
+            stored = self._locked_spec(conn, workspace, job.name)
+            for key in _USER_SPEC_FIELDS:
+                if key in stored:
+                    spec[key] = stored[key]
+            conn.execute(update(t.jobs).where(c.workspace == workspace, c.name == job.name)
+                         .values(spec=spec, reuse_key=job.reuse_key))
+
+    def update_metadata(self, workspace: str, name: str, *, display_name: str | None = None,
+                        description: str | None = None,
+                        tags: dict[str, str] | None = None) -> None:
+        c = t.jobs.c
+        with self.engine.begin() as conn:
+            spec = self._locked_spec(conn, workspace, name)
+            values: dict[str, Any] = {}
+            if display_name is not None:
+                values["display_name"] = display_name
+            if description is not None:
+                spec["description"] = description
+            if tags is not None:
+                spec["tags"] = dict(tags)
+            conn.execute(update(t.jobs).where(c.workspace == workspace, c.name == name)
+                         .values(spec=spec, **values))
+
+    def set_archived(self, workspace: str, names: Iterable[str], archived: bool) -> None:
+        c = t.jobs.c
+        wanted = set(names)
+        with self.engine.connect() as conn:
+            with conn.begin() as tx:
+                res = conn.execute(update(t.jobs).where(c.workspace == workspace,
+                                                        c.name.in_(sorted(wanted)))
+                                   .values(is_archived=archived))
+                if res.rowcount == len(wanted):
+                    return
+                tx.rollback()
+            found = set(conn.execute(select(c.name).where(
+                c.workspace == workspace, c.name.in_(sorted(wanted)))).scalars())
+        missing = sorted(wanted - found)[0]
+        raise NotFoundError(f"job {missing!r} does not exist in workspace {workspace!r}")
+
+    def delete(self, workspace: str, names: Iterable[str], *, only_in: Iterable[str]) -> bool:
+        c = t.jobs.c
+        wanted = sorted(set(names))
+        with self.engine.connect() as conn, conn.begin() as tx:
+            # The history first (it refers to the job); undone below with the rest if a job is
+            # missing or has moved on.
+            conn.execute(delete(t.job_status_changes).where(
+                t.job_status_changes.c.job_name.in_(
+                    select(c.name).where(c.workspace == workspace, c.name.in_(wanted)))))
+            res = conn.execute(delete(t.jobs).where(c.workspace == workspace,
+                                                    c.name.in_(wanted),
+                                                    c.status.in_(list(only_in))))
+            if res.rowcount != len(wanted):
+                tx.rollback()
+                return False
+        return True
 
     def find_reusable(self, workspace: str, reuse_key: str) -> Job | None:
         c = t.jobs.c

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -205,6 +206,9 @@ jobs = Table(
     Column("start_time", Float, nullable=True),
     Column("end_time", Float, nullable=True),
     Column("reuse_key", String(64), nullable=True),
+    # A server default (not a Python one), as the migration adds it: rows written without it
+    # (by code older than the column) read as not archived.
+    Column("is_archived", Boolean, nullable=False, server_default=false()),
     Index("ix_jobs_workspace_created", "workspace", "creation_time"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_reuse", "workspace", "reuse_key"),
