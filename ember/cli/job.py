@@ -93,10 +93,57 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
 @app.command("list")
 def list_(parent_job_name: str = typer.Option(None, "--parent-job-name", "-p"),
           max_results: int = typer.Option(100, "--max-results", "-r"),
+          include_archived: bool = typer.Option(False, "--include-archived",
+                                                help="List archived jobs too."),
+          archived_only: bool = typer.Option(False, "--archived-only",
+                                             help="List archived jobs only."),
           output: str = OutputOpt) -> None:
+    """Jobs, newest first; archived ones only when asked for."""
     with client() as c:
-        jobs = c.jobs.list(parent_job_name=parent_job_name, max_results=max_results)
+        jobs = c.jobs.list(parent_job_name=parent_job_name, max_results=max_results,
+                           include_archived=include_archived, archived_only=archived_only)
         emit([_summary(j) for j in jobs], output, JOB_COLUMNS)
+
+
+@app.command("update")
+def update(name: str = typer.Option(..., "--name", "-n"),
+           set_: list[str] = typer.Option([], "--set", help="display_name=..., "
+                                          "description=..., tags.<k>=... (repeatable)"),
+           remove: list[str] = typer.Option([], "--remove", help="tags.<k> (repeatable)"),
+           output: str = OutputOpt) -> None:
+    """Change a job's display name, description or tags (a running job's too)."""
+    from ember.client.jobs import changes_from_set
+
+    with client() as c:
+        changes = changes_from_set(list(set_), c.jobs.get(name).tags, remove=list(remove))
+        emit(_summary(c.jobs.update(name, **changes)), output)
+
+
+@app.command("archive")
+def archive(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
+    """Hide a job (with its children) from `job list`; `job show` still finds it."""
+    with client() as c:
+        emit(_summary(c.jobs.archive(name)), output)
+
+
+@app.command("restore")
+def restore(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
+    """List an archived job again."""
+    with client() as c:
+        emit(_summary(c.jobs.restore(name)), output)
+
+
+@app.command("delete")
+def delete(name: str = typer.Option(..., "--name", "-n"),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
+           output: str = OutputOpt) -> None:
+    """Delete an ended job (a pipeline or sweep with its children; not in az: Azure keeps
+    jobs). Its MLflow run is marked deleted; its files stay."""
+    if not yes:
+        typer.confirm(f"Delete job {name!r} (and its child jobs)? This cannot be undone",
+                      abort=True)
+    with client() as c:
+        emit({"name": name, "deleted": c.jobs.delete(name)}, output)
 
 
 @app.command("stream")

@@ -1,4 +1,5 @@
-"""``client.jobs``: create_or_update, get, list, stream, begin_cancel, download."""
+"""``client.jobs``: create_or_update, get, list, stream, begin_cancel, download, update,
+archive, restore, delete."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, Any
 
 from ember.artifacts.store import safe_relpath
@@ -22,6 +24,7 @@ from ember.client.pipelines import pipeline_body, sweep_body
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
+from ember.errors import InvalidInputError
 
 STREAM_POLL_SECONDS = 0.25
 
@@ -32,6 +35,38 @@ def job_with_url(http: Http, body: dict[str, Any]) -> Job:
     job = job_from_json(body)
     job.studio_url = http.base_url + http.ws(f"/jobs/{urllib.parse.quote(job.name, safe='')}")
     return job
+
+
+def _quoted(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def changes_from_set(pairs: builtins.list[str], current_tags: dict[str, str], *,
+                     flag: str = "--set", remove: Sequence[str] = ()) -> dict[str, Any]:
+    """``display_name=..``, ``description=..``, ``tags.<k>=..`` pairs (az's ``--set`` and
+    promptflow's ``run update --set``) as :meth:`JobOperations.update` arguments; a tag set
+    or removed (``remove``: ``tags.<k>``) changes that key, the others stay."""
+    changes: dict[str, Any] = {}
+    tags = dict(current_tags)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(f"{flag} {pair!r}: write key=value")
+        if key in ("display_name", "description"):
+            changes[key] = value
+        elif key.startswith("tags.") and len(key) > 5:
+            tags[key[5:]] = value
+        else:
+            raise InvalidInputError(f"{flag} {key}: unknown key; only display_name, "
+                                    "description and tags.<key> can be updated")
+    for key in remove:
+        if not key.startswith("tags.") or len(key) <= 5:
+            raise InvalidInputError(f"--remove {key}: only tags.<key> can be removed")
+        tags.pop(key[5:], None)
+    if tags != current_tags:
+        changes["tags"] = tags
+    return changes
 
 
 class JobOperations:
@@ -77,12 +112,55 @@ class JobOperations:
     def get(self, name: str) -> Job:
         return job_with_url(self._http, self._http.json("GET", self._http.ws(f"/jobs/{name}")))
 
-    def list(self, *, parent_job_name: str | None = None, max_results: int = 100) -> list[Job]:
+    def list(self, *, parent_job_name: str | None = None, max_results: int = 100,
+             include_archived: bool = False, archived_only: bool = False) -> list[Job]:
+        """Newest first. Archived jobs are left out unless ``include_archived`` (all jobs) or
+        ``archived_only`` (az's ``--include-archived`` / ``--archived-only``; azure-ai-ml's
+        ``list_view_type``); a parent's children are all listed."""
         params: dict[str, str | int] = {"max_results": max_results}
         if parent_job_name:
             params["parent_job_name"] = parent_job_name
+        if include_archived:
+            params["include_archived"] = "true"
+        if archived_only:
+            params["archived_only"] = "true"
         return [job_with_url(self._http, j) for j in
                 self._http.json("GET", self._http.ws("/jobs"), params=params)]
+
+    def update(self, name: str | Job, *, display_name: str | None = None,
+               description: str | None = None, tags: dict[str, str] | None = None) -> Job:
+        """Change a job's display name, description or tags (those given; ``tags`` replaces
+        the job's tags: read them with :meth:`get` to change one). Given a :class:`Job`
+        (azure-ai-ml changes these by sending the job back), its three fields are sent.
+        Works on running and ended jobs; the job's MLflow run name and tags follow."""
+        if isinstance(name, Job):
+            job = name
+            name = job.name
+            display_name = job.display_name if display_name is None else display_name
+            description = job.description if description is None else description
+            tags = dict(job.tags) if tags is None else tags
+        body: dict[str, Any] = {k: v for k, v in (("display_name", display_name),
+                                                  ("description", description),
+                                                  ("tags", tags)) if v is not None}
+        return job_with_url(self._http, self._http.json(
+            "PATCH", self._http.ws(f"/jobs/{_quoted(name)}"), json=body))
+
+    def archive(self, name: str) -> Job:
+        """Hide the job (and its children) from :meth:`list`; ``get`` still finds it."""
+        return job_with_url(self._http, self._http.json(
+            "POST", self._http.ws(f"/jobs/{_quoted(name)}/archive")))
+
+    def restore(self, name: str) -> Job:
+        """Undo :meth:`archive`."""
+        return job_with_url(self._http, self._http.json(
+            "POST", self._http.ws(f"/jobs/{_quoted(name)}/restore")))
+
+    def delete(self, name: str) -> builtins.list[str]:
+        """Delete an ended job (a pipeline or sweep with its children); returns the names
+        deleted. Not in azure-ai-ml (Azure keeps every job); promptflow deletes runs. Its
+        MLflow run is marked deleted and its files stay. ConflictError while it runs."""
+        body = self._http.json("DELETE", self._http.ws(f"/jobs/{_quoted(name)}"))
+        return list(body["deleted"])
 
     def steps(self, name: str) -> builtins.list[dict[str, Any]]:
         """A pipeline's steps in definition order: ``step``, ``status`` (``NotStarted`` before

@@ -18,9 +18,15 @@ from ember.artifacts.store import ArtifactStore, safe_relpath
 from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
 from ember.engine import names
 from ember.entities.datastores import DEFAULT_DATASTORE
-from ember.entities.environments import Environment
 from ember.entities.jobs import Job, JobStatus
-from ember.errors import ConflictError, InvalidInputError, NotFoundError, UnsupportedError
+from ember.entities import limits
+from ember.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedError,
+)
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService, validate_environment
@@ -139,10 +145,18 @@ class JobService:
         if job.parent_job_name:
             tags["mlflow.parentRunId"] = job.parent_job_name
         end = int(job.creation_time * 1000) if status in JobStatus.TERMINAL else None
-        self.tracking.create_job_run(
-            workspace, run_id=job.name, experiment_id=job.experiment_id,
-            run_name=job.display_name, start_time_ms=int(job.creation_time * 1000), tags=tags,
-            status=RUN_STATUS[status], end_time_ms=end)
+        try:
+            self.tracking.create_job_run(
+                workspace, run_id=job.name, experiment_id=job.experiment_id,
+                run_name=job.display_name, start_time_ms=int(job.creation_time * 1000),
+                tags=tags, status=RUN_STATUS[status], end_time_ms=end)
+        except AlreadyExistsError:
+            # No job has the name (checked before), so a run kept it: most often the run of a
+            # deleted job, which MLflow keeps (lifecycle_stage deleted) as mlflow.delete_run does.
+            raise AlreadyExistsError(
+                f"the job name {job.name!r} is the id of an MLflow run that is kept (a deleted "
+                "job's run stays, marked deleted, as MLflow keeps deleted runs); a job's name "
+                "is its run id, so choose another name") from None
         created = self._store.create(workspace, job)
         if reason:
             self.append_server_log(workspace, job.name, f"[ember] {reason}\n".encode())
@@ -262,9 +276,12 @@ class JobService:
         return self._store.get(workspace, name, with_history=with_history)
 
     def list(self, workspace: str, *, parent_job_name: str | None = None,
-             max_results: int = 100, with_history: bool = True) -> builtins.list[Job]:
-        return self._store.list(workspace, parent_job_name=parent_job_name,
-                              max_results=max_results, with_history=with_history)
+             archived: bool | None = None, max_results: int = 100,
+             with_history: bool = True) -> builtins.list[Job]:
+        """Newest first. ``archived``: None for every job (what the engine wants), False for
+        the jobs not archived (``GET /jobs``'s default), True for the archived ones only."""
+        return self._store.list(workspace, parent_job_name=parent_job_name, archived=archived,
+                                max_results=max_results, with_history=with_history)
 
     def get_status(self, workspace: str, name: str) -> str:
         return self._store.get_status(workspace, name)
@@ -281,7 +298,8 @@ class JobService:
         return self._store.find_reusable(workspace, reuse_key)
 
     def update(self, workspace: str, job: Job) -> None:
-        """Write a job's outputs, properties and definition (never its status: see move)."""
+        """Write a job's outputs, properties and definition (never its status: see move; nor
+        what the user edits: see update_metadata)."""
         self._store.update(workspace, job)
 
     def set_runner(self, workspace: str, name: str, runner: dict[str, Any]) -> None:
@@ -336,6 +354,131 @@ class JobService:
             current = self._store.get(workspace, name).status
             raise ConflictError(f"job {name!r} is {current}; report {status!r} refused")
         return self._store.get(workspace, name, with_history=False)
+
+    # --- what the user edits: display name, description, tags; archive; delete ----------------
+
+    # Tags the job service writes on every job's run itself; a job tag of the same key that
+    # is removed leaves them alone.
+    _RUN_SYSTEM_TAGS = frozenset({"mlflow.runName", "mlflow.source.type", "ember.job_type",
+                                  "mlflow.parentRunId"})
+
+    def update_metadata(self, workspace: str, name: str, *, display_name: str | None = None,
+                        description: str | None = None,
+                        tags: dict[str, str] | None = None) -> Job:
+        """Change a job's display name, description or tags (the ones given; ``tags``
+        replaces the mapping), whatever its status: Azure ML lets these change on a running
+        job too. Its MLflow run follows, as at submit: the display name is the run's name
+        (``mlflow.runName``) and the job's tags are run tags (a tag removed is deleted from
+        the run). Everything else of a job, ``properties`` included, is what ran and stays.
+        Raises NotFoundError, InvalidInputError."""
+        job = self._store.get(workspace, name, with_history=False)
+        if display_name is not None:
+            if not display_name.strip():
+                raise InvalidInputError("display_name cannot be empty")
+            limits.check_length("display_name", display_name, limits.MAX_DISPLAY_NAME_LENGTH)
+        limits.check_length("description", description, limits.MAX_DESCRIPTION_LENGTH)
+        if tags is not None:
+            limits.check_mapping("tags", tags, limits.MAX_TAGS)
+            if any(not isinstance(v, str) for v in tags.values()):
+                raise InvalidInputError("tags: every value must be a string")
+        # The run first: MLflow's rules on tag keys refuse before anything is written.
+        if display_name is not None and display_name != job.display_name:
+            self.tracking.update_run(workspace, name, run_name=display_name)
+        if tags is not None:
+            changed = [(k, v) for k, v in tags.items() if job.tags.get(k) != v]
+            if changed:
+                self.tracking.log_batch(workspace, name, tags=changed)
+            for key in job.tags.keys() - tags.keys() - self._RUN_SYSTEM_TAGS:
+                try:
+                    self.tracking.delete_tag(workspace, name, key)
+                except NotFoundError:
+                    pass   # removed from the run through MLflow already
+        self._store.update_metadata(workspace, name, display_name=display_name,
+                                    description=description, tags=tags)
+        return self._store.get(workspace, name)
+
+    def archive(self, workspace: str, name: str) -> Job:
+        """Hide the job from ``GET /jobs`` (still readable by name, still running if it runs),
+        with its children: a pipeline's steps and a sweep's trials go with it. A child alone
+        is refused, as azure-ai-ml refuses a pipeline child job. Raises NotFoundError,
+        ConflictError."""
+        return self._set_archived(workspace, name, True)
+
+    def restore(self, workspace: str, name: str) -> Job:
+        """Undo :meth:`archive` (the job and its children)."""
+        return self._set_archived(workspace, name, False)
+
+    def _set_archived(self, workspace: str, name: str, archived: bool) -> Job:
+        job = self._store.get(workspace, name, with_history=False)
+        if job.parent_job_name:
+            verb = "archive" if archived else "restore"
+            raise ConflictError(
+                f"job {name!r} is a child of job {job.parent_job_name!r}; a child job cannot "
+                f"be {verb}d alone: {verb} {self._root(workspace, job)!r}, which takes its "
+                "children with it")
+        self._store.set_archived(workspace, [name, *self._descendants(workspace, name)],
+                                 archived)
+        return self._store.get(workspace, name)
+
+    def delete(self, workspace: str, name: str) -> builtins.list[str]:
+        """Delete an ended job and, for a pipeline or sweep, every job under it; returns the
+        names deleted (the job first).
+
+        Refused (ConflictError) while the job or a child has not ended (cancel it first), and
+        for a child job alone (a pipeline's steps are its record: delete the pipeline). The
+        job rows and status histories go; each job's MLflow run is marked deleted
+        (lifecycle_stage ``deleted``, as ``mlflow.delete_run`` does), so its metrics stay
+        readable through MLflow's deleted-runs view and its name stays taken. The files stay:
+        the run's artifacts (logs, ./outputs) and the named outputs in the datastore, which
+        other jobs may be reading (a reused step points at them).
+        """
+        job = self._store.get(workspace, name, with_history=False)
+        if job.parent_job_name:
+            raise ConflictError(
+                f"job {name!r} is a child of job {job.parent_job_name!r}; a child job cannot "
+                f"be deleted alone: delete {self._root(workspace, job)!r}, which deletes its "
+                "children with it")
+        if job.status not in JobStatus.TERMINAL:
+            raise ConflictError(f"job {name!r} is {job.status}; cancel it first, then delete "
+                                "it (only an ended job can be deleted)")
+        names = [name, *self._descendants(workspace, name)]
+        if not self._store.delete(workspace, names, only_in=JobStatus.TERMINAL):
+            for other in names:
+                try:
+                    status = self._store.get_status(workspace, other)
+                except NotFoundError:
+                    continue
+                if status not in JobStatus.TERMINAL:
+                    raise ConflictError(f"job {other!r} is {status}; cancel it first, then "
+                                        f"delete {name!r} (only ended jobs can be deleted)")
+            raise ConflictError(f"job {name!r} changed while it was being deleted; try again")
+        for gone in names:
+            try:
+                self.tracking.delete_run(workspace, gone)
+            except NotFoundError:
+                pass   # a run deleted through MLflow first
+            with self._guard:
+                self._log_locks.pop(gone, None)
+        return names
+
+    def _descendants(self, workspace: str, name: str) -> builtins.list[str]:
+        """Every job under ``name`` (children, their children...), parents first."""
+        found: builtins.list[str] = []
+        parents = [name]
+        while parents:
+            children = [c for p in parents for c in self._store.child_statuses(workspace, p)]
+            found += children
+            parents = children
+        return found
+
+    def _root(self, workspace: str, job: Job) -> str:
+        """The top-level job above ``job`` (a step of a nested pipeline has two parents)."""
+        while job.parent_job_name:
+            try:
+                job = self._store.get(workspace, job.parent_job_name, with_history=False)
+            except NotFoundError:
+                break
+        return job.parent_job_name or job.name
 
     # --- logs and files ---------------------------------------------------------------------
 

@@ -11,7 +11,13 @@ from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access
 from ember.server.schemas.base import BINARY_RESPONSE
-from ember.server.schemas.jobs import FileOut, JobOut, RunnerStatusIn, parse_job_body
+from ember.server.schemas.jobs import (
+    FileOut,
+    JobOut,
+    RunnerStatusIn,
+    parse_job_body,
+    parse_job_update,
+)
 
 router = APIRouter(tags=["jobs"])
 
@@ -30,15 +36,46 @@ def create_job(body: dict[str, Any] = Body(...),
 
 @router.get("/jobs")
 def list_jobs(parent_job_name: str | None = None, max_results: int = 100,
+              include_archived: bool = False, archived_only: bool = False,
               ctx: WorkspaceContext = Depends(check_access)) -> list[JobOut]:
+    """Newest first; archived jobs only with ``include_archived`` or ``archived_only``, except
+    for the children of one job (``parent_job_name``), which are archived with it: all shown."""
+    archived = True if archived_only else None if include_archived or parent_job_name \
+        else False
     jobs = ctx.platform.jobs.list(ctx.name, parent_job_name=parent_job_name,
-                                  max_results=max_results)
+                                  archived=archived, max_results=max_results)
     return [JobOut.of(j) for j in jobs]
 
 
 @router.get("/jobs/{name}")
 def get_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
     return JobOut.of(ctx.platform.jobs.get(ctx.name, name))
+
+
+@router.patch("/jobs/{name}")
+def update_job(name: str, body: dict[str, Any] = Body(...),
+               ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    """Change ``display_name``, ``description``, ``tags`` (replaced whole); nothing else."""
+    changes = parse_job_update(body)
+    return JobOut.of(ctx.platform.jobs.update_metadata(
+        ctx.name, name, display_name=changes.display_name, description=changes.description,
+        tags=changes.tags))
+
+
+@router.delete("/jobs/{name}")
+def delete_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, Any]:
+    """An ended job (with a pipeline's or sweep's children); 409 while it runs."""
+    return {"name": name, "deleted": ctx.platform.jobs.delete(ctx.name, name)}
+
+
+@router.post("/jobs/{name}/archive")
+def archive_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    return JobOut.of(ctx.platform.jobs.archive(ctx.name, name))
+
+
+@router.post("/jobs/{name}/restore")
+def restore_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
+    return JobOut.of(ctx.platform.jobs.restore(ctx.name, name))
 
 
 @router.get("/jobs/{name}/lineage")

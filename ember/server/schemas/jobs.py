@@ -120,6 +120,7 @@ class JobOut(JobIn):
     reuse_key: str | None = None
     definition: dict[str, Any] | None = None
     command: str = ""
+    is_archived: bool = False
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -131,7 +132,40 @@ class JobOut(JobIn):
                    parent_job_name=job.parent_job_name, mlflow_run_id=job.name,
                    step_name=job.step_name, component=job.component,
                    reused_from=job.reused_from, reuse_key=job.reuse_key,
-                   definition=job.definition)
+                   definition=job.definition, is_archived=job.is_archived)
+
+
+class JobUpdateIn(Body):
+    """``PATCH /jobs/<name>``: the fields given change, the others stay; ``tags`` replaces
+    the job's tags (read, change, send back to change one)."""
+
+    display_name: DisplayName | None = None
+    description: Description | None = None
+    tags: Tags | None = None
+
+
+# What a job's PATCH refuses, and why (anything else unknown is refused by name as well).
+_READ_ONLY = {
+    "properties": "properties are read-only: they record what ran",
+    "is_archived": "archive or restore a job with POST .../jobs/<name>/archive or /restore",
+    "status": "a job's status changes by running, or by POST .../jobs/<name>/cancel",
+}
+
+
+def parse_job_update(body: dict[str, Any]) -> JobUpdateIn:
+    """The body of ``PATCH /jobs/<name>``; a field that cannot change is a 400 naming it."""
+    allowed = tuple(JobUpdateIn.model_fields)
+    for key in body:
+        if key not in allowed:
+            why = _READ_ONLY.get(key, "it is fixed once the job is submitted")
+            raise InvalidInputError(f"{key!r} cannot be updated on a job ({why}); only "
+                                    f"{', '.join(allowed)} can")
+    try:
+        return JobUpdateIn.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInputError(f"{where}: {first.get('msg', 'invalid')}") from None
 
 
 class RunnerStatusIn(Body):
