@@ -87,7 +87,8 @@ def flow_test(args: argparse.Namespace) -> int:
     if not args.no_trace:
         endpoint = args.endpoint or os.environ.get("EMBER_ENDPOINT")
         export_spans(tracer.take(), endpoint=endpoint,
-                     workspace=args.workspace or os.environ.get("EMBER_WORKSPACE") or "default")
+                     workspace=args.workspace or os.environ.get("EMBER_WORKSPACE") or "default",
+                     detach=True)
     return 0
 
 
@@ -219,8 +220,44 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    runs = _client(args).flow_runs.list(max_results=args.max_results)
+    runs = _client(args).flow_runs.list(max_results=args.max_results,
+                                        include_archived=args.include_archived,
+                                        archived_only=args.archived_only)
     _print([_run_view(r) for r in runs])
+    return 0
+
+
+def run_update(args: argparse.Namespace) -> int:
+    from ember.client.jobs import changes_from_set
+
+    runs = _client(args).flow_runs
+    current = runs.get(args.name)
+    changes = changes_from_set(args.set, current.tags)
+    _print(_run_view(runs.update(args.name, **changes) if changes else current))
+    return 0
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    _print(_run_view(_client(args).flow_runs.archive(args.name)))
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    _print(_run_view(_client(args).flow_runs.restore(args.name)))
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidInputError(f"deleting run {args.name!r} cannot be undone: pass "
+                                    "--yes to confirm")
+        answer = input(f"Are you sure to delete run {args.name!r} irreversibly? (y/n): ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Not deleted.", file=sys.stderr)
+            return 1
+    _client(args).flow_runs.delete(args.name)
+    print(f"Deleted run {args.name!r}.", file=sys.stderr)
     return 0
 
 
@@ -366,8 +403,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = run.add_parser("list", help="flow runs")
     p.add_argument("--max-results", "-r", type=int, default=50)
     p.add_argument("--all-results", action="store_true")
+    p.add_argument("--include-archived", action="store_true", help="archived runs too")
+    p.add_argument("--archived-only", action="store_true", help="archived runs only")
     _common(p)
     p.set_defaults(func=run_list)
+    p = run.add_parser("update", help="change a run's display_name, description or tags")
+    p.add_argument("--name", "-n", required=True)
+    p.add_argument("--set", nargs="+", required=True,
+                   help="display_name=... description=... tags.<key>=...")
+    _common(p)
+    p.set_defaults(func=run_update)
+    for verb, func, helptext in (("archive", run_archive, "hide the run from `run list`"),
+                                 ("restore", run_restore, "list an archived run again")):
+        p = run.add_parser(verb, help=helptext)
+        p.add_argument("--name", "-n", required=True)
+        _common(p)
+        p.set_defaults(func=func)
+    p = run.add_parser("delete", help="delete an ended run (its files stay)")
+    p.add_argument("--name", "-n", required=True)
+    p.add_argument("--yes", "-y", action="store_true", help="don't ask for confirmation")
+    _common(p)
+    p.set_defaults(func=run_delete)
     p = run.add_parser("visualize", help="an HTML page comparing runs")
     p.add_argument("--names", "-n", nargs="+", required=True)
     p.add_argument("--html-path", default=None)

@@ -89,11 +89,19 @@ def test_flow(flow: str | os.PathLike[str], *, inputs: Mapping[str, Any] | None 
 
 
 def export_spans(spans: list[Span], *, endpoint: str | None, workspace: str,
-                 home: Path | None = None) -> str:
+                 home: Path | None = None, detach: bool = False) -> str:
     """Hand a test's spans to the server's MLflow traces: inline when a server is known to be
-    up, else through a detached process that starts the local one. Returns what happened."""
+    up, else through a detached process that starts the local one. With ``detach`` (the CLI,
+    whose answer is already printed) a forked child does it and this process goes on at once.
+    Returns what happened."""
     if not spans:
         return "no spans"
+    if detach and hasattr(os, "fork"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.fork():
+            return "handed to a background process"
+        _child(lambda: _export_now(spans, endpoint or _local_server(home), workspace))
     if endpoint:
         return _export_now(spans, endpoint, workspace)
     from ember.client import local
@@ -109,6 +117,22 @@ def export_spans(spans: list[Span], *, endpoint: str | None, workspace: str,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
     return "handed to a background process"
+
+
+def _child(work: Callable[[], object]) -> None:
+    """In a forked child: leave the parent's session and its terminal (so the caller's pipe
+    closes when the parent exits), do ``work``, and exit without the parent's exit handlers."""
+    code = 0
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        work()
+    except BaseException:  # nobody is left to tell; the trace is a record, not the result
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _experiment_id(endpoint: str, workspace: str) -> str:
@@ -137,6 +161,12 @@ def _export_now(spans: list[Span], endpoint: str, workspace: str) -> str:
     finally:
         exporter.close()
     return "recorded" if ok else f"not recorded: {exporter.failed}"
+
+
+def _local_server(home: Path | None) -> str:
+    from ember.client import local
+
+    return local.ensure_server(home)
 
 
 def _export_file(path: Path) -> None:

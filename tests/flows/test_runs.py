@@ -36,11 +36,32 @@ def data_file(tmp_path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
 
 
 def test_flow_test_runs_here_without_a_server(tmp_path: Path) -> None:
+    home = tmp_path / "home"
     r = pf("flow", "test", "--flow", str(PYFLOW), "--inputs", "text=abc",
-           env={"EMBER_HOME": str(tmp_path / "home"), "EMBER_ENDPOINT": "", "PYTHONPATH": ""})
+           env={"EMBER_HOME": str(home), "EMBER_ENDPOINT": ""})
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"output": "HELLO ABC", "length": 9}
-    assert not (tmp_path / "home" / "server.json").exists() or True  # spans go in background
+    # The answer came first; a detached child then started the local server and recorded the
+    # test's trace there.
+    from ember.client import local
+
+    try:
+        url = wait_for(lambda: local.status(home).get("url"), timeout=90)
+        import mlflow
+
+        mlflow.set_tracking_uri(url)
+
+        def found() -> list[object]:
+            exp = mlflow.get_experiment_by_name("prompt-flow-tests")
+            return [] if exp is None else list(
+                mlflow.search_traces(locations=[exp.experiment_id], return_type="list"))
+
+        traces = wait_for(lambda: len(t := found()) == 2 and t, timeout=60)
+        # the line (flow -> nodes) and the aggregation over it, each a trace
+        spans = {s.name for trace in traces for s in trace.data.spans}
+        assert spans == {"pyflow", "greet", "upper", "pyflow.aggregation", "agg"}
+    finally:
+        local.stop(home)
 
 
 def test_flow_test_of_one_node_and_a_failing_node(tmp_path: Path) -> None:
