@@ -141,3 +141,50 @@ def test_datastore_create_show_list_and_use_in_a_job(server: ServerProc, tmp_pat
     assert r.returncode == 0 and "from-the-lake" in r.stdout, r.stdout + r.stderr
     r = ember(server, "datastore", "create", "-n", "../bad", "--root", str(lake))
     assert r.returncode == 1 and "datastore name" in r.stderr
+
+
+def test_job_update_archive_restore_delete(server: ServerProc, tmp_path: Path) -> None:
+    from ember.client.mlclient import MLClient
+    from tests.conftest import wait_ended
+
+    quick, slow = tmp_path / "quick.yml", tmp_path / "slow.yml"
+    quick.write_text("command: echo hi\ndisplay_name: first\ntags:\n  keep: '1'\n")
+    slow.write_text("command: sleep 60\n")
+    name, running = create_job(server, quick), create_job(server, slow)
+    r = ember(server, "job", "update", "-n", name, "--set", "display_name=second",
+              "--set", "tags.stage=dev", "--set", "description=a note", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert shown["display_name"] == "second" and shown["description"] == "a note"
+    assert shown["tags"] == {"keep": "1", "stage": "dev"}
+    r = ember(server, "job", "update", "-n", name, "--set", "properties.x=1")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "--set properties.x: unknown key" in r.stderr and "tags.<key>" in r.stderr
+
+    def listed(*flags: str) -> list[str]:
+        out = ember(server, "job", "list", "-o", "json", *flags)
+        assert out.returncode == 0, out.stderr
+        return [j["name"] for j in json.loads(out.stdout)]
+
+    r = ember(server, "job", "archive", "-n", name, "-o", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["is_archived"] is True, r.stderr
+    assert name not in listed() and running in listed()
+    assert name in listed("--include-archived") and running in listed("--include-archived")
+    assert listed("--archived-only") == [name]
+    assert json.loads(ember(server, "job", "show", "-n", name, "-o", "json").stdout)[
+        "is_archived"] is True
+    r = ember(server, "job", "restore", "-n", name, "-o", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["is_archived"] is False, r.stderr
+    assert name in listed()
+
+    r = ember(server, "job", "delete", "-n", running, "--yes")
+    assert r.returncode == 1 and "cancel it first" in r.stderr and "Traceback" not in r.stderr
+    assert ember(server, "job", "cancel", "-n", running).returncode == 0
+    with MLClient() as client:
+        assert wait_ended(client, name).status == "Completed"
+    r = ember(server, "job", "delete", "-n", name, "--yes", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"name": name, "deleted": [name]}
+    r = ember(server, "job", "show", "-n", name)
+    assert r.returncode == 1 and name in r.stderr
+    assert name not in listed("--include-archived")
