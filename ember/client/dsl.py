@@ -65,6 +65,7 @@ from ember.entities.pipelines import (
 from ember.errors import InvalidInputError
 from ember.specs._job_io import RESERVED_IO_NAMES
 from ember.specs.components import load_component_spec
+from ember.specs.flow_steps import flow_source
 from ember.specs.pipelines import check_pipeline_graph
 
 __all__ = ["ArgumentError", "ComponentFunc", "NodeOutput", "PipelineFunc", "PipelineNode",
@@ -94,10 +95,16 @@ def building() -> bool:
 
 
 def load_component(source: str | os.PathLike[str]) -> ComponentFunc:
-    """Load a command component YAML; call the result with keyword inputs.
+    """Load a command component YAML; call the result with keyword inputs. A prompt flow
+    (``flow.dag.yaml``, its folder, or a promptflow run YAML) loads as the command component
+    that runs it over its ``data`` (:mod:`ember.client.flow_components`).
 
     Raises SpecError naming the file, line and key when the component does not validate.
     """
+    if flow_source(Path(source)) is not None:
+        from ember.client.flow_components import load_flow_component
+
+        return load_flow_component(source)
     return ComponentFunc(load_component_spec(Path(source)))
 
 

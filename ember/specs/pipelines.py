@@ -55,6 +55,7 @@ from ember.specs.components import _component, load_component_spec
 from ember.specs.components import _inputs as component_inputs
 from ember.specs.components import _outputs as component_outputs
 from ember.specs.expressions import validate_command
+from ember.specs.flow_steps import flow_step_section, load_flow_component, step_flow_source
 from ember.specs.jobs import _environment as _job_environment
 from ember.specs.jobs import SpecNotice, _timeout
 from ember.specs.references import is_uri, parse_asset_reference
@@ -242,6 +243,11 @@ def _step(name: str, sec: Section) -> PipelineStep:
     has_component = sec.has("component")
     if declared == "sweep":
         return _sweep_step(name, sec)
+    if has_component and step_flow_source(sec) is not None:
+        # A prompt flow (Azure: a parallel component); it runs as a command step here.
+        if declared not in (None, "command", "parallel"):
+            sec.fail("type", f"a prompt flow step is 'type: parallel', not '{declared}'")
+        sec, declared = flow_step_section(sec), None
     if declared is not None and declared not in ("command", "pipeline"):
         if declared in LATER_STEP_TYPES:
             sec.fail("type", f"step type '{declared}' is not supported yet")
@@ -353,6 +359,10 @@ def _component_of(step: PipelineStep, sec: Section) -> None:
         return
     if is_uri(value):
         sec.fail("component", f"'{value}' is not a component reference or local path")
+    flow = step_flow_source(sec)
+    if flow is not None and step.kind == "component":
+        step.component = load_flow_component(flow, sec)
+        return
     path = sec.local_path("component", value, kind="file")
     if step.kind == "pipeline":
         _set_nested(step, *load_pipeline_component_spec(Path(path)))
