@@ -161,10 +161,38 @@ class FlowRunOperations:
             raise NotFoundError(f"run {name!r} is a job but not a flow run")
         return run_from_job(job)
 
-    def list(self, max_results: int = 50) -> builtins.list[Run]:
-        jobs = self._jobs.list(max_results=10_000)
+    def list(self, max_results: int = 50, *, include_archived: bool = False,
+             archived_only: bool = False) -> builtins.list[Run]:
+        """Newest first; archived runs only when asked for (pf's ``--include-archived``,
+        ``--archived-only``)."""
+        jobs = self._jobs.list(max_results=10_000, include_archived=include_archived,
+                               archived_only=archived_only)
         runs = [run_from_job(j) for j in jobs if j.properties.get(fr.FLOW_RUN) == "true"]
         return runs[:max_results]
+
+    # update, archive, restore, delete: the job's own operations, on a flow run only.
+
+    def update(self, name: str, display_name: str | None = None,
+               description: str | None = None, tags: dict[str, str] | None = None) -> Run:
+        """Change the run's display name, description or tags (``tags`` replaces them)."""
+        self.get(name)
+        return run_from_job(self._jobs.update(name, display_name=display_name,
+                                              description=description, tags=tags))
+
+    def archive(self, name: str) -> Run:
+        """Hide the run from :meth:`list`; ``get`` still finds it."""
+        self.get(name)
+        return run_from_job(self._jobs.archive(name))
+
+    def restore(self, name: str) -> Run:
+        self.get(name)
+        return run_from_job(self._jobs.restore(name))
+
+    def delete(self, name: str) -> None:
+        """Delete an ended run (ConflictError while it runs): its job goes, its MLflow run is
+        marked deleted, its files stay."""
+        self.get(name)
+        self._jobs.delete(name)
 
     def stream(self, name: str, out: IO[str] | None = None) -> Run:
         self.get(name)
