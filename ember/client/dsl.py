@@ -104,7 +104,7 @@ def load_component(source: str | os.PathLike[str]) -> ComponentFunc:
     if flow_source(Path(source)) is not None:
         from ember.client.flow_components import load_flow_component
 
-        return load_flow_component(source)
+        return load_flow_component(Path(source))
     return ComponentFunc(load_component_spec(Path(source)))
 
 

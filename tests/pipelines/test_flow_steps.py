@@ -100,11 +100,69 @@ def test_flow_steps_in_a_dsl_pipeline(server: WorkspaceServer, tmp_path: Path) -
         main = shout(data=data.outputs.out, text="${data.text}", suffix=SUFFIX)
         evaluation = judge(data=main.outputs.flow_outputs, prediction="${data.output}",
                            expected="A" + SUFFIX)
+        # The same evaluation as promptflow's (--run): the base run's outputs by line number.
+        by_run = judge(data=data.outputs.out, run_outputs=main.outputs.debug_info,
+                       prediction="${run.outputs.output}", expected="A" + SUFFIX)
+        by_run.name = "by_run"
         return {"verdicts": evaluation.outputs.flow_outputs}
 
     with MLClient() as client:
         created = client.jobs.create_or_update(prep_flow_eval())
         _check_run(server, client, created.name, tmp_path, "shout", "judge")
+        step = _children(client, created.name)["by_run"].name
+        verdicts = _output_rows(client, step, "flow_outputs", tmp_path)
+        assert [v["verdict"] for v in verdicts] == ["Correct", "Incorrect", "Incorrect"]
+        debug = tmp_path / "debug"
+        client.jobs.download(_children(client, created.name)["shout"].name, debug,
+                             output_name="debug_info")
+        assert sorted(p.name for p in (debug / "named-outputs" / "debug_info").iterdir()) == [
+            "details.jsonl", "metrics.json", "output.jsonl", "summary.json"]
+
+
+def test_sdk_connections_and_literals_become_step_inputs(tmp_path: Path) -> None:
+    shout = load_component(FLOWS / "shout")
+
+    @pipeline
+    def one() -> None:
+        shout(data=tmp_path, text="${data.text}", suffix=3,
+              connections={"shout": {"connection": "my_openai", "deployment_name": "gpt"}})
+
+    step = one().jobs["shout"]
+    assert step.inputs["suffix"].literal == "3"
+    assert json.loads(step.inputs["connections"].literal) == {
+        "shout": {"connection": "my_openai", "deployment_name": "gpt"}}
+    flat = load_component(FLOWS / "shout")
+
+    @pipeline
+    def two() -> None:
+        flat(data=tmp_path, **{"connections.shout.connection": "other"})
+
+    step = two().jobs["shout"]
+    assert json.loads(step.inputs["connections"].literal) == {"shout": {"connection": "other"}}
+
+
+def test_a_run_yaml_is_a_flow_component_with_its_mapping_as_defaults(tmp_path: Path) -> None:
+    shutil.copytree(FLOWS / "shout", tmp_path / "shout")
+    run = tmp_path / "run.yml"
+    run.write_text(textwrap.dedent("""
+        $schema: https://azuremlschemas.azureedge.net/promptflow/latest/Run.schema.json
+        flow: ./shout
+        column_mapping:
+          text: ${data.text}
+        connections:
+          shout: {connection: my_openai}
+        environment_variables:
+          GREETING: hi
+    """))
+    component = load_component(run).component
+    assert component.name == "shout"
+    assert component.inputs["text"].default == "${data.text}"
+    assert component.inputs["suffix"].default is None
+    assert json.loads(component.inputs["connections"].default) == {
+        "shout": {"connection": "my_openai"}}
+    run.write_text(run.read_text().replace("text: ${data.text}", "texte: ${data.text}"))
+    with pytest.raises(SpecError, match="texte"):
+        load_component(run)
 
 
 PIPELINE = """
