@@ -263,3 +263,23 @@ def test_llm_lines_that_get_429_or_no_answer_fail_alone(server: WorkspaceServer,
     assert "no answer within 1 s" in details[1]["error"]["message"]
     assert details[2]["outputs"] == {"answer": "echo: q2"}
     assert "sk-stub" not in json.dumps(details)
+
+
+def test_connections_override_per_run(server: WorkspaceServer) -> None:
+    from ember.entities.connections import Connection
+    from tests.flows.openai_stub import OpenAIStub
+
+    with OpenAIStub() as stub, MLClient() as client:
+        client.connections.create_or_update(Connection(
+            name="other", type="open_ai", configs={"base_url": stub.url + "/v1"},
+            secrets={"api_key": "sk-other"}))
+        chat = Path(__file__).parent / "llm_flows" / "chat"
+        r = pf("flow", "test", "--flow", str(chat), "--inputs", "question=hi", "--no-trace")
+        assert r.returncode == 1 and "'smol'" in r.stderr     # the flow's own: not here
+        r = pf("flow", "test", "--flow", str(chat), "--inputs", "question=hi", "--no-trace",
+               "--connections", "chat.connection=other", "chat.deployment_name=zzz")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"answer": "echo: hi"}
+        sent = stub.requests[-1]
+        assert sent.body["model"] == "zzz"
+        assert sent.headers["authorization"] == "Bearer sk-other"
