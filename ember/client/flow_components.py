@@ -49,9 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from ember.client.dsl import ArgumentError, ComponentFunc
-from ember.client.flow_runs import _requirements, _shell_quote, staged_flow
+from ember.client.flow_runs import staged_flow, with_requirements
 from ember.entities.components import Component, ComponentInput, ComponentOutput
 from ember.errors import InvalidInputError, SpecError
+from ember.flows.dag import Flow
 from ember.flows.batch import BatchConfig
 from ember.flows.loader import load_flow
 from ember.specs._job_io import RESERVED_IO_NAMES
@@ -132,7 +133,7 @@ def flow_component(source: str | Path) -> Component:
     code = _staged.enter_context(staged_flow(flow))
     return Component(
         name=_component_name(flow.folder.name),
-        command=_command(cfg, mapped, _requirements(flow)),
+        command=_command(flow, cfg, mapped),
         display_name=flow.name,
         description=flow.description,
         tags=dict(flow.tags),
@@ -148,7 +149,7 @@ def flow_component(source: str | Path) -> Component:
     )
 
 
-def _command(cfg: BatchConfig, mapped: list[str], requirements: list[str]) -> str:
+def _command(flow: Flow, cfg: BatchConfig, mapped: list[str]) -> str:
     """``python -m ember.flows.batch`` over the step's inputs; then ``output.jsonl`` alone
     into ``flow_outputs`` (so it is the next step's data file)."""
     parts = [f"python -m ember.flows.batch --config {cfg.encode()}",
@@ -159,10 +160,7 @@ def _command(cfg: BatchConfig, mapped: list[str], requirements: list[str]) -> st
     parts.append("--output ${{outputs.%s}}" % DEBUG_INFO)
     command = (" ".join(parts) + ' && cp "${{outputs.%s}}/output.jsonl" '
                '"${{outputs.%s}}/output.jsonl"' % (DEBUG_INFO, FLOW_OUTPUTS))
-    if requirements:
-        reqs = " ".join(_shell_quote(r) for r in requirements)
-        command = f"python -m uv pip install --quiet --python python {reqs} && {command}"
-    return command
+    return with_requirements(flow, command)
 
 
 def _heredoc(name: str) -> str:

@@ -55,6 +55,16 @@ def _requirements(flow: Flow) -> list[str]:
     return wanted
 
 
+def with_requirements(flow: Flow, command: str) -> str:
+    """``command``, preceded by installing the flow's requirements (uv, into the job's own
+    environment: a job on the server's Python has an overlay venv of its own)."""
+    wanted = _requirements(flow)
+    if not wanted:
+        return command
+    reqs = " ".join(_shell_quote(r) for r in wanted)
+    return f"python -m uv pip install --quiet --python python {reqs} && {command}"
+
+
 @contextmanager
 def staged_flow(flow: Flow) -> Iterator[Path]:
     """The folder to upload: the flow folder itself, or a copy with the includes in it and
@@ -136,10 +146,7 @@ class FlowRunOperations:
                           environment_variables=dict(run.environment_variables))
         command = (f"python -m ember.flows.batch --config {cfg.encode()}{args}"
                    " --output ${{outputs.flow_outputs}}")
-        wanted = _requirements(flow)
-        if wanted:
-            reqs = " ".join(_shell_quote(r) for r in wanted)
-            command = f"python -m uv pip install --quiet --python python {reqs} && {command}"
+        command = with_requirements(flow, command)
         properties = {fr.FLOW_RUN: "true", fr.FLOW_PATH: str(flow.folder),
                       fr.FLOW_DATA: run.data or "", fr.FLOW_BASE_RUN: run.run or "",
                       fr.FLOW_VARIANT: run.variant or "",
