@@ -39,6 +39,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from openai.types import Completion
+from openai.types.chat import ChatCompletion
+
 from ember.errors import InvalidInputError, NotFoundError
 from ember.flows import _chat_format as cf
 from ember.flows import _openai_calls as oc
@@ -149,9 +152,14 @@ async def run_llm_node(ctx: NodeContext, inputs: dict[str, Any]) -> Any:
             opened = await oc.stream_open(what, client, api, request, timeout, plain)
             return oc.pieces(opened, span, api, what, plain)
         aclient = oc.async_client(plain)
-        create = aclient.chat.completions.create if api == "chat" else aclient.completions.create
-        response = await oc.with_retries(what, lambda: create(**request, timeout=timeout),
-                                         timeout, plain)
+        # The client's own POST with the finished body: ``create(**request)`` first walks
+        # every argument through openai's TypedDict transforms, which was 40 % of a batch
+        # run's CPU against a fast server; the body here is plain JSON already. The path,
+        # Azure's deployment rewrite, errors and the typed response are the client's as ever.
+        path, cast = (("/chat/completions", ChatCompletion) if api == "chat"
+                      else ("/completions", Completion))
+        response: Any = await oc.with_retries(what, lambda: aclient.post(
+            path, body=request, cast_to=cast, options={"timeout": timeout}), timeout, plain)
         span.set_attribute("llm.response.model", response.model)
         oc.set_usage(span, response.usage)
         if api == "completion":
