@@ -39,7 +39,7 @@ def load_or_create_key(home: Path, given: str = "") -> bytes:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                pass
+                pass   # another process made the key first: read that one below
         finally:
             tmp.unlink(missing_ok=True)
     return _checked(path.read_bytes().strip(), str(path))

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from ember.client.mlclient import MLClient
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
-from tests.conftest import WorkspaceServer
+from tests.conftest import WorkspaceServer, wait_for
 from tests.flows.openai_stub import OpenAIStub
 from tests.serving.test_worker import Worker
 
@@ -124,9 +123,7 @@ def test_score_health_swagger_and_errors(basic: Served) -> None:
         assert body["schema"]["properties"]["name"] == {"type": "string", "default": "world"}
         assert c.get("/nowhere").status_code == 404
     # the node's traceback went to the log, not to the caller
-    deadline = time.monotonic() + 10
-    while "the question was boom" not in "".join(basic.stderr) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "the question was boom" in "".join(basic.stderr), timeout=10)
     assert "Traceback" in "".join(basic.stderr)
 
 
@@ -307,13 +304,12 @@ def test_each_request_is_a_trace_in_the_workspace(server: WorkspaceServer) -> No
         for q in ("one", "two"):
             assert httpx.post(f"{served.url}/score", json={"question": q},
                               timeout=30).status_code == 200
-        deadline = time.monotonic() + 30
-        traces: list[Any] = []
-        while len(traces) < 2 and time.monotonic() < deadline:
+        def searched() -> list[Any]:
             found = httpx.post(f"{tracking}/api/3.0/mlflow/traces/search",
                                json={"experiment_ids": [experiment]}, timeout=30)
-            traces = found.json().get("traces", [])
-            time.sleep(0.1)
+            return list(found.json().get("traces", []))
+
+        traces = wait_for(lambda: len(t := searched()) >= 2 and t, timeout=30)
         assert len(traces) == 2, traces
         assert {t["tags"]["mlflow.traceName"] for t in traces} == {"basic"}
         assert sorted(json.loads(t["request_preview"])["question"] for t in traces) == \

@@ -32,6 +32,14 @@ def _experiment(prefix: str = "traces") -> str:
     return mlflow.set_experiment(f"{prefix}-{uuid.uuid4().hex[:8]}").experiment_id
 
 
+def _next_millisecond() -> None:
+    """Wait until the clock's millisecond changes: request times have millisecond resolution,
+    and the order asserted below needs them distinct."""
+    start = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 == start:
+        pass
+
+
 def _flush() -> None:
     import mlflow
 
@@ -62,7 +70,7 @@ def test_traced_functions_land_in_ember_and_read_back_as_span_trees(tracking_uri
         raise ValueError(f"boom: {text}")
 
     outer(21)
-    time.sleep(0.005)   # distinct request times: the newest is listed first
+    _next_millisecond()   # distinct request times: the newest is listed first
     with pytest.raises(ValueError):
         failing("x")
     _flush()
@@ -131,7 +139,7 @@ def test_trace_tags_filters_paging_and_deletion(tracking_uri: str) -> None:
 
     for i in range(5):
         work(i)
-        time.sleep(0.005)   # distinct request times
+        _next_millisecond()   # distinct request times
     _flush()
     client = MlflowClient()
     ids = [t.info.trace_id for t in client.search_traces(locations=[exp_id],
