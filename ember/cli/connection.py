@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from ember.cli.common import client
+from ember.cli.common import NoWaitOpt, client
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Connections for prompt flows: open_ai, azure_open_ai, custom, serp, "
@@ -31,7 +31,7 @@ def _shown(conn: Any) -> dict[str, Any]:
 
 @app.command("create")
 def create(file: Path = FileOpt, set_: list[str] = SetOpt, name: str = NameOpt,
-           output: str = OutputOpt) -> None:
+           no_wait: bool = NoWaitOpt, output: str = OutputOpt) -> None:
     """Create a connection from YAML (or replace one of the same name and type); values
     written ${env:VAR} are read from this shell's environment."""
     from ember.specs.connections import load_connection_spec
@@ -45,7 +45,7 @@ def create(file: Path = FileOpt, set_: list[str] = SetOpt, name: str = NameOpt,
 
 @app.command("update")
 def update(file: Path = typer.Option(None, "--file", "-f"), set_: list[str] = SetOpt,
-           name: str = NameOpt, output: str = OutputOpt) -> None:
+           name: str = NameOpt, no_wait: bool = NoWaitOpt, output: str = OutputOpt) -> None:
     """Update a connection from YAML (--file), or change fields of the stored one with --set
     (e.g. -n my_conn --set base_url=http://...). Secrets left out keep their values."""
     from ember.errors import InvalidInputError
@@ -80,7 +80,8 @@ def list_(output: str = OutputOpt) -> None:
 
 @app.command("delete")
 def delete(name: str = typer.Option(..., "--name", "-n"),
-           yes: bool = typer.Option(False, "--yes", "-y"), output: str = OutputOpt) -> None:
+           yes: bool = typer.Option(False, "--yes", "-y"), no_wait: bool = NoWaitOpt,
+           output: str = OutputOpt) -> None:
     """Delete the connection (flows that name it fail until it exists again)."""
     if not yes:
         typer.confirm(f"Delete connection {name!r}?", abort=True)

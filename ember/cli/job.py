@@ -110,7 +110,7 @@ def update(name: str = typer.Option(..., "--name", "-n"),
            set_: list[str] = typer.Option([], "--set", help="display_name=..., "
                                           "description=..., tags.<k>=... (repeatable)"),
            remove: list[str] = typer.Option([], "--remove", help="tags.<k> (repeatable)"),
-           output: str = OutputOpt) -> None:
+           no_wait: bool = NoWaitOpt, output: str = OutputOpt) -> None:
     """Change a job's display name, description or tags (a running job's too)."""
     from ember.client.jobs import changes_from_set
 
@@ -136,7 +136,7 @@ def restore(name: str = typer.Option(..., "--name", "-n"), output: str = OutputO
 @app.command("delete")
 def delete(name: str = typer.Option(..., "--name", "-n"),
            yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
-           output: str = OutputOpt) -> None:
+           no_wait: bool = NoWaitOpt, output: str = OutputOpt) -> None:
     """Delete an ended job (a pipeline or sweep with its children; not in az: Azure keeps
     jobs). Its MLflow run is marked deleted; its files stay."""
     if not yes:

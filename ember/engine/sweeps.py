@@ -354,6 +354,12 @@ class SweepDriver(Driver):
         best trial so far is still recorded), or Failed when no trial gave an objective."""
         scored = [(v, t) for t in trials if t.status == JobStatus.COMPLETED
                   and (v := self._final(workspace, t, sweep)) is not None]
+        for value, t in scored:
+            # A trial that ended after this tick's first look was never told: its row in the
+            # trial table still needs its objective.
+            if t.properties.get(OBJECTIVE_PROPERTY) is None:
+                t.properties = {**t.properties, OBJECTIVE_PROPERTY: repr(value)}
+                self.jobs.update(workspace, t)
         allowed = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
         with self._guard:
             self._states.pop(job.name, None)
