@@ -233,7 +233,7 @@ def wait_ok(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -328,8 +328,11 @@ def main() -> None:
                 ("ember", [*ember_bin, "pf", "flow", "serve", "--source", str(pyflow)],
                  em_env)):
             port = free_port()
+            # Into a file, not a pipe nobody reads: pf's server logs every request, and a
+            # full pipe stalls it (the earlier run's ReadTimeouts).
+            log = open(work / f"serve-{label}.log", "wb")
             proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, cwd=work,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             try:
                 wait_ok(f"http://127.0.0.1:{port}/health", proc)
@@ -341,6 +344,7 @@ def main() -> None:
             finally:
                 os.killpg(proc.pid, 15)
                 proc.wait(timeout=30)
+                log.close()
         serve["p50_speedup"] = round(serve["pf"]["p50_ms"] / serve["ember"]["p50_ms"], 1)
         serve["throughput_ratio"] = round(serve["ember"]["throughput_rps"]
                                           / serve["pf"]["throughput_rps"], 1)

@@ -30,6 +30,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as ProtoStatus
 from ember.entities import limits
 from ember.entities.traces import TRACE_ID_PREFIX, SpanStatus, TraceSpan
 from ember.errors import InvalidInputError, PayloadTooLargeError
+from ember.tracking._otlp_json import spans_from_json
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -124,6 +125,11 @@ def parse_request(body: bytes, content_type: str | None,
         if not isinstance(data, dict):
             raise InvalidInputError("the body must be a JSON object (an OTLP "
                                     "ExportTraceServiceRequest)")
+        fast = spans_from_json(data, _span_of)
+        if fast is not None:
+            if not fast:
+                raise InvalidInputError("the OTLP request holds no span")
+            return fast
         _hex_ids_to_base64(data)
         try:
             ParseDict(data, request, ignore_unknown_fields=True)
@@ -151,31 +157,45 @@ def _id(raw: bytes, width: int, what: str, index: int) -> str:
 
 
 def _span(proto: ProtoSpan, json_strings: bool, index: int) -> TraceSpan:
-    trace_hex = _id(proto.trace_id, 16, "trace_id", index)
-    span_id = _id(proto.span_id, 8, "span_id", index)
-    parent = _id(proto.parent_span_id, 8, "parent_span_id", index) \
-        if proto.parent_span_id else None
+    return _span_of({
+        "trace_id": proto.trace_id, "span_id": proto.span_id,
+        "parent_span_id": proto.parent_span_id, "name": proto.name,
+        "start_time_unix_nano": proto.start_time_unix_nano,
+        "end_time_unix_nano": proto.end_time_unix_nano,
+        "status": _STATUS.get(proto.status.code, SpanStatus.UNSET),
+        "status_message": proto.status.message, "kind": int(proto.kind),
+        "attributes": [(a.key, (a.value.WhichOneof("value") == "string_value",
+                                decode_any(a.value))) for a in proto.attributes],
+        "events": [{"name": e.name, "time_unix_nano": e.time_unix_nano,
+                    "attributes": {a.key: decode_any(a.value) for a in e.attributes}}
+                   for e in proto.events]}, json_strings, index)
+
+
+def _span_of(fields: dict[str, Any], json_strings: bool, index: int) -> TraceSpan:
+    """A span from its fields, read from protobuf or straight from OTLP/JSON
+    (``tracking/_otlp_json.py``): ids as bytes, attributes as ``(key, (is a string, value))``."""
+    trace_hex = _id(fields["trace_id"], 16, "trace_id", index)
+    span_id = _id(fields["span_id"], 8, "span_id", index)
+    parent = _id(fields["parent_span_id"], 8, "parent_span_id", index) \
+        if fields["parent_span_id"] else None
     trace_id = TRACE_ID_PREFIX + trace_hex
     attributes: dict[str, str] = {}
-    for attr in proto.attributes:
-        if json_strings and attr.value.WhichOneof("value") == "string_value":
-            attributes[attr.key] = _json_text(attr.value.string_value)
+    for key, (is_string, value) in fields["attributes"]:
+        if json_strings and is_string:
+            attributes[key] = _json_text(value)
         else:
-            attributes[attr.key] = dump_value(decode_any(attr.value))
+            attributes[key] = dump_value(value)
     # The id is derived from the OTLP trace id, never taken from the sender (as MLflow does).
     attributes[REQUEST_ID] = dump_value(trace_id)
     span_type = _loads(attributes.get(SPAN_TYPE))
     return TraceSpan(
         trace_id=trace_id, span_id=span_id, parent_span_id=parent,
-        name=proto.name.replace("\x00", ""),   # PostgreSQL text holds no NUL
-        start_time_ns=proto.start_time_unix_nano,
-        end_time_ns=proto.end_time_unix_nano or None,
+        name=fields["name"].replace("\x00", ""),   # PostgreSQL text holds no NUL
+        start_time_ns=fields["start_time_unix_nano"],
+        end_time_ns=fields["end_time_unix_nano"] or None,
         span_type=span_type if isinstance(span_type, str) else None,
-        status=_STATUS.get(proto.status.code, SpanStatus.UNSET),
-        status_message=proto.status.message, kind=int(proto.kind), attributes=attributes,
-        events=[{"name": e.name, "time_unix_nano": e.time_unix_nano,
-                 "attributes": {a.key: decode_any(a.value) for a in e.attributes}}
-                for e in proto.events])
+        status=fields["status"], status_message=fields["status_message"],
+        kind=fields["kind"], attributes=attributes, events=fields["events"])
 
 
 def _json_text(text: str) -> str:
