@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ember.errors import EmberError, InvalidInputError
+from ember.errors import EmberError, InvalidInputError, ServerUnavailableError
 from ember.flows import data as flowdata
 from ember.flows.connections import ConnectionProvider
 from ember.flows.trace import Tracer
@@ -227,7 +227,7 @@ def _log_metrics(summary: dict[str, Any], metrics: dict[str, Any]) -> None:
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not uri.startswith("http") or not run_id:
         return
-    import httpx
+    from ember.flows._http import Http
 
     now = int(time.time() * 1000)
     values = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -237,8 +237,11 @@ def _log_metrics(summary: dict[str, Any], metrics: dict[str, Any]) -> None:
                    **{f"__pf__.{k}": v for k, v in summary["system_metrics"].items()}})
     body = {"run_id": run_id, "metrics": [
         {"key": k, "value": float(v), "timestamp": now, "step": 0} for k, v in values.items()]}
-    resp = httpx.post(uri.rstrip("/") + "/api/2.0/mlflow/runs/log-batch", json=body, timeout=30)
-    resp.raise_for_status()
+    url = uri.rstrip("/") + "/api/2.0/mlflow/runs/log-batch"
+    resp = Http(url).post(url, json_body=body)
+    if resp.status_code >= 400:
+        raise ServerUnavailableError(f"logging the run's metrics: {url} answered "
+                                     f"{resp.status_code}: {resp.text[:200]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         if exporter is not None:
             exporter.close()
     metrics = json.loads((Path(cfg.output) / "metrics.json").read_text())
-    _log_metrics(summary, metrics)
+    try:
+        _log_metrics(summary, metrics)
+    except (EmberError, ConnectionError) as exc:
+        print(f"[ember] the run's metrics were not logged: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(f"[ember] {summary['completed_lines']}/{summary['total_lines']} lines completed, "
           f"{summary['failed_lines']} failed", flush=True)
     if summary["first_error"]:

@@ -1,6 +1,6 @@
 """A flow run's two links to the workspace server: connections (``listsecrets``) and traces
-(OTLP JSON to ``<tracking uri>/v1/traces``). Plain httpx, so a job's process needs no SDK;
-imported when first used, so a flow test that needs neither does not pay for it."""
+(OTLP JSON to ``<tracking uri>/v1/traces``). A plain standard-library client
+(``flows/_http.py``), so a job's process needs no SDK and pays no import for it."""
 
 from __future__ import annotations
 
@@ -13,15 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.errors import InvalidInputError, NotFoundError, ServerUnavailableError
+from ember.flows._http import Http, HttpError
 from ember.flows.trace import Span, to_otlp_request
 
 log = logging.getLogger(__name__)
-
-
-def _transport_error() -> type[Exception]:
-    import httpx
-
-    return httpx.TransportError
 
 
 class HttpConnectionProvider:
@@ -31,9 +26,7 @@ class HttpConnectionProvider:
                  headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
-        import httpx
-
-        self._client = httpx.Client(timeout=timeout, headers=headers)
+        self._client = Http(self.base_url, timeout=timeout, headers=headers)
         self._cache: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
@@ -45,7 +38,7 @@ class HttpConnectionProvider:
         url = f"{self.base_url}/api/v1/workspaces/{self.workspace}/connections/{quoted}/listsecrets"
         try:
             resp = self._client.post(url)
-        except _transport_error() as exc:
+        except HttpError as exc:
             raise ServerUnavailableError(f"cannot reach the Ember server at {self.base_url} "
                                          f"for connection {name!r}: {exc}") from None
         if resp.status_code == 404:
@@ -84,17 +77,15 @@ class TraceExporter:
         headers = {"x-mlflow-experiment-id": experiment_id, "content-type": "application/json"}
         if run_id:
             headers["x-mlflow-run-id"] = run_id
-        import httpx
-
-        self._client = httpx.Client(timeout=timeout, headers=headers)
+        self._client = Http(self.url, timeout=timeout, headers=headers)
         self.failed: str | None = None
 
     def export(self, spans: list[Span]) -> bool:
         if not spans or self.failed:
             return False
         try:
-            resp = self._client.post(self.url, json=to_otlp_request(spans))
-        except _transport_error() as exc:
+            resp = self._client.post(self.url, json_body=to_otlp_request(spans))
+        except HttpError as exc:
             self.failed = f"cannot reach {self.url}: {exc}"
         else:
             if resp.status_code < 400:
