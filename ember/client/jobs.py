@@ -27,6 +27,7 @@ from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
 
 STREAM_POLL_SECONDS = 0.25
+STREAM_WAIT_SECONDS = 5.0
 
 
 def job_with_url(http: Http, body: dict[str, Any]) -> Job:
@@ -196,12 +197,15 @@ class JobOperations:
         if first.type in ("pipeline", "sweep"):
             self._follow_children(first, out)
             return self._summary(name, out)
+        status = first.status
         while True:
+            # A long poll: the server answers when the log grows or the status changes.
+            started = time.monotonic()
             resp = self._http.request("GET", self._http.ws(f"/jobs/{name}/logs"),
-                                      params={"offset": offset})
+                                      params={"offset": offset, "wait": STREAM_WAIT_SECONDS})
             chunk = resp.content
             size = int(resp.headers["X-Ember-Log-Size"])
-            status = resp.headers["X-Ember-Job-Status"]
+            before, status = status, resp.headers["X-Ember-Job-Status"]
             if chunk:
                 offset += len(chunk)
                 out.write(decoder.decode(chunk))
@@ -209,8 +213,9 @@ class JobOperations:
             if status in JobStatus.TERMINAL and offset >= size:
                 out.write(decoder.decode(b"", final=True))
                 break
-            if not chunk:
-                time.sleep(STREAM_POLL_SECONDS)
+            if not chunk and status == before and \
+                    time.monotonic() - started < STREAM_POLL_SECONDS:
+                time.sleep(STREAM_POLL_SECONDS)   # a server that does not wait: poll
         return self._summary(name, out)
 
     def _follow_children(self, job: Job, out: IO[str]) -> None:

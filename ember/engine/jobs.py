@@ -64,6 +64,9 @@ def default_output_uri(job: str, output: str) -> str:
     return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/azureml/{job}/{output}/"
 
 
+MAX_LOG_WAITERS = 8   # log readers waiting at once (read_log's wait)
+
+
 class JobService:
     def __init__(self, jobs: JobStore, environments: EnvironmentService, data: DataService,
                  datastores: DatastoreService, uploads: UploadService,
@@ -80,6 +83,14 @@ class JobService:
         self._listeners: list[Callable[[JobEvent], None]] = []
         self._log_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Bumped on every log append and status change: log readers waiting for news
+        # (read_log's ``wait``) wake on it. Only this process's changes wake them; another
+        # server process's are seen when the wait ends.
+        self._changed = threading.Condition()
+        self._changes = 0
+        # Each waiting reader holds a thread of the server's pool: a few may wait, the rest
+        # are answered at once (their clients poll).
+        self._waiters = threading.BoundedSemaphore(MAX_LOG_WAITERS)
 
     def subscribe(self, listener: Callable[[JobEvent], None]) -> None:
         """Call ``listener`` after every status change this service records, synchronously,
@@ -87,8 +98,14 @@ class JobService:
         self._listeners.append(listener)
 
     def _publish(self, event: JobEvent) -> None:
+        self._bump()
         for listener in self._listeners:
             listener(event)
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._changes += 1
+            self._changed.notify_all()
 
     # --- submit -----------------------------------------------------------------------------
 
@@ -495,7 +512,9 @@ class JobService:
         with self._log_lock(name):
             if not data:
                 return self.artifacts.size(path)
-            return self.artifacts.append_bytes(path, data)
+            size = self.artifacts.append_bytes(path, data)
+        self._bump()
+        return size
 
     def append_log(self, workspace: str, name: str, offset: int, data: bytes) -> int:
         """Append a runner's log chunk at ``offset``; resent bytes are not written twice.
@@ -510,15 +529,39 @@ class JobService:
             skip = max(0, size - offset)
             if skip >= len(data):
                 return size
-            return self.artifacts.append_bytes(path, data[skip:])
+            size = self.artifacts.append_bytes(path, data[skip:])
+        self._bump()
+        return size
 
-    def read_log(self, workspace: str, name: str, offset: int,
-                 max_bytes: int = 1 << 20) -> tuple[bytes, int, Job]:
-        job = self._store.get(workspace, name)
-        path = self._run_path(workspace, name, LOG_PATH)
-        size = self.artifacts.size(path)
-        data = self.artifacts.read_range(path, offset, max_bytes) if offset < size else b""
-        return data, size, job
+    def read_log(self, workspace: str, name: str, offset: int, max_bytes: int = 1 << 20,
+                 wait: float = 0.0) -> tuple[bytes, int, Job]:
+        """The log's bytes from ``offset``, its size and the job. With ``wait`` > 0 and
+        nothing new yet on a job still going, first wait up to that many seconds for its
+        log to grow or its status to change (a follower's long poll: it hears of the end at
+        once instead of at its next poll)."""
+        if wait > 0 and self._waiters.acquire(blocking=False):
+            try:
+                return self._read_log(workspace, name, offset, max_bytes, wait)
+            finally:
+                self._waiters.release()
+        return self._read_log(workspace, name, offset, max_bytes, 0.0)
+
+    def _read_log(self, workspace: str, name: str, offset: int, max_bytes: int,
+                  wait: float) -> tuple[bytes, int, Job]:
+        deadline = time.monotonic() + wait
+        while True:
+            with self._changed:
+                seen = self._changes
+            job = self._store.get(workspace, name)
+            path = self._run_path(workspace, name, LOG_PATH)
+            size = self.artifacts.size(path)
+            data = self.artifacts.read_range(path, offset, max_bytes) if offset < size else b""
+            left = deadline - time.monotonic()
+            if data or job.status in JobStatus.TERMINAL or left <= 0:
+                return data, size, job
+            with self._changed:
+                if self._changes == seen and not self._changed.wait(left):
+                    return data, size, job
 
     def put_artifact(self, workspace: str, name: str, path: str, data: bytes) -> None:
         self._store.get(workspace, name)

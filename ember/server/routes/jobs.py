@@ -20,6 +20,7 @@ from ember.server.schemas.jobs import (
 )
 
 router = APIRouter(tags=["jobs"])
+MAX_LOG_WAIT_SECONDS = 10.0
 
 
 @router.post("/jobs", status_code=201)
@@ -111,12 +112,16 @@ def cancel_job(name: str, ctx: WorkspaceContext = Depends(check_access)) -> JobO
 
 
 @router.get("/jobs/{name}/logs", response_class=Response, responses=BINARY_RESPONSE)
-def read_logs(name: str, offset: int = 0, max_bytes: int = 1 << 20,
+def read_logs(name: str, offset: int = 0, max_bytes: int = 1 << 20, wait: float = 0.0,
               ctx: WorkspaceContext = Depends(check_access)) -> Response:
-    """Raw log bytes from ``offset``; headers carry the log size and the job status."""
+    """Raw log bytes from ``offset``; headers carry the log size and the job status. With
+    ``wait`` (seconds, at most 10), a job with nothing new is waited for first."""
     if offset < 0 or max_bytes <= 0:
         raise InvalidInputError("offset must be ≥ 0 and max_bytes > 0")
-    data, size, job = ctx.platform.jobs.read_log(ctx.name, name, offset, min(max_bytes, 8 << 20))
+    if not 0 <= wait <= MAX_LOG_WAIT_SECONDS:
+        raise InvalidInputError(f"wait must be between 0 and {MAX_LOG_WAIT_SECONDS} seconds")
+    data, size, job = ctx.platform.jobs.read_log(ctx.name, name, offset, min(max_bytes, 8 << 20),
+                                                 wait=wait)
     return Response(content=data, media_type="application/octet-stream",
                     headers={"X-Ember-Log-Size": str(size), "X-Ember-Job-Status": job.status})
 
