@@ -1,6 +1,14 @@
 """The Python SDK: MLClient and its operation groups, over HTTP only."""
 
+import sys as _sys
 from pathlib import Path as _Path
+
+# httpx's package import also imports its own command line (click, rich, pygments) when those
+# are installed, as typer installs them: a third of its import time, for a CLI the SDK never
+# runs. Marked absent, it is skipped (httpx's __init__ expects that ImportError). Here, before
+# any SDK module imports httpx.
+if "httpx" not in _sys.modules:
+    _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 from ember.entities.components import Component as _Component
 from ember.specs.flow_steps import register_flow_loader as _register_flow_loader

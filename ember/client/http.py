@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -9,12 +10,22 @@ import httpx
 from ember.errors import ServerUnavailableError, error_from_body
 
 
+def _tls(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's default: a context with the system's CAs, loaded when the client is made (a
+    few tens of milliseconds). A plain-http server needs none: this context has no CAs, so a
+    TLS connection it were asked for would fail its verification rather than skip it."""
+    if base_url.startswith("https://"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class Http:
     def __init__(self, base_url: str, workspace: str, timeout: float = 60.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
-        self.client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                   verify=_tls(self.base_url))
 
     def ws(self, path: str) -> str:
         return f"/api/v1/workspaces/{self.workspace}{path}"

@@ -6,18 +6,22 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from typing import TYPE_CHECKING
 
 from ember.artifacts.snapshot import collect_files, tree_hash, write_tar
 from ember.client.http import Http
 from ember.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 
 def progress(show: bool | None = None) -> Progress:
     if show is None:
         show = sys.stderr.isatty()
+    # rich is imported here, when a transfer starts: most commands never upload.
     from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), console=Console(stderr=True), disable=not show,
