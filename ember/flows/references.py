@@ -15,6 +15,7 @@ reference, the node and the step that was missing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,13 @@ def parse(value: Any) -> Reference | None:
     it is shaped ``${...}`` but malformed (``${}``, ``${node.inputs}``, ``${a.output[x}``)."""
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+# A flow's few reference strings are parsed again for every node of every line; Reference is
+# immutable, so each string is parsed once (a malformed one raises each time: not cached).
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> Reference | None:
     match = _WHOLE.match(value.strip())
     if match is None:
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,13 @@ PARSER = "PARSER"        # a prompt node (renders a template)
 
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar("ember_flow_span",
                                                                        default=None)
+
+# Trace and span ids need to be unique, not secret (OpenTelemetry's SDK draws them the same
+# way): a generator seeded from the system instead of a system call for each of a batch's
+# thousands of spans. Its own instance, so a tool's random.seed() cannot repeat ids; seeded
+# again in a forked child, which would otherwise draw its parent's ids.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
 
 
 def _json(value: Any) -> str:
@@ -127,9 +135,9 @@ class Tracer:
         """Open a span under the current one (a new trace when there is none); the span ends
         when the block does, with status ERROR and the exception recorded if it raises."""
         parent = _current.get()
-        trace_id = parent.trace_id if parent is not None else os.urandom(16).hex()
+        trace_id = parent.trace_id if parent is not None else _ids.randbytes(16).hex()
         span = Span(name=name, span_type=span_type, trace_id=trace_id,
-                    span_id=os.urandom(8).hex(),
+                    span_id=_ids.randbytes(8).hex(),
                     parent_id=parent.span_id if parent is not None else None,
                     start_ns=time.time_ns(), inputs=inputs,
                     attributes=dict(attributes or {}))
