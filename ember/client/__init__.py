@@ -10,11 +10,15 @@ from pathlib import Path as _Path
 if "httpx" not in _sys.modules:
     _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from ember.entities.components import Component as _Component
-from ember.specs.flow_steps import register_flow_loader as _register_flow_loader
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from ember.specs._flow_loader import register_flow_loader as _register_flow_loader
+
+if _TYPE_CHECKING:
+    from ember.entities.components import Component as _Component
 
 
-def _flow_component(path: _Path) -> _Component:
+def _flow_component(path: _Path) -> "_Component":
     # Imported on first use: the flow engine is not loaded for YAML without a flow step.
     from ember.client.flow_components import flow_component
 

@@ -11,13 +11,27 @@ Every validation failure is a :class:`~ember.errors.SpecError` (bad references o
 :class:`~ember.errors.InvalidInputError`).
 """
 
-from ember.specs.data import load_data_spec
-from ember.specs.environments import environment_from_dict, load_environment_spec
-from ember.specs.expressions import find_references, render_command, validate_command
-from ember.specs.jobs import job_extras, job_from_dict, load_job_spec
-from ember.specs.overrides import apply_overrides
-from ember.specs.references import is_asset_ref, parse_asset_ref
-from ember.specs.yamlio import load_yaml, load_yaml_text
+from importlib import import_module
+from typing import Any
+
+# name -> the module defining it, imported on first use (PEP 562): importing one spec module
+# (the flow engine reads YAML through yamlio) must not load every other one.
+_EXPORTS = {
+    "load_data_spec": "data", "environment_from_dict": "environments",
+    "load_environment_spec": "environments", "find_references": "expressions",
+    "render_command": "expressions", "validate_command": "expressions",
+    "job_extras": "jobs", "job_from_dict": "jobs", "load_job_spec": "jobs",
+    "apply_overrides": "overrides", "is_asset_ref": "references",
+    "parse_asset_ref": "references", "load_yaml": "yamlio", "load_yaml_text": "yamlio",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ember.specs' has no attribute {name!r}")
+    return getattr(import_module(f"ember.specs.{module}"), name)
+
 
 __all__ = [
     "apply_overrides",

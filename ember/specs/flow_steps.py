@@ -18,7 +18,7 @@ What is here is only what the YAML loader needs and can know without the flow en
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from ember.entities.components import Component
 from ember.errors import EmberError, SpecError
+from ember.specs import _flow_loader
+from ember.specs._flow_loader import FlowLoader, register_flow_loader
 from ember.specs._schema import Section, plain
 from ember.specs.references import is_uri, local_path_of
 from ember.specs.yamlio import load_yaml
@@ -36,15 +38,7 @@ RUN_SCHEMA = "promptflow/latest/Run.schema.json"
 CONNECTIONS = "connections"
 DATA_INPUTS = ("data", "run_outputs")
 
-# (path of a flow.dag.yaml / flow folder / run.yaml) -> the flow's component.
-FlowLoader = Callable[[Path], Component]
-_loader: FlowLoader | None = None
-
-
-def register_flow_loader(loader: FlowLoader) -> None:
-    """Set the function that builds a flow's component (``ember.client`` sets it)."""
-    global _loader
-    _loader = loader
+__all__ = ["FlowLoader", "register_flow_loader"]   # kept here for their importers
 
 
 def flow_source(path: Path) -> Path | None:
@@ -94,14 +88,14 @@ def step_flow_source(sec: Section) -> Path | None:
 def load_flow_component(path: Path, sec: Section | None = None) -> Component:
     """The flow's component, through the registered loader. Errors that do not name a file
     already (a SpecError from the flow loader does) are said at the step's ``component:``."""
-    if _loader is None:
+    if _flow_loader.loader is None:
         message = ("a prompt flow as a component is loaded by Ember's client; import "
                    "ember.client before loading this YAML")
         if sec is not None:
             sec.fail("component", message)
         raise SpecError(message, file=str(path))
     try:
-        return _loader(path)
+        return _flow_loader.loader(path)
     except SpecError:
         raise
     except EmberError as exc:
