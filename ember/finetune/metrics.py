@@ -377,7 +377,8 @@ def _probability_matrix(probabilities: Sequence[Any], labels: list[str]) -> Any:
     matrix = np.zeros((len(probabilities), k))
     for i, row in enumerate(probabilities):
         if isinstance(row, dict):
-            row = [row.get(label, row.get(_label(label, "class"), 0.0)) for label in labels]
+            by_label = {_label(key, "a probability's class"): v for key, v in row.items()}
+            row = [by_label.get(label, 0.0) for label in labels]
         elif isinstance(row, (int, float)) and not isinstance(row, bool) and k == 2:
             row = [1.0 - float(row), float(row)]
         if not isinstance(row, (list, tuple)) or len(row) != k:
@@ -530,18 +531,17 @@ def _regression(y_true: list[float], y_pred: list[float]) -> Result:
     from sklearn import metrics as skm
 
     y, p = np.array(y_true), np.array(y_pred)
-    result: Result = {
-        "mean_absolute_error": float(skm.mean_absolute_error(y, p)),
-        "median_absolute_error": float(skm.median_absolute_error(y, p)),
-        "root_mean_squared_error": float(skm.root_mean_squared_error(y, p)),
-    }
+    errors = {"mean_absolute_error": float(skm.mean_absolute_error(y, p)),
+              "median_absolute_error": float(skm.median_absolute_error(y, p)),
+              "root_mean_squared_error": float(skm.root_mean_squared_error(y, p))}
+    result: Result = dict(errors)
     if len(y) > 1:
         result["r2_score"] = float(skm.r2_score(y, p))
         result["explained_variance"] = float(skm.explained_variance_score(y, p))
     spread = float(y.max() - y.min())
     if spread > 0:
-        for name in ("mean_absolute_error", "median_absolute_error", "root_mean_squared_error"):
-            result[f"normalized_{name}"] = float(result[name]) / spread
+        for name, value in errors.items():
+            result[f"normalized_{name}"] = value / spread
         if np.ptp(p) > 0:
             from scipy.stats import spearmanr
 

@@ -39,6 +39,7 @@ def test_13a_tokens_are_sacrebleus(text: str) -> None:
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_bleu_n_is_corpus_bleu_of_order_n(n: int) -> None:
     got = compute("text-translation", REFERENCES, PREDICTIONS)[f"bleu_{n}"]
+    assert isinstance(got, float)
     assert got == pytest.approx(sacre_bleu(PREDICTIONS, [REFERENCES], n), abs=1e-12)
     assert 0 < got < 1
 
