@@ -161,7 +161,9 @@ def _hf_folder(folder: Path) -> Path:
 
 def _tokenizer_folder(*folders: Path) -> Path:
     for folder in folders:
-        for candidate in (folder, folder / "components" / "tokenizer",
+        # MLflow's transformers flavor keeps it in components/tokenizer beside model/; Azure's
+        # older folders in data/tokenizer beside data/model.
+        for candidate in (folder, folder.parent / "components" / "tokenizer",
                           folder.parent / "tokenizer"):
             if (candidate / "tokenizer_config.json").is_file():
                 return candidate

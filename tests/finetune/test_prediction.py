@@ -143,6 +143,20 @@ def test_an_adapter_folder_loads_its_base_and_changes_the_output(llama: Path,
     assert tuned == [reference_greedy(llama, p, 6, adapter=adapter) for p in PROMPTS]
 
 
+def test_an_mlflow_transformers_folder_finds_model_and_tokenizer(llama: Path,
+                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    (tmp_path / "MLmodel").write_text("flavors:\n  transformers: {}\n")
+    for part in ("model", "components/tokenizer"):
+        (tmp_path / part).mkdir(parents=True)
+    for file in llama.iterdir():
+        shutil.copy(file, tmp_path / ("components/tokenizer" if "token" in file.name
+                                      or "chat" in file.name else "model"))
+    [(answers, _)] = P.generate(P.load_language_model(tmp_path), PROMPTS[:2], max_new_tokens=4)
+    assert answers == [reference_greedy(llama, p, 4) for p in PROMPTS[:2]]
+
+
 def test_an_adapter_whose_base_is_missing(tmp_path: Path) -> None:
     (tmp_path / "adapter_config.json").write_text(json.dumps(
         {"base_model_name_or_path": "/nowhere/base", "peft_type": "LORA"}))
