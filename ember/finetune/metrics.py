@@ -503,8 +503,12 @@ def _multilabel(ground_truth: Sequence[Any], predictions: Sequence[Any],
         for average in ("macro", "micro", "weighted"):
             result[f"{name}_{average}"] = float(fn(Y, P, average=average, zero_division=0))
     if probabilities is not None:   # one independent probability per label: no sum to check
-        scores = np.array([[float(row.get(c, 0.0)) for c in labels] if isinstance(row, dict)
-                           else [float(v) for v in row] for row in probabilities])
+        try:
+            scores = np.array([[float(row.get(c, 0.0)) for c in labels]
+                               if isinstance(row, dict) else [float(v) for v in row]
+                               for row in probabilities])
+        except (TypeError, ValueError):
+            scores = np.zeros(0)
         if scores.shape != Y.shape:
             raise InvalidInputError(f"probabilities must have {len(labels)} columns, one per "
                                     f"label {labels}, or be dicts label → probability")

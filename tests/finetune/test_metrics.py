@@ -310,3 +310,8 @@ def test_fill_mask_needs_log_likelihoods_not_text() -> None:
 def test_multilabel_row_that_is_not_a_list() -> None:
     with pytest.raises(InvalidInputError, match=r"ground_truth\[0\] is str 'a'.*lists of labels"):
         compute("text-classification-multilabel", ["a"], [["a"]])
+
+
+def test_multilabel_probabilities_that_are_not_numbers() -> None:
+    with pytest.raises(InvalidInputError, match="probabilities must have 2 columns"):
+        compute("text-classification-multilabel", [["a"], ["b"]], [["a"], ["b"]], ["x", "y"])
