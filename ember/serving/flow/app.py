@@ -29,7 +29,6 @@ import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from ember.flows.executor import FlowExecutor, LineResult
 from ember.flows.loader import load_flow
 from ember.flows.remote import HttpConnectionProvider, TraceExporter
 from ember.flows.trace import Span
+from ember.serving._service_handler import ServiceHandler
 from ember.serving.worker import MAX_BODY_BYTES, WorkerHTTPServer
 
 JSON = "application/json"
@@ -484,95 +484,27 @@ class FlowHTTPServer(WorkerHTTPServer):
         super().__init__(address, FlowHandler)
 
 
-class FlowHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class FlowHandler(ServiceHandler):
+    """The shared worker handler (``serving/_service_handler.py``) with the flow's service,
+    promptflow's error shape and a ``GET /`` liveness."""
+
     timeout = IDLE_TIMEOUT_SECONDS
+    max_body_bytes = MAX_BODY_BYTES
+    alive_methods = ("GET",)
+    stream_type = EventStream
     server: FlowHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def service(self) -> FlowService | None:
+        return self.server.service
 
-    def do_GET(self) -> None:
-        self._serve("GET")
+    def error(self, status: int, message: str, code: str) -> Reply:
+        return error_reply(status, USER_ERROR if status < 500 else SYSTEM_ERROR, message)
 
-    def do_POST(self) -> None:
-        self._serve("POST")
+    def not_ready(self) -> Reply:
+        return error_reply(503, SYSTEM_ERROR, "the flow is still loading")
 
-    def _serve(self, method: str) -> None:
-        self.server.begin()
-        try:
-            path = self.path.partition("?")[0]
-            if path == "/" and method == "GET":
-                return self._reply(Reply(200, b'{"status": "alive"}'))
-            if path == "/ready":
-                ready = self.server.service is not None
-                return self._reply(Reply(200 if ready else 503,
-                                         json.dumps({"ready": ready}).encode()))
-            body = self._read_body() if method == "POST" else b""
-            if body is None:
-                return
-            service = self.server.service
-            if service is None:
-                return self._reply(error_reply(503, SYSTEM_ERROR, "the flow is still loading"))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = service.handle(method, path, headers, body)
-            if isinstance(answer, EventStream):
-                self._stream(answer)
-            else:
-                self._reply(answer)
-        finally:
-            self.server.end()
-
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._reply(error_reply(411, USER_ERROR, "send the body with a Content-Length"))
-            return None
-        raw = self.headers.get("Content-Length") or "0"
-        if not raw.isdigit():
-            self.close_connection = True
-            self._reply(error_reply(400, USER_ERROR, f"invalid Content-Length {raw!r}"))
-            return None
-        length = int(raw)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._reply(error_reply(413, USER_ERROR, f"request body of {length} bytes exceeds "
-                                    f"the limit of {MAX_BODY_BYTES}"))
-            return None
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            raise ConnectionError("client closed the connection mid-body")
-        return body
-
-    def _head(self, status: int, content_type: str, extra: dict[str, str]) -> str:
-        if self.server.draining:
-            self.close_connection = True
-        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n" \
-               f"Content-Type: {content_type}\r\n"
-        for name, value in extra.items():
-            head += f"{name}: {value}\r\n"
-        if self.close_connection:
-            head += "Connection: close\r\n"
-        return head
-
-    def _reply(self, reply: Reply) -> None:
-        head = self._head(reply.status, reply.content_type, reply.headers)
-        head += f"Content-Length: {len(reply.body)}\r\n\r\n"
-        self.wfile.write(head.encode("latin-1") + reply.body)
-
-    def _stream(self, stream: EventStream) -> None:
-        head = self._head(200, EVENT_STREAM, {"Cache-Control": "no-cache",
-                                              "Transfer-Encoding": "chunked"})
-        try:
-            self.wfile.write((head + "\r\n").encode("latin-1"))
-            for event in stream.events:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            self.wfile.write(b"0\r\n\r\n")
-        except (ConnectionError, TimeoutError):
-            stream.close()
-            self.close_connection = True
+    def stop_stream(self, stream: EventStream) -> None:
+        stream.close()
 
 
 __all__ = ["EnvOverrides", "EventStream", "FlowHTTPServer", "FlowService", "Reply",

@@ -18,13 +18,13 @@ import sys
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from ember.serving.llm.adapter_index import AdapterAwareModel, AdapterIndex
 from ember.serving.llm.api import TASK_CHAT, TASK_EMBEDDINGS, Reply, ServedModel, Stream
 from ember.serving.llm.runtime import Runtime, RuntimeMissing
+from ember.serving._service_handler import ServiceHandler
 from ember.serving.protocol import LlmWorkerConfig
 from ember.serving.worker import WorkerHTTPServer, write_port_file
 
@@ -45,95 +45,26 @@ class LlmHTTPServer(WorkerHTTPServer):
         super().__init__(address, LlmHandler)
 
 
-class LlmHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class LlmHandler(ServiceHandler):
+    """The shared worker handler (``serving/_service_handler.py``) with the model as its
+    service and OpenAI's error shape."""
+
     timeout = IDLE_TIMEOUT_SECONDS
+    max_body_bytes = MAX_BODY_BYTES
+    stream_type = Stream
     server: LlmHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def service(self) -> ServedModel | None:
+        return self.server.model
 
-    def do_GET(self) -> None:
-        self._serve("GET")
+    def error(self, status: int, message: str, code: str) -> Reply:
+        return _error(status, message, code)
 
-    def do_POST(self) -> None:
-        self._serve("POST")
+    def not_ready(self) -> Reply:
+        return _error(503, "the model is still loading", "not_ready")
 
-    def _serve(self, method: str) -> None:
-        self.server.begin()
-        try:
-            path = self.path.partition("?")[0]
-            if path == "/":
-                return self._reply(Reply(200, b'{"status": "alive"}'))
-            if path == "/ready":
-                ready = self.server.model is not None
-                return self._reply(Reply(200 if ready else 503,
-                                         json.dumps({"ready": ready}).encode()))
-            body = self._read_body() if method == "POST" else b""
-            if body is None:
-                return
-            model = self.server.model
-            if model is None:
-                return self._reply(_error(503, "the model is still loading", "not_ready"))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = model.handle(method, path, headers, body)
-            if isinstance(answer, Stream):
-                self._stream(answer)
-            else:
-                self._reply(answer)
-        finally:
-            self.server.end()
-
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self._reply(_error(411, "send the body with a Content-Length", "length_required"))
-            return None
-        raw = self.headers.get("Content-Length") or "0"
-        if not raw.isdigit():
-            self.close_connection = True
-            self._reply(_error(400, f"invalid Content-Length {raw!r}", "bad_request"))
-            return None
-        length = int(raw)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._reply(_error(413, f"request body of {length} bytes exceeds the limit of "
-                               f"{MAX_BODY_BYTES}", "payload_too_large"))
-            return None
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            raise ConnectionError("client closed the connection mid-body")
-        return body
-
-    def _head(self, status: int, content_type: str, extra: dict[str, str]) -> str:
-        if self.server.draining:
-            self.close_connection = True
-        head = f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n" \
-               f"Content-Type: {content_type}\r\n"
-        for name, value in extra.items():
-            head += f"{name}: {value}\r\n"
-        if self.close_connection:
-            head += "Connection: close\r\n"
-        return head
-
-    def _reply(self, reply: Reply) -> None:
-        head = self._head(reply.status, reply.content_type, reply.headers)
-        head += f"Content-Length: {len(reply.body)}\r\n\r\n"
-        self.wfile.write(head.encode("latin-1") + reply.body)
-
-    def _stream(self, stream: Stream) -> None:
-        head = self._head(200, "text/event-stream", {"Cache-Control": "no-cache",
-                                                     "Transfer-Encoding": "chunked"})
-        try:
-            self.wfile.write((head + "\r\n").encode("latin-1"))
-            for event in stream.events:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-            self.wfile.write(b"0\r\n\r\n")
-        except (ConnectionError, TimeoutError):
-            stream.cancel()
-            self.close_connection = True
+    def stop_stream(self, stream: Stream) -> None:
+        stream.cancel()
 
 
 def _error(status: int, message: str, code: str) -> Reply:
