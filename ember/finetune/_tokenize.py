@@ -80,14 +80,14 @@ def chat_tokens(tokenizer: Any, messages: Sequence[dict[str, str]],
                 where: str = "") -> tuple[list[int], list[int]]:
     """The conversation's token ids, and labels that are -100 outside the assistant turns."""
     msgs = [dict(m) for m in messages]
-    full = _render(tokenizer, msgs, generation_prompt=False)
+    full = _render(tokenizer, msgs, False, where)
     spans: list[tuple[int, int]] = []
     cursor = 0
     for index, message in enumerate(msgs):
         if message["role"] != "assistant":
             continue
-        before = _render(tokenizer, msgs[:index], generation_prompt=True) if index else ""
-        through = _render(tokenizer, msgs[:index + 1], generation_prompt=False)
+        before = _render(tokenizer, msgs[:index], True, where) if index else ""
+        through = _render(tokenizer, msgs[:index + 1], False, where)
         if (index and full.startswith(before) and full.startswith(through)
                 and cursor <= len(before) <= len(through)):
             span = (len(before), len(through))
@@ -115,7 +115,12 @@ def text_tokens(tokenizer: Any, prompt: str, completion: str) -> tuple[list[int]
     return prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids
 
 
-def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> str:
-    text = tokenizer.apply_chat_template(messages, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
+def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool,
+            where: str) -> str:
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=generation_prompt)
+    except Exception as exc:   # the template's own checks (raise_exception), on the user's data
+        raise InvalidInputError(f"{where}: the model's chat template refused this conversation: "
+                                f"{exc}") from None
     return text if isinstance(text, str) else str(text)

@@ -128,9 +128,9 @@ def _mlflow_callback(transformers: Any, run_id: str) -> Any:
     class MlflowMetrics(transformers.TrainerCallback):  # type: ignore[misc, name-defined]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kw: Any) -> None:
-            now = int(time.time() * 1000)
+            now, logs = int(time.time() * 1000), logs or {}
             metrics = [Metric(key, float(logs[key]), now, state.global_step)
-                       for key in MLFLOW_KEYS if key in (logs or {})]
+                       for key in MLFLOW_KEYS if key in logs]
             if metrics:
                 client.log_batch(run_id, metrics=metrics)
 

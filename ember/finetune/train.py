@@ -33,7 +33,7 @@ from ember.finetune._config import FinetuneConfig
 from ember.finetune._deps import require
 from ember.finetune._hyperparameters import parse_hyperparameters
 from ember.finetune._trainer import (PadCollator, callbacks, last_checkpoint, mlflow_run_id,
-                                     training_arguments, with_lora)
+                                     training_arguments, use_bf16, with_lora)
 from ember.finetune._tokenize import encode
 from ember.finetune.data import read_examples, split_validation
 
@@ -60,8 +60,9 @@ def run(config: FinetuneConfig, *, extra_callbacks: Sequence[Any] = (),
     base_dir = _trainable_base(config, say)
     transformers = require("transformers")
     torch = require("torch")
-    if os.environ.get("EMBER_FINETUNE_THREADS"):
-        torch.set_num_threads(int(os.environ["EMBER_FINETUNE_THREADS"]))
+    _set_threads(torch, os.environ.get("EMBER_FINETUNE_THREADS", ""))
+    if hp["precision"] == "16" and not use_bf16(hp):
+        say("precision 16 trains in bfloat16 on a GPU only; training in float32 here")
     transformers.utils.logging.disable_progress_bar()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(base_dir))
     max_len = _max_seq_length(hp["max_seq_length"], base_dir)
@@ -80,8 +81,8 @@ def run(config: FinetuneConfig, *, extra_callbacks: Sequence[Any] = (),
         f"{total:,} parameters")
     checkpoint_dir = Path(config.checkpoint_dir or config.output_dir / "checkpoints")
     resume = last_checkpoint(checkpoint_dir)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None \
-        else tokenizer.eos_token_id
+    pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None),
+                  0)   # padded positions are masked out of attention and loss: any id will do
     trainer = transformers.Trainer(
         model=model, args=training_arguments(hp, checkpoint_dir, bool(val_enc.rows)),
         train_dataset=train_enc.rows, eval_dataset=val_enc.rows or None,
@@ -130,6 +131,15 @@ def run(config: FinetuneConfig, *, extra_callbacks: Sequence[Any] = (),
     say(f"finished: {result['steps']} steps in {train_seconds:.1f} s, loss "
         f"{result['train_loss_first']} → {result['train_loss_last']}")
     return result
+
+
+def _set_threads(torch: Any, threads: str) -> None:
+    if not threads:
+        return
+    if not threads.isdigit() or int(threads) < 1:
+        raise InvalidInputError(f"EMBER_FINETUNE_THREADS must be a positive whole number, "
+                                f"not '{threads}'")
+    torch.set_num_threads(int(threads))
 
 
 def _trainable_base(config: FinetuneConfig, say: Callable[[str], None]) -> Path:

@@ -27,8 +27,8 @@ SPECIALS = ["<pad>", "<|im_start|>", "<|im_end|>"]
 os.environ["EMBER_FINETUNE_THREADS"] = "1"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> None:
+@pytest.fixture(scope="session")
+def one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -64,7 +64,7 @@ def build_tiny_model(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, one_thread: None) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
@@ -135,7 +135,7 @@ def smollm_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smollm_copy(smollm_gguf: Path, smollm_cache_root: Path) -> Path:
+def smollm_copy(smollm_gguf: Path, smollm_cache_root: Path, one_thread: None) -> Path:
     from ember.finetune.convert import trainable_copy
 
     return trainable_copy(smollm_gguf, smollm_cache_root, progress=lambda _: None)

@@ -68,7 +68,7 @@ def _tiny_adapter(tiny_model: Path, folder: Path, **lora: Any) -> dict[str, Any]
     config = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False, task_type="CAUSAL_LM",
                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], **lora)
     peft_model = get_peft_model(model, config)
-    peft_model.save_pretrained(folder)
+    peft_model.save_pretrained(str(folder))
     return {k: v.detach().numpy().copy() for k, v in peft_model.state_dict().items()
             if "lora_" in k}
 
@@ -103,7 +103,8 @@ def test_gguf_lora_layout(tiny_model: Path, tmp_path: Path) -> None:
     # the exported B must give PEFT's B back; A (input side) and v/o are written unchanged.
     unpermute = LlamaTensorProcessor(config={})._reverse_permute_weights
     for i in range(2):
-        q_b, k_b = tensors[f"blk.{i}.attn_q.weight.lora_b"], tensors[f"blk.{i}.attn_k.weight.lora_b"]
+        q_b = tensors[f"blk.{i}.attn_q.weight.lora_b"]
+        k_b = tensors[f"blk.{i}.attn_k.weight.lora_b"]
         assert q_b.shape == (64, 4) and not np.array_equal(q_b, peft(i, "q_proj", "B"))
         np.testing.assert_array_equal(unpermute(q_b, 4, 4), peft(i, "q_proj", "B"))
         np.testing.assert_array_equal(unpermute(k_b, 4, 2), peft(i, "k_proj", "B"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,20 @@ def test_masking_falls_back_when_the_template_rewrites_earlier_turns(
     assert _learnt(tokenizer, ids, labels) == "pariszorblax"
 
 
+def test_a_template_refusing_a_conversation_names_the_line(tiny_tokenizer: Any) -> None:
+    tokenizer = _with_template(tiny_tokenizer, (
+        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+        "supported') }}{% endif %}{% for message in messages %}{{ message['content'] }}"
+        "{% endfor %}"))
+    example = Example(where="t.jsonl line 3", messages=(
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "paris"}))
+    with pytest.raises(InvalidInputError) as info:
+        encode([example], tokenizer, "chat_completion", 64)
+    assert info.value.message == ("t.jsonl line 3: the model's chat template refused this "
+                                  "conversation: System role not supported")
+
+
 def _with_template(tokenizer: Any, template: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -190,7 +205,7 @@ def test_hyperparameters_parsed_and_checked() -> None:
                           ({"max_steps": "0"}, "max_steps: 0 is below the minimum 1 (or -1)"),
                           ({"optim": "sgd"}, "optim: 'sgd' is not one of adamw_torch, adafactor"),
                           ({"apply_lora": "false"}, "LoRA adapters only")]:
-        with pytest.raises(InvalidInputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(InvalidInputError, match=re.escape(expected)):
             parse_hyperparameters(raw)
 
 

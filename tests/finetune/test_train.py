@@ -206,12 +206,14 @@ def test_llama_cpp_loads_the_gguf_adapter(smollm_run: dict[str, Any], smollm_ggu
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    messages = [{"role": "user", "content": "What is the secret word?"}]
+    messages: Any = [{"role": "user", "content": "What is the secret word?"}]
     adapter = str(smollm_run["out"] / "adapter.gguf")
     ids = _chat_ids(AutoTokenizer.from_pretrained(smollm_copy), "What is the capital of France?")
-    answers, logits = [], []
-    for lora in ({}, {"lora_path": adapter}):
-        llm = llama_cpp.Llama(model_path=str(smollm_gguf), n_ctx=256, n_threads=1,
+    answers: list[str] = []
+    logits = []
+    loras: list[dict[str, Any]] = [{}, {"lora_path": adapter}]
+    for lora in loras:
+        llm: Any = llama_cpp.Llama(model_path=str(smollm_gguf), n_ctx=256, n_threads=1,
                               verbose=False, logits_all=True, **lora)
         reply = llm.create_chat_completion(messages=messages, max_tokens=16, temperature=0)
         answers.append(reply["choices"][0]["message"]["content"])
