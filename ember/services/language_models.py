@@ -43,6 +43,11 @@ _SEQ2SEQ_SUFFIX = "ForConditionalGeneration"
 # GGUF architectures of encoder (embedding) models, besides those declaring <arch>.pooling_type
 _GGUF_ENCODERS = {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3",
                   "modern-bert", "neo-bert", "t5encoder"}
+# Decoder architectures whose GGUF files transformers reads (de-quantised to float32): such a
+# model can also be served by the transformers runtime, and fine-tuned, through its trainable
+# copy (ember/finetune/convert.py), made once on first use.
+_GGUF_TRANSFORMERS = {"llama", "mistral", "qwen2", "qwen2moe", "qwen3", "phi3", "gemma2",
+                      "gemma3", "gpt2", "falcon", "stablelm", "starcoder2", "nemotron"}
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _SIZE_LABEL = re.compile(r"^(?:(\d+)x)?(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
@@ -120,11 +125,14 @@ def _gguf(path: Path) -> LanguageModelInfo:
         task = TASK_TEXT
     file_type = meta.get("general.file_type")
     quantization = FILE_TYPES.get(file_type) if isinstance(file_type, int) else None
+    convertible = task != TASK_EMBEDDINGS and arch in _GGUF_TRANSFORMERS
     return LanguageModelInfo(
-        format=FORMAT_GGUF, path=path, task=task, runtimes=(RUNTIME_LLAMA_CPP,),
+        format=FORMAT_GGUF, path=path, task=task,
+        runtimes=(RUNTIME_LLAMA_CPP, RUNTIME_TRANSFORMERS) if convertible
+        else (RUNTIME_LLAMA_CPP,),
         context_length=context if isinstance(context, int) and context > 0 else 0,
         architecture=arch, parameters=_gguf_parameters(header), quantization=quantization,
-        fine_tunable=False, license=_text(meta.get("general.license")),
+        fine_tunable=convertible, license=_text(meta.get("general.license")),
         author=_text(meta.get("general.organization")) or _text(meta.get("general.author")),
         display_name=_text(meta.get("general.name")))
 

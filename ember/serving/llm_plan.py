@@ -39,6 +39,13 @@ from ember.services.language_models import (
 from ember.services.models import ModelService
 
 WORKER_MODULE = "ember.serving.llm.worker"
+
+
+def trainable_cache(home: Path) -> Path:
+    """Where GGUF models get their Hugging Face copy, for serving with transformers and for
+    fine-tuning alike (one conversion per file for both)."""
+    return home / "finetune" / "trainable"
+
 THREADS_VARIABLE = "EMBER_LLM_THREADS"
 MAX_SEQUENCES_VARIABLE = "EMBER_LLM_MAX_SEQUENCES"
 ADAPTER_CACHE_VARIABLE = "EMBER_LLM_ADAPTER_CACHE"
@@ -111,7 +118,8 @@ class LanguageModels:
             "task": info.task, "context_length": info.context_length,
             "threads": settings.threads, "max_sequences": settings.max_sequences,
             "adapters": {}, "adapter_cache_size": settings.adapter_cache_size,
-            "adapters_index": str(self.adapters.write(workspace, lm.model))}
+            "adapters_index": str(self.adapters.write(workspace, lm.model)),
+            "conversion_cache": str(trainable_cache(self.home))}
         return WorkerPlan(argv=[sys.executable, "-m", WORKER_MODULE],
                           env={"PYTHONUNBUFFERED": "1"}, config=config, cwd=None,
                           memory_limit_mb=memory_limit_mb, revision=revision)

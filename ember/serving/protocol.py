@@ -174,6 +174,8 @@ class LlmWorkerConfig(TypedDict, total=False):
     kv_blocks: int             # transformers: KV cache pages of 256 tokens (CPU; a GPU sizes it)
     max_batch_tokens: int      # transformers: tokens one continuous-batching step may hold
     device: str                # transformers: "cpu" | "cuda" (default: cuda when available)
+    conversion_cache: str      # transformers serving a GGUF file: where its Hugging Face copy
+                               # is made once (ember/finetune/convert.py), shared with training
 
 
 class FlowWorkerConfig(TypedDict, total=False):

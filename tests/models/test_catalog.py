@@ -58,8 +58,9 @@ def test_the_catalog_lists_smollm2_where_pip_put_it() -> None:
     assert smol.path == f"file://{smollm2_gguf()}"   # not copied
     assert smol.id == f"{SMOL_REF}/versions/1"
     assert smol.tags == {
-        "task": "chat-completion", "displayName": SMOL, "inference_supported_envs": "llama.cpp",
-        "fine-tunable": "false", "license": "apache-2.0", "author": "HuggingFaceTB",
+        "task": "chat-completion", "displayName": SMOL,
+        "inference_supported_envs": "llama.cpp,transformers",   # transformers: its HF copy
+        "fine-tunable": "true", "license": "apache-2.0", "author": "HuggingFaceTB",
         "quantization": "Q4_1", "textContextWindow": "8192", "parameters": "135M",
         "summary": f"{SMOL}: chat-completion GGUF model (135M parameters, Q4_1, 8192 tokens "
                    "of context), served with llama.cpp",
@@ -164,7 +165,7 @@ def test_a_workspace_gguf_gets_the_card_and_keeps_the_users_tags(
                                             tags={"license": "proprietary", "team": "a"}))
         assert (m.tags["task"], m.tags["textContextWindow"], m.tags["quantization"],
                 m.tags["inference_supported_envs"], m.tags["displayName"]) == \
-            ("chat-completion", "2048", "Q4_K_M", "llama.cpp", "Tiny Llama")
+            ("chat-completion", "2048", "Q4_K_M", "llama.cpp,transformers", "Tiny Llama")
         assert (m.tags["license"], m.tags["team"]) == ("proprietary", "a")   # the user's
         plain = tmp_path / "plain"
         plain.mkdir()

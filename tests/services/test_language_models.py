@@ -100,9 +100,11 @@ def test_the_real_smollm2_gguf_file_and_its_folder() -> None:
     path = smollm2_gguf()
     info = inspect_model_files(path)
     assert info == LanguageModelInfo(
-        format=FORMAT_GGUF, path=path, task=TASK_CHAT, runtimes=(RUNTIME_LLAMA_CPP,),
+        format=FORMAT_GGUF, path=path, task=TASK_CHAT,
+        # a llama GGUF: transformers reads it too (its trainable copy), so it can be tuned
+        runtimes=(RUNTIME_LLAMA_CPP, RUNTIME_TRANSFORMERS),
         context_length=8192, architecture="llama", parameters=134_515_008,
-        quantization="Q4_1", fine_tunable=False, base_model=None, license="apache-2.0",
+        quantization="Q4_1", fine_tunable=True, base_model=None, license="apache-2.0",
         author="HuggingFaceTB", display_name="Smollm2 135M 8k Lc100K Mix1 Ep2")
     assert inspect_model_files(path.parent) == info   # the package folder holds one GGUF
 
@@ -125,7 +127,7 @@ def test_a_tiny_gguf_chat_model(tmp_path: Path) -> None:
     info = inspect_model_files(path)
     assert info is not None
     assert (info.format, info.task, info.runtimes, info.context_length, info.architecture) == \
-        (FORMAT_GGUF, TASK_CHAT, (RUNTIME_LLAMA_CPP,), 2048, "llama")
+        (FORMAT_GGUF, TASK_CHAT, (RUNTIME_LLAMA_CPP, RUNTIME_TRANSFORMERS), 2048, "llama")
     assert (info.parameters, info.quantization, info.license, info.author,
             info.display_name) == (TENSOR_ELEMENTS, "Q4_K_M", "mit", "Ember Tests", "Tiny Llama")
 
@@ -363,12 +365,12 @@ def test_the_card_of_a_gguf_model() -> None:
     tags, properties = card(info, "smol")
     assert tags == {
         "task": "chat-completion", "displayName": "Smollm2 135M 8k Lc100K Mix1 Ep2",
-        "inference_supported_envs": "llama.cpp", "fine-tunable": "false",
+        "inference_supported_envs": "llama.cpp,transformers", "fine-tunable": "true",
         "license": "apache-2.0", "author": "HuggingFaceTB", "quantization": "Q4_1",
         "textContextWindow": "8192", "parameters": "135M",
         "summary": "Smollm2 135M 8k Lc100K Mix1 Ep2: chat-completion GGUF model (135M "
                    "parameters, Q4_1, 8192 tokens of context), served with llama.cpp"}
-    assert properties == {}
+    assert properties == {"finetuning-tasks": "chat-completion"}   # through its trainable copy
 
 
 def test_a_fine_tunable_card_and_counts(tmp_path: Path) -> None:

