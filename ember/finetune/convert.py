@@ -32,6 +32,12 @@ from ember.finetune._deps import require
 MARKER = "ember-trainable-copy.json"
 
 
+def home_cache(home: Path) -> Path:
+    """The cache under an Ember home: shared by fine-tuning jobs and by deployments that serve
+    a GGUF model with transformers, so each file is converted once for both."""
+    return Path(home) / "finetune" / "trainable"
+
+
 def copy_dir_for(gguf_path: Path, cache_root: Path) -> Path:
     """Where the trainable copy of ``gguf_path`` lives (whether or not it exists yet)."""
     resolved = Path(gguf_path).resolve()

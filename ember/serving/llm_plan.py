@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from ember.artifacts.store import ArtifactStore
 from ember.entities.models import Model
 from ember.errors import InvalidInputError, NotFoundError, UnsupportedError
+from ember.finetune.convert import home_cache
 from ember.serving.llm_adapters import AdapterIndexes
 from ember.serving.model_files import materialize
 from ember.serving.supervisor import WorkerPlan
@@ -39,12 +40,6 @@ from ember.services.language_models import (
 from ember.services.models import ModelService
 
 WORKER_MODULE = "ember.serving.llm.worker"
-
-
-def trainable_cache(home: Path) -> Path:
-    """Where GGUF models get their Hugging Face copy, for serving with transformers and for
-    fine-tuning alike (one conversion per file for both)."""
-    return home / "finetune" / "trainable"
 
 THREADS_VARIABLE = "EMBER_LLM_THREADS"
 MAX_SEQUENCES_VARIABLE = "EMBER_LLM_MAX_SEQUENCES"
@@ -119,7 +114,7 @@ class LanguageModels:
             "threads": settings.threads, "max_sequences": settings.max_sequences,
             "adapters": {}, "adapter_cache_size": settings.adapter_cache_size,
             "adapters_index": str(self.adapters.write(workspace, lm.model)),
-            "conversion_cache": str(trainable_cache(self.home))}
+            "conversion_cache": str(home_cache(self.home))}
         return WorkerPlan(argv=[sys.executable, "-m", WORKER_MODULE],
                           env={"PYTHONUNBUFFERED": "1"}, config=config, cwd=None,
                           memory_limit_mb=memory_limit_mb, revision=revision)

@@ -222,12 +222,11 @@ def test_a_catalog_gguf_on_transformers_serves_adapters_made_on_its_copy(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from ember.finetune.convert import trainable_copy
-    from ember.serving.llm_plan import trainable_cache
+    from ember.finetune.convert import home_cache, trainable_copy
     from tests.services.test_language_models import smollm2_gguf
 
     c = client
-    copy = trainable_copy(smollm2_gguf(), trainable_cache(server.home), progress=lambda _: None)
+    copy = trainable_copy(smollm2_gguf(), home_cache(server.home), progress=lambda _: None)
     base_model = AutoModelForCausalLM.from_pretrained(str(copy))
     # init_lora_weights=False: both LoRA matrices random, so the adapter changes the output.
     lora = get_peft_model(base_model, LoraConfig(r=8, lora_alpha=64, init_lora_weights=False,
