@@ -2,7 +2,8 @@
 the same flows and data.
 
 - ``flow test`` of a Python-only flow, end to end (process start to exit), median of rounds;
-- a 1000-line batch run of the same flow (``run create --stream``, submission to the end);
+- a 1000-line batch run of the same flow (``run create --stream``, submission to the end),
+  median of ``--batch-rounds``;
 - a 1000-line batch run of an LLM flow against the same local OpenAI-compatible server (a
   stdlib stub in this script that answers at once, so the engines are what is measured), both
   at ``PF_WORKER_COUNT`` concurrency;
@@ -14,7 +15,7 @@ promptflow runs in its own venv (``--pf-venv``, made when missing with ``pip ins
 telemetry.enabled=false`` and ``trace.destination=none`` (its defaults start a trace service and
 phone home). Ember runs with its defaults: a local server, the test's trace recorded.
 
-Usage: python benchmarks/bench_flows.py [--lines 1000] [--rounds 5] [--workers 8]
+Usage: python benchmarks/bench_flows.py [--lines 1000] [--rounds 5] [--batch-rounds 3] [--workers 8]
 Writes bench-results/flows.json and prints it.
 """
 
@@ -249,6 +250,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--score-requests", type=int, default=400)
+    ap.add_argument("--batch-rounds", type=int, default=3,
+                    help="batch runs per engine (the median is reported)")
     args = ap.parse_args()
     pf_bin = ensure_pf_venv()
     ember_bin = [sys.executable, "-m", "ember.cli.entry"]
@@ -307,9 +310,15 @@ def main() -> None:
                                      ("llm_batch", llmflow, "question=${data.question}")):
             run_args = ["run", "create", "--flow", str(flow), "--data", str(data),
                         "--column-mapping", mapping, "--stream"]
-            pf_wall, pf_rss, _ = timed([str(pf_bin), *run_args], pf_env, work)
-            em_wall, em_rss, _ = timed([*ember_bin, "pf", *run_args], em_env, work,
-                                       extra=lambda: by_cmdline("ember.flows.batch"))
+            pf_runs, em_runs = [], []
+            for _ in range(args.batch_rounds):   # alternated, so both see the same machine
+                pf_runs.append(timed([str(pf_bin), *run_args], pf_env, work)[:2])
+                em_runs.append(timed([*ember_bin, "pf", *run_args], em_env, work,
+                                     extra=lambda: by_cmdline("ember.flows.batch"))[:2])
+            pf_wall = statistics.median(w for w, _ in pf_runs)
+            em_wall = statistics.median(w for w, _ in em_runs)
+            pf_rss = max(r for _, r in pf_runs)
+            em_rss = max(r for _, r in em_runs)
             results[label] = {
                 "pf_s": round(pf_wall, 2), "ember_s": round(em_wall, 2),
                 "speedup": round(pf_wall / em_wall, 1),
