@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 __all__ = ["BatchEndpoint", "CodeConfiguration", "Connection", "Input", "MLClient",
            "ManagedOnlineDeployment", "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment",
-           "Output", "ServerlessEndpoint", "command", "dsl", "load_component", "load_job",
-           "load_model", "sweep", "__version__"]
+           "Output", "ServerlessEndpoint", "command", "dsl", "finetuning", "load_component",
+           "load_job", "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
 _LAZY = {
@@ -34,10 +34,11 @@ _LAZY = {
     "load_model": "ember.client.models",
     "dsl": "ember.dsl",
     "sweep": "ember.sweep",
+    "finetuning": "ember.finetuning",
 }
-# Names that are modules themselves (``from ember import dsl`` / ``from ember import sweep``,
-# like azure.ai.ml's dsl and sweep).
-_MODULES = {"dsl", "sweep"}
+# Names that are modules themselves (``from ember import dsl`` / ``sweep`` / ``finetuning``,
+# like azure.ai.ml's dsl, sweep and finetuning).
+_MODULES = {"dsl", "sweep", "finetuning"}
 
 
 def __getattr__(name: str) -> Any:

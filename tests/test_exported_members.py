@@ -13,8 +13,8 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
                                      "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
                                      "Model", "ModelBatchDeployment", "Output",
                                      "ServerlessEndpoint", "__version__",
-                                     "command", "dsl", "load_component", "load_job",
-                                     "load_model", "sweep"]
+                                     "command", "dsl", "finetuning", "load_component",
+                                     "load_job", "load_model", "sweep"]
     for name in ember.__all__:
         assert getattr(ember, name) is not None
     from ember import dsl
@@ -27,11 +27,16 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     from ember.sweep import BanditPolicy, Choice, Uniform
 
     assert Choice and Uniform and BanditPolicy
+    from ember import finetuning
+
+    assert finetuning is importlib.import_module("ember.finetuning")   # as azure.ai.ml's
+    assert sorted(finetuning.__all__) == sorted(n for n in vars(finetuning)
+                                                if not n.startswith("_"))
     public = {n for n in dir(ember) if not n.startswith("_")}
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
-                                           "serving", "flows", "pf"}
+                                           "serving", "flows", "pf", "finetune"}
 
 
 def test_runner_imports_no_third_party_code() -> None:

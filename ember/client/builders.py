@@ -15,6 +15,7 @@ from ember.entities.jobs import LITERAL_TYPES, Job, JobInput, JobOutput, literal
 from ember.specs._job_settings import check_run_settings
 
 if TYPE_CHECKING:
+    from ember.entities.finetuning import FineTuningJob
     from ember.entities.pipelines import PipelineJob
 
 
@@ -136,9 +137,10 @@ def command(*, command: str, code: str | os.PathLike[str] | None = None,
 
 
 def load_job(source: str | os.PathLike[str], params_override: list[dict[str, Any]] | None = None,
-             overrides: list[str] | None = None) -> Job | PipelineJob:
+             overrides: list[str] | None = None) -> Job | PipelineJob | FineTuningJob:
     """Load an Azure ML v2 job YAML (``--set``-style ``overrides`` like ``a.b=c``):
-    a command job, or a ``type: pipeline`` job as a PipelineJob."""
+    a command job, a ``type: pipeline`` job as a PipelineJob, or a ``type: finetuning`` job
+    as a FineTuningJob."""
     from ember.specs.jobs import load_job_spec
     from ember.specs.pipelines import load_pipeline_spec
     from ember.specs.yamlio import load_yaml
@@ -154,4 +156,8 @@ def load_job(source: str | os.PathLike[str], params_override: list[dict[str, Any
             kind = text.partition("=")[2].strip()
     if kind == "pipeline":
         return load_pipeline_spec(path, sets)
+    if kind == "finetuning":
+        from ember.specs.finetuning import load_finetuning_spec
+
+        return load_finetuning_spec(path, sets)
     return load_job_spec(path, sets)

@@ -18,13 +18,16 @@ from typing import IO, Any
 from ember.artifacts.store import safe_relpath
 from ember.artifacts.uris import is_remote_uri
 from ember.client.convert import job_from_json, job_to_json
+from ember.client.finetuning import finetuning_body
 from ember.client.http import Http
 from ember.client.uploads import progress, upload
 from ember.client.pipelines import pipeline_body, sweep_body
+from ember.entities.finetuning import (FINETUNING_TYPE, REGISTERED_PROPERTY, FineTuningJob,
+                                       training_job_name)
 from ember.entities.jobs import Job, JobStatus
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
-from ember.errors import InvalidInputError
+from ember.errors import InvalidInputError, NotFoundError
 
 STREAM_POLL_SECONDS = 0.25
 STREAM_WAIT_SECONDS = 5.0
@@ -74,12 +77,15 @@ class JobOperations:
     def __init__(self, http: Http) -> None:
         self._http = http
 
-    def create_or_update(self, job: Job | PipelineJob | SweepJob, *, experiment_name: str | None = None,
+    def create_or_update(self, job: Job | PipelineJob | SweepJob | FineTuningJob, *,
+                         experiment_name: str | None = None,
                          show_progress: bool | None = None) -> Job:
         """Upload the job's local code and inputs, then submit it. Returns the Queued job.
 
         A :class:`~ember.entities.pipelines.PipelineJob` (YAML ``type: pipeline`` or
-        ``@pipeline``) is submitted whole; its steps become child jobs."""
+        ``@pipeline``) is submitted whole; its steps become child jobs. A
+        :class:`~ember.entities.finetuning.FineTuningJob` is recorded as a job of type
+        ``finetuning`` whose training runs as its child."""
         if isinstance(job, PipelineJob):
             pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
                                or Path.cwd().name or "Default")
@@ -90,6 +96,10 @@ class JobOperations:
                             or Path.cwd().name or "Default")
             body = sweep_body(self._http, sweep, show_progress)
             return self._submit(body)
+        if isinstance(job, FineTuningJob):
+            ft = replace(job, experiment_name=experiment_name or job.experiment_name
+                         or Path.cwd().name or "Default")
+            return self._submit(finetuning_body(self._http, ft, show_progress))
         job = replace(job, inputs=dict(job.inputs))
         if experiment_name:
             job.experiment_name = experiment_name
@@ -189,15 +199,21 @@ class JobOperations:
     def stream(self, name: str, out: IO[str] | None = None) -> Job:
         """Follow the job's log to the end; returns the job in its final status."""
         out = out or sys.stdout
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        offset = 0
         out.write(f"RunId: {name}\n")
         out.flush()
         first = self.get(name)
         if first.type in ("pipeline", "sweep"):
             self._follow_children(first, out)
             return self._summary(name, out)
-        status = first.status
+        if first.type == FINETUNING_TYPE:
+            self._follow_training(first, out)
+            return self._summary(name, out)
+        self._follow_log(name, first.status, out)
+        return self._summary(name, out)
+
+    def _follow_log(self, name: str, status: str, out: IO[str]) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        offset = 0
         while True:
             # A long poll: the server answers when the log grows or the status changes.
             started = time.monotonic()
@@ -216,7 +232,21 @@ class JobOperations:
             if not chunk and status == before and \
                     time.monotonic() - started < STREAM_POLL_SECONDS:
                 time.sleep(STREAM_POLL_SECONDS)   # a server that does not wait: poll
-        return self._summary(name, out)
+
+    def _follow_training(self, job: Job, out: IO[str]) -> None:
+        """A fine-tuning job: its training job's log, then its end (the registration of the
+        result comes after the training job has ended)."""
+        child = training_job_name(job.name)
+        while True:
+            try:
+                self._follow_log(child, self.get(child).status, out)
+                break
+            except NotFoundError:   # not started yet, or the job ended before it could
+                if self.get(job.name).status in JobStatus.TERMINAL:
+                    return
+                time.sleep(STREAM_POLL_SECONDS)
+        while self.get(job.name).status not in JobStatus.TERMINAL:
+            time.sleep(STREAM_POLL_SECONDS)
 
     def _follow_children(self, job: Job, out: IO[str]) -> None:
         """A pipeline's steps or a sweep's trials, one line per status change, to the end."""
@@ -246,6 +276,8 @@ class JobOperations:
                   f"Status: {job.status}\n")
         if job.error:
             out.write(f"Error: {job.error}\n")
+        if job.properties.get(REGISTERED_PROPERTY):
+            out.write(f"Registered model: {job.properties[REGISTERED_PROPERTY]}\n")
         if job.properties.get("best_child_run_id"):
             out.write(f"Best trial: {job.properties['best_child_run_id']} "
                       f"(objective {job.properties.get('best_objective')})\n")

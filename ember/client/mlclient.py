@@ -31,6 +31,7 @@ from ember.entities.components import Component
 from ember.entities.connections import Connection
 from ember.entities.data import DataAsset
 from ember.entities.environments import Environment
+from ember.entities.finetuning import FineTuningJob
 from ember.entities.jobs import Job
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
@@ -43,7 +44,7 @@ from ember.entities.workspaces import DEFAULT_WORKSPACE
 # operations group that handles them, and whether they are long-running (their group has
 # ``begin_create_or_update``, which returns a Poller) or created at once.
 _KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
-    ((Job, PipelineJob, SweepJob), "jobs", False), ((Model,), "models", False),
+    ((Job, PipelineJob, SweepJob, FineTuningJob), "jobs", False), ((Model,), "models", False),
     ((Environment,), "environments", False), ((DataAsset,), "data", False),
     ((Component,), "components", False),
     ((OnlineEndpoint,), "online_endpoints", True),
@@ -118,8 +119,8 @@ class MLClient:
     def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
         """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
         ``client.<group>.create_or_update(x, **kwargs)`` for x's type: a job (command, pipeline,
-        sweep) → ``jobs``, Model → ``models``, Environment, Data(Asset), Component (or a loaded
-        component) → ``components``, Connection → ``connections``. An online or batch
+        sweep, finetuning) → ``jobs``, Model → ``models``, Environment, Data(Asset), Component
+        (or a loaded component) → ``components``, Connection → ``connections``. An online or batch
         endpoint or deployment, or a serverless endpoint, is begun and waited for
         (``begin_create_or_update(x).result()``).
         Returns what that method returns; raises TypeError naming the type of anything else."""
@@ -150,9 +151,9 @@ class MLClient:
                 return entity, getattr(getattr(self, group), verb), long_running
         raise TypeError(
             f"MLClient.{caller} cannot create or update an object of type "
-            f"{type(entity).__name__!r}; it takes a job (command, pipeline or sweep), Model, "
-            "Environment, Data, Component, an online or batch endpoint or deployment, a "
-            "serverless endpoint, or a Connection")
+            f"{type(entity).__name__!r}; it takes a job (command, pipeline, sweep or "
+            "finetuning), Model, Environment, Data, Component, an online or batch endpoint or "
+            "deployment, a serverless endpoint, or a Connection")
 
     def workspace(self) -> dict[str, Any]:
         """The workspace, including its ``mlflow_tracking_uri``."""

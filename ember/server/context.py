@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
+from ember.engine.finetuning import FineTuningDriver, FineTuningService
 from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Orchestrator
 from ember.engine.pipelines import PipelineDriver, PipelineService
@@ -67,6 +68,10 @@ class Platform:
                                                               self.pipelines))
         self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
                                                         self.orchestrator))
+        self.finetuning = FineTuningService(self.jobs, self.models, self.orchestrator, hasher,
+                                            self.settings.home)
+        self.orchestrator.register("finetuning", FineTuningDriver(self.jobs, self.models,
+                                                                  self.orchestrator))
         from ember.serving.online_deployments import OnlineDeploymentService
         from ember.serving.online_endpoints import OnlineEndpointService
         from ember.serving.supervisor import Supervisor

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ember.engine import lineage
+from ember.entities.finetuning import FineTuningJob
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
@@ -26,12 +27,15 @@ MAX_LOG_WAIT_SECONDS = 10.0
 @router.post("/jobs", status_code=201)
 def create_job(body: dict[str, Any] = Body(...),
                ctx: WorkspaceContext = Depends(check_access)) -> JobOut:
-    """A command job (``JobIn``) or a pipeline job (``PipelineIn``, ``type: pipeline``)."""
+    """A command job (``JobIn``), a pipeline job (``PipelineIn``, ``type: pipeline``), a sweep
+    or a fine-tuning job (their entities' plain form, ``type: sweep`` / ``finetuning``)."""
     job = parse_job_body(body)
     if isinstance(job, PipelineJob):
         return JobOut.of(ctx.platform.pipelines.create(ctx.name, job))
     if isinstance(job, SweepJob):
         return JobOut.of(ctx.platform.sweeps.create(ctx.name, job))
+    if isinstance(job, FineTuningJob):
+        return JobOut.of(ctx.platform.finetuning.create(ctx.name, job))
     return JobOut.of(ctx.platform.jobs.create(ctx.name, job))
 
 

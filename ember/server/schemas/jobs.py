@@ -4,11 +4,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ember.entities.codec import from_plain
 from ember.entities.environments import Environment
+from ember.entities.finetuning import FineTuningJob
 from ember.entities.jobs import Job, JobInput, JobOutput
 from ember.entities.pipelines import PipelineJob, pipeline_from_plain
 from ember.entities.sweeps import SweepJob, sweep_from_dict
 from ember.errors import InvalidInputError
+from ember.specs.finetuning import check_finetuning
 from ember.specs.sweeps import check_sweep
 from ember.entities import limits
 from ember.server.schemas.environments import EnvironmentIn
@@ -221,10 +224,38 @@ def parse_sweep_body(body: dict[str, Any]) -> SweepJob:
     return sweep
 
 
-def parse_job_body(body: dict[str, Any]) -> Job | PipelineJob | SweepJob:
-    """The body of ``POST /jobs``: a command job, or a pipeline / sweep when ``type`` says so."""
+def parse_finetuning_body(body: dict[str, Any]) -> FineTuningJob:
+    """A fine-tuning job in the plain form of its entity (``to_plain``), checked with the
+    same rules as the YAML loader. A reference or path given as a plain string (``"model":
+    "azureml:m:1"``) is taken as the YAML takes it."""
+    body = dict(body)
+    for key, kind in (("model", "mlflow_model"), ("training_data", "uri_file"),
+                      ("validation_data", "uri_file")):
+        if isinstance(body.get(key), str):
+            body[key] = {"type": kind, "path": body[key]}
+    for key in ("task", "model", "training_data"):
+        if not body.get(key):
+            raise InvalidInputError(f"{key}: is required")
+    try:
+        job = from_plain(FineTuningJob, body)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise InvalidInputError(f"the fine-tuning job body is malformed: {exc}") from None
+    check_finetuning(job, f"fine-tuning job {job.name or '(new)'}")
+    limits.check_length("display_name", job.display_name, limits.MAX_DISPLAY_NAME_LENGTH)
+    limits.check_length("description", job.description, limits.MAX_DESCRIPTION_LENGTH)
+    limits.check_mapping("tags", job.tags, limits.MAX_TAGS)
+    limits.check_mapping("properties", job.properties, limits.MAX_PROPERTIES)
+    limits.check_mapping("hyperparameters", job.hyperparameters, limits.MAX_JOB_INPUTS)
+    return job
+
+
+def parse_job_body(body: dict[str, Any]) -> Job | PipelineJob | SweepJob | FineTuningJob:
+    """The body of ``POST /jobs``: a command job, or a pipeline / sweep / finetuning job when
+    ``type`` says so."""
     if body.get("type") == "sweep":
         return parse_sweep_body(body)
+    if body.get("type") == "finetuning":
+        return parse_finetuning_body(body)
     model: type[BaseModel] = PipelineIn if body.get("type") == "pipeline" else JobIn
     try:
         parsed = model.model_validate(body)
