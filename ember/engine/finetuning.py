@@ -35,6 +35,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ from ember.services.models import ModelService
 from ember.specs.finetuning import check_finetuning
 from ember.specs.references import local_path_of
 
+log = logging.getLogger("ember.finetuning")
 KEY_PROPERTY = "finetuning.checkpoint_key"
 CONFIG_FILE = "logs/finetune_config.json"
 _TRAINING_PACKAGES = ("torch", "transformers", "peft", "accelerate")
@@ -322,12 +324,15 @@ class FineTuningDriver(Driver):
                 return   # cancelled meanwhile (a restart finds it Finalizing: go on)
         try:
             registered = register_outputs(self.jobs, self.models, workspace, job)
-        except EmberError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the job must end saying so
+            if not isinstance(exc, EmberError):
+                log.exception("registering the result of %s failed", job.name)
+            why = exc.message if isinstance(exc, EmberError) else f"internal error: {exc}"
             self.jobs.move(workspace, job.name, JobStatus.FAILED,
                            allowed_from=frozenset({JobStatus.FINALIZING}),
                            reason="the fine-tuned model could not be registered",
                            error=f"the training completed but its result could not be "
-                                 f"registered: {exc.message}")
+                                 f"registered: {why}")
             return
         job.properties = {**job.properties, **registered}
         self.jobs.update(workspace, job)

@@ -15,8 +15,9 @@ from ember import load_job
 from ember.client.mlclient import MLClient
 from ember.entities.jobs import JobStatus
 from ember.entities.models import Model
+from ember.errors import NotFoundError
 from ember.finetuning import create_finetuning_job
-from tests.conftest import WorkspaceServer, job_log, wait_ended, wait_for
+from tests.conftest import ServerProc, WorkspaceServer, job_log, wait_ended, wait_for
 from tests.finetune_jobs.conftest import chat_line, write_jsonl
 from tests.test_cli import ember
 
@@ -32,6 +33,14 @@ def client(server: WorkspaceServer, tiny_llama: Path) -> MLClient:
     c.models.create_or_update(Model(name="tiny-llama", path=str(tiny_llama),
                                     type="custom_model"))
     return c
+
+
+def training_log(client: MLClient, job: str) -> str:
+    """The log of ``job``'s training ("" until the orchestrator has recorded the training)."""
+    try:
+        return job_log(client, f"{job}-train")
+    except NotFoundError:
+        return ""
 
 
 def spec(folder: Path, train: Path, val: Path, **extra: str) -> Path:
@@ -132,14 +141,48 @@ def test_bad_data_fails_the_job_saying_which_line(server: WorkspaceServer, clien
     assert not any(m.name == "never" for m in client.models.list())
 
 
-def test_cancel_stops_the_training(server: WorkspaceServer, client: MLClient,
-                                   chats: tuple[Path, Path], tmp_path: Path) -> None:
+def test_cancel_then_the_same_spec_resumes_from_its_checkpoint(
+        server: WorkspaceServer, client: MLClient, chats: tuple[Path, Path],
+        tmp_path: Path) -> None:
     train, val = chats
-    job = client.jobs.create_or_update(load_job(spec(tmp_path, train, val, max_steps="400")))
+    path = spec(tmp_path, train, val, max_steps="300", save_steps="5",
+                evaluation_strategy="disable")
+    job = client.jobs.create_or_update(load_job(path))
     child = f"{job.name}-train"
-    wait_for(lambda: "training: 400 steps" in job_log(client, child), timeout=120)
+    wait_for(lambda: "saved checkpoint-5" in training_log(client, job.name), timeout=120)
     client.jobs.begin_cancel(job.name)
     done = wait_ended(client, job.name)
     assert done.status == JobStatus.CANCELED
     assert client.jobs.get(child).status == JobStatus.CANCELED
     assert not any(m.name == "tiny-chat" for m in client.models.list())
+
+    again = client.jobs.create_or_update(load_job(path))
+    log = wait_for(lambda: "resuming from checkpoint-" in (
+        text := training_log(client, again.name)) and text, timeout=120)
+    assert int(log.split("resuming from checkpoint-")[1].split()[0]) >= 5
+    client.jobs.begin_cancel(again.name)
+    assert wait_ended(client, again.name).status in (JobStatus.CANCELED, JobStatus.COMPLETED)
+
+
+def test_a_server_killed_mid_training_finishes_the_job_when_back(
+        ember_home: Path, tiny_llama: Path, chats: tuple[Path, Path], tmp_path: Path) -> None:
+    train, val = chats
+    srv = ServerProc(ember_home).start()
+    try:
+        with MLClient(endpoint=srv.url) as c:
+            c.models.create_or_update(Model(name="tiny-llama", path=str(tiny_llama),
+                                            type="custom_model"))
+            job = c.jobs.create_or_update(load_job(spec(tmp_path, train, val,
+                                                        max_steps="40")))
+            wait_for(lambda: "training: 40 steps" in training_log(c, job.name), timeout=120)
+        port = srv.port
+        srv.kill()
+        # Same port: the training's MLflow client keeps its tracking URI and retries.
+        srv = ServerProc(ember_home).start(port=port)
+        with MLClient(endpoint=srv.url) as c:
+            done = wait_ended(c, job.name)
+            assert done.status == JobStatus.COMPLETED, done.error
+            assert done.properties["finetuning.registered_model"] == "azureml:tiny-chat:1"
+            assert [m.version for m in c.models.list("tiny-chat")] == [1]
+    finally:
+        srv.stop()
