@@ -60,17 +60,22 @@ TRIAL_COLUMNS = ["trial", "status", "job", "parameters", "objective"]
 
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt) -> None:
-    """A job; for a pipeline also its step graph (each step's status, upstream steps, reuse)."""
+    """A job; for a pipeline also its step graph (each step's status, upstream steps, reuse)
+    and the metrics its steps logged, side by side."""
+    from ember.client.job_metrics import metrics_table, step_metrics
+
     with client() as c:
         job = c.jobs.get(name)
         summary = _summary(job)
         steps = c.jobs.steps(name) if job.type == "pipeline" else None
+        metrics = step_metrics(c, name) if job.type == "pipeline" else {}
         trials = c.jobs.trials(name) if job.type == "sweep" else None
         lineage = c.jobs.lineage(name)
     if output.lower() != "table" or query_given():
         summary["lineage"] = lineage
         if steps is not None:
             summary["steps"] = steps
+            summary["step_metrics"] = metrics
         if trials is not None:
             summary["trials"] = trials
         emit(summary, output)
@@ -85,6 +90,10 @@ def show(name: str = typer.Option(..., "--name", "-n"), output: str = OutputOpt)
         typer.echo("\nSteps:")
         emit([{**row, "depends_on": ", ".join(row["depends_on"])} for row in steps], output,
              STEP_COLUMNS)
+    if metrics:
+        typer.echo("\nMetrics:")
+        rows, columns = metrics_table(metrics)
+        emit(rows, output, columns)
     if trials is not None:
         typer.echo("\nTrials:")
         emit(trials, output, TRIAL_COLUMNS)

@@ -76,8 +76,11 @@ class CompositeSteps:
         inner.settings.default_datastore = (inner.settings.default_datastore
                                             or pipeline.settings.default_datastore)
         bound = bind_inputs(step, Job(name="", command=""), pjob, children)
+        # An optional input left unset stays declared (without a value): the nested steps
+        # bound to it get no value, as a step's own unset optional input does.
         inner.inputs = {k: v for k, v in bound.items()
-                        if v.value is not None or v.path is not None or k in step.inputs}
+                        if v.value is not None or v.path is not None or k in step.inputs
+                        or v.optional}
         for port, binding in step.outputs.items():
             target = binding.parent_output
             explicit = pipeline.outputs[target].path if target is not None else None

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from ember.engine import names
+from ember.engine._model_inputs import resolve_model_inputs
 from ember.engine._pipeline_composites import (
     CompositeSteps,
     bind_inputs,
@@ -29,7 +30,7 @@ from ember.engine.orchestrator import Driver, Orchestrator
 from ember.engine.reuse import DataHasher, reuse_key
 from ember.engine.sweeps import SweepService, trial_template
 from ember.entities.components import Component, overlay_run_settings
-from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobOutput, JobStatus
+from ember.entities.jobs import DEFAULT_ARTIFACTS_OUTPUT, Job, JobInput, JobOutput, JobStatus
 from ember.entities.names import check_name
 from ember.entities.pipelines import (
     PipelineJob,
@@ -45,19 +46,21 @@ from ember.errors import (
     NotFoundError,
     UnsupportedError,
 )
+from ember.services import builtin_components
 from ember.services.components import ComponentService
+from ember.services.models import ModelService
 from ember.specs.pipelines import check_pipeline_graph
-from ember.specs.references import parse_asset_ref
 
 MAX_STEPS = 100_000
 
 
 class PipelineService:
     def __init__(self, jobs: JobService, components: ComponentService,
-                 orchestrator: Orchestrator) -> None:
+                 orchestrator: Orchestrator, models: ModelService | None = None) -> None:
         self.jobs = jobs
         self.components = components
         self.orchestrator = orchestrator
+        self.models = models   # model references as inputs (engine/_model_inputs.py)
 
     def create(self, workspace: str, pipeline: PipelineJob, *, parent: Job | None = None,
                step_name: str | None = None) -> Job:
@@ -68,8 +71,10 @@ class PipelineService:
         pipeline.name = pipeline.name or names.job_name(pipeline.display_name)
         check_name("job", pipeline.name)
         self.jobs.check_unused_name(workspace, pipeline.name)
+        if self.models is not None:
+            resolve_model_inputs(self.models, workspace, pipeline.inputs)
         for step in pipeline.jobs.values():
-            self._resolve_step(workspace, step)
+            self._resolve_step(workspace, step, pipeline.inputs)
             check_name("job", f"{pipeline.name}-{step.name}")
         check_pipeline_graph(pipeline, f"pipeline job {pipeline.name}")
         if pipeline.settings.default_datastore is not None:
@@ -132,32 +137,28 @@ class PipelineService:
                          "component": child.component if child else None})
         return rows
 
-    def _resolve_step(self, workspace: str, step: PipelineStep) -> None:
+    def _resolve_step(self, workspace: str, step: PipelineStep,
+                      inputs: dict[str, JobInput]) -> None:
+        """Resolve ``step``'s component reference (a registry pipeline component makes it a
+        nested pipeline step) and check what it needs; ``inputs``: its pipeline's."""
         where = f"step {step.name!r}"
+        if step.kind == "sweep":
+            self._resolve_sweep_step(workspace, step)
+            return
+        if step.component_ref is not None:
+            self._resolve_component_ref(workspace, step)
+        builtin_components.check_step_values(step.component, _known_values(step, inputs), where)
         if step.kind == "pipeline":
-            if step.pipeline is None:
-                raise UnsupportedError(f"{where}: registered pipeline components are not "
-                                       "supported yet; reference the pipeline component's "
-                                       "YAML file (component: ./sub_pipeline.yml)")
+            assert step.pipeline is not None
             inner = pipeline_from_plain(step.pipeline)
             for sub in inner.jobs.values():
                 try:
-                    self._resolve_step(workspace, sub)
+                    self._resolve_step(workspace, sub, inner.inputs)
                 except EmberError as exc:
                     raise type(exc)(f"{where}: {exc.message}") from None
             check_pipeline_graph(inner, f"pipeline component of step {step.name!r}")
             step.pipeline = pipeline_to_plain(inner)
             return
-        if step.kind == "sweep":
-            self._resolve_sweep_step(workspace, step)
-            return
-        if step.component_ref is not None:
-            name, version = parse_asset_ref(step.component_ref)
-            try:
-                step.component = self.components.get(workspace, name, version)
-            except EmberError as exc:
-                raise type(exc)(f"{where}: {exc.message}") from None
-            step.component_ref = None
         template = _step_template(step)
         try:
             self.jobs.uploads.check_code(workspace, template.code)
@@ -166,13 +167,36 @@ class PipelineService:
             raise type(exc)(f"{where}: {exc.message}") from None
 
 
+    def _resolve_component_ref(self, workspace: str, step: PipelineStep) -> None:
+        where, ref = f"step {step.name!r}", step.component_ref or ""
+        if step.kind == "pipeline" and not ref.startswith("azureml://registries/"):
+            raise UnsupportedError(f"{where}: registered pipeline components are not supported "
+                                   "yet (only the built-in azureml registry's); reference the "
+                                   "pipeline component's YAML file (component: "
+                                   "./sub_pipeline.yml)")
+        try:
+            component, body = self.components.resolve(workspace, ref)
+        except EmberError as exc:
+            raise type(exc)(f"{where}: {exc.message}") from None
+        if body is not None:   # a pipeline component: the step runs it as a nested pipeline
+            step.kind = "pipeline"
+            step.pipeline = pipeline_to_plain(body)
+        elif step.kind == "pipeline":
+            raise InvalidInputError(f"{where}: {ref} is a command component; drop "
+                                    "'type: pipeline' from the step")
+        step.component = component
+        step.component_ref = None
+
     def _resolve_sweep_step(self, workspace: str, step: PipelineStep) -> None:
         assert step.sweep is not None
         sweep = sweep_from_dict(step.sweep)
         try:
             if sweep.trial_component_ref is not None:
-                name, version = parse_asset_ref(sweep.trial_component_ref)
-                sweep.trial_component = self.components.get(workspace, name, version)
+                trial, body = self.components.resolve(workspace, sweep.trial_component_ref)
+                if body is not None:
+                    raise InvalidInputError(f"trial: {sweep.trial_component_ref} is a pipeline "
+                                            "component; a sweep's trial is a command component")
+                sweep.trial_component = trial
                 sweep.trial_component_ref = None
                 step.component = Component.from_dict(sweep.trial_component.to_dict())
                 for hyper in sweep.search_space:
@@ -434,6 +458,18 @@ def _step_template(step: PipelineStep) -> Job:
         is_deterministic=comp.is_deterministic,
         distribution=distribution, resources=resources,
     )
+
+
+def _known_values(step: PipelineStep, inputs: dict[str, JobInput]) -> dict[str, Any]:
+    """The values of ``step``'s inputs known when it is made: literals, and the pipeline
+    inputs it is bound to."""
+    known: dict[str, Any] = {}
+    for port, binding in step.inputs.items():
+        if binding.is_literal:
+            known[port] = binding.literal
+        elif binding.parent_input is not None and binding.parent_input in inputs:
+            known[port] = inputs[binding.parent_input].value
+    return known
 
 
 def _place_outputs(child: Job, datastore: str | None) -> None:

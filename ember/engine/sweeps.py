@@ -32,7 +32,6 @@ from ember.entities.names import check_name
 from ember.entities.sweeps import SweepJob, sweep_from_dict, sweep_to_dict
 from ember.errors import ConflictError, EmberError, InvalidInputError, NotFoundError
 from ember.services.components import ComponentService
-from ember.specs.references import parse_asset_ref
 from ember.tracking.service import TrackingService
 
 _SEARCH_REF = re.compile(r"\$\{\{\s*search_space\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -75,9 +74,11 @@ class SweepService:
         sweep.name = sweep.name or names.job_name(sweep.display_name)
         check_name("job", sweep.name)
         if sweep.trial_component_ref is not None:
-            name, version = parse_asset_ref(sweep.trial_component_ref)
-            sweep.trial_component = self.components.get(workspace, name, version)
-            sweep.trial_component_ref = None
+            trial, body = self.components.resolve(workspace, sweep.trial_component_ref)
+            if body is not None:
+                raise InvalidInputError(f"trial: {sweep.trial_component_ref} is a pipeline "
+                                        "component; a sweep's trial is a command component")
+            sweep.trial_component, sweep.trial_component_ref = trial, None
         template = trial_template(sweep)
         self.jobs.uploads.check_code(workspace, template.code)
         self.jobs.resolve_environment(workspace, template)

@@ -60,7 +60,8 @@ class Platform:
                                         self.jobs.output_uri)
         self.scheduler = Scheduler(self.jobs, self.preparer, self.settings)
         self.orchestrator = Orchestrator(self.jobs)
-        self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator)
+        self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator,
+                                         models=self.models)
         hasher = DataHasher(self.datastores, self.jobs.output_uri)
         self.sweeps = SweepService(self.jobs, self.components, self.orchestrator)
         self.orchestrator.register("pipeline", PipelineDriver(self.jobs, self.orchestrator,

@@ -1,7 +1,10 @@
-"""Component versions: registration rules (references resolved before anything is written)."""
+"""Component versions: registration rules (references resolved before anything is written), and
+the one resolution of a component reference: a workspace's versions, or the built-in ``azureml``
+registry's components (:mod:`ember.services.builtin_components`)."""
 
 from __future__ import annotations
 
+import builtins
 import time
 
 from ember.entities.components import (
@@ -10,10 +13,13 @@ from ember.entities.components import (
     Component,
     check_component_name,
 )
+from ember.entities.pipelines import PipelineJob
 from ember.errors import InvalidInputError
+from ember.services import builtin_components
 from ember.services.environments import EnvironmentService, validate_environment
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
+from ember.specs.references import parse_asset_reference
 from ember.store.components import ComponentStore
 
 
@@ -60,6 +66,31 @@ class ComponentService:
     def list(self, workspace: str, name: str | None = None, *,
              include_archived: bool = False) -> list[Component]:
         return self.components.list(workspace, name, include_archived=include_archived)
+
+    def resolve(self, workspace: str, reference: str) -> tuple[Component, PipelineJob | None]:
+        """The component a reference names (``azureml:name:version``, ``azureml:name@latest``,
+        ``azureml://registries/azureml/components/<name>/labels/latest`` or ``/versions/<v>``),
+        with its body when it is a pipeline component (only the registry has those). Raises
+        InvalidInputError for a reference to another kind of asset, NotFoundError for an
+        unknown registry or name."""
+        ref = parse_asset_reference(reference)
+        if ref.registry is None:
+            return self.get(workspace, ref.name, ref.version), None
+        if ref.kind != "components":
+            raise InvalidInputError(f"{reference!r} names {ref.kind}, not a component")
+        found = self.get_from_registry(ref.registry, ref.name, ref.version)
+        return found.component, found.pipeline
+
+    def get_from_registry(self, registry: str, name: str, version: str | None = None
+                          ) -> builtin_components.BuiltinComponent:
+        """A component of ``registry`` (only ``azureml``, Ember's built-ins, exists)."""
+        builtin_components.check_registry(registry)
+        return builtin_components.get(name, version)
+
+    def list_from_registry(self, registry: str,
+                           name: str | None = None) -> builtins.list[Component]:
+        builtin_components.check_registry(registry)
+        return builtin_components.list_components(name)
 
     def archive(self, workspace: str, name: str, version: str) -> Component:
         return self.components.set_archived(workspace, name, version, True)

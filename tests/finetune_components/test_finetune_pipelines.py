@@ -1,0 +1,130 @@
+"""Azure's chat_completion_pipeline and model_evaluation_pipeline from the built-in azureml
+registry, run as pipeline steps on a tiny Llama: outputs, metrics, reuse, side-by-side scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from ember.entities.jobs import Job, JobStatus
+from ember.entities.models import Model
+from ember.services.language_models import inspect_model_files
+from tests.finetune_components.conftest import Workspace, finetune_pipeline
+from tests.test_cli import ember
+
+FT_STEPS = ("chat_completion_datapreprocess", "chat_completion_finetune")
+EVALUATION = """\
+  evaluate_%(name)s:
+    type: pipeline
+    component: azureml://registries/azureml/components/model_evaluation_pipeline/versions/0.0.20
+    inputs:
+      task: chat-completion
+      test_data: ${{parent.inputs.test_data}}
+      mlflow_model: %(model)s
+      device: cpu
+      max_new_tokens: 6
+      compute_name: gpu-cluster-big
+"""
+
+
+@pytest.fixture(scope="module")
+def finetuned(workspace: Workspace) -> Job:
+    """The fine-tuning pipeline, run once for the module."""
+    job = workspace.run(workspace.write("finetune.yml", finetune_pipeline()))
+    assert job.status == JobStatus.COMPLETED, job.error
+    return job
+
+
+def test_chat_completion_pipeline_trains_and_writes_both_models(workspace: Workspace,
+                                                                 finetuned: Job) -> None:
+    nested = workspace.children(finetuned.name)["finetune"]
+    assert nested.type == "pipeline"
+    steps = workspace.children(nested.name)
+    assert set(steps) == set(FT_STEPS)
+    assert all(s.status == JobStatus.COMPLETED and not s.reused_from for s in steps.values())
+    pre, ft = (steps[s] for s in FT_STEPS)
+
+    # preprocess: 80/10/10 of the 16 training lines, as Azure splits without val/test files
+    counts = {o: len(workspace.output_dir(pre, o).read_text().splitlines())
+              for o in ("train_data", "validation_data", "test_data")}
+    assert counts == {"train_data": 12, "validation_data": 2, "test_data": 2}
+
+    pytorch = workspace.output_dir(ft, "pytorch_model_folder")
+    assert (pytorch / "adapter" / "adapter_config.json").is_file()
+    assert (pytorch / "merged" / "config.json").is_file()
+    summary = json.loads((pytorch / "finetune.json").read_text())
+    assert summary["steps"] == 4 and summary["data"]["validation_examples"] == 2
+    mlflow_folder = workspace.output_dir(ft, "mlflow_model_folder")
+    info = inspect_model_files(mlflow_folder)    # what a language-model deployment reads
+    assert info is not None and info.task == "chat-completion"
+
+    # Azure's inputs Ember does not use are named in the log when set
+    log = workspace.client._http.request(
+        "GET", workspace.client._http.ws(f"/jobs/{ft.name}/logs")).text
+    assert "accepted and not used by Ember: apply_deepspeed=true" in log
+    assert "apply_lora 'false': Ember fine-tunes with LoRA adapters" in log
+
+    # loss and eval loss in the training step's MLflow run, one value a step
+    client = MlflowClient(workspace.tracking_uri)
+    assert [m.step for m in client.get_metric_history(ft.name, "loss")] == [1, 2, 3, 4]
+    assert [m.step for m in client.get_metric_history(ft.name, "eval_loss")] == [2, 4]
+
+    # the pipeline's output registers as an MLflow model (az ml model create --type
+    # mlflow_model --path azureml://jobs/<job>/outputs/trained_model)
+    model = workspace.client.models.create_or_update(Model(
+        name="tiny-llama-ft", type="mlflow_model",
+        path=f"azureml://jobs/{finetuned.name}/outputs/trained_model"))
+    assert "hftransformersv2" in model.flavors
+
+
+def test_resubmitting_the_pipeline_reuses_its_steps(workspace: Workspace, finetuned: Job) -> None:
+    again = workspace.run(workspace.write("finetune.yml", finetune_pipeline()))
+    assert again.status == JobStatus.COMPLETED, again.error
+    first = workspace.children(workspace.children(finetuned.name)["finetune"].name)
+    steps = workspace.children(workspace.children(again.name)["finetune"].name)
+    for name in FT_STEPS:
+        assert steps[name].reused_from == first[name].name
+    assert again.outputs["trained_model"].path == finetuned.outputs["trained_model"].path
+
+
+def test_base_and_finetuned_models_scored_side_by_side(workspace: Workspace,
+                                                        finetuned: Job) -> None:
+    text = finetune_pipeline().replace(
+        "inputs:\n", "inputs:\n  test_data: {type: uri_file, path: ./test.jsonl}\n"
+        "  base_model_mlflow: {type: mlflow_model, path: azureml:tiny-llama:1}\n", 1)
+    text += EVALUATION % {"name": "base", "model": "${{parent.inputs.base_model_mlflow}}"}
+    text += EVALUATION % {"name": "finetuned",
+                          "model": "${{parent.jobs.finetune.outputs.mlflow_model_folder}}"}
+    job = workspace.run(workspace.write("compare.yml", text))
+    assert job.status == JobStatus.COMPLETED, job.error
+    children = workspace.children(job.name)
+    # the fine-tuning steps are those of the module's first run: nothing trained again
+    ft_steps = workspace.children(children["finetune"].name)
+    assert all(s.reused_from for s in ft_steps.values())
+
+    client = MlflowClient(workspace.tracking_uri)
+    scores = {}
+    for which in ("base", "finetuned"):
+        steps = workspace.children(children[f"evaluate_{which}"].name)
+        assert set(steps) == {"model_prediction", "compute_metrics"}
+        metrics = client.get_run(steps["compute_metrics"].name).data.metrics
+        assert {"rouge1", "rouge2", "bleu_3", "bleu_4"} <= set(metrics)
+        result = workspace.output_dir(steps["compute_metrics"], "evaluation_result")
+        assert json.loads((result / "evaluation_result.json").read_text())["rows"] == 3
+        scores[which] = metrics
+
+    r = ember(workspace.server, "job", "show", "-n", job.name, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(r.stdout)
+    assert [s["step"] for s in shown["steps"]] == ["finetune", "evaluate_base",
+                                                   "evaluate_finetuned"]
+    by_step = shown["step_metrics"]
+    assert by_step["evaluate_base"]["rouge1"] == pytest.approx(scores["base"]["rouge1"])
+    assert by_step["evaluate_finetuned"]["bleu_4"] == pytest.approx(scores["finetuned"]["bleu_4"])
+    assert "loss" in by_step["finetune"]
+    table = ember(workspace.server, "job", "show", "-n", job.name).stdout
+    metrics_part = table.split("Metrics:")[1]
+    assert "rouge1" in metrics_part and "evaluate_base" in metrics_part \
+        and "evaluate_finetuned" in metrics_part
