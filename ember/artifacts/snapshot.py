@@ -17,7 +17,7 @@ from typing import IO
 
 import pathspec
 
-from ember.artifacts.store import safe_relpath
+from ember.artifacts.paths import safe_relpath
 from ember.errors import InvalidInputError
 
 _ALWAYS_IGNORED = {".git", "__pycache__", ".ipynb_checkpoints"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ember.artifacts.store import safe_relpath
+from ember.artifacts.paths import safe_relpath
 from ember.errors import InvalidInputError
 
 _DATASTORE = re.compile(r"^azureml://datastores/(?P<ds>[^/]+)/paths/?(?P<path>.*)$")
