@@ -15,13 +15,11 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import IO, Any
 
-from ember.artifacts.store import safe_relpath
+from ember.artifacts.paths import safe_relpath
 from ember.artifacts.uris import is_remote_uri
 from ember.client.convert import job_from_json, job_to_json
-from ember.client.finetuning import finetuning_body
 from ember.client.http import Http
 from ember.client.uploads import progress, upload
-from ember.client.pipelines import pipeline_body, sweep_body
 from ember.entities.finetuning import (FINETUNING_TYPE, REGISTERED_PROPERTY, FineTuningJob,
                                        training_job_name)
 from ember.entities.jobs import Job, JobStatus
@@ -86,17 +84,25 @@ class JobOperations:
         ``@pipeline``) is submitted whole; its steps become child jobs. A
         :class:`~ember.entities.finetuning.FineTuningJob` is recorded as a job of type
         ``finetuning`` whose training runs as its child."""
+        # Each kind's machinery is imported for that kind: a command job's (or a flow run's)
+        # CLI start-up carries none of the pipeline, sweep or fine-tuning modules.
         if isinstance(job, PipelineJob):
+            from ember.client.pipelines import pipeline_body
+
             pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
                                or Path.cwd().name or "Default")
             body = pipeline_body(self._http, pipeline, show_progress)
             return self._submit(body)
         if isinstance(job, SweepJob):
+            from ember.client.pipelines import sweep_body
+
             sweep = replace(job, experiment_name=experiment_name or job.experiment_name
                             or Path.cwd().name or "Default")
             body = sweep_body(self._http, sweep, show_progress)
             return self._submit(body)
         if isinstance(job, FineTuningJob):
+            from ember.client.finetuning import finetuning_body
+
             ft = replace(job, experiment_name=experiment_name or job.experiment_name
                          or Path.cwd().name or "Default")
             return self._submit(finetuning_body(self._http, ft, show_progress))

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ember.client import local
-from ember.client.data import DataOperations
-from ember.client.datastores import DatastoreOperations
-from ember.client.environments import EnvironmentOperations
-from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
-from ember.client.components import ComponentOperations
-from ember.client.compute import ComputeOperations
-from ember.client.connections import ConnectionOperations
-from ember.client.flow_runs import FlowRunOperations
-from ember.client.flows import FlowOperations
-from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
-from ember.client.jobs import JobOperations
-from ember.client.models import ModelOperations
-from ember.client.online_deployments import OnlineDeploymentOperations
-from ember.client.online_endpoints import OnlineEndpointOperations, Poller
-from ember.client.serverless_endpoints import ServerlessEndpointOperations
+from ember.client.online_endpoints import Poller
 from ember.entities.batch_endpoints import BatchDeployment, BatchEndpoint
 from ember.entities.components import Component
 from ember.entities.connections import Connection
@@ -39,6 +27,22 @@ from ember.entities.pipelines import PipelineJob
 from ember.entities.serverless_endpoints import ServerlessEndpoint
 from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:
+    from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
+    from ember.client.components import ComponentOperations
+    from ember.client.compute import ComputeOperations
+    from ember.client.connections import ConnectionOperations
+    from ember.client.data import DataOperations
+    from ember.client.datastores import DatastoreOperations
+    from ember.client.environments import EnvironmentOperations
+    from ember.client.flow_runs import FlowRunOperations
+    from ember.client.flows import FlowOperations
+    from ember.client.jobs import JobOperations
+    from ember.client.models import ModelOperations
+    from ember.client.online_deployments import OnlineDeploymentOperations
+    from ember.client.online_endpoints import OnlineEndpointOperations
+    from ember.client.serverless_endpoints import ServerlessEndpointOperations
 
 # What ``MLClient.create_or_update`` / ``begin_create_or_update`` take: the kinds, the
 # operations group that handles them, and whether they are long-running (their group has
@@ -95,26 +99,92 @@ class MLClient:
         self.workspace_name = (workspace or workspace_name or os.environ.get("EMBER_WORKSPACE")
                                or DEFAULT_WORKSPACE)
         self._http = Http(self.endpoint, self.workspace_name, transport=transport)
-        self.jobs = JobOperations(self._http)
-        self.data = DataOperations(self._http)
-        self.environments = EnvironmentOperations(self._http)
-        self.components = ComponentOperations(self._http)
-        self.registry_name = registry_name
         # with registry_name (as azure-ai-ml's registry client), models are the registry's:
         # Ember's built-in, read-only catalog ``azureml``
-        self.models = ModelOperations(self._http, registry=registry_name)
-        self.online_endpoints = OnlineEndpointOperations(self._http)
-        self.online_deployments = OnlineDeploymentOperations(self._http, self.models)
-        self.batch_endpoints = BatchEndpointOperations(self._http)
-        self.batch_deployments = BatchDeploymentOperations(self._http, self.models)
-        self.serverless_endpoints = ServerlessEndpointOperations(self._http)
-        self.connections = ConnectionOperations(self._http)
-        # promptflow batch and evaluation runs (each one a job); PFClient (ember.pf) uses it
-        self.flow_runs = FlowRunOperations(self._http, self.jobs)
-        self.flows = FlowOperations(self.endpoint, self.workspace_name)
-        self.workspaces = WorkspaceOperations(self._http)
-        self.datastores = DatastoreOperations(self._http)
-        self.compute = ComputeOperations()
+        self.registry_name = registry_name
+
+    # Each operation group is made, and its module imported, on first use: a CLI command
+    # that touches jobs does not import the endpoints', models' or data's modules.
+
+    @cached_property
+    def jobs(self) -> JobOperations:
+        from ember.client.jobs import JobOperations
+        return JobOperations(self._http)
+
+    @cached_property
+    def data(self) -> DataOperations:
+        from ember.client.data import DataOperations
+        return DataOperations(self._http)
+
+    @cached_property
+    def environments(self) -> EnvironmentOperations:
+        from ember.client.environments import EnvironmentOperations
+        return EnvironmentOperations(self._http)
+
+    @cached_property
+    def components(self) -> ComponentOperations:
+        from ember.client.components import ComponentOperations
+        return ComponentOperations(self._http, registry=self.registry_name)
+
+    @cached_property
+    def models(self) -> ModelOperations:
+        from ember.client.models import ModelOperations
+        return ModelOperations(self._http, registry=self.registry_name)
+
+    @cached_property
+    def online_endpoints(self) -> OnlineEndpointOperations:
+        from ember.client.online_endpoints import OnlineEndpointOperations
+        return OnlineEndpointOperations(self._http)
+
+    @cached_property
+    def online_deployments(self) -> OnlineDeploymentOperations:
+        from ember.client.online_deployments import OnlineDeploymentOperations
+        return OnlineDeploymentOperations(self._http, self.models)
+
+    @cached_property
+    def batch_endpoints(self) -> BatchEndpointOperations:
+        from ember.client.batch_endpoints import BatchEndpointOperations
+        return BatchEndpointOperations(self._http)
+
+    @cached_property
+    def batch_deployments(self) -> BatchDeploymentOperations:
+        from ember.client.batch_endpoints import BatchDeploymentOperations
+        return BatchDeploymentOperations(self._http, self.models)
+
+    @cached_property
+    def serverless_endpoints(self) -> ServerlessEndpointOperations:
+        from ember.client.serverless_endpoints import ServerlessEndpointOperations
+        return ServerlessEndpointOperations(self._http)
+
+    @cached_property
+    def connections(self) -> ConnectionOperations:
+        from ember.client.connections import ConnectionOperations
+        return ConnectionOperations(self._http)
+
+    @cached_property
+    def flow_runs(self) -> FlowRunOperations:
+        """promptflow batch and evaluation runs (each one a job); PFClient (ember.pf) uses it"""
+        from ember.client.flow_runs import FlowRunOperations
+        return FlowRunOperations(self._http, self.jobs)
+
+    @cached_property
+    def flows(self) -> FlowOperations:
+        from ember.client.flows import FlowOperations
+        return FlowOperations(self.endpoint, self.workspace_name)
+
+    @cached_property
+    def workspaces(self) -> WorkspaceOperations:
+        return WorkspaceOperations(self._http)
+
+    @cached_property
+    def datastores(self) -> DatastoreOperations:
+        from ember.client.datastores import DatastoreOperations
+        return DatastoreOperations(self._http)
+
+    @cached_property
+    def compute(self) -> ComputeOperations:
+        from ember.client.compute import ComputeOperations
+        return ComputeOperations()
 
     def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
         """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
@@ -143,7 +213,9 @@ class MLClient:
     def _operation(self, entity: Any, caller: str) -> tuple[Any, Callable[..., Any], bool]:
         """The entity to send, the operations method that sends it, whether it is a
         long-running kind (its method is ``begin_create_or_update``)."""
-        if isinstance(entity, ComponentFunc):   # what load_component returns
+        # What load_component returns; if ember.client.dsl was never imported, it is not one.
+        dsl = sys.modules.get("ember.client.dsl")
+        if dsl is not None and isinstance(entity, dsl.ComponentFunc):
             entity = entity.component
         for kinds, group, long_running in _KINDS:
             if isinstance(entity, kinds):
