@@ -10,6 +10,10 @@ from ember.cli.output import OutputOpt, emit
 app = typer.Typer(help="Components.", no_args_is_help=True)
 
 _COLUMNS = ["name", "version", "display_name", "type", "archived", "description"]
+_REGISTRY_COLUMNS = ["name", "version", "display_name", "type", "description"]
+RegistryNameOpt = typer.Option(
+    None, "--registry-name", help="A registry instead of the workspace: 'azureml' holds Ember's "
+    "built-in fine-tuning and evaluation components (read-only).")
 
 
 @app.command("create")
@@ -33,18 +37,22 @@ def create(file: Path = typer.Option(..., "--file", "-f"),
 @app.command("show")
 def show(name: str = typer.Option(..., "--name", "-n"),
          version: str = typer.Option(None, "--version", "-v"),
+         label: str = typer.Option(None, "--label", "-l", help="'latest'"),
+         registry_name: str = RegistryNameOpt,
          output: str = OutputOpt) -> None:
-    with client() as c:
-        emit(plain(c.components.get(name, version)), output)
+    with client(registry_name) as c:
+        emit(plain(c.components.get(name, version, label=label)), output)
 
 
 @app.command("list")
 def list_(name: str = typer.Option(None, "--name", "-n"),
           include_archived: bool = typer.Option(False, "--include-archived"),
+          registry_name: str = RegistryNameOpt,
           output: str = OutputOpt) -> None:
-    with client() as c:
-        emit([plain(x) for x in c.components.list(name, include_archived=include_archived)],
-             output, _COLUMNS)
+    with client(registry_name) as c:
+        found = c.components.list(name, include_archived=include_archived)
+        emit([plain(x) for x in found], output,
+             _REGISTRY_COLUMNS if registry_name else _COLUMNS)
 
 
 @app.command("archive")

@@ -1,4 +1,6 @@
-"""``client.components``: register, get, list, archive and restore component versions."""
+"""``client.components``: register, get, list, archive and restore component versions; with a
+registry (``MLClient(registry_name="azureml")``), get and list that registry's components (Ember's
+built-in fine-tuning and evaluation components; read-only)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from ember.client.dsl import ComponentFunc
 from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.components import Component
-from ember.errors import InvalidInputError
+from ember.errors import InvalidInputError, PermissionDeniedError
 
 
 def component_to_json(comp: Component) -> dict[str, Any]:
@@ -68,8 +70,19 @@ def upload_component_code(http: Http, component: Component,
 
 
 class ComponentOperations:
-    def __init__(self, http: Http) -> None:
+    def __init__(self, http: Http, registry: str | None = None) -> None:
         self._http = http
+        self._registry = registry
+
+    def _base(self) -> str:
+        if self._registry:
+            return f"/api/v1/registries/{quote(self._registry, safe='')}/components"
+        return self._http.ws("/components")
+
+    def _refuse_write(self, what: str) -> None:
+        if self._registry:
+            raise PermissionDeniedError(f"registry {self._registry!r} is read-only: cannot "
+                                        f"{what}")
 
     def create_or_update(self, component: Component | ComponentFunc,
                          show_progress: bool | None = None) -> Component:
@@ -77,22 +90,25 @@ class ComponentOperations:
         ``component`` may be what ``load_component`` returns, as in azure-ai-ml."""
         if isinstance(component, ComponentFunc):
             component = component.component
+        self._refuse_write(f"create component {component.name!r}")
         comp = upload_component_code(self._http, component, show_progress)
         return Component.from_dict(self._http.json("POST", self._http.ws("/components"),
                                                    json=component_to_json(comp)))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Component:
         """A version, or the latest non-archived one (``version`` None or label "latest")."""
+        if label not in (None, "latest"):
+            raise InvalidInputError(f"label {label!r}: only the 'latest' label is supported")
         params = {"version": str(version)} if version else {}
         return Component.from_dict(self._http.json(
-            "GET", self._http.ws(f"/components/{quote(name, safe='')}"), params=params))
+            "GET", f"{self._base()}/{quote(name, safe='')}", params=params))
 
     def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Component]:
         params: dict[str, Any] = {"name": name} if name else {}
-        if include_archived:
+        if include_archived and not self._registry:
             params["include_archived"] = "true"
         return [Component.from_dict(d) for d in
-                self._http.json("GET", self._http.ws("/components"), params=params)]
+                self._http.json("GET", self._base(), params=params)]
 
     def archive(self, name: str, version: str) -> Component:
         return self._set(name, version, "archive")
@@ -101,5 +117,6 @@ class ComponentOperations:
         return self._set(name, version, "restore")
 
     def _set(self, name: str, version: str, action: str) -> Component:
+        self._refuse_write(f"{action} component {name!r}")
         path = f"/components/{quote(name, safe='')}/versions/{quote(str(version), safe='')}"
         return Component.from_dict(self._http.json("POST", self._http.ws(f"{path}/{action}")))

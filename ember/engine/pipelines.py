@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from ember.engine import names
-from ember.engine._model_inputs import resolve_model_inputs
+from ember.engine._model_inputs import resolve_model_inputs, type_from_consumers
 from ember.engine._pipeline_composites import (
     CompositeSteps,
     bind_inputs,
@@ -71,11 +71,12 @@ class PipelineService:
         pipeline.name = pipeline.name or names.job_name(pipeline.display_name)
         check_name("job", pipeline.name)
         self.jobs.check_unused_name(workspace, pipeline.name)
-        if self.models is not None:
-            resolve_model_inputs(self.models, workspace, pipeline.inputs)
+        untyped = (resolve_model_inputs(self.models, workspace, pipeline.inputs)
+                   if self.models is not None else [])
         for step in pipeline.jobs.values():
             self._resolve_step(workspace, step, pipeline.inputs)
             check_name("job", f"{pipeline.name}-{step.name}")
+        type_from_consumers(pipeline, untyped)
         check_pipeline_graph(pipeline, f"pipeline job {pipeline.name}")
         if pipeline.settings.default_datastore is not None:
             try:

@@ -114,6 +114,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
 
     app.include_router(workspaces.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(models.registry_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(components.registry_router, prefix=API_PREFIX,
+                       responses=ERROR_RESPONSES)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,

@@ -128,3 +128,93 @@ def test_base_and_finetuned_models_scored_side_by_side(workspace: Workspace,
     metrics_part = table.split("Metrics:")[1]
     assert "rouge1" in metrics_part and "evaluate_base" in metrics_part \
         and "evaluate_finetuned" in metrics_part
+
+
+SWEEP = """\
+type: pipeline
+experiment_name: chat-sweep
+inputs:
+  base_model: {type: mlflow_model, path: azureml:tiny-llama:1}
+  train_data: {type: uri_file, path: ./train.jsonl}
+outputs:
+  best_model: {type: mlflow_model}
+jobs:
+  tune:
+    type: sweep
+    trial: azureml://registries/azureml/components/chat_completion_finetune/labels/latest
+    inputs:
+      mlflow_model_path: ${{parent.inputs.base_model}}
+      train_file_path: ${{parent.inputs.train_data}}
+      max_steps: 4
+      per_device_train_batch_size: 2
+      logging_steps: 1
+      evaluation_strategy: disable
+      merge_lora_weights: "false"
+    search_space:
+      learning_rate: {type: choice, values: [0.001, 0.0001]}
+    sampling_algorithm: grid
+    objective: {primary_metric: loss, goal: minimize}
+    limits: {max_total_trials: 2, max_concurrent_trials: 2}
+    outputs:
+      mlflow_model_folder: ${{parent.outputs.best_model}}
+"""
+
+
+def test_a_sweep_over_the_finetune_components_learning_rate(workspace: Workspace) -> None:
+    job = workspace.run(workspace.write("sweep.yml", SWEEP))
+    assert job.status == JobStatus.COMPLETED, job.error
+    sweep = workspace.children(job.name)["tune"]
+    trials = workspace.client.jobs.trials(sweep.name)
+    assert sorted(t["parameters"]["learning_rate"] for t in trials) == [0.0001, 0.001]
+    assert all(t["status"] == JobStatus.COMPLETED for t in trials)
+    client = MlflowClient(workspace.tracking_uri)
+    finals = {t["job"]: client.get_metric_history(t["job"], "loss")[-1].value for t in trials}
+    best = next(t for t in trials if t["best"])
+    assert finals[best["job"]] == min(finals.values())
+    # without merge_lora_weights the MLflow model is the adapter, over its base's files
+    adapter = workspace.output_dir(workspace.client.jobs.get(best["job"]), "mlflow_model_folder")
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "MLmodel").is_file()
+    assert job.outputs["best_model"].path == \
+        workspace.client.jobs.get(best["job"]).outputs["mlflow_model_folder"].path
+
+
+TEXT_PIPELINE = """\
+type: pipeline
+inputs:
+  base_model: {type: custom_model, path: azureml:tiny-llama:1}
+jobs:
+  finetune:
+    type: pipeline
+    component: azureml://registries/azureml/components/text_generation_pipeline/labels/latest
+    inputs:
+      pytorch_model_path: ${{parent.inputs.base_model}}
+      train_file_path: {type: uri_file, path: ./text_train.jsonl}
+      validation_file_path: {type: uri_file, path: ./text_val.jsonl}
+      test_file_path: {type: uri_file, path: ./text_val.jsonl}
+      text_key: prompt
+      ground_truth_key: answer
+      max_steps: 2
+      logging_steps: 1
+      evaluation_strategy: disable
+"""
+
+
+def test_text_generation_pipeline_reads_its_columns_and_keeps_given_splits(
+        workspace: Workspace) -> None:
+    rows = [json.dumps({"prompt": f"the secret word is {i}", "answer": " zorblax"})
+            for i in range(6)]
+    workspace.write("text_train.jsonl", "\n".join(rows) + "\n")
+    workspace.write("text_val.jsonl", "\n".join(rows[:2]) + "\n")
+    job = workspace.run(workspace.write("text.yml", TEXT_PIPELINE))
+    assert job.status == JobStatus.COMPLETED, job.error
+    steps = workspace.children(workspace.children(job.name)["finetune"].name)
+    pre, ft = steps["text_generation_datapreprocess"], steps["text_generation_finetune"]
+    train = workspace.output_dir(pre, "train_data").read_text().splitlines()
+    assert len(train) == 6 and json.loads(train[0]) == {"prompt": "the secret word is 0",
+                                                        "answer": " zorblax"}
+    summary = json.loads((workspace.output_dir(ft, "pytorch_model_folder")
+                          / "finetune.json").read_text())
+    assert summary["task"] == "text_completion" and summary["steps"] == 2
+    assert summary["hyperparameters"]["text_key"] == "prompt"
+    mlmodel = (workspace.output_dir(ft, "mlflow_model_folder") / "MLmodel").read_text()
+    assert "task_type: text-generation" in mlmodel

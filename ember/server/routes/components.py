@@ -1,11 +1,17 @@
+"""Component versions of a workspace (``/api/v1/workspaces/{ws}/components``); ``registry_router``
+serves a registry's (``/api/v1/registries/{registry}/components``, as Azure's
+``/registries/{registryName}/components``): the built-in, read-only ``azureml`` registry."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.components import Component
+from ember.server.deps import WorkspaceContext, check_access, platform_of
 from ember.server.schemas.components import ComponentIn, ComponentOut
 
 router = APIRouter(tags=["components"])
+registry_router = APIRouter(tags=["components"])
 
 
 @router.post("/components", status_code=201)
@@ -37,3 +43,24 @@ def archive_component(name: str, version: str,
 def restore_component(name: str, version: str,
                       ctx: WorkspaceContext = Depends(check_access)) -> ComponentOut:
     return ComponentOut.of(ctx.platform.components.restore(ctx.name, name, version))
+
+
+# --- a registry's components (the built-in azureml registry) ---------------------------------
+
+@registry_router.get("/registries/{registry}/components")
+def list_registry_components(registry: str, request: Request,
+                             name: str | None = None) -> list[ComponentOut]:
+    return [_registry_out(registry, c) for c in
+            platform_of(request).components.list_from_registry(registry, name)]
+
+
+@registry_router.get("/registries/{registry}/components/{name}")
+def get_registry_component(registry: str, name: str, request: Request,
+                           version: str | None = None) -> ComponentOut:
+    found = platform_of(request).components.get_from_registry(registry, name, version)
+    return _registry_out(registry, found.component)
+
+
+def _registry_out(registry: str, c: Component) -> ComponentOut:
+    return ComponentOut.of(c).model_copy(update={
+        "id": f"azureml://registries/{registry}/components/{c.name}/versions/{c.version}"})
