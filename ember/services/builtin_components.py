@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from ember.errors import InvalidInputError, NotFoundError
 REGISTRY = "azureml"
 REGISTRY_TAG = "ember.registry"
 SPECS = Path(__file__).with_name("azureml_components")
+_PIPELINE_TYPE = re.compile(r"^type:\s*pipeline\s*$", re.MULTILINE)   # the top-level key
 
 
 def huggingface_refusal(model_id: str) -> str:
@@ -118,7 +120,7 @@ def _definitions() -> dict[str, BuiltinComponent]:
     found: dict[str, BuiltinComponent] = {}
     pipelines = []
     for path in files:
-        if "type: pipeline" in path.read_text(encoding="utf-8"):
+        if _PIPELINE_TYPE.search(path.read_text(encoding="utf-8")):
             pipelines.append(path)
             continue
         comp = load_component_spec(path)
