@@ -118,7 +118,7 @@ def signal_tree(proc: subprocess.Popen[bytes], sig: int,
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
-            pass
+            pass   # it exited meanwhile: nothing left to signal
 
 
 def wait_all(procs: list[subprocess.Popen[bytes]], stopping: threading.Event,

@@ -52,7 +52,7 @@ def write_mlflow_model(model_dir: Path, dest: Path, *, task: str, base_model: st
 
         flavor["transformers_version"] = version("transformers")
     except Exception:   # noqa: BLE001 - only a label
-        pass
+        pass   # transformers' version is a label in the MLmodel: left out when unknown
     mlmodel = {
         "flavors": {FLAVOR: flavor},
         "metadata": {"base_model_name": base_model,

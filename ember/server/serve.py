@@ -75,4 +75,4 @@ def serve(settings: Settings, *, log_level: str = "warning",
             if json.loads(info.read_text()).get("pid") == os.getpid():
                 info.unlink()
         except (OSError, ValueError):
-            pass
+            pass   # gone or unreadable: another server's, or nothing to clean up
