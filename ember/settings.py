@@ -32,6 +32,10 @@ class Settings:
     # once). Kept out of repr so settings printed in a log show no key.
     secrets_key: str = field(default_factory=lambda: os.environ.get("EMBER_SECRETS_KEY", ""),
                              repr=False)
+    # Folders a datastore's local root must lie under (services/datastore_roots.py); empty:
+    # the server's working folder. ``working_dir`` "" is the folder the server starts in.
+    allowed_datastore_roots: tuple[str, ...] = ()
+    working_dir: str = ""
 
     def resolved(self) -> Settings:
         """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
@@ -50,6 +54,9 @@ class Settings:
             runner_retry_seconds=self.runner_retry_seconds,
             cancel_grace_seconds=self.cancel_grace_seconds,
             secrets_key=self.secrets_key,
+            allowed_datastore_roots=tuple(
+                str(Path(p).expanduser().resolve()) for p in self.allowed_datastore_roots),
+            working_dir=str(Path(self.working_dir or os.getcwd()).resolve()),
         )
 
     @property

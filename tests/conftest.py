@@ -37,7 +37,9 @@ class ServerProc:
         info = self.home / "server.json"
         info.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ember.cli.main", "server", "start", "--home",
-               str(self.home), "--port", str(port or self.port or 0), *self.extra]
+               str(self.home), "--port", str(port or self.port or 0),
+               # tests root their datastores in their own tmp_path, beside the server's home
+               "--allowed-datastore-root", str(self.home.parent), *self.extra]
         if self.store_url:
             cmd += ["--store-url", self.store_url]
         log = open(self.home / "server-test.log", "ab")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -20,15 +21,22 @@ def start(
     max_concurrent_jobs: int = typer.Option(4, help="Jobs run at once; more wait Queued."),
     serving_port: int = typer.Option(None, help="Port of the endpoint router (scoring URIs; "
                                      "default: --port + 1, or a free one with --port 0)."),
+    allowed_datastore_root: list[Path] = typer.Option(
+        None, help="A folder datastores may be rooted under (repeatable; also "
+        "EMBER_ALLOWED_DATASTORE_ROOTS, colon separated; default: the folder the server starts "
+        "in). The server's home and other workspaces' folders are never allowed."),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Run the server in the foreground."""
     from ember.server.serve import serve
+    from ember.services.datastore_roots import parse_allowed_roots
     from ember.settings import Settings, default_home
 
+    roots = [str(p) for p in allowed_datastore_root or []] + parse_allowed_roots(
+        os.environ.get("EMBER_ALLOWED_DATASTORE_ROOTS", ""))
     settings = Settings(home=home or default_home(), host=host, port=port, store_url=store_url,
                         artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs,
-                        serving_port=serving_port)
+                        serving_port=serving_port, allowed_datastore_roots=tuple(roots))
 
     def ready(s: Settings) -> None:
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)

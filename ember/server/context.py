@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
@@ -18,6 +19,7 @@ from ember.services._secrets import SecretBox, load_or_create_key
 from ember.services.components import ComponentService
 from ember.services.connections import ConnectionService
 from ember.services.data import DataService
+from ember.services.datastore_roots import DatastoreRoots
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
@@ -35,7 +37,11 @@ class Platform:
         self.artifacts = ArtifactStore(self.settings.artifacts_url)
         self.workspaces = WorkspaceService(self.store.workspaces, self.store.datastores,
                                            self.artifacts)
-        self.datastores = DatastoreService(self.store.datastores, self.artifacts)
+        self.datastores = DatastoreService(self.store.datastores, self.artifacts, DatastoreRoots(
+            working_dir=Path(self.settings.working_dir),
+            allowed=[Path(p) for p in self.settings.allowed_datastore_roots],
+            home=self.settings.home,
+            artifacts_root=self.artifacts.local_path("")))
         self.data = DataService(self.store.data, self.datastores)
         self.environments = EnvironmentService(self.store.environments)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")

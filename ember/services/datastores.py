@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ember.artifacts.store import ArtifactStore, safe_relpath
 from ember.artifacts.uris import DatastoreUri, JobOutputUri, parse_azureml_uri
 from ember.entities.datastores import Datastore
+from ember.services.datastore_roots import DatastoreRoots
 from ember.errors import InvalidInputError
 from ember.entities.names import check_name
 from ember.store.datastores import DatastoreStore
@@ -22,9 +23,11 @@ def workspace_prefix(workspace: str) -> str:
 
 
 class DatastoreService:
-    def __init__(self, datastores: DatastoreStore, artifacts: ArtifactStore) -> None:
+    def __init__(self, datastores: DatastoreStore, artifacts: ArtifactStore,
+                 roots: DatastoreRoots) -> None:
         self.datastores = datastores
         self.artifacts = artifacts
+        self.roots = roots
         self._external: dict[str, ArtifactStore] = {}
 
     def create_or_update(self, workspace: str, datastore: Datastore) -> Datastore:
@@ -32,6 +35,7 @@ class DatastoreService:
         if datastore.is_default or not datastore.root:
             raise InvalidInputError(
                 f"datastore {datastore.name!r} needs a root (a local folder or fsspec URL)")
+        datastore.root = self.roots.check(workspace, datastore.root)
         datastore.creation_time = datastore.creation_time or time.time()
         return self.datastores.create_or_update(workspace, datastore)
 
@@ -48,6 +52,9 @@ class DatastoreService:
         if not ds.root:
             prefix = f"{workspace_prefix(workspace)}/datastores/{ds.name}"
             return self.artifacts, f"{prefix}/{rel}" if rel else prefix
+        # Checked again at each use: the allowed roots may have narrowed since the datastore was
+        # made, and a symlink inside the root may have been swapped for one pointing out.
+        self.roots.check(workspace, ds.root)
         store = self._external.get(ds.root)
         if store is None:
             store = self._external[ds.root] = ArtifactStore(ds.root)
