@@ -58,8 +58,12 @@ def serve(settings: Settings, *, log_level: str = "warning",
         if server.started:
             info.parent.mkdir(parents=True, exist_ok=True)
             tmp = info.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"pid": os.getpid(), "url": settings.base_url,
-                                       "host": settings.host, "port": settings.port}))
+            # owner-only, as everything in the home that says how to reach the server
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "url": settings.base_url,
+                                     "host": settings.host, "port": settings.port}))
             os.replace(tmp, info)
             if on_ready:
                 on_ready(settings)

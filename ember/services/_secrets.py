@@ -42,6 +42,8 @@ def load_or_create_key(home: Path, given: str = "") -> bytes:
                 pass   # another process made the key first: read that one below
         finally:
             tmp.unlink(missing_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)   # a key copied in or made by hand: owner-only, as one made here
     return _checked(path.read_bytes().strip(), str(path))
 
 

@@ -172,7 +172,10 @@ class PidRegistry:
     def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in self._live.items()}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)   # owner-only, like state.json beside it
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({str(k): v for k, v in self._live.items()}))
         os.replace(tmp, self.path)
 
     def stop_leftovers(self, keep: Collection[Proc] = ()) -> int:

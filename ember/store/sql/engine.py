@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _owner_only_database(db: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), and narrow an older one.
+
+    The database holds every workspace's jobs, runs and sealed secrets; another local user (or
+    a job run as one) must not open it. SQLite gives its ``-wal`` and ``-shm`` files the main
+    file's mode, so creating the main file first is enough for new databases.
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     try:
@@ -35,7 +53,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only_database(Path(db))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8,
             max_overflow=16,
