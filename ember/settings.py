@@ -5,6 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def default_home() -> Path:
@@ -16,7 +27,8 @@ class Settings:
     """Server settings. ``home`` holds runtime state (job working dirs, environment caches)."""
 
     home: Path = field(default_factory=default_home)
-    store_url: str = ""
+    # May hold a database password: kept out of repr; show it with mask_url().
+    store_url: str = field(default="", repr=False)
     artifacts_url: str = ""
     host: str = "127.0.0.1"
     port: int = 5717

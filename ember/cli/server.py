@@ -14,8 +14,12 @@ app = typer.Typer(help="Run or manage the workspace server.", no_args_is_help=Tr
 def start(
     host: str = typer.Option("127.0.0.1", help="Address to bind; loopback unless told otherwise."),
     port: int = typer.Option(5717, help="Port to listen on (0 picks a free one)."),
-    store_url: str = typer.Option("", help="sqlite:///path or postgresql://... (default: SQLite "
-                                  "under EMBER_HOME)."),
+    store_url: str = typer.Option("", help="sqlite:///path or postgresql://... (default: "
+                                  "EMBER_STORE_URL, else SQLite under EMBER_HOME). A password "
+                                  "here is visible to every local user in ps: use "
+                                  "EMBER_STORE_URL or --store-url-file instead."),
+    store_url_file: Path = typer.Option(None, help="A file (mode 0600) holding the store URL, "
+                                        "so its password is not on the command line."),
     artifacts_url: str = typer.Option("", help="Local folder or fsspec URL for artifacts."),
     home: Path = typer.Option(None, help="State folder (default: EMBER_HOME or ~/.ember)."),
     max_concurrent_jobs: int = typer.Option(4, help="Jobs run at once; more wait Queued."),
@@ -34,7 +38,8 @@ def start(
 
     roots = [str(p) for p in allowed_datastore_root or []] + parse_allowed_roots(
         os.environ.get("EMBER_ALLOWED_DATASTORE_ROOTS", ""))
-    settings = Settings(home=home or default_home(), host=host, port=port, store_url=store_url,
+    settings = Settings(home=home or default_home(), host=host, port=port,
+                        store_url=_store_url(store_url, store_url_file),
                         artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs,
                         serving_port=serving_port, allowed_datastore_roots=tuple(roots))
 
@@ -42,6 +47,31 @@ def start(
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)
 
     serve(settings, log_level=log_level, on_ready=ready)
+
+
+def _store_url(given: str, path: Path | None) -> str:
+    """The store URL: ``--store-url``, else ``--store-url-file``'s content, else
+    ``EMBER_STORE_URL``. A password on the command line is accepted (refusing it would break
+    scripts) but warned about once: ``ps`` shows it to every local user."""
+    from urllib.parse import urlsplit
+
+    from ember.settings import mask_url
+
+    if given and path is not None:
+        raise typer.BadParameter("give --store-url or --store-url-file, not both")
+    if given:
+        if urlsplit(given).password:
+            typer.echo(f"warning: the password in --store-url {mask_url(given)} is visible to "
+                       "every local user (ps, /proc); pass the URL in the EMBER_STORE_URL "
+                       "environment variable or in a file given to --store-url-file instead",
+                       err=True)
+        return given
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise typer.BadParameter(f"--store-url-file {path}: {exc.strerror}") from exc
+    return os.environ.get("EMBER_STORE_URL", "").strip()
 
 
 @app.command("status")

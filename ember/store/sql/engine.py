@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from ember.errors import InvalidInputError
+from ember.settings import mask_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
@@ -49,7 +50,8 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise InvalidInputError(f"store URL {url!r} is not a database URL: {exc}") from exc
+        raise InvalidInputError(
+            f"store URL {mask_url(url)!r} is not a database URL") from exc
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
@@ -72,7 +74,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
     raise InvalidInputError(
-        f"store URL {url!r}: only sqlite:/// and postgresql:// are supported"
+        f"store URL {mask_url(url)!r}: only sqlite:/// and postgresql:// are supported"
     )
 
 
