@@ -47,11 +47,29 @@ class ArtifactStore:
         """The local filesystem path, when the store is a local folder."""
         return Path(self.full(path)) if self.is_local else None
 
+    def location(self, path: str) -> str:
+        """Where ``path`` is, for another process on this machine to open: a local path for
+        a local store, else its fsspec URL (``s3://bucket/key``; credentials are never part
+        of it: that process reads them from its environment, as this one does)."""
+        full = self.full(path)
+        return full if self.is_local else str(self.fs.unstrip_protocol(full))
+
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(self.full(path)))
 
     def isdir(self, path: str) -> bool:
         return bool(self.fs.isdir(self.full(path)))
+
+    def makedirs(self, path: str) -> None:
+        """Make the folder ``path``. An object store has no folders, only key prefixes: there
+        an empty ``<path>/`` marker object (the S3 console's convention) makes the empty
+        folder exist, and ``walk_files`` never lists it."""
+        full = self.full(path)
+        if self.is_local:
+            Path(full).mkdir(parents=True, exist_ok=True)
+        elif not self.fs.isdir(full):
+            self.fs.touch(full + "/")
+            self.fs.invalidate_cache(posixpath.dirname(full))
 
     def open_write(self, path: str) -> IO[bytes]:
         full = self.full(path)
@@ -106,7 +124,8 @@ class ArtifactStore:
         if not self.fs.isdir(full):
             return
         for f in sorted(self.fs.find(full)):
-            yield posixpath.relpath(f, full)
+            if not f.endswith("/"):   # an object store's empty-folder marker (see makedirs)
+                yield posixpath.relpath(f, full)
 
     def delete(self, path: str) -> None:
         full = self.full(path)

@@ -51,14 +51,16 @@ def resolve_model_inputs(models: ModelService, workspace: str,
             local = models.local_path(workspace, model)
         except EmberError as exc:
             raise type(exc)(f"input {name!r}: {exc.message}") from None
-        if local is None:
-            raise UnsupportedError(f"input {name!r}: the files of model {model.id} are in a "
-                                   "remote artifact store; give their folder as the path")
+        # A remote artifact store's copy (s3://...) is downloaded into the job's folder.
+        remote = models.location(workspace, model) if local is None else None
+        if local is None and remote is None:
+            raise UnsupportedError(f"input {name!r}: the files of model {model.id} are not on "
+                                   "this machine; give their folder as the path")
         if inp.type not in MODEL_TYPES:
             inp.type = model.type if model.type in MODEL_TYPES else "custom_model"
             untyped.append(name)
-        inp.path = str(local)
-        inp.mode = "direct"
+        inp.path = str(local) if local is not None else str(remote)
+        inp.mode = "direct" if local is not None else "download"
     return untyped
 
 

@@ -288,6 +288,18 @@ class ModelService:
         return self.artifacts.local_path(
             self.tracking.mlflow_artifact_path(workspace, model.artifact_path))
 
+    def location(self, workspace: str, model: Model) -> str | None:
+        """Where a job reads a version's files: its local path, or the fsspec URL
+        (``s3://...``) of its copy in a remote artifact store, which the job's working folder
+        downloads; None for a catalog model whose files are not on this machine."""
+        local = self.local_path(workspace, model)
+        if local is not None:
+            return str(local)
+        if model.registry:
+            return None
+        return self.artifacts.location(
+            self.tracking.mlflow_artifact_path(workspace, model.artifact_path))
+
     def _add_card(self, workspace: str, model: Model, rel: str, what: str) -> None:
         """A custom model whose files are a language model gets the catalog's card tags and
         properties (those the user set are kept). An adapter's ``base_model`` tag, when it is

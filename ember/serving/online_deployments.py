@@ -30,7 +30,6 @@ from ember.errors import (
     EmberError,
     InvalidInputError,
     NotFoundError,
-    UnsupportedError,
 )
 from ember.engine.environments import BuildLog, EnvironmentBuilder
 from ember.serving.deployment_assets import DeploymentAssets
@@ -144,9 +143,6 @@ class OnlineDeploymentService:
                 + ("has a scoring script" if d.code_configuration else "has no language model"))
         if d.data_collector is not None and any(
                 d.data_collector.enabled(n) for n in ("request", "response")):
-            if self.artifacts.local_path("x") is None:
-                raise UnsupportedError(f"{what}: data_collector needs a local artifact store "
-                                       "(the router appends payload files to it)")
             if not 0.0 <= d.data_collector.sampling_rate <= 1.0:
                 raise InvalidInputError(f"{what}: data_collector.sampling_rate must be from 0 "
                                         "to 1")
@@ -291,7 +287,8 @@ class OnlineDeploymentService:
             route["sampling_rate"] = dc.sampling_rate
             for name in ("request", "response"):
                 if dc.enabled(name):
-                    route[f"collect_{name}"] = str(self.collection_dir(workspace, d, name))
+                    route[f"collect_{name}"] = self.artifacts.location(
+                        self.collection_rel(workspace, d, name))
         return route
 
     def _register_collections(self, workspace: str, d: OnlineDeployment) -> None:
@@ -303,7 +300,7 @@ class OnlineDeploymentService:
         for name, suffix in (("request", "model_inputs"), ("response", "model_outputs")):
             if not dc.enabled(name):
                 continue
-            self.collection_dir(workspace, d, name).mkdir(parents=True, exist_ok=True)
+            self.artifacts.makedirs(self.collection_rel(workspace, d, name))
             spec = (dc.collections.get(name) or {}).get("data") or {}
             asset = str(spec.get("name") or f"{d.endpoint_name}-{d.name}-{suffix}")
             path = (f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
@@ -315,12 +312,11 @@ class OnlineDeploymentService:
                                                   description=f"{name} payloads collected from "
                                                   f"{d.endpoint_name}/{d.name}"))
 
-    def collection_dir(self, workspace: str, d: OnlineDeployment, name: str) -> Path:
-        rel = (f"workspaces/{workspace}/datastores/workspaceblobstore/modelDataCollector/"
-               f"{d.endpoint_name}/{d.name}/{name}")
-        local = self.artifacts.local_path(rel)
-        assert local is not None
-        return local
+    @staticmethod
+    def collection_rel(workspace: str, d: OnlineDeployment, name: str) -> str:
+        """The artifact store path the router appends collection ``name``'s payloads under."""
+        return (f"workspaces/{workspace}/datastores/workspaceblobstore/modelDataCollector/"
+                f"{d.endpoint_name}/{d.name}/{name}")
 
     # --- the rest -----------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Payload collection (Azure's ``data_collector`` request/response collections).
 
 A sampled payload becomes one JSON line in ``<folder>/<YYYY>/<MM>/<DD>/<HH>/data.jsonl`` (UTC
-hour of the record)::
+hour of the record; ``folder`` is a local path, or an fsspec URL such as ``s3://bucket/key``
+when the artifact store is remote, opened with the credentials of this process's environment)::
 
     {"id": <correlation id>, "time": "2025-01-31T09:15:02.123Z", "endpoint": <endpoint name>,
      "deployment": <deployment name>, "data": <payload parsed as JSON, else its text>}
@@ -71,10 +72,19 @@ class PayloadCollector:
 
     def _append(self, path: str, data: bytes) -> None:
         try:
+            if "://" in path:
+                # An object store: fsspec appends by rewriting the object (s3fs copies the
+                # existing parts), so a batch is still one write. Imported here: a router
+                # without collection to a remote store never pays for fsspec.
+                import fsspec
+
+                with fsspec.open(path, "ab") as fh:
+                    fh.write(data)
+                return
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "ab") as fh:
                 fh.write(data)
-        except OSError as exc:
+        except Exception as exc:   # OSError, or an object store client's own errors
             if path not in self._failed:   # once per file, not once per request
                 self._failed.add(path)
                 log.warning("payload collection: cannot append to %s: %s", path, exc)
