@@ -12,6 +12,7 @@ with a reason, and jobs caught mid-preparation go back to the queue.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ember.engine import processes, runner
+from ember.engine.job_env import scrubbed_environ
 from ember.engine.jobs import JobEvent, JobService
 from ember.engine.workdir import WorkdirPreparer
 from ember.entities.jobs import Job, JobStatus
@@ -288,7 +290,9 @@ class Scheduler:
         home = self.settings.home
         home.mkdir(parents=True, exist_ok=True)
         # -S and a script path: the runner is standard-library only.
+        # The runner, and the job after it, inherit the server's environment less its secrets.
         return subprocess.Popen([sys.executable, "-S", RUNNER_SCRIPT, "--standby"], cwd=home,
+                                env=scrubbed_environ(os.environ),
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 close_fds=True)

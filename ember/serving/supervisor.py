@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from ember.engine.job_env import scrubbed_environ
 from ember.entities.online_endpoints import ProbeSettings
 from ember.serving._supervisor_state import (
     Instance as _Instance,
@@ -295,7 +296,9 @@ class Supervisor:
                   "port_file": str(inst_dir / "port")}
         inst_dir.mkdir(parents=True, exist_ok=True)
         (inst_dir / "config.json").write_text(json.dumps(config))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBER_")}
+        # Scoring code runs here: none of Ember's variables, none of the server's secrets.
+        env = {k: v for k, v in scrubbed_environ(os.environ).items()
+               if not k.startswith("EMBER_")}
         p = spawn([*plan.argv, str(inst_dir / "config.json")], inst_dir, {**env, **plan.env},
                   plan.cwd)
         self.pids.add(p)
