@@ -73,6 +73,10 @@ class ServiceHandler(BaseHTTPRequestHandler):
                 ready = self.service() is not None
                 return self._reply(_Plain(200 if ready else 503,
                                           json.dumps({"ready": ready}).encode()))
+            if not self.server.authorized(self.headers):
+                self.close_connection = True   # any body is left unread
+                return self._reply(self.error(
+                    401, "call the endpoint through the router, with its key", "unauthorized"))
             body = self._read_body() if method == "POST" else b""
             if body is None:
                 return

@@ -130,7 +130,23 @@ Router, for language-model endpoints
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import TypedDict
+
+# Workers answer their scoring routes only with the router's secret in this header; the
+# supervisor passes it to each worker in this variable (which the worker removes at start).
+WORKER_KEY_HEADER = "x-ember-worker-key"
+WORKER_KEY_ENV = "EMBER_WORKER_KEY"
+
+
+def worker_key(admin_token: str) -> str:
+    """The secret the router sends its workers: derived from its admin token (which both the
+    router and the supervisor hold, and which ``serving/state.json`` keeps across a server
+    restart), one way, so a worker's code that reads it cannot take the router's admin
+    surface."""
+    return hmac.new(admin_token.encode("utf-8"), b"ember-worker-key",
+                    hashlib.sha256).hexdigest()
 
 
 class WorkerConfig(TypedDict, total=False):

@@ -46,6 +46,7 @@ from ember.serving._supervisor_state import (
     snapshot,
     write_state,
 )
+from ember.serving.protocol import WORKER_KEY_ENV, worker_key
 from ember.serving.processes import (
     PidRegistry,
     Proc,
@@ -108,6 +109,10 @@ class Supervisor:
     def start(self) -> None:
         """Adopt what a previous server left serving, stop the rest, start the watcher."""
         saved = read_state(self.state_path)
+        if saved.token:
+            # Kept even when the router is replaced: the workers' secret is derived from it
+            # (protocol.worker_key), so adopted workers answer the new router.
+            self.token = saved.token
         self._adopt_router(saved)
         self._adopt_deployments(saved)
         with self._lock:
@@ -272,7 +277,9 @@ class Supervisor:
             live = self._live.get(key)
             if live is None:
                 return []
-            return [{"index": i.index, "pid": i.proc.pid, "address": i.proc.addr,
+            # No address: a worker's port is the router's business (the API would hand it to
+            # whoever can read a deployment); the pid stays, for get-logs and restarts.
+            return [{"index": i.index, "pid": i.proc.pid,
                      "state": state, "restarts": i.restarts}
                     for state, group in (("ready", live.active), ("starting", live.pending))
                     for i in group]
@@ -299,6 +306,7 @@ class Supervisor:
         # Scoring code runs here: none of Ember's variables, none of the server's secrets.
         env = {k: v for k, v in scrubbed_environ(os.environ).items()
                if not k.startswith("EMBER_")}
+        env[WORKER_KEY_ENV] = worker_key(self.token)
         p = spawn([*plan.argv, str(inst_dir / "config.json")], inst_dir, {**env, **plan.env},
                   plan.cwd)
         self.pids.add(p)

@@ -22,6 +22,7 @@ per-request log lines: the router measures traffic.
 from __future__ import annotations
 
 import faulthandler
+import hmac
 import importlib
 import importlib.util
 import json
@@ -73,6 +74,9 @@ LISTEN_BACKLOG = 128
 EXIT_LOAD_FAILED = 3
 
 JSON = "application/json"
+# The router's secret header and the variable the supervisor passes it in (protocol.py).
+WORKER_KEY_HEADER = "x-ember-worker-key"
+WORKER_KEY_ENV = "EMBER_WORKER_KEY"
 
 
 class WorkerHTTPServer(ThreadingHTTPServer):
@@ -90,6 +94,10 @@ class WorkerHTTPServer(ThreadingHTTPServer):
         # started before the call): the worker then says it is not live. None: never.
         self.stuck_after: float | None = None
         self.draining = False
+        # The router's secret (``EMBER_WORKER_KEY``): every route but liveness and readiness
+        # needs it in ``x-ember-worker-key``, so a local user who finds the loopback port
+        # cannot score around the endpoint's keys. None (a worker started by hand): no check.
+        self.worker_key: bytes | None = None
         self.inflight = 0
         self.idle = threading.Condition()
         super().__init__(address, handler or WorkerHandler)
@@ -103,6 +111,18 @@ class WorkerHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return  # the client went away; nothing to log
         super().handle_error(request, client_address)
+
+    def authorized(self, headers: Any) -> bool:
+        if self.worker_key is None:
+            return True
+        given = (headers.get(WORKER_KEY_HEADER) or "").encode("latin-1", "replace")
+        return hmac.compare_digest(given, self.worker_key)
+
+    def take_worker_key(self) -> None:
+        """Read the router's secret from the environment and remove it, so the scoring code
+        loaded next does not find it in ``os.environ`` (nor pass it to its children)."""
+        key = os.environ.pop(WORKER_KEY_ENV, "")
+        self.worker_key = key.encode() if key else None
 
     def begin(self) -> None:
         with self.idle:
@@ -147,6 +167,9 @@ class WorkerHandler(BaseHTTPRequestHandler):
         self.server.begin()
         try:
             path = self.path.partition("?")[0]
+            if path not in ("/", "/ready") and not self.server.authorized(self.headers):
+                self._unauthorized()
+                return
             if path == "/":
                 stuck = self.server.stuck()
                 if stuck is None:
@@ -168,6 +191,9 @@ class WorkerHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.begin()
         try:
+            if not self.server.authorized(self.headers):
+                self._unauthorized()
+                return
             body = self._read_body()
             if body is None:
                 return
@@ -224,6 +250,10 @@ class WorkerHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ConnectionError("client closed the connection mid-body")
         return body
+
+    def _unauthorized(self) -> None:
+        self.close_connection = True   # any body is left unread
+        self._error(401, "UNAUTHORIZED", "call the endpoint through the router, with its key")
 
     def _error(self, status: int, code: str, message: str) -> None:
         self._send(status, json.dumps({"error_code": code, "message": message}).encode())
@@ -290,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "/".join(str(config.get(k, "?")) for k in ("workspace", "endpoint", "deployment"))
     apply_environment(config)
     server = WorkerHTTPServer((config.get("host") or "127.0.0.1", int(config.get("port") or 0)))
+    server.take_worker_key()
     if config.get("request_timeout_ms"):
         server.stuck_after = int(config["request_timeout_ms"]) / 1000.0
     threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()

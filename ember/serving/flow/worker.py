@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.get("model_dir"):
         os.environ["AZUREML_MODEL_DIR"] = str(config["model_dir"])
     server = FlowHTTPServer((str(config.get("host") or "127.0.0.1"), int(config.get("port") or 0)))
+    server.take_worker_key()
     threading.Thread(target=server.serve_forever, name="flow-http", daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in (raw.get("environment_variables") or {}).items():
         os.environ[name] = str(value)
     server = LlmHTTPServer((str(raw.get("host") or "127.0.0.1"), int(raw.get("port") or 0)))
+    server.take_worker_key()
     threading.Thread(target=server.serve_forever, name="llm-http", daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from ember.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from ember.serving.protocol import WORKER_KEY_HEADER, worker_key
 from ember.serving.router.asgi import (
     JSON,
     ClientGone,
@@ -77,6 +78,9 @@ class RouterApp:
     def __init__(self, admin_token: str, collector: PayloadCollector | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._token = admin_token.encode("utf-8")
+        # Every request to a worker carries the router's secret (workers refuse one without).
+        self._worker_auth = b"".join((b"\r\n", WORKER_KEY_HEADER.encode("ascii"), b": ",
+                                      worker_key(admin_token).encode("ascii")))
         self._instances: dict[str, Instance] = {}
         self._metrics = MetricsRegistry()
         self._limiters = LimiterRegistry(clock)   # the rate limits' clock
@@ -362,8 +366,8 @@ class RouterApp:
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        reply = await exchange(inst, prefix + inst.host_header + tail, body,
-                                               stream)
+                        head = prefix + inst.host_header + self._worker_auth + tail
+                        reply = await exchange(inst, head, body, stream)
                     if isinstance(reply, Stream):
                         handed_over = True   # the stream holds the slot now
                         return reply
