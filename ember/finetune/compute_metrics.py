@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.errors import EmberError, InvalidInputError
+from ember.finetune._cli import one_line_errors
 
 
 def _label_list(value: Any) -> Any:
@@ -134,15 +135,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except EmberError as exc:
-        print(f"[ember] compute_metrics failed: {exc.message}", file=sys.stderr, flush=True)
-        return 1
-    except OSError as exc:   # an unreadable config file, an unwritable output folder
-        print(f"[ember] compute_metrics failed: {exc}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+    # OSError: an unreadable config file, an unwritable output folder
+    return one_line_errors(lambda: run(args), prefix="[ember] compute_metrics failed: ",
+                           code=1, also=(OSError,))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ember.errors import EmberError, InvalidInputError
+from ember.errors import InvalidInputError
+from ember.finetune._cli import one_line_errors
 from ember.finetune._base_model import locate_model, select_model, with_tokenizer
 from ember.finetune.data import TASKS
 
@@ -141,12 +142,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except EmberError as exc:
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        return 2
-    return 0
+    return one_line_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ember.errors import EmberError, InvalidInputError, UnsupportedError
+from ember.errors import InvalidInputError, UnsupportedError
+from ember.finetune._cli import one_line_errors
 
 
 def _progress(done: int, total: int) -> None:
@@ -136,12 +137,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except EmberError as exc:
-        print(f"[ember] model_prediction failed: {exc.message}", file=sys.stderr, flush=True)
-        return 1
-    return 0
+    return one_line_errors(lambda: run(args), prefix="[ember] model_prediction failed: ",
+                           code=1)
 
 
 if __name__ == "__main__":

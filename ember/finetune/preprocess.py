@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ember.errors import EmberError, InvalidInputError
+from ember.errors import InvalidInputError
+from ember.finetune._cli import one_line_errors
 from ember.finetune._base_model import locate_model, select_model
 from ember.finetune.data import TASKS, Example, read_examples
 
@@ -139,12 +140,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except EmberError as exc:
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        return 2
-    return 0
+    return one_line_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

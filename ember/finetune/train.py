@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ember.errors import EmberError, InvalidInputError, UnsupportedError
+from ember.errors import InvalidInputError, UnsupportedError
+from ember.finetune._cli import one_line_errors
 from ember.finetune._config import FinetuneConfig
 from ember.finetune._deps import require
 from ember.finetune._hyperparameters import parse_hyperparameters
@@ -207,12 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Run a LoRA fine-tuning job.")
     parser.add_argument("--config", required=True, help="the job's JSON config file")
     args = parser.parse_args(argv)
-    try:
-        run(FinetuneConfig.from_json(args.config))
-    except EmberError as exc:
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        return 2
-    return 0
+    return one_line_errors(lambda: run(FinetuneConfig.from_json(args.config)))
 
 
 if __name__ == "__main__":
