@@ -119,6 +119,13 @@ class ConflictError(EmberError):
     http_status = 409
 
 
+class UnauthenticatedError(EmberError):
+    """No credentials, or credentials that are unknown, expired or revoked (HTTP 401)."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
 class PermissionDeniedError(EmberError):
     code = "PERMISSION_DENIED"
     http_status = 403
@@ -178,6 +185,7 @@ _BY_CODE: dict[str, type[EmberError]] = {
         MethodNotAllowedError,
         AlreadyExistsError,
         ConflictError,
+        UnauthenticatedError,
         PermissionDeniedError,
         UnsupportedError,
         EnvironmentBuildError,

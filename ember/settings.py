@@ -48,6 +48,12 @@ class Settings:
     # the server's working folder. ``working_dir`` "" is the folder the server starts in.
     allowed_datastore_roots: tuple[str, ...] = ()
     working_dir: str = ""
+    # Every REST route needs a token (services/auth.py); off only on loopback (benchmarks).
+    auth: bool = True
+    # ``ember server start --admin-user``: the admin made (or given this password) at start;
+    # a server bound beyond loopback needs one. The password comes from EMBER_ADMIN_PASSWORD.
+    admin_user: str = ""
+    admin_password: str = field(default="", repr=False)
 
     def resolved(self) -> Settings:
         """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
@@ -69,7 +75,15 @@ class Settings:
             allowed_datastore_roots=tuple(
                 str(Path(p).expanduser().resolve()) for p in self.allowed_datastore_roots),
             working_dir=str(Path(self.working_dir or os.getcwd()).resolve()),
+            auth=self.auth,
+            admin_user=self.admin_user,
+            admin_password=self.admin_password,
         )
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the server listens on this machine only."""
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
     @property
     def base_url(self) -> str:

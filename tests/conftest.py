@@ -75,6 +75,19 @@ class ServerProc:
     def api(self, workspace: str = "default") -> str:
         return f"{self.url}/api/v1/workspaces/{workspace}"
 
+    @property
+    def token(self) -> str:
+        """The owner token the server wrote in its home (what the local CLI and SDK send)."""
+        return owner_token(self.home)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def owner_token(home: Path) -> str:
+    return (Path(home) / "owner.token").read_text().strip()
+
 
 @pytest.fixture
 def ember_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -110,6 +123,14 @@ class WorkspaceServer:
     def api(self, workspace: str | None = None) -> str:
         return self.proc.api(workspace or self.workspace)
 
+    @property
+    def token(self) -> str:
+        return self.proc.token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.proc.headers
+
 
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc]:
@@ -128,10 +149,12 @@ def server(module_server: ServerProc, monkeypatch: pytest.MonkeyPatch
     from ember.errors import ConflictError
 
     name = f"t-{uuid.uuid4().hex[:12]}"
-    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": name}
-               ).raise_for_status()
+    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": name},
+               headers=module_server.headers).raise_for_status()
     monkeypatch.setenv("EMBER_WORKSPACE", name)
     monkeypatch.setenv("EMBER_HOME", str(module_server.home))
+    # the mlflow client's own variable: tests that log to the server send the owner token
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", module_server.token)
     yield WorkspaceServer(module_server, name)
     if module_server.proc is None or module_server.proc.poll() is not None:
         return
@@ -154,14 +177,21 @@ class AppTransport(httpx.BaseTransport):
     def __init__(self, app_client: object) -> None:
         self.app_client = app_client
 
+    @property
+    def token(self) -> str:
+        """The app's owner token: requests that carry no token are sent with it, as the
+        local SDK sends the embedded server's."""
+        return self.app_client.app.state.platform.owner_token  # type: ignore[attr-defined,no-any-return]
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         # Re-issued through the TestClient's own request API: it is built on another httpx
         # package (httpx2), whose request and response types are not httpx's.
+        headers = [(k, v) for k, v in request.headers.multi_items()
+                   if k.lower() not in ("host", "content-length")]
+        if "authorization" not in request.headers:
+            headers.append(("authorization", f"Bearer {self.token}"))
         got = self.app_client.request(  # type: ignore[attr-defined]
-            request.method, str(request.url),
-            headers=[(k, v) for k, v in request.headers.multi_items()
-                     if k.lower() not in ("host", "content-length")],
-            content=request.read())
+            request.method, str(request.url), headers=headers, content=request.read())
         return httpx.Response(got.status_code, headers=list(got.headers.multi_items()),
                               content=got.content, request=request)
 

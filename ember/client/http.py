@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from ember.credentials import auth_headers
 from ember.errors import ServerUnavailableError, error_from_body
 
 
@@ -21,11 +22,21 @@ def _tls(base_url: str) -> ssl.SSLContext | bool:
 
 class Http:
     def __init__(self, base_url: str, workspace: str, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 token: str | None = None) -> None:
+        """``token``: the bearer token to send; None: the one ``ember.credentials`` finds for
+        ``base_url`` (EMBER_TOKEN, ``ember login``, the embedded server's owner token)."""
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
+        self._auth = ({"Authorization": f"Bearer {token}"} if token
+                      else auth_headers(self.base_url))
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                   verify=_tls(self.base_url))
+                                   verify=_tls(self.base_url), headers=self._auth)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers every request carries (the token), for clients made beside this one."""
+        return dict(self._auth)
 
     def ws(self, path: str) -> str:
         return f"/api/v1/workspaces/{self.workspace}{path}"

@@ -83,7 +83,9 @@ class MLClient:
     ``workspace`` picks the workspace; ``registry_name`` (``"azureml"``, the built-in model
     catalog) makes ``models`` list and get that registry's models. ``transport`` (an httpx
     transport) carries the requests some other way than TCP to ``endpoint``, e.g. to the
-    server's app in the same process.
+    server's app in the same process. ``token`` is the bearer token to send; without it the
+    SDK sends ``EMBER_TOKEN``, the token ``ember login`` stored for the endpoint, or, for the
+    embedded server, the owner token it wrote in ``EMBER_HOME``.
     """
 
     def __init__(self, credential: Any = None, subscription_id: str | None = None,
@@ -91,14 +93,14 @@ class MLClient:
                  endpoint: str | None = None, workspace: str | None = None,
                  home: str | os.PathLike[str] | None = None,
                  transport: httpx.BaseTransport | None = None,
-                 registry_name: str | None = None) -> None:
+                 registry_name: str | None = None, token: str | None = None) -> None:
         endpoint = endpoint or os.environ.get("EMBER_ENDPOINT")
         if not endpoint:
             endpoint = local.ensure_server(Path(home) if home else None)
         self.endpoint = endpoint.rstrip("/")
         self.workspace_name = (workspace or workspace_name or os.environ.get("EMBER_WORKSPACE")
                                or DEFAULT_WORKSPACE)
-        self._http = Http(self.endpoint, self.workspace_name, transport=transport)
+        self._http = Http(self.endpoint, self.workspace_name, transport=transport, token=token)
         # with registry_name (as azure-ai-ml's registry client), models are the registry's:
         # Ember's built-in, read-only catalog ``azureml``
         self.registry_name = registry_name

@@ -92,6 +92,8 @@ class Reporter:
         self.server_file = cfg.get("server_file")
         self.base = f"/api/v1/workspaces/{cfg['workspace']}/jobs/{cfg['job']}"
         self.retry_seconds = float(cfg.get("retry_seconds", 600))
+        token = cfg.get("token")
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
         # Set on SIGTERM/SIGINT: from then on a report is tried once, briefly, and not retried,
         # so a runner whose server is gone still stops when told to (not after retry_seconds).
         self.stopping = threading.Event()
@@ -111,8 +113,8 @@ class Reporter:
         while True:
             timeout = 5.0 if self.stopping.is_set() else 60.0
             try:
-                return http_request(self.url, method, f"{self.base}{path}", body, headers or {},
-                                    timeout=timeout)
+                return http_request(self.url, method, f"{self.base}{path}", body,
+                                    {**self.auth, **(headers or {})}, timeout=timeout)
             except HttpStatusError as exc:
                 if exc.code in (404, 409):
                     raise JobGone(exc.body.decode("utf-8", "replace")) from exc

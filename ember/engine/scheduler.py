@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ember.engine import processes, runner
 from ember.engine.job_env import scrubbed_environ
+from ember.engine.job_tokens import JobTokens
 from ember.engine.jobs import JobEvent, JobService
 from ember.engine.workdir import WorkdirPreparer
 from ember.entities.jobs import Job, JobStatus
@@ -56,8 +57,10 @@ class Scheduler:
 
     def __init__(self, jobs: JobService, preparer: WorkdirPreparer, settings: Settings, *,
                  launch: Callable[[str, Job], None] | None = None,
-                 list_queued: Callable[[], list[tuple[str, Job]]] | None = None) -> None:
+                 list_queued: Callable[[], list[tuple[str, Job]]] | None = None,
+                 tokens: JobTokens | None = None) -> None:
         self.jobs = jobs
+        self.tokens = tokens
         self.preparer = preparer
         self.settings = settings
         self.capacity = max(1, settings.max_concurrent_jobs)
@@ -130,6 +133,8 @@ class Scheduler:
                              self.jobs.get(event.workspace, event.name, with_history=False))
         elif event.status == JobStatus.CANCEL_REQUESTED:
             self.stop_job(event.workspace, event.name)
+        if event.status in JobStatus.TERMINAL and self.tokens is not None:
+            self.tokens.revoke(event.workspace, event.name)   # the job's token dies with it
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -255,8 +260,9 @@ class Scheduler:
 
     def _launch(self, ws: str, job: Job) -> None:
         try:
+            token = self.tokens.issue(ws, job) if self.tokens is not None else None
             prepared = self.preparer.prepare(
-                ws, job, server_url=self.settings.base_url,
+                ws, job, server_url=self.settings.base_url, token=token,
                 tracking_uri=f"{self.settings.base_url}/workspaces/{ws}",
                 retry_seconds=self.settings.runner_retry_seconds,
                 log=lambda data: self.jobs.append_server_log(ws, job.name, data))

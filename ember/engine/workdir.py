@@ -19,6 +19,7 @@ from typing import Any
 
 import fsspec
 
+from ember.services._private_file import write_private
 from ember.artifacts.store import ArtifactStore
 from ember.artifacts.uris import is_azureml_uri
 from ember.engine.environments import EnvironmentBuilder
@@ -56,7 +57,8 @@ class WorkdirPreparer:
         return self.home / "jobs" / name
 
     def prepare(self, workspace: str, job: Job, *, server_url: str, tracking_uri: str,
-                retry_seconds: float, log: Callable[[bytes], int]) -> Prepared:
+                retry_seconds: float, log: Callable[[bytes], int],
+                token: str | None = None) -> Prepared:
         """Build the working folder and runner.json; progress goes to the job's log via ``log``
         (which returns the log's size, so the runner continues at the right offset)."""
         job_dir = self.job_dir(job.name)
@@ -131,6 +133,10 @@ class WorkdirPreparer:
         })
         if mat.env_dir is not None:
             env_vars["VIRTUAL_ENV"] = str(mat.env_dir)
+        if token:
+            # the job's own token (engine/job_tokens.py): for the SDK and the mlflow client
+            env_vars["EMBER_TOKEN"] = token
+            env_vars["MLFLOW_TRACKING_TOKEN"] = token
         plan = process_plan(job, notices)
         cfg = {
             "server_url": server_url,
@@ -143,12 +149,14 @@ class WorkdirPreparer:
             "log_path": str(log_path),
             "log_offset": log(b"".join(f"[ember] {n}\n".encode() for n in notices)),
             "retry_seconds": retry_seconds,
+            "token": token,
             "deferred_outputs": {k: [str(p), u] for k, (p, u) in
                                  prepared.deferred_outputs.items()},
             "artifacts_output": _artifacts_output(job, outputs),
             "processes": plan,
         }
-        prepared.config_path.write_text(json.dumps(cfg, indent=1))
+        # owner-only: it holds the job's token
+        write_private(prepared.config_path, json.dumps(cfg, indent=1).encode())
         return prepared
 
     def _input_path(self, workspace: str, name: str, uri: str, mode: str, job_dir: Path,

@@ -6,21 +6,29 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from ember import __version__
-from ember.errors import EmberError, InvalidInputError
+from ember.errors import EmberError, InvalidInputError, UnauthenticatedError
+from ember.server.audit import AuditTrail
 from ember.server.body_limit import BodyLimit
 from ember.server.context import Platform
+from ember.server.deps import ACTION_KEY, CHECKS, route_action
 from ember.server.errors import UnexpectedErrors, from_http_exception, validation_message
 from ember.server.root_alias import DefaultWorkspaceAlias
 from ember.server.schemas.errors import ERROR_RESPONSES
 from ember.settings import Settings
 
 API_PREFIX = "/api/v1"
+# 401's challenge: a token, or MLflow's user name and password
+# the one route open to everyone (liveness); the OpenAPI document and its page are open too
+_PUBLIC = frozenset({"/health"})
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ember", Basic realm="ember"'}
 
 
 def error_response(scope: Scope, exc: EmberError,
@@ -57,6 +65,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
     # error they amount to (errors.py), and the unexpected ones through UnexpectedErrors.
     @app.exception_handler(EmberError)
     async def ember_error(request: Request, exc: EmberError) -> JSONResponse:
+        if isinstance(exc, UnauthenticatedError):
+            return error_response(request.scope, exc, headers=_CHALLENGE)
         return error_response(request.scope, exc)
 
     @app.exception_handler(RequestValidationError)
@@ -69,7 +79,9 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
                               from_http_exception(exc, request.method, request.url.path),
                               headers=exc.headers)
 
-    # Outermost first: the catch-all, then the size limits, then the root alias of MLflow.
+    # Outermost first: the catch-all, then the size limits, then the root alias of MLflow,
+    # then the audit trail (inside the alias: it reads the scope the router fills).
+    app.add_middleware(AuditTrail)
     app.add_middleware(DefaultWorkspaceAlias)
     app.add_middleware(BodyLimit, render=error_response)
     app.add_middleware(UnexpectedErrors, render=error_response)
@@ -79,6 +91,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     from ember.server.routes import (
+        audit,
+        auth,
         batch_deployments,
         batch_endpoints,
         components,
@@ -119,6 +133,32 @@ def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,
-                   serverless_endpoints, connections):
+                   serverless_endpoints, connections, auth, audit):
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
+    app.include_router(auth.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(audit.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    _stamp_access(app)
     return app
+
+
+def _stamp_access(app: FastAPI) -> None:
+    """Every route passes through the one access check (``deps.CHECKS``), or the app is not
+    built; each operation shows its action in the OpenAPI document (``x-ember-action``)."""
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or route.path in _PUBLIC:
+            continue
+        calls = {d.call for d in _dependencies(route.dependant)}
+        if not calls & set(CHECKS):
+            raise RuntimeError(f"route {sorted(route.methods)} {route.path} has no access "
+                               "check (Depends(check_access) or Depends(check_server))")
+        method = sorted(route.methods)[0]
+        extra = dict(route.openapi_extra or {})
+        extra.setdefault(ACTION_KEY, route_action(route, method))
+        route.openapi_extra = extra
+
+
+def _dependencies(dependant: Dependant) -> list[Dependant]:
+    out = [dependant]
+    for d in dependant.dependencies:
+        out.extend(_dependencies(d))
+    return out

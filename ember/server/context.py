@@ -8,6 +8,7 @@ from pathlib import Path
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
 from ember.engine.finetuning import FineTuningDriver, FineTuningService
+from ember.engine.job_tokens import JobTokens
 from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Orchestrator
 from ember.engine.pipelines import PipelineDriver, PipelineService
@@ -15,7 +16,10 @@ from ember.engine.reuse import DataHasher
 from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
+from ember.errors import InvalidInputError
 from ember.services._secrets import SecretBox, load_or_create_key
+from ember.services.audit import AuditLog
+from ember.services.auth import AuthService
 from ember.services.components import ComponentService
 from ember.services.connections import ConnectionService
 from ember.services.data import DataService
@@ -35,6 +39,9 @@ class Platform:
         self.settings = settings.resolved()
         self.store = SqlStore(self.settings.store_url)
         self.artifacts = ArtifactStore(self.settings.artifacts_url)
+        self.auth = AuthService(self.store.auth, enabled=self.settings.auth)
+        self.audit = AuditLog(self.store.audit)
+        self.owner_token = self._set_up_auth()
         self.workspaces = WorkspaceService(self.store.workspaces, self.store.datastores,
                                            self.artifacts)
         self.datastores = DatastoreService(self.store.datastores, self.artifacts, DatastoreRoots(
@@ -64,7 +71,8 @@ class Platform:
         self.preparer = WorkdirPreparer(self.settings.home, self.artifacts, self.datastores,
                                         self.environments, EnvironmentBuilder(self.settings.home),
                                         self.jobs.output_uri)
-        self.scheduler = Scheduler(self.jobs, self.preparer, self.settings)
+        self.scheduler = Scheduler(self.jobs, self.preparer, self.settings,
+                                   tokens=JobTokens(self.auth))
         self.orchestrator = Orchestrator(self.jobs)
         self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator,
                                          models=self.models)
@@ -109,8 +117,30 @@ class Platform:
         local_roots = [self.settings.home, self.settings.artifacts_url]
         self.public_text = PublicText(str(r) for r in local_roots if "://" not in str(r))
 
+    def _set_up_auth(self) -> str | None:
+        """The owner token (in EMBER_HOME), the ``--admin-user``, and the refusal to listen
+        beyond loopback without an admin who can log in."""
+        s = self.settings
+        if not s.auth:
+            if not s.loopback:
+                raise InvalidInputError(f"authentication can be off only on loopback; this "
+                                        f"server would listen on {s.host}")
+            return None
+        if s.admin_user:
+            if not s.admin_password:
+                raise InvalidInputError(f"--admin-user {s.admin_user}: set its password in "
+                                        "EMBER_ADMIN_PASSWORD")
+            self.auth.ensure_admin(s.admin_user, s.admin_password)
+        if not s.loopback and not self.auth.has_admin(besides_owner=True):
+            raise InvalidInputError(
+                f"a server listening on {s.host} needs an admin account: start it with "
+                "--admin-user NAME (password in EMBER_ADMIN_PASSWORD), or make one first with "
+                "'ember user create NAME --admin' on a loopback server")
+        return self.auth.ensure_owner_token(s.home)
+
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""
+        self.audit.start()
         self.scheduler.start()
         self.orchestrator.start()
         self.supervisor.start()
@@ -121,6 +151,7 @@ class Platform:
             self.supervisor.remove(key)
 
     def close(self) -> None:
+        self.audit.close()
         self.supervisor.close()
         self.orchestrator.close()
         self.scheduler.close()

@@ -1,7 +1,12 @@
-"""The one place every workspace route passes through: the workspace access check.
+"""The one access check every route passes through.
 
-Today it checks that the workspace exists; authentication and roles plug in here later
-(``check_access`` receives the request, so a token or user header can be read here).
+``check_access`` (routes under ``/workspaces/{workspace}``) and ``check_server`` (the few
+server-level routes) both: authenticate the caller from the ``Authorization`` header
+(``services/auth.py``, cached), read the action the matched route declares (``declare``;
+undeclared: GET is ``read``, DELETE ``delete``, the rest ``write``), derive the resource kind
+from the route's path, and ask ``AuthService.authorize``. The caller is kept on the request
+(``request.state.principal``) for the audit log (``server/audit.py``). ``create_app`` refuses
+to build an app with a route that passes through neither.
 """
 
 from __future__ import annotations
@@ -14,15 +19,61 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Path, Request
 
+from ember.entities.auth import (
+    DELETE,
+    KIND_ASSETS,
+    KIND_COMPUTE,
+    KIND_WORKSPACE,
+    READ,
+    WRITE,
+    Principal,
+)
 from ember.server.context import Platform
 
 T = TypeVar("T")
+
+ACTION_KEY = "x-ember-action"
+WORKLOAD_KEY = "x-ember-workload"
+# what a job's token may write through a route that declares it: its own job's runner reports
+# (the route's ``{name}`` is the job), or the MLflow tracking protocol
+OWN_JOB = "own-job"
+TRACKING = "tracking"
+ANONYMOUS = Principal(user="anonymous", is_admin=True, kind="anonymous")
+
+
+def declare(action: str, *, workload: str | None = None) -> dict[str, Any]:
+    """A route's access declaration, as keyword arguments of the route decorator:
+    ``@router.post("/runs/search", **declare(READ))``. Shown in the OpenAPI document as
+    ``x-ember-action`` (and ``x-ember-workload``)."""
+    extra: dict[str, Any] = {ACTION_KEY: action}
+    if workload:
+        extra[WORKLOAD_KEY] = workload
+    return {"openapi_extra": extra}
+
+
+def route_action(route: Any, method: str) -> str:
+    extra = getattr(route, "openapi_extra", None) or {}
+    if ACTION_KEY in extra:
+        return str(extra[ACTION_KEY])
+    return {"GET": READ, "HEAD": READ, "DELETE": DELETE}.get(method, WRITE)
+
+
+def resource_kind(path_format: str) -> str:
+    _, found, rest = path_format.partition("/workspaces/{workspace}")
+    if not found:
+        return KIND_ASSETS
+    if rest in ("", "/"):
+        return KIND_WORKSPACE
+    if rest.startswith("/computes"):
+        return KIND_COMPUTE
+    return KIND_ASSETS
 
 
 @dataclass(frozen=True)
 class WorkspaceContext:
     name: str
     platform: Platform
+    principal: Principal = ANONYMOUS
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database, files) off the event loop on the platform's executor.
@@ -35,19 +86,64 @@ class WorkspaceContext:
                                           functools.partial(fn, *args, **kwargs))
 
 
+@dataclass(frozen=True)
+class ServerContext:
+    platform: Platform
+    principal: Principal
+
+
 def platform_of(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def authenticate(request: Request, platform: Platform) -> Principal:
+    if not platform.auth.enabled:
+        principal = ANONYMOUS
+    else:
+        principal = platform.auth.authenticate(request.headers.get("authorization"))
+    request.state.principal = principal
+    return principal
+
+
+def _authorize(request: Request, platform: Platform, principal: Principal,
+               workspace: str | None) -> None:
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", "") or request.url.path
+    action = route_action(route, request.method)
+    workload_may_write = False
+    if principal.is_workload:
+        allowed = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY)
+        workload_may_write = principal.kind == "job" and (
+            allowed == TRACKING
+            or (allowed == OWN_JOB and request.path_params.get("name") == principal.subject))
+    platform.auth.authorize(principal, workspace, resource_kind(path), action,
+                            workload_may_write=workload_may_write)
 
 
 async def check_access(
         request: Request,
         workspace: Annotated[str, Path(description="The workspace's name")]) -> WorkspaceContext:
     """Resolve the workspace of the request (the ``{workspace}`` path parameter, declared here
-    so every route's OpenAPI operation has it) and authorise.
+    so every route's OpenAPI operation has it), authenticate and authorise.
 
     ``async`` on purpose: it runs on the event loop (no threadpool hop on every request); the
-    workspace lookup hits the database only the first time a name is seen.
+    caller, their roles and the workspace are read from the database only when not cached.
+    Authorisation comes before the workspace lookup, so a caller without a role learns
+    nothing of which workspaces exist.
     """
     platform = platform_of(request)
+    principal = authenticate(request, platform)
+    _authorize(request, platform, principal, workspace)
     platform.workspaces.exists(workspace)  # raises NotFoundError for an unknown workspace
-    return WorkspaceContext(name=workspace, platform=platform)
+    return WorkspaceContext(name=workspace, platform=platform, principal=principal)
+
+
+async def check_server(request: Request) -> ServerContext:
+    """The access check of the server-level routes (workspaces, users, tokens, registries)."""
+    platform = platform_of(request)
+    principal = authenticate(request, platform)
+    _authorize(request, platform, principal, None)
+    return ServerContext(platform=platform, principal=principal)
+
+
+CHECKS = (check_access, check_server)

@@ -27,4 +27,6 @@ def app(tmp_path: Path) -> FastAPI:
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as c:
+        # the owner token, as the local CLI and SDK send it (tests of refusals make their own)
+        c.headers["Authorization"] = f"Bearer {app.state.platform.owner_token}"
         yield c

@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from ember.entities.components import Component
-from ember.server.deps import WorkspaceContext, check_access, platform_of
+from ember.server.deps import WorkspaceContext, check_access, check_server, platform_of
 from ember.server.schemas.components import ComponentIn, ComponentOut
 
 router = APIRouter(tags=["components"])
-registry_router = APIRouter(tags=["components"])
+registry_router = APIRouter(tags=["components"], dependencies=[Depends(check_server)])
 
 
 @router.post("/components", status_code=201)

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from ember.errors import InvalidInputError
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import SECRETS
+from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.schemas.connections import ConnectionIn, ConnectionOut
 
 router = APIRouter(tags=["connections"])
@@ -47,7 +48,7 @@ async def delete_connection(name: str, ctx: WorkspaceContext = Depends(check_acc
     await ctx.run(ctx.platform.connections.delete, ctx.name, name)
 
 
-@router.post(C + "/{name}/listsecrets")
+@router.post(C + "/{name}/listsecrets", **declare(SECRETS))
 async def list_secrets(name: str, ctx: WorkspaceContext = Depends(check_access)
                        ) -> dict[str, Any]:
     """The plain form with secrets in clear: ``{"name", "type", "api_key", "base_url", ...}``

@@ -10,7 +10,8 @@ from ember.entities.finetuning import FineTuningJob
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import WRITE
+from ember.server.deps import OWN_JOB, WorkspaceContext, check_access, declare
 from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.jobs import (
     FileOut,
@@ -152,7 +153,7 @@ def get_file(name: str, path: str, output: str = "default",
 
 # --- the runner's side of the protocol ---------------------------------------------------------
 
-@router.post("/jobs/{name}/runner/status")
+@router.post("/jobs/{name}/runner/status", **declare(WRITE, workload=OWN_JOB))
 def runner_status(name: str, body: RunnerStatusIn,
                   ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
     job = ctx.platform.jobs.runner_report(ctx.name, name, body.status, error=body.error,
@@ -160,7 +161,7 @@ def runner_status(name: str, body: RunnerStatusIn,
     return {"status": job.status}
 
 
-@router.post("/jobs/{name}/runner/logs")
+@router.post("/jobs/{name}/runner/logs", **declare(WRITE, workload=OWN_JOB))
 async def runner_logs(name: str, request: Request,
                       ctx: WorkspaceContext = Depends(check_access)) -> dict[str, int]:
     offset = int(request.headers.get("X-Ember-Offset", "0"))
@@ -169,13 +170,13 @@ async def runner_logs(name: str, request: Request,
     return {"size": size}
 
 
-@router.post("/jobs/{name}/runner/finalize")
+@router.post("/jobs/{name}/runner/finalize", **declare(WRITE, workload=OWN_JOB))
 def runner_finalize(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
     ctx.platform.scheduler.finalize(ctx.name, name)
     return {"status": "ok"}
 
 
-@router.put("/jobs/{name}/artifacts/{path:path}")
+@router.put("/jobs/{name}/artifacts/{path:path}", **declare(WRITE, workload=OWN_JOB))
 async def put_artifact(name: str, path: str, request: Request,
                        ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
     data = await request.body()

@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import WRITE
+from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import ok
 from ember.server.schemas.base import ANY_FILE_RESPONSE
 
@@ -18,7 +19,7 @@ A = "/api/2.0/mlflow-artifacts/artifacts"
 _WRITE_SIZE = 1 << 20
 
 
-@router.put(A + "/{path:path}")
+@router.put(A + "/{path:path}", **declare(WRITE, workload=TRACKING))
 async def upload_artifact(path: str, request: Request,
                           ctx: WorkspaceContext = Depends(check_access)) -> Response:
     upload = await ctx.run(ctx.platform.tracking.start_artifact_upload, ctx.name, path)

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import READ, WRITE
+from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
 from ember.tracking import wire
 
@@ -14,7 +15,7 @@ router = APIRouter(tags=["mlflow"])
 M = f"{P}/logged-models"
 
 
-@router.post(M)
+@router.post(M, **declare(WRITE, workload=TRACKING))
 async def create_logged_model(request: Request,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
@@ -26,7 +27,7 @@ async def create_logged_model(request: Request,
     return ok({"model": wire.logged_model_json(model)})
 
 
-@router.post(f"{M}/search")
+@router.post(f"{M}/search", **declare(READ))
 async def search_logged_models(request: Request,
                                ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)

@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from ember.entities.models import Model, RegisteredModel
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import READ
+from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
 from ember.services import mlflow_registry as registry
 from ember.tracking import registry_search as search
@@ -108,7 +109,7 @@ async def search_registered_models(request: Request,
 
 
 @router.get(f"{RM}/get-latest-versions")
-@router.post(f"{RM}/get-latest-versions")
+@router.post(f"{RM}/get-latest-versions", **declare(READ))
 async def get_latest_versions(request: Request,
                               ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await args(request)

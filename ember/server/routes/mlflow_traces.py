@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from ember.errors import InvalidInputError
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import READ, WRITE
+from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import body_of, ok, paged
 from ember.tracking import otlp, wire
 from ember.tracking.traces import experiment_of_location, trace_info_json, trace_json
@@ -24,7 +25,7 @@ EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 RUN_HEADER = "x-mlflow-run-id"
 
 
-@router.post("/v1/traces")
+@router.post("/v1/traces", **declare(WRITE, workload=TRACKING))
 async def export_traces(request: Request,
                         ctx: WorkspaceContext = Depends(check_access)) -> Response:
     """OTLP/HTTP trace export (protobuf or JSON); the experiment comes in a header."""
@@ -44,14 +45,14 @@ async def export_traces(request: Request,
     return Response(b"", media_type=otlp.PROTOBUF)
 
 
-@router.post(T3)
+@router.post(T3, **declare(WRITE, workload=TRACKING))
 async def start_trace(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     info = await ctx.run(ctx.platform.traces.start_trace, ctx.name, b)
     return ok({"trace": {"trace_info": trace_info_json(info)}})
 
 
-@router.post(f"{T3}/search")
+@router.post(f"{T3}/search", **declare(READ))
 async def search_traces(request: Request,
                         ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
@@ -74,7 +75,7 @@ async def batch_get_traces(request: Request,
     return ok({"traces": [trace_json(info, spans) for info, spans in traces]})
 
 
-@router.post(f"{T3}/batchGetInfos")
+@router.post(f"{T3}/batchGetInfos", **declare(READ))
 async def batch_get_trace_infos(request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)

@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import READ, WRITE
+from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.tracking import validation, wire
 from ember.entities.tracking import ViewType
 
@@ -54,7 +55,7 @@ def paged(name: str, items: list[Any], next_offset: int | None) -> Response:
 
 # --- logging: first, since routes match in order and these are the hot paths ---
 
-@router.post(f"{P}/runs/log-batch")
+@router.post(f"{P}/runs/log-batch", **declare(WRITE, workload=TRACKING))
 async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     raw = await request.body()
     validation.check_batch_request_size(len(raw))
@@ -64,14 +65,14 @@ async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_acce
     return ok()
 
 
-@router.post(f"{P}/runs/log-metric")
+@router.post(f"{P}/runs/log-metric", **declare(WRITE, workload=TRACKING))
 async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
     return ok()
 
 
-@router.post(f"{P}/runs/log-parameter")
+@router.post(f"{P}/runs/log-parameter", **declare(WRITE, workload=TRACKING))
 async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
@@ -79,7 +80,7 @@ async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_acce
     return ok()
 
 
-@router.post(f"{P}/runs/set-tag")
+@router.post(f"{P}/runs/set-tag", **declare(WRITE, workload=TRACKING))
 async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
@@ -102,7 +103,7 @@ def server_info(_ctx: WorkspaceContext = Depends(check_access)) -> Response:
 
 # --- experiments ---
 
-@router.post(f"{P}/experiments/create")
+@router.post(f"{P}/experiments/create", **declare(WRITE, workload=TRACKING))
 async def create_experiment(request: Request,
                             ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
@@ -128,7 +129,7 @@ async def get_experiment_by_name(request: Request,
 
 
 @router.get(f"{P}/experiments/search")
-@router.post(f"{P}/experiments/search")
+@router.post(f"{P}/experiments/search", **declare(READ))
 async def search_experiments(request: Request,
                              ctx: WorkspaceContext = Depends(check_access)) -> Response:
     if request.method == "GET":
@@ -189,7 +190,7 @@ async def delete_experiment_tag(request: Request,
 
 # --- runs ---
 
-@router.post(f"{P}/runs/create")
+@router.post(f"{P}/runs/create", **declare(WRITE, workload=TRACKING))
 async def create_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     run = await ctx.run(ctx.platform.tracking.create_run, ctx.name,
@@ -205,7 +206,7 @@ async def get_run(request: Request, ctx: WorkspaceContext = Depends(check_access
     return ok({"run": wire.run_json(run)})
 
 
-@router.post(f"{P}/runs/update")
+@router.post(f"{P}/runs/update", **declare(WRITE, workload=TRACKING))
 async def update_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     info = await ctx.run(ctx.platform.tracking.update_run, ctx.name, wire.run_id(b),
@@ -229,7 +230,7 @@ async def restore_run(request: Request,
     return ok()
 
 
-@router.post(f"{P}/runs/search")
+@router.post(f"{P}/runs/search", **declare(READ))
 async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     page = await ctx.run(ctx.platform.tracking.search_runs, ctx.name, wire.items(b, "experiment_ids"),
@@ -241,14 +242,14 @@ async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_ac
     return paged("runs", [wire.run_json(r) for r in page.items], page.next_offset)
 
 
-@router.post(f"{P}/runs/delete-tag")
+@router.post(f"{P}/runs/delete-tag", **declare(WRITE, workload=TRACKING))
 async def delete_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.delete_tag, ctx.name, wire.run_id(b), b.get("key"))
     return ok()
 
 
-@router.post(f"{P}/runs/log-inputs")
+@router.post(f"{P}/runs/log-inputs", **declare(WRITE, workload=TRACKING))
 async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.log_inputs, ctx.name, wire.run_id(b),
@@ -256,7 +257,7 @@ async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_acc
     return ok()
 
 
-@router.post(f"{P}/runs/outputs")
+@router.post(f"{P}/runs/outputs", **declare(WRITE, workload=TRACKING))
 async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.log_outputs, ctx.name, wire.run_id(b),
@@ -264,7 +265,7 @@ async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_ac
     return ok()
 
 
-@router.post(f"{P}/runs/log-model")
+@router.post(f"{P}/runs/log-model", **declare(WRITE, workload=TRACKING))
 async def log_model(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
     await ctx.run(ctx.platform.tracking.record_logged_model, ctx.name, wire.run_id(b),

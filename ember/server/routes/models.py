@@ -10,12 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from ember.server.deps import WorkspaceContext, check_access, platform_of
+from ember.server.deps import WorkspaceContext, check_access, check_server, platform_of
 from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.models import ModelFileOut, ModelIn, ModelOut, ModelUpdate
 
 router = APIRouter(tags=["models"])
-registry_router = APIRouter(tags=["models"])
+registry_router = APIRouter(tags=["models"], dependencies=[Depends(check_server)])
 
 
 @router.post("/models", status_code=201)

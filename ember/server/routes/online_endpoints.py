@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import SECRETS
+from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.schemas.online_endpoints import (
     EndpointIn,
     EndpointOut,
@@ -57,7 +58,7 @@ async def delete_endpoint(name: str, ctx: WorkspaceContext = Depends(check_acces
     await ctx.run(ctx.platform.online_endpoints.delete, ctx.name, name)
 
 
-@router.get(E + "/{name}/keys")
+@router.get(E + "/{name}/keys", **declare(SECRETS))
 async def get_keys(name: str, ctx: WorkspaceContext = Depends(check_access)) -> KeysOut:
     keys = await ctx.run(ctx.platform.online_endpoints.get_keys, ctx.name, name)
     return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ember.errors import InvalidInputError
-from ember.server.deps import WorkspaceContext, check_access
+from ember.entities.auth import SECRETS
+from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.schemas.online_endpoints import KeysOut, RegenerateIn
 from ember.server.schemas.serverless_endpoints import (
     ServerlessEndpointIn,
@@ -62,7 +63,7 @@ async def delete_endpoint(name: str, ctx: WorkspaceContext = Depends(check_acces
     await ctx.run(ctx.platform.serverless_endpoints.delete, ctx.name, name)
 
 
-@router.post(S + "/{name}/listKeys")
+@router.post(S + "/{name}/listKeys", **declare(SECRETS))
 async def list_keys(name: str, ctx: WorkspaceContext = Depends(check_access)) -> KeysOut:
     keys = await ctx.run(ctx.platform.serverless_endpoints.get_keys, ctx.name, name)
     return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ember.store.sql.audit import SqlAuditStore
+from ember.store.sql.auth import SqlAuthStore
 from ember.store.sql.batch_endpoints import SqlBatchEndpointStore
 from ember.store.sql.components import SqlComponentStore
 from ember.store.sql.connections import SqlConnectionStore
@@ -36,6 +38,8 @@ class SqlStore:
         self.batch_endpoints = SqlBatchEndpointStore(self.engine)
         self.serverless_endpoints = SqlServerlessEndpointStore(self.engine)
         self.connections = SqlConnectionStore(self.engine)
+        self.auth = SqlAuthStore(self.engine)
+        self.audit = SqlAuditStore(self.engine)
 
     @property
     def backend(self) -> str:

@@ -430,3 +430,54 @@ trace_metadata = Table(
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# --- the team server: users, tokens (hashes only), role assignments, the audit log ---
+
+auth_users = Table(
+    "auth_users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("password_hash", String(512), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("creation_time", Float, nullable=False),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user", String(255), nullable=False, index=True),
+    Column("name", String(255), nullable=False, default=""),
+    Column("kind", String(32), nullable=False),
+    Column("workspace", String(255), nullable=True),
+    Column("subject", String(512), nullable=True, index=True),
+    Column("grants", JSON, nullable=False, default=list),
+    Column("creation_time", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+auth_role_assignments = Table(
+    "auth_role_assignments",
+    metadata,
+    Column("user", String(255), primary_key=True),
+    Column("workspace", String(255), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("creation_time", Float, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False, index=True),
+    Column("user", String(255), nullable=False, index=True),
+    Column("principal", String(600), nullable=False, default=""),
+    Column("workspace", String(255), nullable=False, default="", index=True),
+    Column("action", String(600), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("outcome", Integer, nullable=False),
+    Column("client", String(255), nullable=False, default=""),
+)

@@ -1,0 +1,33 @@
+"""A job's own token: made when its runner is prepared, handed to the runner (``runner.json``)
+and to the user code (``EMBER_TOKEN``, ``MLFLOW_TRACKING_TOKEN``), revoked when the job ends.
+
+It reads the job's workspace and writes only that job's reports, logs and outputs and the
+MLflow tracking protocol (``server/deps.py``); a flow run's job may also read its connections'
+secrets, which its flow's nodes need (anyone who may submit a job may read them).
+"""
+
+from __future__ import annotations
+
+from ember.entities.auth import SECRETS
+from ember.entities.flow_runs import FLOW_RUN
+from ember.entities.jobs import Job
+from ember.services.auth import OWNER_USER, AuthService
+
+KIND = "job"
+
+
+class JobTokens:
+    def __init__(self, auth: AuthService) -> None:
+        self.auth = auth
+
+    def issue(self, workspace: str, job: Job) -> str | None:
+        """The job's token, or None when the server runs without authentication."""
+        if not self.auth.enabled:
+            return None
+        grants = (SECRETS,) if FLOW_RUN in job.properties else ()
+        return self.auth.create_workload_token(kind=KIND, user=OWNER_USER, workspace=workspace,
+                                               subject=job.name, grants=grants)
+
+    def revoke(self, workspace: str, name: str) -> None:
+        if self.auth.enabled:
+            self.auth.revoke_workload(KIND, workspace, name)
