@@ -27,6 +27,7 @@ def tracking_uri(tracking_server: ServerProc, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", tracking_server.token)
     uri = f"{tracking_server.url}/workspaces/default"
     mlflow.set_tracking_uri(uri)
     yield uri
@@ -36,6 +37,7 @@ def tracking_uri(tracking_server: ServerProc, monkeypatch: pytest.MonkeyPatch) -
 
 def create_workspace(server: ServerProc, name: str) -> str:
     """Create a workspace (once) and return its tracking URI."""
-    r = httpx.post(f"{server.url}/api/v1/workspaces", json={"name": name})
+    r = httpx.post(f"{server.url}/api/v1/workspaces", json={"name": name},
+                   headers=server.headers)
     assert r.status_code in (201, 400), r.text
     return f"{server.url}/workspaces/{name}"

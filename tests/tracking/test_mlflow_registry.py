@@ -259,16 +259,18 @@ def test_protocol_errors(tracking_uri: str) -> None:
     assert error_code(bad_name) == "INVALID_PARAMETER_VALUE"
 
 
-def test_delete_arguments_may_come_in_the_query_string(tracking_uri: str) -> None:
+def test_delete_arguments_may_come_in_the_query_string(tracking_uri: str,
+                                                       tracking_server: ServerProc) -> None:
     client = MlflowClient()
     client.create_registered_model("by-query", tags={"k": "v"})
     base = f"{tracking_uri}/api/2.0/mlflow/registered-models"
-    r = httpx.delete(f"{base}/delete-tag", params={"name": "by-query", "key": "k"})
+    auth = tracking_server.headers
+    r = httpx.delete(f"{base}/delete-tag", params={"name": "by-query", "key": "k"}, headers=auth)
     assert r.status_code == 200 and r.json() == {}
     assert client.get_registered_model("by-query").tags == {}
-    r = httpx.get(f"{base}/get", params={"name": "by-query"})
+    r = httpx.get(f"{base}/get", params={"name": "by-query"}, headers=auth)
     assert r.json()["registered_model"]["latest_versions"] == []
-    r = httpx.get(f"{base}/get", params={"name": "nope"})
+    r = httpx.get(f"{base}/get", params={"name": "nope"}, headers=auth)
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 

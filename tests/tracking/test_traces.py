@@ -274,7 +274,7 @@ def test_flow_engine_spans_as_otlp_json_read_back_through_mlflow(
     by_name = {s.name: s for s in spans}
     trace_id = "tr-" + spans[0].trace_id
     url = f"{tracking_uri}/v1/traces"
-    headers = {**JSON_HEADERS, "x-mlflow-experiment-id": exp_id}
+    headers = {**JSON_HEADERS, **tracking_server.headers, "x-mlflow-experiment-id": exp_id}
 
     # The children first (an incremental export), then the root.
     children = [s for s in spans if s.name != "my_flow"]
@@ -321,13 +321,15 @@ def test_flow_engine_spans_as_otlp_json_read_back_through_mlflow(
                                 return_type="list")[0].info.trace_id == trace_id
 
 
-def test_a_failed_flow_is_an_error_trace(tracking_uri: str) -> None:
+def test_a_failed_flow_is_an_error_trace(tracking_uri: str,
+                                         tracking_server: ServerProc) -> None:
     import mlflow
 
     exp_id = _experiment("flow")
     spans = _flow_spans(fail=True).take()
     r = httpx.post(f"{tracking_uri}/v1/traces", content=json.dumps(to_otlp_request(spans)),
-                   headers={**JSON_HEADERS, "x-mlflow-experiment-id": exp_id})
+                   headers={**JSON_HEADERS, **tracking_server.headers,
+                            "x-mlflow-experiment-id": exp_id})
     assert r.status_code == 200, r.text
     trace = mlflow.get_trace("tr-" + spans[0].trace_id)
     assert trace.info.state == "ERROR"
@@ -341,39 +343,42 @@ def test_traces_of_one_workspace_are_invisible_in_another(tracking_server: Serve
                                                           tracking_uri: str) -> None:
     ws_a = create_workspace(tracking_server, f"tra-{uuid.uuid4().hex[:8]}")
     ws_b = create_workspace(tracking_server, f"trb-{uuid.uuid4().hex[:8]}")
+    auth = tracking_server.headers
     exp_a = httpx.post(f"{ws_a}/api/2.0/mlflow/experiments/create",
-                       json={"name": "x"}).json()["experiment_id"]
+                       json={"name": "x"}, headers=auth).json()["experiment_id"]
     exp_b = httpx.post(f"{ws_b}/api/2.0/mlflow/experiments/create",
-                       json={"name": "x"}).json()["experiment_id"]
+                       json={"name": "x"}, headers=auth).json()["experiment_id"]
     spans = _flow_spans().take()
     trace_id = "tr-" + spans[0].trace_id
     body = json.dumps(to_otlp_request(spans))
     r = httpx.post(f"{ws_a}/v1/traces", content=body,
-                   headers={**JSON_HEADERS, "x-mlflow-experiment-id": exp_a})
+                   headers={**JSON_HEADERS, **auth, "x-mlflow-experiment-id": exp_a})
     assert r.status_code == 200, r.text
-    assert httpx.get(f"{ws_a}/api/3.0/mlflow/traces/{trace_id}").status_code == 200
+    assert httpx.get(f"{ws_a}/api/3.0/mlflow/traces/{trace_id}", headers=auth).status_code == 200
     # B can neither read A's trace nor write into A's experiment
-    r = httpx.get(f"{ws_b}/api/3.0/mlflow/traces/{trace_id}")
+    r = httpx.get(f"{ws_b}/api/3.0/mlflow/traces/{trace_id}", headers=auth)
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert httpx.get(f"{ws_b}/api/3.0/mlflow/traces/get",
-                     params={"trace_id": trace_id}).status_code == 404
+                     params={"trace_id": trace_id}, headers=auth).status_code == 404
     assert httpx.get(f"{ws_b}/api/3.0/mlflow/traces/batchGet",
-                     params={"trace_ids": [trace_id]}).json() == {"traces": []}
-    r = httpx.post(f"{ws_b}/api/3.0/mlflow/traces/search", json={"locations": [
+                     params={"trace_ids": [trace_id]}, headers=auth).json() == {"traces": []}
+    r = httpx.post(f"{ws_b}/api/3.0/mlflow/traces/search", headers=auth, json={"locations": [
         {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp_a}}]})
     assert r.status_code == 404   # A's experiment is not B's
     r = httpx.post(f"{ws_b}/v1/traces", content=body,
-                   headers={**JSON_HEADERS, "x-mlflow-experiment-id": exp_a})
+                   headers={**JSON_HEADERS, **auth, "x-mlflow-experiment-id": exp_a})
     assert r.status_code == 404
     assert httpx.patch(f"{ws_b}/api/2.0/mlflow/traces/{trace_id}/tags",
-                       json={"key": "k", "value": "v"}).status_code == 404
+                       json={"key": "k", "value": "v"}, headers=auth).status_code == 404
     # the same trace id sent to B is B's own trace, and A's is untouched
     r = httpx.post(f"{ws_b}/v1/traces", content=body,
-                   headers={**JSON_HEADERS, "x-mlflow-experiment-id": exp_b})
+                   headers={**JSON_HEADERS, **auth, "x-mlflow-experiment-id": exp_b})
     assert r.status_code == 200
-    got = httpx.get(f"{ws_b}/api/3.0/mlflow/traces/{trace_id}").json()["trace"]["trace_info"]
+    got = httpx.get(f"{ws_b}/api/3.0/mlflow/traces/{trace_id}",
+                    headers=auth).json()["trace"]["trace_info"]
     assert got["trace_location"]["mlflow_experiment"]["experiment_id"] == exp_b
-    got = httpx.get(f"{ws_a}/api/3.0/mlflow/traces/{trace_id}").json()["trace"]["trace_info"]
+    got = httpx.get(f"{ws_a}/api/3.0/mlflow/traces/{trace_id}",
+                    headers=auth).json()["trace"]["trace_info"]
     assert got["trace_location"]["mlflow_experiment"]["experiment_id"] == exp_a
 
 
