@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,12 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def _client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings, start_scheduler=False))
+@contextlib.contextmanager
+def _client(settings: Settings) -> Iterator[TestClient]:
+    app = create_app(settings, start_scheduler=False)
+    with TestClient(app) as tc:
+        tc.headers["Authorization"] = f"Bearer {app.state.platform.owner_token}"
+        yield tc
 
 
 @pytest.fixture

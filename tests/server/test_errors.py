@@ -196,7 +196,8 @@ def test_a_deployment_start_error_is_summarised_and_the_traceback_is_in_its_logs
         with pytest.raises(DeploymentFailedError, match="RuntimeError: no GPU here") as err:
             c.online_deployments.begin_create_or_update(crash).result(timeout=120)
         logs = c.online_deployments.get_logs("crash", "e")
-    error = httpx.get(f"{server.api()}/online-endpoints/e/deployments/crash").json()["error"]
+    error = httpx.get(f"{server.api()}/online-endpoints/e/deployments/crash",
+                      headers=server.headers).json()["error"]
     for text in (error, err.value.message):
         assert "RuntimeError: no GPU here" in text and "exited" in text
         assert "Traceback" not in text and 'File "' not in text
