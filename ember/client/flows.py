@@ -138,16 +138,21 @@ def _child(work: Callable[[], object]) -> None:
 def _experiment_id(endpoint: str, workspace: str) -> str:
     import httpx
 
+    from ember.credentials import auth_headers
+
     base = endpoint.rstrip("/") + (f"/workspaces/{workspace}" if workspace != "default" else "")
     api = base + "/api/2.0/mlflow/experiments"
+    auth = auth_headers(endpoint)
     got = httpx.get(api + "/get-by-name", params={"experiment_name": FLOW_TEST_EXPERIMENT},
-                    timeout=30)
+                    timeout=30, headers=auth)
     if got.status_code == 200:
         return str(got.json()["experiment"]["experiment_id"])
-    made = httpx.post(api + "/create", json={"name": FLOW_TEST_EXPERIMENT}, timeout=30)
+    made = httpx.post(api + "/create", json={"name": FLOW_TEST_EXPERIMENT}, timeout=30,
+                      headers=auth)
     if made.status_code >= 400:  # created concurrently by another test
         got = httpx.get(api + "/get-by-name",
-                        params={"experiment_name": FLOW_TEST_EXPERIMENT}, timeout=30)
+                        params={"experiment_name": FLOW_TEST_EXPERIMENT}, timeout=30,
+                        headers=auth)
         got.raise_for_status()
         return str(got.json()["experiment"]["experiment_id"])
     return str(made.json()["experiment_id"])

@@ -15,6 +15,8 @@ import threading
 import urllib.parse
 from typing import Any
 
+from ember.credentials import auth_headers
+
 
 class HttpError(ConnectionError):
     """The server could not be reached, or the connection broke mid-request."""
@@ -38,6 +40,8 @@ class Http:
 
     def __init__(self, base_url: str, *, timeout: float = 30.0,
                  headers: dict[str, str] | None = None) -> None:
+        """``headers`` go with every request, after the server's token (``ember.credentials``:
+        EMBER_TOKEN — a job's own —, ``ember login``, the embedded server's owner token)."""
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{base_url!r} is not an http(s) URL")
@@ -45,7 +49,9 @@ class Http:
         self._host = parts.hostname
         self._port = parts.port
         self._timeout = timeout
-        self._headers = {k.lower(): v for k, v in (headers or {}).items()}
+        # the token for this server (ember.credentials) unless the caller gave one
+        self._headers = {k.lower(): v for k, v in
+                         {**auth_headers(base_url), **(headers or {})}.items()}
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 

@@ -100,7 +100,7 @@ class Platform:
         self.online_deployments = OnlineDeploymentService(
             self.store.online_endpoints, self.online_endpoints, self.supervisor, self.models,
             self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
-            self.settings.home)
+            self.settings.home, auth=self.auth)
         self.serverless_endpoints = ServerlessEndpointService(
             self.store.serverless_endpoints, self.online_endpoints, self.supervisor,
             self.online_deployments.language_models)

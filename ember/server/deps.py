@@ -113,9 +113,9 @@ def _authorize(request: Request, platform: Platform, principal: Principal,
     workload_may_write = False
     if principal.is_workload:
         allowed = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY)
-        workload_may_write = principal.kind == "job" and (
-            allowed == TRACKING
-            or (allowed == OWN_JOB and request.path_params.get("name") == principal.subject))
+        workload_may_write = allowed == TRACKING or (
+            allowed == OWN_JOB and principal.kind == "job"
+            and request.path_params.get("name") == principal.subject)
     platform.auth.authorize(principal, workspace, resource_kind(path), action,
                             workload_may_write=workload_may_write)
 

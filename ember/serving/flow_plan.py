@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ember.entities.auth import SECRETS
+from ember.services.auth import OWNER_USER, AuthService
 from ember.artifacts.store import ArtifactStore
 from ember.entities.models import Model
 from ember.flows.loader import FLOW_FILES, load_flow
@@ -39,13 +41,34 @@ class FlowModel:
     name: str                    # the flow's display name
 
 
+DEPLOYMENT_TOKEN = "deployment"
+
+
 class FlowModels:
     """Finds the flow a model reference holds and plans its workers."""
 
-    def __init__(self, models: ModelService, artifacts: ArtifactStore, home: Path) -> None:
+    def __init__(self, models: ModelService, artifacts: ArtifactStore, home: Path,
+                 auth: AuthService | None = None) -> None:
         self.models = models
         self.artifacts = artifacts
         self.home = home
+        self.auth = auth
+
+    def token(self, workspace: str, endpoint: str, deployment: str) -> str | None:
+        """The deployment's own token (a new one per generation; the earlier ones revoked):
+        it reads the workspace and its connections' secrets (the flow's nodes need them) and
+        writes traces; nothing else."""
+        if self.auth is None or not self.auth.enabled:
+            return None
+        subject = f"{endpoint}/{deployment}"
+        self.auth.revoke_workload(DEPLOYMENT_TOKEN, workspace, subject)
+        return self.auth.create_workload_token(kind=DEPLOYMENT_TOKEN, user=OWNER_USER,
+                                               workspace=workspace, subject=subject,
+                                               grants=(SECRETS,))
+
+    def revoke(self, workspace: str, endpoint: str, deployment: str) -> None:
+        if self.auth is not None and self.auth.enabled:
+            self.auth.revoke_workload(DEPLOYMENT_TOKEN, workspace, f"{endpoint}/{deployment}")
 
     def find(self, workspace: str, reference: str) -> FlowModel | None:
         """The flow the model ``reference`` names, or None when its files are not a flow
@@ -72,6 +95,7 @@ class FlowModels:
             "request_timeout_ms": request_timeout_ms, "model_dir": fm.model_dir,
             "flow_dir": str(fm.folder), "variant": None,
             "server_file": str(self.home / "server.json"), "server_url": None,
+            "server_token": self.token(workspace, endpoint, deployment),
             "notes": list(notes or [])}
         return WorkerPlan(argv=[sys.executable, "-m", WORKER_MODULE],
                           # not the flow folder: it is the registered model's files (linked

@@ -32,6 +32,7 @@ from ember.errors import (
     NotFoundError,
 )
 from ember.engine.environments import BuildLog, EnvironmentBuilder
+from ember.services.auth import AuthService
 from ember.serving.deployment_assets import DeploymentAssets
 from ember.serving.flow_plan import FlowModel, FlowModels
 from ember.serving.llm_plan import LanguageModel, LanguageModels, choose_runtime, llm_settings
@@ -55,7 +56,7 @@ class OnlineDeploymentService:
                  supervisor: Supervisor, models: ModelService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
                  uploads: UploadService, artifacts: ArtifactStore, data: DataService,
-                 home: Path) -> None:
+                 home: Path, auth: AuthService | None = None) -> None:
         self.store = store
         self.endpoints = endpoints
         self.supervisor = supervisor
@@ -66,7 +67,7 @@ class OnlineDeploymentService:
         self.home = home
         self.assets = DeploymentAssets(models, environments, uploads, artifacts)
         self.language_models = LanguageModels(models, artifacts, home)
-        self.flows = FlowModels(models, artifacts, home)
+        self.flows = FlowModels(models, artifacts, home, auth)
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 
@@ -342,6 +343,7 @@ class OnlineDeploymentService:
             self.store.update_endpoint(workspace, ep)
         self.store.delete_deployment(workspace, endpoint, name)
         self.supervisor.remove((workspace, endpoint, name))
+        self.flows.revoke(workspace, endpoint, name)
 
     def get_logs(self, workspace: str, endpoint: str, name: str, lines: int = 100) -> str:
         d = self.store.get_deployment(workspace, endpoint, name)

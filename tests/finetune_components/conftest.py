@@ -113,7 +113,8 @@ def workspace(module_server: ServerProc, tmp_path_factory: pytest.TempPathFactor
     """A workspace of the module's server with the tiny model registered as
     ``azureml:tiny-llama:1`` and ``train.jsonl`` / ``test.jsonl`` written."""
     name = f"ft-{uuid.uuid4().hex[:10]}"
-    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": name}).raise_for_status()
+    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": name},
+               headers=module_server.headers).raise_for_status()
     root = tmp_path_factory.mktemp("ft-components")
     build_tiny_model(root / "tiny-llama")
     write_jsonl(root / "train.jsonl", secret_chat_rows(16))
@@ -125,6 +126,7 @@ def workspace(module_server: ServerProc, tmp_path_factory: pytest.TempPathFactor
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBER_WORKSPACE", name)
         mp.setenv("EMBER_HOME", str(module_server.home))
+        mp.setenv("MLFLOW_TRACKING_TOKEN", module_server.token)
         with MLClient(endpoint=module_server.url, workspace=name) as client:
             client.models.create_or_update(Model(name=MODEL_NAME, version=1,
                                                  path=str(root / "tiny-llama"),

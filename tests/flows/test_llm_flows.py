@@ -31,8 +31,9 @@ WS = "flows-llm"
 @pytest.fixture(scope="module")
 def llm(module_server: ServerProc) -> Iterator[dict[str, str]]:
     """A workspace with the serverless endpoint ``smol`` and the connection ``smol`` to it."""
-    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": WS}).raise_for_status()
-    with MLClient(endpoint=module_server.url, workspace=WS) as c:
+    httpx.post(f"{module_server.url}/api/v1/workspaces", json={"name": WS},
+               headers=module_server.headers).raise_for_status()
+    with MLClient(endpoint=module_server.url, workspace=WS, token=module_server.token) as c:
         c.serverless_endpoints.begin_create_or_update(
             ServerlessEndpoint(name="smol", model_id=SMOL)).result()
         ep = c.serverless_endpoints.get("smol")
@@ -40,12 +41,17 @@ def llm(module_server: ServerProc) -> Iterator[dict[str, str]]:
         c.connections.create_or_update(Connection(
             name="smol", type="open_ai", configs={"base_url": ep.openai_base_url},
             secrets={"api_key": key}))
-        yield {"url": module_server.url, "base_url": str(ep.openai_base_url), "key": key}
+        with pytest.MonkeyPatch.context() as mp:
+            # the mlflow client in this process reads the traces with the owner token
+            mp.setenv("MLFLOW_TRACKING_TOKEN", module_server.token)
+            yield {"url": module_server.url, "base_url": str(ep.openai_base_url), "key": key,
+                   "token": module_server.token}
         c.serverless_endpoints.begin_delete("smol").result()
 
 
 def env(llm: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, "EMBER_ENDPOINT": llm["url"], "EMBER_WORKSPACE": WS}
+    return {**os.environ, "EMBER_ENDPOINT": llm["url"], "EMBER_WORKSPACE": WS,
+            "EMBER_TOKEN": llm["token"]}
 
 
 def pf(llm: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +111,7 @@ def test_three_variants_each_evaluated_then_compared(llm: dict[str, str],
         assert r.returncode == 0, r.stderr + r.stdout
         metrics = json.loads(pf(llm, "run", "show-metrics", "-n", f"eval-{variant}").stdout)
         words[variant] = metrics["mean_words"]
-        with MLClient(endpoint=llm["url"], workspace=WS) as c:
+        with MLClient(endpoint=llm["url"], workspace=WS, token=llm["token"]) as c:
             details = c.flow_runs.details(name)
         assert [d["status"] for d in details] == ["Completed"] * 3
         assert all(d["outputs"]["text"].strip() for d in details)

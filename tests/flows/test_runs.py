@@ -13,7 +13,7 @@ import pytest
 
 from ember.client.mlclient import MLClient
 from ember.pf import PFClient
-from tests.conftest import WorkspaceServer, job_log, wait_ended, wait_for
+from tests.conftest import owner_token, WorkspaceServer, job_log, wait_ended, wait_for
 
 RUNS = Path(__file__).parent / "runs"
 PYFLOW = RUNS / "pyflow"
@@ -35,7 +35,8 @@ def data_file(tmp_path: Path, n: int, bad: tuple[int, ...] = ()) -> Path:
     return path
 
 
-def test_flow_test_runs_here_without_a_server(tmp_path: Path) -> None:
+def test_flow_test_runs_here_without_a_server(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     r = pf("flow", "test", "--flow", str(PYFLOW), "--inputs", "text=abc",
            env={"EMBER_HOME": str(home), "EMBER_ENDPOINT": ""})
@@ -49,6 +50,7 @@ def test_flow_test_runs_here_without_a_server(tmp_path: Path) -> None:
         url = wait_for(lambda: local.status(home).get("url"), timeout=90)
         import mlflow
 
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", owner_token(home))
         mlflow.set_tracking_uri(url)
 
         def found() -> list[object]:

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[str(name)] = str(value)
     if config.get("model_dir"):
         os.environ["AZUREML_MODEL_DIR"] = str(config["model_dir"])
+    if config.get("server_token"):
+        # the deployment's own token: what its connection and trace clients send
+        os.environ["EMBER_TOKEN"] = str(config["server_token"])
     server = FlowHTTPServer((str(config.get("host") or "127.0.0.1"), int(config.get("port") or 0)))
     server.take_worker_key()
     threading.Thread(target=server.serve_forever, name="flow-http", daemon=True).start()
