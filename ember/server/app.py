@@ -43,19 +43,22 @@ def error_response(scope: Scope, exc: EmberError,
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
-def create_app(settings: Settings, *, start_scheduler: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, start_scheduler: bool = True,
+               platform: Platform | None = None) -> FastAPI:
+    """The app; ``platform``: one built already (``serve`` builds it before binding, so a
+    refusal — no admin for a public address — is one line, not a failed start-up)."""
     settings = settings.resolved()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = Platform(settings)
-        app.state.platform = platform
+        running = platform if platform is not None else Platform(settings)
+        app.state.platform = running
         if start_scheduler:
-            platform.start()
+            running.start()
         try:
             yield
         finally:
-            platform.close()
+            running.close()
 
     app = FastAPI(title="Ember workspace server", version=__version__, lifespan=lifespan,
                   openapi_url=f"{API_PREFIX}/openapi.json",

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from ember.server.app import create_app
+from ember.server.context import Platform
 from ember.settings import Settings
 
 
@@ -45,7 +46,12 @@ def serve(settings: Settings, *, log_level: str = "warning",
     settings = settings.resolved()
     sock = bind_socket(settings.host, settings.port)
     settings = dataclasses.replace(settings, port=sock.getsockname()[1])
-    app = create_app(settings)
+    try:
+        platform = Platform(settings)   # refusals (auth set-up, the store) before listening
+    except BaseException:
+        sock.close()
+        raise
+    app = create_app(settings, platform=platform)
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
                             timeout_keep_alive=30, lifespan="on")
     server = uvicorn.Server(config)
