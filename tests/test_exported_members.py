@@ -36,7 +36,7 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
-                                           "serving", "flows", "pf", "finetune"}
+                                           "serving", "flows", "pf", "finetune", "credentials"}
 
 
 def test_runner_imports_no_third_party_code() -> None:
