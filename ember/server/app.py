@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from ember import __version__
@@ -147,8 +148,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
 def _stamp_access(app: FastAPI) -> None:
     """Every route passes through the one access check (``deps.CHECKS``), or the app is not
     built; each operation shows its action in the OpenAPI document (``x-ember-action``)."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or route.path in _PUBLIC:
+    for route in _api_routes(app.routes):
+        if route.path in _PUBLIC:
             continue
         calls = {d.call for d in _dependencies(route.dependant)}
         if not calls & set(CHECKS):
@@ -158,6 +159,17 @@ def _stamp_access(app: FastAPI) -> None:
         extra = dict(route.openapi_extra or {})
         extra.setdefault(ACTION_KEY, route_action(route, method))
         route.openapi_extra = extra
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute, also those of included routers (which FastAPI may keep as a branch
+    holding the router rather than as copies)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _api_routes(included.routes)
 
 
 def _dependencies(dependant: Dependant) -> list[Dependant]:

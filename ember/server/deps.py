@@ -58,15 +58,16 @@ def route_action(route: Any, method: str) -> str:
     return {"GET": READ, "HEAD": READ, "DELETE": DELETE}.get(method, WRITE)
 
 
-def resource_kind(path_format: str) -> str:
-    _, found, rest = path_format.partition("/workspaces/{workspace}")
-    if not found:
+def resource_kind(path: str) -> str:
+    """What a request's path reaches in its workspace: the workspace itself
+    (``/api/v1/workspaces/<ws>``), its compute (``.../computes...``), or anything else."""
+    parts = path.strip("/").split("/")
+    if parts[:3] != ["api", "v1", "workspaces"] or len(parts) < 4:
         return KIND_ASSETS
-    if rest in ("", "/"):
+    rest = parts[4:]
+    if not rest:
         return KIND_WORKSPACE
-    if rest.startswith("/computes"):
-        return KIND_COMPUTE
-    return KIND_ASSETS
+    return KIND_COMPUTE if rest[0] == "computes" else KIND_ASSETS
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,6 @@ def authenticate(request: Request, platform: Platform) -> Principal:
 def _authorize(request: Request, platform: Platform, principal: Principal,
                workspace: str | None) -> None:
     route = request.scope.get("route")
-    path = getattr(route, "path_format", "") or request.url.path
     action = route_action(route, request.method)
     workload_may_write = False
     if principal.is_workload:
@@ -116,7 +116,7 @@ def _authorize(request: Request, platform: Platform, principal: Principal,
         workload_may_write = allowed == TRACKING or (
             allowed == OWN_JOB and principal.kind == "job"
             and request.path_params.get("name") == principal.subject)
-    platform.auth.authorize(principal, workspace, resource_kind(path), action,
+    platform.auth.authorize(principal, workspace, resource_kind(request.url.path), action,
                             workload_may_write=workload_may_write)
 
 
