@@ -52,9 +52,11 @@ def test_connection_lifecycle(server: WorkspaceServer, tmp_path: Path,
     # update --set keeps the secret it does not name
     updated = _json(server, "update", "-n", "llm", "--set", "base_url=http://127.0.0.1:9/v1")
     assert updated["base_url"] == "http://127.0.0.1:9/v1"
-    secrets = httpx.post(server.api() + "/connections/llm/listsecrets").json()
+    secrets = httpx.post(server.api() + "/connections/llm/listsecrets",
+                         headers=server.headers).json()
     assert (secrets["api_key"], secrets["organization"]) == (SECRET, "org1")
-    custom_plain = httpx.post(server.api() + "/connections/my_custom/listsecrets").json()
+    custom_plain = httpx.post(server.api() + "/connections/my_custom/listsecrets",
+                              headers=server.headers).json()
     assert custom_plain["secrets"] == {"token": SECRET}
 
     assert _json(server, "delete", "-n", "llm", "-y") == {"name": "llm", "deleted": True}
