@@ -29,9 +29,11 @@ def ws(s3_server: tuple[ServerProc, str], monkeypatch: pytest.MonkeyPatch) -> It
     """A fresh workspace on the S3-backed server; the test process itself has no S3 access."""
     srv, _bucket = s3_server
     name = f"s3-{uuid.uuid4().hex[:10]}"
-    httpx.post(f"{srv.url}/api/v1/workspaces", json={"name": name}).raise_for_status()
+    httpx.post(f"{srv.url}/api/v1/workspaces", json={"name": name},
+               headers=srv.headers).raise_for_status()
     monkeypatch.setenv("EMBER_WORKSPACE", name)
     monkeypatch.setenv("EMBER_HOME", str(srv.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", srv.token)
     for var in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var, raising=False)
     yield name
@@ -208,7 +210,9 @@ def test_online_deployment_scores_and_collects_payloads(s3_server: tuple[ServerP
 
 def test_the_secret_key_is_never_shown(s3_server: tuple[ServerProc, str], ws: str) -> None:
     srv, _bucket = s3_server
-    shown = [httpx.get(f"{srv.api(ws)}/datastores").text,
+    listed = httpx.get(f"{srv.api(ws)}/datastores", headers=srv.headers)
+    assert listed.status_code == 200
+    shown = [listed.text,
              (srv.home / "server.json").read_text(),
              (srv.home / "server-test.log").read_text(errors="replace"),
              *(p.read_text(errors="replace") for p in srv.home.glob("jobs/*/*.json"))]
