@@ -110,7 +110,7 @@ def test_cli_batch_scoring_of_a_folder(server: ServerProc, tmp_path: Path) -> No
     job = json.loads(job_name)
     assert job["status"] == "Completed"
     # the named inline environment (issue 10) was built and the driver ran in it
-    log = httpx.get(f"{server.api()}/jobs/{job['name']}/logs").text
+    log = httpx.get(f"{server.api()}/jobs/{job['name']}/logs", headers=server.headers).text
     assert "building environment batch-env (inline)" in log or \
         "reusing cached environment batch-env (inline)" in log, log
     with MLClient(endpoint=server.url) as c:

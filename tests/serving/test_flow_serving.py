@@ -296,7 +296,8 @@ def test_a_broken_flow_folder_is_refused_at_create(server: WorkspaceServer,
 def test_each_request_is_a_trace_in_the_workspace(server: WorkspaceServer) -> None:
     tracking = server.tracking_uri
     created = httpx.post(f"{tracking}/api/2.0/mlflow/experiments/create",
-                         json={"name": "served-flow"}, timeout=30)
+                         json={"name": "served-flow"}, headers=server.headers,
+                         timeout=30)
     experiment = created.json()["experiment_id"]
     served = Served(FLOWS / "basic", env={"MLFLOW_TRACKING_URI": tracking,
                                          "MLFLOW_EXPERIMENT_ID": experiment})
@@ -306,7 +307,8 @@ def test_each_request_is_a_trace_in_the_workspace(server: WorkspaceServer) -> No
                               timeout=30).status_code == 200
         def searched() -> list[Any]:
             found = httpx.post(f"{tracking}/api/3.0/mlflow/traces/search",
-                               json={"experiment_ids": [experiment]}, timeout=30)
+                               json={"experiment_ids": [experiment]},
+                               headers=server.headers, timeout=30)
             return list(found.json().get("traces", []))
 
         traces = wait_for(lambda: len(t := searched()) >= 2 and t, timeout=30)

@@ -108,7 +108,7 @@ def test_mlflow_model_through_cli_sdk_and_raw_http(server: ServerProc, tmp_path:
         metrics = c.online_endpoints.get_metrics("clf")["blue"]
         assert metrics["request_count"] >= 6 and metrics["error_count"] >= 2
         assert metrics["latency_ms_p50"] is not None
-    text = httpx.get(f"{server.api()}/online-endpoints-metrics").text
+    text = httpx.get(f"{server.api()}/online-endpoints-metrics", headers=server.headers).text
     assert "ember_endpoint_requests_total" in text and 'deployment="blue"' in text
 
 
@@ -284,7 +284,7 @@ def test_inference_load_does_not_starve_the_control_api(server: ServerProc,
             t.start()
         wait_for(lambda: Path(f"{release}.started").exists())   # the slot is taken
         answered = []
-        with httpx.Client(timeout=5) as control:
+        with httpx.Client(headers=server.headers, timeout=5) as control:
             for _ in range(20):   # each must answer while 70-odd scoring requests wait
                 answered.append(control.get(f"{server.api()}/online-endpoints").status_code)
                 answered.append(control.get(f"{server.api()}/models").status_code)

@@ -32,7 +32,8 @@ def test_a_worker_refuses_a_request_without_the_routers_secret(server: Workspace
         r = score(ep.scoring_uri, key, {"data": [1, 2]})
         assert r.status_code == 200 and r.json()["result"] == [3.0, 6.0]
         # the deployment GET says which workers run, not where they listen
-        got = httpx.get(f"{server.api()}/online-endpoints/guarded/deployments/blue").json()
+        got = httpx.get(f"{server.api()}/online-endpoints/guarded/deployments/blue",
+                        headers=server.headers).json()
         assert got["instances"] and all("address" not in i and "port" not in i
                                         for i in got["instances"])
         assert all(isinstance(i["pid"], int) for i in got["instances"])

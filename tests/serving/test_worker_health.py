@@ -105,8 +105,8 @@ def test_a_bad_memory_limit_over_rest_is_a_400_naming_the_key(server: ServerProc
     url = f"{server.api()}/online-endpoints/e/deployments/blue"
     for value in (-5, 0, 1.5, "lots", True):
         r = httpx.put(url, json={"model": "azureml:scaler:1", "worker_memory_limit_mb": value},
-                      timeout=30)
+                      headers=server.headers, timeout=30)
         assert r.status_code == 400, (value, r.text)
         assert "worker_memory_limit_mb" in r.json()["message"], (value, r.text)
     assert json.loads(httpx.get(f"{server.api()}/online-endpoints/e/deployments",
-                                timeout=30).text) == []
+                                headers=server.headers, timeout=30).text) == []
