@@ -24,7 +24,10 @@ class JobTokens:
         """The job's token, or None when the server runs without authentication."""
         if not self.auth.enabled:
             return None
-        grants = (SECRETS,) if FLOW_RUN in job.properties else ()
+        grants: list[str] = [SECRETS] if FLOW_RUN in job.properties else []
+        if job.parent_job_name:
+            # a child may write its parent's run (a fine-tuning training logs the job's own)
+            grants.append(f"run:{job.parent_job_name}")
         return self.auth.create_workload_token(kind=KIND, user=OWNER_USER, workspace=workspace,
                                                subject=job.name, grants=grants)
 

@@ -85,7 +85,28 @@ def call(method, path, body=b"{}"):
         return e.code
 
 other = sys.argv[2]
+tracking = os.environ["MLFLOW_TRACKING_URI"]
+mine = os.environ["MLFLOW_RUN_ID"]
+
+def mlflow_call(path, body):
+    req = urllib.request.Request(tracking + "/api/2.0/mlflow/" + path,
+                                 data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+metric = {"key": "m", "value": 1.0, "timestamp": 0, "step": 0}
 got = {
+    "metric_own": mlflow_call("runs/log-metric", {"run_id": mine, **metric}),
+    "metric_other": mlflow_call("runs/log-metric", {"run_id": other, **metric}),
+    "run_top_level": mlflow_call("runs/create", {"experiment_id": "0"}),
+    "run_nested": mlflow_call("runs/create", {
+        "experiment_id": os.environ["MLFLOW_EXPERIMENT_ID"],
+        "tags": [{"key": "mlflow.parentRunId", "value": mine}]}),
     "cancel_other": call("POST", f"/jobs/{other}/cancel"),
     "report_for_other": call("POST", f"/jobs/{other}/runner/status",
                              json.dumps({"status": "Completed"}).encode()),
@@ -118,7 +139,9 @@ def test_a_jobs_token_touches_only_its_own_job_and_dies_with_it(
         c.jobs.download(prober.name, download_path=str(out), all=True)
         found = json.loads(next(out.rglob("probe.json")).read_text())
         assert found["codes"] == {"cancel_other": 403, "report_for_other": 403,
-                                  "secret": 403, "submit": 403, "read_other": 200}
+                                  "secret": 403, "submit": 403, "read_other": 200,
+                                  "metric_own": 200, "metric_other": 403,
+                                  "run_top_level": 403, "run_nested": 200}
         assert c.jobs.get(victim.name).status == "Running"   # untouched
         # the job has ended: its token is refused from now on
         r = httpx.get(f"{api}/jobs/{victim.name}",

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from ember.entities.auth import WRITE
 from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import ok
+from ember.server.run_access import check_artifact_write
 from ember.server.schemas.base import ANY_FILE_RESPONSE
 
 router = APIRouter(tags=["mlflow-artifacts"])
@@ -22,6 +23,7 @@ _WRITE_SIZE = 1 << 20
 @router.put(A + "/{path:path}", **declare(WRITE, workload=TRACKING))
 async def upload_artifact(path: str, request: Request,
                           ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    await check_artifact_write(ctx, path)
     upload = await ctx.run(ctx.platform.tracking.start_artifact_upload, ctx.name, path)
     try:
         pending = bytearray()

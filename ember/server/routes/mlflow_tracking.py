@@ -13,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from ember.entities.auth import READ, WRITE
 from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
+from ember.server.run_access import check_run_create, check_run_write
 from ember.tracking import validation, wire
 from ember.entities.tracking import ViewType
 
@@ -60,6 +61,7 @@ async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_acce
     raw = await request.body()
     validation.check_batch_request_size(len(raw))
     b = wire.loads(raw)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.log_batch, ctx.name, wire.run_id(b), wire.metrics(b),
                wire.key_values(b, "params"), wire.key_values(b, "tags"))
     return ok()
@@ -68,6 +70,7 @@ async def log_batch(request: Request, ctx: WorkspaceContext = Depends(check_acce
 @router.post(f"{P}/runs/log-metric", **declare(WRITE, workload=TRACKING))
 async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.log_metric, ctx.name, wire.run_id(b), wire.metric(b, ""))
     return ok()
 
@@ -75,6 +78,7 @@ async def log_metric(request: Request, ctx: WorkspaceContext = Depends(check_acc
 @router.post(f"{P}/runs/log-parameter", **declare(WRITE, workload=TRACKING))
 async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.log_param, ctx.name, wire.run_id(b), b.get("key"),
                b.get("value"))
     return ok()
@@ -83,6 +87,7 @@ async def log_param(request: Request, ctx: WorkspaceContext = Depends(check_acce
 @router.post(f"{P}/runs/set-tag", **declare(WRITE, workload=TRACKING))
 async def set_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.set_tag, ctx.name, wire.run_id(b), b.get("key"),
                b.get("value"))
     return ok()
@@ -193,6 +198,7 @@ async def delete_experiment_tag(request: Request,
 @router.post(f"{P}/runs/create", **declare(WRITE, workload=TRACKING))
 async def create_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    check_run_create(ctx, {str(k): str(v) for k, v in wire.key_values(b, "tags")})
     run = await ctx.run(ctx.platform.tracking.create_run, ctx.name,
                      experiment_id=b.get("experiment_id"), user_id=wire.text(b, "user_id") or "",
                      run_name=wire.text(b, "run_name") or "",
@@ -209,6 +215,7 @@ async def get_run(request: Request, ctx: WorkspaceContext = Depends(check_access
 @router.post(f"{P}/runs/update", **declare(WRITE, workload=TRACKING))
 async def update_run(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     info = await ctx.run(ctx.platform.tracking.update_run, ctx.name, wire.run_id(b),
                       status=wire.text(b, "status"), end_time=wire.integer(b, "end_time"),
                       run_name=wire.text(b, "run_name"))
@@ -245,6 +252,7 @@ async def search_runs(request: Request, ctx: WorkspaceContext = Depends(check_ac
 @router.post(f"{P}/runs/delete-tag", **declare(WRITE, workload=TRACKING))
 async def delete_tag(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.delete_tag, ctx.name, wire.run_id(b), b.get("key"))
     return ok()
 
@@ -252,6 +260,7 @@ async def delete_tag(request: Request, ctx: WorkspaceContext = Depends(check_acc
 @router.post(f"{P}/runs/log-inputs", **declare(WRITE, workload=TRACKING))
 async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.log_inputs, ctx.name, wire.run_id(b),
                wire.dataset_inputs(b), wire.model_ids(b))
     return ok()
@@ -260,6 +269,7 @@ async def log_inputs(request: Request, ctx: WorkspaceContext = Depends(check_acc
 @router.post(f"{P}/runs/outputs", **declare(WRITE, workload=TRACKING))
 async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.log_outputs, ctx.name, wire.run_id(b),
                wire.model_outputs(b))
     return ok()
@@ -268,6 +278,7 @@ async def log_outputs(request: Request, ctx: WorkspaceContext = Depends(check_ac
 @router.post(f"{P}/runs/log-model", **declare(WRITE, workload=TRACKING))
 async def log_model(request: Request, ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
+    await check_run_write(ctx, wire.run_id(b))
     await ctx.run(ctx.platform.tracking.record_logged_model, ctx.name, wire.run_id(b),
                wire.text(b, "model_json", required=True))
     return ok()
