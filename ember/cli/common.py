@@ -22,6 +22,11 @@ def configure(endpoint: str | None, workspace: str | None) -> None:
     _options["workspace"] = workspace
 
 
+def endpoint() -> str | None:
+    """The global ``--endpoint`` (or ``EMBER_ENDPOINT``); None: the embedded server."""
+    return _options["endpoint"]
+
+
 def client(registry_name: str | None = None) -> MLClient:
     return MLClient(endpoint=_options["endpoint"], workspace=_options["workspace"],
                     registry_name=registry_name)

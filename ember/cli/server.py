@@ -29,6 +29,10 @@ def start(
         None, help="A folder datastores may be rooted under (repeatable; also "
         "EMBER_ALLOWED_DATASTORE_ROOTS, colon separated; default: the folder the server starts "
         "in). The server's home and other workspaces' folders are never allowed."),
+    admin_user: str = typer.Option("", "--admin-user", help="Make (or update) this server "
+                                   "admin at start-up; its password in EMBER_ADMIN_PASSWORD."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without authentication: "
+                                 "loopback only (the server refuses otherwise)."),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Run the server in the foreground."""
@@ -41,7 +45,9 @@ def start(
     settings = Settings(home=home or default_home(), host=host, port=port,
                         store_url=_store_url(store_url, store_url_file),
                         artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs,
-                        serving_port=serving_port, allowed_datastore_roots=tuple(roots))
+                        serving_port=serving_port, allowed_datastore_roots=tuple(roots),
+                        auth=not no_auth, admin_user=admin_user,
+                        admin_password=os.environ.get("EMBER_ADMIN_PASSWORD", ""))
 
     def ready(s: Settings) -> None:
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)

@@ -29,6 +29,8 @@ from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
 
 if TYPE_CHECKING:
+    from ember.client.auth import (AuditOperations, RoleOperations, TokenOperations,
+                                   UserOperations)
     from ember.client.batch_endpoints import BatchDeploymentOperations, BatchEndpointOperations
     from ember.client.components import ComponentOperations
     from ember.client.compute import ComputeOperations
@@ -187,6 +189,32 @@ class MLClient:
     def compute(self) -> ComputeOperations:
         from ember.client.compute import ComputeOperations
         return ComputeOperations()
+
+    @cached_property
+    def users(self) -> UserOperations:
+        from ember.client.auth import UserOperations
+        return UserOperations(self._http)
+
+    @cached_property
+    def tokens(self) -> TokenOperations:
+        from ember.client.auth import TokenOperations
+        return TokenOperations(self._http)
+
+    @cached_property
+    def roles(self) -> RoleOperations:
+        """The role assignments of this client's workspace."""
+        from ember.client.auth import RoleOperations
+        return RoleOperations(self._http)
+
+    @cached_property
+    def audit(self) -> AuditOperations:
+        from ember.client.auth import AuditOperations
+        return AuditOperations(self._http)
+
+    def whoami(self) -> dict[str, Any]:
+        """Who the server takes this client for: user, is_admin, kind, roles."""
+        from ember.client.auth import whoami
+        return whoami(self._http)
 
     def create_or_update(self, entity: Any, **kwargs: Any) -> Any:
         """azure-ai-ml's shortcut: ``client.create_or_update(x)`` is
