@@ -64,11 +64,19 @@ def params(quick: bool) -> dict[str, int]:
 # helpers
 
 
+def auth_headers(server: c.Server) -> dict[str, str]:
+    """An Ember server's owner token (what its local users send); none for mlflow server or
+    an Ember server started with --no-auth."""
+    path = server.workdir / "owner.token"
+    return {"Authorization": f"Bearer {path.read_text().strip()}"} if path.exists() else {}
+
+
 def mlflow_routes_available(server: c.Server) -> tuple[bool, str]:
     """True when the server answers the MLflow protocol (a JSON error or an experiment)."""
     url = f"{server.mlflow_api}/experiments/get-by-name"
     try:
-        r = httpx.get(url, params={"experiment_name": f"probe-{uuid.uuid4().hex}"}, timeout=10)
+        r = httpx.get(url, params={"experiment_name": f"probe-{uuid.uuid4().hex}"}, timeout=10,
+                      headers=auth_headers(server))
     except httpx.HTTPError as exc:
         return False, f"probe failed: {exc!r}"
     try:
@@ -280,12 +288,18 @@ class Target:
         from mlflow import MlflowClient
 
         self.server = server
+        headers = auth_headers(server)
+        if headers:
+            # the mlflow client reads its token from the environment at each request; the
+            # other servers of a run (mlflow server, --no-auth) ignore the header
+            os.environ["MLFLOW_TRACKING_TOKEN"] = headers["Authorization"].split(" ", 1)[1]
         self.client = MlflowClient(tracking_uri=server.tracking_uri)
         self.exp_id = self.client.create_experiment(f"bench-{uuid.uuid4().hex[:8]}")
         self.api = server.mlflow_api
         # One keep-alive connection for every raw request to this server.
-        self.http = httpx.Client(timeout=300, limits=httpx.Limits(max_connections=1,
-                                                                  max_keepalive_connections=1))
+        self.http = httpx.Client(timeout=300, headers=headers,
+                                 limits=httpx.Limits(max_connections=1,
+                                                     max_keepalive_connections=1))
 
     def close(self) -> None:
         self.http.close()
