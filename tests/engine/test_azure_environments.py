@@ -25,7 +25,8 @@ def _job_name(out: str) -> str:
 
 
 def _log(server: ServerProc, name: str) -> str:
-    r = httpx.get(f"{server.api()}/jobs/{name}/logs", params={"max_bytes": 1 << 20})
+    r = httpx.get(f"{server.api()}/jobs/{name}/logs", params={"max_bytes": 1 << 20},
+                  headers=server.headers)
     return r.text
 
 

@@ -234,9 +234,11 @@ def test_path_traversal_refused_on_upload_and_download(client: MLClient,
     job = client.jobs.create_or_update(command(command="true"))
     wait_status(client, job.name, TERMINAL)
     base = server.api()
-    r = httpx.put(f"{base}/jobs/{job.name}/artifacts/..%2F..%2Fescape.txt", content=b"x")
+    r = httpx.put(f"{base}/jobs/{job.name}/artifacts/..%2F..%2Fescape.txt", content=b"x",
+                  headers=server.headers)
     assert r.status_code == 400 and "escapes its root" in r.json()["message"]
-    r = httpx.get(f"{base}/jobs/{job.name}/files/..%2F..%2F..%2Fember.db")
+    r = httpx.get(f"{base}/jobs/{job.name}/files/..%2F..%2F..%2Fember.db",
+                  headers=server.headers)
     assert r.status_code == 400
     assert not (server.home / "escape.txt").exists()
 
@@ -244,7 +246,7 @@ def test_path_traversal_refused_on_upload_and_download(client: MLClient,
 def test_capacity_limit_queues_extra_jobs(tmp_path: Path) -> None:
     srv = ServerProc(tmp_path / "home", extra=["--max-concurrent-jobs", "1"]).start()
     try:
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         release = tmp_path / "release"   # the first job holds its slot until the test says
         first = c.jobs.create_or_update(command(
             command=f"while [ ! -e {release} ]; do sleep 0.05; done"))
@@ -276,7 +278,8 @@ def test_registered_datastore_uri_input_and_uri_file_output(client: MLClient, se
     root = tmp_path / "lake"
     (root / "raw").mkdir(parents=True)
     (root / "raw" / "numbers.txt").write_text("1\n2\n3\n")
-    r = httpx.put(f"{server.api()}/datastores/lake", json={"name": "lake", "root": str(root)})
+    r = httpx.put(f"{server.api()}/datastores/lake", json={"name": "lake", "root": str(root)},
+                  headers=server.headers)
     assert r.status_code == 200, r.text
     job = client.jobs.create_or_update(command(
         command="wc -l < ${{inputs.numbers}} > ${{outputs.count}}",
@@ -288,7 +291,7 @@ def test_registered_datastore_uri_input_and_uri_file_output(client: MLClient, se
     assert (root / "out" / f"{job.name}.txt").read_text().strip() == "3"
     client.jobs.download(job.name, tmp_path / "dl", output_name="count")
     assert (tmp_path / "dl/named-outputs/count" / f"{job.name}.txt").read_text().strip() == "3"
-    r = httpx.get(f"{server.api()}/datastores/ghost")
+    r = httpx.get(f"{server.api()}/datastores/ghost", headers=server.headers)
     assert r.status_code == 404
 
 

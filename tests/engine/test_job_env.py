@@ -36,7 +36,7 @@ def planted_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def test_a_job_sees_none_of_the_servers_secrets(planted_server: ServerProc) -> None:
-    client = MLClient(endpoint=planted_server.url)
+    client = MLClient(endpoint=planted_server.url, token=planted_server.token)
     # the job's environment, and its runner's (the job's parent) read through /proc
     job = client.jobs.create_or_update(command(
         command="env; echo ---runner---; tr '\\0' '\\n' < /proc/$PPID/environ",

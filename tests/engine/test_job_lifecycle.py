@@ -33,7 +33,8 @@ def platform(app_transport: AppTransport) -> Any:
 def _run(transport: AppTransport, run_id: str) -> dict[str, Any]:
     """The job's MLflow run as the MLflow REST API shows it (deleted runs included)."""
     resp = transport.app_client.get(  # type: ignore[attr-defined]
-        "/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        "/api/2.0/mlflow/runs/get", params={"run_id": run_id},
+        headers={"Authorization": f"Bearer {transport.token}"})
     assert resp.status_code == 200, resp.text
     run: dict[str, Any] = resp.json()["run"]
     run["tags"] = {t["key"]: t["value"] for t in run["data"].get("tags", [])}
@@ -84,7 +85,8 @@ def test_update_refuses_every_other_field_by_name(client: MLClient,
                         ({"is_archived": True}, ["'is_archived'", "/archive"]),
                         ({"tags": {"k": 1}}, ["tags.k"]),
                         ({"display_name": " "}, ["display_name cannot be empty"])):
-        resp = tc.patch("/api/v1/workspaces/default/jobs/j1", json=body)
+        resp = tc.patch("/api/v1/workspaces/default/jobs/j1", json=body,
+                        headers={"Authorization": f"Bearer {app_transport.token}"})
         assert resp.status_code == 400, body
         assert all(w in resp.json()["message"] for w in words), resp.json()
     with pytest.raises(InvalidInputError, match="description: .*at most 8000"):

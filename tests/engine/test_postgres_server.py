@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ember import MLClient, command
 from tests.conftest import ServerProc, wait_for
 
 
-def test_job_and_tracking_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+def test_job_and_tracking_on_postgresql(tmp_path: Path, pg_url: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     srv = ServerProc(tmp_path / "home", store_url=pg_url).start()
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", srv.token)
     try:
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         job = c.jobs.create_or_update(command(
             command="python -c \"import mlflow; mlflow.log_metric('m', 1.5)\"",
             experiment_name="on-pg"))
@@ -55,7 +59,7 @@ def test_pipeline_sweep_and_reuse_on_postgresql(tmp_path: Path, pg_url: str) -> 
     """).lstrip())
     srv = ServerProc(tmp_path / "home", store_url=pg_url).start()
     try:
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         runs = []
         for _ in range(2):
             job = c.jobs.create_or_update(load_any_job_spec(spec))

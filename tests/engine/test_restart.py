@@ -21,14 +21,14 @@ def _status(c: MLClient, name: str) -> str:
 def test_running_job_is_reattached_and_queued_job_survives(tmp_path: Path) -> None:
     srv = ServerProc(tmp_path / "home", extra=["--max-concurrent-jobs", "1"]).start()
     try:
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         running = c.jobs.create_or_update(command(command="sleep 3; echo finished-after-restart"))
         queued = c.jobs.create_or_update(command(command="echo queued-ran"))
         wait_for(lambda: _status(c, running.name) == "Running")
         assert _status(c, queued.name) == "Queued"
         srv.kill()  # SIGKILL: no clean shutdown at all
         srv.start(port=srv.port)
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         wait_for(lambda: _status(c, running.name) in TERMINAL, timeout=60)
         wait_for(lambda: _status(c, queued.name) in TERMINAL, timeout=60)
         job = c.jobs.get(running.name)
@@ -43,7 +43,7 @@ def test_running_job_is_reattached_and_queued_job_survives(tmp_path: Path) -> No
 def test_job_whose_runner_died_with_the_server_ends_failed_with_reason(tmp_path: Path) -> None:
     srv = ServerProc(tmp_path / "home").start()
     try:
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         job = c.jobs.create_or_update(command(command="sleep 120"))
         wait_for(lambda: _status(c, job.name) == "Running")
         runner_pid = _runner_pid(srv.home, job.name)
@@ -52,7 +52,7 @@ def test_job_whose_runner_died_with_the_server_ends_failed_with_reason(tmp_path:
         wait_for(lambda: not psutil.pid_exists(runner_pid)
                  or psutil.Process(runner_pid).status() == "zombie")
         srv.start(port=srv.port)
-        c = MLClient(endpoint=srv.url)
+        c = MLClient(endpoint=srv.url, token=srv.token)
         final = c.jobs.get(job.name)
         assert final.status == "Failed"
         assert final.error and "runner process was gone" in final.error

@@ -64,7 +64,7 @@ def _output_rows(client: MLClient, job: str, output: str, tmp_path: Path) -> lis
 
 def _mlflow_metrics(server: WorkspaceServer, run_id: str) -> dict[str, float]:
     resp = httpx.get(f"{server.tracking_uri}/api/2.0/mlflow/runs/get",
-                     params={"run_id": run_id}, timeout=30)
+                     params={"run_id": run_id}, headers=server.headers, timeout=30)
     resp.raise_for_status()
     return {m["key"]: m["value"] for m in resp.json()["run"]["data"].get("metrics", [])}
 

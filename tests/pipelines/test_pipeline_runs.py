@@ -321,7 +321,7 @@ def test_graph_and_reference_errors_submit_nothing(server: ServerProc, tmp_path:
               "job": {"name": "a", "command": "echo ${{inputs.x}}",
                       "inputs": {"x": {"type": "uri_folder"}}},
               "inputs": {"x": {"step": "ghost", "step_output": "out"}}}}}
-    resp = httpx.post(f"{server.api()}/jobs", json=body)
+    resp = httpx.post(f"{server.api()}/jobs", json=body, headers=server.headers)
     assert resp.status_code == 400
     assert "jobs.a.inputs.x" in resp.json()["message"] and "ghost" in resp.json()["message"]
     with MLClient(endpoint=server.url) as c:

@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from ember import MLClient
 from ember.entities.jobs import JobStatus
 from tests.conftest import ServerProc, wait_for
@@ -33,9 +35,10 @@ def _spec(tmp_path: Path, text: str, name: str) -> Path:
 
 
 def test_cancel_of_a_sweep_with_many_queued_trials_is_prompt_and_starts_none(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     total = 200
     srv = ServerProc(tmp_path / "home", extra=["--max-concurrent-jobs", "2"]).start()
+    monkeypatch.setenv("EMBER_TOKEN", srv.token)   # the CLI's and the SDK's token for srv
     try:
         spec = _spec(tmp_path, BIG_SWEEP.format(release=tmp_path / "never", total=total,
                                                 concurrent=total), "sweep.yml")
