@@ -153,9 +153,9 @@ def _stamp_access(app: FastAPI) -> None:
             continue
         calls = {d.call for d in _dependencies(route.dependant)}
         if not calls & set(CHECKS):
-            raise RuntimeError(f"route {sorted(route.methods)} {route.path} has no access "
-                               "check (Depends(check_access) or Depends(check_server))")
-        method = sorted(route.methods)[0]
+            raise RuntimeError(f"route {sorted(route.methods or ())} {route.path} has no "
+                               "access check (Depends(check_access) or Depends(check_server))")
+        method = sorted(route.methods or {"GET"})[0]
         extra = dict(route.openapi_extra or {})
         extra.setdefault(ACTION_KEY, route_action(route, method))
         route.openapi_extra = extra

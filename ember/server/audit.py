@@ -41,6 +41,30 @@ class AuditTrail:
                 _record(scope, status)
 
 
+def _template(scope: Scope) -> str:
+    """The matched route's whole template (``/api/v1/workspaces/{workspace}/jobs/{name}``):
+    FastAPI matches an included router's own route, whose template lacks the prefix, so the
+    prefix is the request's path less the part the route rendered, its workspace put back as
+    ``{workspace}``. The path itself when nothing matched (a 404)."""
+    path = str(scope["path"])
+    route = scope.get("route")
+    fmt = getattr(route, "path_format", None)
+    if not fmt:
+        return path
+    params = scope.get("path_params") or {}
+    rendered = fmt
+    for key, value in params.items():
+        rendered = rendered.replace("{" + key + "}", str(value))
+    if not path.endswith(rendered):
+        return str(fmt)
+    prefix = path[:len(path) - len(rendered)].split("/")
+    ws = params.get("workspace")
+    for i in range(len(prefix) - 1):
+        if prefix[i] == "workspaces" and prefix[i + 1] == ws:
+            prefix[i + 1] = "{workspace}"
+    return "/".join(prefix) + str(fmt)
+
+
 def _record(scope: Scope, status: int) -> None:
     app = scope.get("app")
     platform = getattr(getattr(app, "state", None), "platform", None)
@@ -48,8 +72,7 @@ def _record(scope: Scope, status: int) -> None:
         return
     state: dict[str, Any] = scope.get("state") or {}
     principal = state.get("principal")
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or scope["path"]
+    template = _template(scope)
     client = scope.get("client")
     who = ""
     kind = ""

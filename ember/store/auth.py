@@ -40,7 +40,7 @@ class AuthStore(abc.ABC):
     def revoke_tokens(self, *, token_id: str | None = None, user: str | None = None,
                       subject: str | None = None, kind: str | None = None,
                       workspace: str | None = None, at: float) -> list[Token]:
-        """Mark the matching live tokens revoked at ``at``; returns them (as they were)."""
+        """Mark the matching live tokens revoked at ``at``; returns them, revoked."""
 
     @abc.abstractmethod
     def assign_role(self, assignment: RoleAssignment) -> RoleAssignment:

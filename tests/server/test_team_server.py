@@ -16,6 +16,7 @@ from ember.entities.connections import Connection
 from tests.conftest import WorkspaceServer, job_log, wait_ended, wait_for
 
 PASSWORD = "correct horse battery"
+W = "/api/v1/workspaces/{workspace}"
 
 
 def admin(server: WorkspaceServer) -> MLClient:
@@ -203,18 +204,19 @@ def test_the_audit_log_has_each_mutation_of_a_scripted_sequence(
     entries = httpx.get(f"{api}/audit", headers=h).json()
     mine = [(e["user"], e["action"], e["outcome"]) for e in entries]
     expected = [
-        ("owner", "POST /roles", 201),
-        ("owner", "POST /jobs", 201),
-        ("owner", "POST /jobs/{name}/archive", 200),
-        ("owner", "PUT /connections/{name}", 200),
-        (user, "POST /jobs/{name}/cancel", 403),
-        ("", "DELETE /connections/{name}", 401),
+        ("owner", f"POST {W}/roles", 201),
+        ("owner", f"POST {W}/jobs", 201),
+        ("owner", f"POST {W}/jobs/{{name}}/archive", 200),
+        ("owner", f"PUT {W}/connections/{{name}}", 200),
+        (user, f"POST {W}/jobs/{{name}}/cancel", 403),
+        ("", f"DELETE {W}/connections/{{name}}", 401),
     ]
     it = iter(mine)
     for want in expected:   # in this order, with the job's own reports between them
         assert any(got == want for got in it), (want, mine)
     runner = [e for e in entries if e["principal"] == f"job {job.name}"]
     assert runner and all(e["user"] == "owner" for e in runner)
+    assert f"POST {W}/jobs/{{name}}/runner/status" in {e["action"] for e in runner}
     assert all(e["client"] == "127.0.0.1" for e in entries)
     # Owners only: the Reader may not read it
     r = httpx.get(f"{api}/audit", auth=httpx.BasicAuth(user, PASSWORD))

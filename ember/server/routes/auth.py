@@ -79,8 +79,11 @@ def set_password(user: str, body: PasswordIn,
 def create_token(body: TokenIn, ctx: ServerContext = Depends(check_server)) -> TokenOut:
     user = body.user or ctx.principal.user
     _self_or_admin(ctx, user)
-    kw = {} if body.expires_in_days is None else {"expires_in_days": body.expires_in_days}
-    record, plain = ctx.platform.auth.create_token(user, name=body.name, **kw)
+    if body.expires_in_days is None:
+        record, plain = ctx.platform.auth.create_token(user, name=body.name)
+    else:
+        record, plain = ctx.platform.auth.create_token(user, name=body.name,
+                                                       expires_in_days=body.expires_in_days)
     return TokenOut.of(record, plain)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ember.entities.auth import RoleAssignment, Token, User
@@ -89,7 +89,7 @@ class SqlAuthStore(SqlRepo, AuthStore):
                       subject: str | None = None, kind: str | None = None,
                       workspace: str | None = None, at: float) -> list[Token]:
         c = t.auth_tokens.c
-        conds = [c.revoked_at.is_(None)]
+        conds: list[ColumnElement[bool]] = [c.revoked_at.is_(None)]
         if token_id is not None:
             conds.append(c.id == token_id)
         if user is not None:
@@ -105,7 +105,10 @@ class SqlAuthStore(SqlRepo, AuthStore):
             if rows:
                 conn.execute(update(t.auth_tokens).where(
                     c.id.in_([r.id for r in rows])).values(revoked_at=at))
-        return [_token(r) for r in rows]
+        revoked = [_token(r) for r in rows]
+        for token in revoked:
+            token.revoked_at = at
+        return revoked
 
     def assign_role(self, assignment: RoleAssignment) -> RoleAssignment:
         try:
