@@ -54,6 +54,8 @@ class Settings:
     # a server bound beyond loopback needs one. The password comes from EMBER_ADMIN_PASSWORD.
     admin_user: str = ""
     admin_password: str = field(default="", repr=False)
+    # ``--job-user``: the OS user jobs run as (engine/job_user.py); "" is the server's own.
+    job_user: str = ""
 
     def resolved(self) -> Settings:
         """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
@@ -78,6 +80,7 @@ class Settings:
             auth=self.auth,
             admin_user=self.admin_user,
             admin_password=self.admin_password,
+            job_user=self.job_user,
         )
 
     @property

@@ -33,6 +33,9 @@ def start(
                                    "admin at start-up; its password in EMBER_ADMIN_PASSWORD."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve without authentication: "
                                  "loopback only (the server refuses otherwise)."),
+    job_user: str = typer.Option("", "--job-user", help="Run every job as this OS user, out "
+                                 "of reach of the server's files (the server must run as "
+                                 "root)."),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Run the server in the foreground."""
@@ -47,7 +50,8 @@ def start(
                         artifacts_url=artifacts_url, max_concurrent_jobs=max_concurrent_jobs,
                         serving_port=serving_port, allowed_datastore_roots=tuple(roots),
                         auth=not no_auth, admin_user=admin_user,
-                        admin_password=os.environ.get("EMBER_ADMIN_PASSWORD", ""))
+                        admin_password=os.environ.get("EMBER_ADMIN_PASSWORD", ""),
+                        job_user=job_user)
 
     def ready(s: Settings) -> None:
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)

@@ -297,6 +297,14 @@ class Scheduler:
         home.mkdir(parents=True, exist_ok=True)
         # -S and a script path: the runner is standard-library only.
         # The runner, and the job after it, inherit the server's environment less its secrets.
+        user = self.preparer.job_user
+        if user is not None:   # --job-user: the runner and the job are that OS user's
+            return subprocess.Popen([sys.executable, "-S", RUNNER_SCRIPT, "--standby"],
+                                    cwd="/", env=scrubbed_environ(os.environ),
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True,
+                                    close_fds=True, user=user.uid, group=user.gid,
+                                    extra_groups=[])
         return subprocess.Popen([sys.executable, "-S", RUNNER_SCRIPT, "--standby"], cwd=home,
                                 env=scrubbed_environ(os.environ),
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ from typing import Any
 
 import fsspec
 
+from ember.engine.job_user import JobUser, hand_over
 from ember.services._private_file import write_private
 from ember.artifacts.store import ArtifactStore
 from ember.artifacts.uris import is_azureml_uri
@@ -45,8 +46,10 @@ class Prepared:
 class WorkdirPreparer:
     def __init__(self, home: Path, artifacts: ArtifactStore, datastores: DatastoreService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
-                 output_uri: Any) -> None:
+                 output_uri: Any, job_user: JobUser | None = None) -> None:
         self.home = home
+        # jobs run as this OS user: their folders and local outputs are handed to it
+        self.job_user = job_user
         self.artifacts = artifacts
         self.datastores = datastores
         self.environments = environments
@@ -157,6 +160,12 @@ class WorkdirPreparer:
         }
         # owner-only: it holds the job's token
         write_private(prepared.config_path, json.dumps(cfg, indent=1).encode())
+        if self.job_user is not None:
+            hand_over(job_dir, self.job_user)
+            for path in outputs.values():
+                local = Path(path)
+                if local.is_absolute() and local.exists() and not _inside(local, job_dir):
+                    hand_over(local if local.is_dir() else local.parent, self.job_user)
         return prepared
 
     def _input_path(self, workspace: str, name: str, uri: str, mode: str, job_dir: Path,
@@ -283,3 +292,11 @@ def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     return str(value)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
