@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ember.entities.auth import READ, WRITE
+from ember.entities.auth import DELETE, READ, WRITE
 from ember.server.deps import TRACKING, WorkspaceContext, check_access, declare
 from ember.server.routes.mlflow_tracking import P, body_of, ok, paged
 from ember.tracking import wire
@@ -49,7 +49,7 @@ async def get_logged_model(model_id: str, request: Request,
     return ok({"model": wire.logged_model_json(model)})
 
 
-@router.patch(M + "/{model_id}")
+@router.patch(M + "/{model_id}", **declare(WRITE, workload=TRACKING))
 async def finalize_logged_model(model_id: str, request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
@@ -65,7 +65,7 @@ async def delete_logged_model(model_id: str,
     return ok()
 
 
-@router.patch(M + "/{model_id}/tags")
+@router.patch(M + "/{model_id}/tags", **declare(WRITE, workload=TRACKING))
 async def set_logged_model_tags(model_id: str, request: Request,
                                 ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b = await body_of(request)
@@ -74,14 +74,14 @@ async def set_logged_model_tags(model_id: str, request: Request,
     return ok({"model": wire.logged_model_json(model)})
 
 
-@router.delete(M + "/{model_id}/tags/{key:path}")
+@router.delete(M + "/{model_id}/tags/{key:path}", **declare(DELETE, workload=TRACKING))
 async def delete_logged_model_tag(model_id: str, key: str,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     await ctx.run(ctx.platform.tracking.delete_logged_model_tag, ctx.name, model_id, key)
     return ok()
 
 
-@router.post(M + "/{model_id}/params")
+@router.post(M + "/{model_id}/params", **declare(WRITE, workload=TRACKING))
 async def log_logged_model_params(model_id: str, request: Request,
                                   ctx: WorkspaceContext = Depends(check_access)) -> Response:
     b: dict[str, Any] = await body_of(request)
