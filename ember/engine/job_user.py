@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
+import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +43,38 @@ def resolve_job_user(name: str) -> JobUser | None:
     if os.geteuid() != 0:
         raise InvalidInputError(f"--job-user {name}: the server must run as root to start jobs "
                                 "as another user")
-    return JobUser(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+    user = JobUser(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+    import ember
+
+    for needed in (Path(sys.executable).resolve(), Path(sysconfig.get_paths()["stdlib"]),
+                   Path(ember.__file__).resolve().parent):
+        blocked = _blocked(needed, user)
+        if blocked is not None:
+            raise InvalidInputError(
+                f"--job-user {name}: it cannot reach {needed} ({blocked} is closed to it), "
+                "which every job needs: install Python and Ember where other users can read "
+                "them")
+    return user
+
+
+def _blocked(path: Path, user: JobUser) -> Path | None:
+    """The first folder on the way to ``path`` that ``user`` may not pass, or None."""
+    for folder in (*reversed(path.parents), path):
+        try:
+            st = folder.stat()
+        except OSError:
+            return folder
+        if not folder.is_dir():
+            continue
+        if st.st_uid == user.uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid == user.gid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return folder
+    return None
 
 
 def hand_over(path: Path, user: JobUser) -> None:

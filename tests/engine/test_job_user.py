@@ -3,10 +3,14 @@ database, keys and owner token, and still report, log, track and write outputs."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import stat
 import subprocess
+import sys
+import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +32,35 @@ def job_user_server() -> Iterator[ServerProc]:
         pwd.getpwnam(JOB_USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", JOB_USER], check=True)
+    with reachable_python():
+        yield from _server()
+
+
+@contextlib.contextmanager
+def reachable_python() -> Iterator[None]:
+    """What --job-user asks of the machine (the server refuses otherwise): the job user can
+    reach the server's Python and Ember. A Python under /root (pyenv) is not, so for this test
+    the folders in the way are opened for passing through (o+x, no listing), then closed."""
+    import ember
+    from ember.engine.job_user import JobUser, _blocked
+
+    entry = pwd.getpwnam(JOB_USER)
+    user = JobUser(JOB_USER, entry.pw_uid, entry.pw_gid)
+    opened: list[tuple[Path, int]] = []
+    try:
+        for needed in (Path(sys.executable).resolve(), Path(sysconfig.get_paths()["stdlib"]),
+                       Path(ember.__file__).resolve().parent):
+            while (folder := _blocked(needed, user)) is not None:
+                mode = stat.S_IMODE(folder.stat().st_mode)
+                opened.append((folder, mode))
+                folder.chmod(mode | stat.S_IXOTH)
+        yield
+    finally:
+        for folder, mode in reversed(opened):
+            folder.chmod(mode)
+
+
+def _server() -> Iterator[ServerProc]:
     # pytest's own temporary folders are 0700: the job user could not reach its job's folder
     root = Path(tempfile.mkdtemp(prefix="ember-job-user-"))
     root.chmod(0o755)
