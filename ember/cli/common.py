@@ -44,7 +44,7 @@ NoWaitOpt = typer.Option(False, "--no-wait",
                          help="Return once the request is accepted (as az); don't wait.")
 RegistryNameOpt = typer.Option(
     None, "--registry-name", help="A registry instead of the workspace: 'azureml' is the "
-    "built-in, read-only model catalog.")
+    "built-in, read-only model catalog; another name, a registry of 'ember registry list'.")
 LocalOpt = typer.Option(False, "--local", help="Accepted for az users: Ember is local already.")
 
 

@@ -8,8 +8,8 @@ import typer
 
 from ember.cli import (audit, batch_deployment, batch_endpoint, common, component, connection,
                        data, datastore, environment, job, login, model, online_deployment,
-                       online_endpoint, output, role, server, serverless_endpoint, token, user,
-                       workspace)
+                       online_endpoint, output, registry, role, server, serverless_endpoint,
+                       token, user, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -26,6 +26,7 @@ app.add_typer(serverless_endpoint.app, name="serverless-endpoint")
 app.add_typer(connection.app, name="connection")
 app.add_typer(datastore.app, name="datastore")
 app.add_typer(workspace.app, name="workspace")
+app.add_typer(registry.app, name="registry")
 app.add_typer(server.app, name="server")
 app.add_typer(user.app, name="user")
 app.add_typer(token.app, name="token")

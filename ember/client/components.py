@@ -51,8 +51,10 @@ def _snapshot_folder(code: str | None, includes: list[str], into: Path) -> Path:
 
 
 def upload_component_code(http: Http, component: Component,
-                          show_progress: bool | None = None) -> Component:
-    """A copy of ``component`` whose local code (plus additional includes) is uploaded."""
+                          show_progress: bool | None = None, *,
+                          base: str | None = None) -> Component:
+    """A copy of ``component`` whose local code (plus additional includes) is uploaded (to
+    ``base``'s uploads: see :func:`ember.client.uploads.upload`)."""
     comp = replace(component)
     local_code = comp.code is not None and not comp.code.startswith("codes/")
     if comp.additional_includes or local_code:
@@ -60,11 +62,11 @@ def upload_component_code(http: Http, component: Component,
         if comp.code is not None and not local_code:
             raise InvalidInputError("additional_includes need a local code folder")
         if not comp.additional_includes:
-            comp.code = upload(http, "code", Path(str(code)), "code", show_progress)
+            comp.code = upload(http, "code", Path(str(code)), "code", show_progress, base=base)
         else:
             with tempfile.TemporaryDirectory(prefix="ember-component-") as tmp:
                 folder = _snapshot_folder(code, comp.additional_includes, Path(tmp))
-                comp.code = upload(http, "code", folder, "code", show_progress)
+                comp.code = upload(http, "code", folder, "code", show_progress, base=base)
             comp.additional_includes = [Path(p).name for p in comp.additional_includes]
     return comp
 
@@ -74,15 +76,18 @@ class ComponentOperations:
         self._http = http
         self._registry = registry
 
+    def _registry_base(self) -> str:
+        return f"/api/v1/registries/{quote(str(self._registry), safe='')}"
+
     def _base(self) -> str:
         if self._registry:
-            return f"/api/v1/registries/{quote(self._registry, safe='')}/components"
+            return f"{self._registry_base()}/components"
         return self._http.ws("/components")
 
     def _refuse_write(self, what: str) -> None:
         if self._registry:
-            raise PermissionDeniedError(f"registry {self._registry!r} is read-only: cannot "
-                                        f"{what}")
+            raise PermissionDeniedError(f"registry {self._registry!r}: cannot {what} (only "
+                                        "new versions are registered in a registry)")
 
     def create_or_update(self, component: Component | ComponentFunc,
                          show_progress: bool | None = None) -> Component:
@@ -90,9 +95,12 @@ class ComponentOperations:
         ``component`` may be what ``load_component`` returns, as in azure-ai-ml."""
         if isinstance(component, ComponentFunc):
             component = component.component
-        self._refuse_write(f"create component {component.name!r}")
-        comp = upload_component_code(self._http, component, show_progress)
-        return Component.from_dict(self._http.json("POST", self._http.ws("/components"),
+        if self._registry:   # the code goes to the registry's uploads ("azureml" refuses)
+            comp = upload_component_code(self._http, component, show_progress,
+                                         base=self._registry_base())
+        else:
+            comp = upload_component_code(self._http, component, show_progress)
+        return Component.from_dict(self._http.json("POST", self._base(),
                                                    json=component_to_json(comp)))
 
     def get(self, name: str, version: str | None = None, label: str | None = None) -> Component:
@@ -105,7 +113,7 @@ class ComponentOperations:
 
     def list(self, name: str | None = None, *, include_archived: bool = False) -> list[Component]:
         params: dict[str, Any] = {"name": name} if name else {}
-        if include_archived and not self._registry:
+        if include_archived:
             params["include_archived"] = "true"
         return [Component.from_dict(d) for d in
                 self._http.json("GET", self._base(), params=params)]

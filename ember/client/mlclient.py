@@ -24,6 +24,7 @@ from ember.entities.jobs import Job
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
 from ember.entities.pipelines import PipelineJob
+from ember.entities.registries import Registry
 from ember.entities.serverless_endpoints import ServerlessEndpoint
 from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ember.client.models import ModelOperations
     from ember.client.online_deployments import OnlineDeploymentOperations
     from ember.client.online_endpoints import OnlineEndpointOperations
+    from ember.client.registries import RegistryOperations
     from ember.client.serverless_endpoints import ServerlessEndpointOperations
 
 # What ``MLClient.create_or_update`` / ``begin_create_or_update`` take: the kinds, the
@@ -57,7 +59,7 @@ _KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
     ((OnlineDeployment,), "online_deployments", True),
     ((BatchEndpoint,), "batch_endpoints", True), ((BatchDeployment,), "batch_deployments", True),
     ((ServerlessEndpoint,), "serverless_endpoints", True),
-    ((Connection,), "connections", False),
+    ((Connection,), "connections", False), ((Registry,), "registries", False),
 )
 
 class WorkspaceOperations:
@@ -82,8 +84,9 @@ class MLClient:
     ``MLClient()`` uses ``EMBER_ENDPOINT`` when set, else the embedded local server (started on
     loopback on first use, state under ``EMBER_HOME``). Azure-style positional arguments
     (credential, subscription, resource group) are accepted and ignored; ``workspace_name`` or
-    ``workspace`` picks the workspace; ``registry_name`` (``"azureml"``, the built-in model
-    catalog) makes ``models`` list and get that registry's models. ``transport`` (an httpx
+    ``workspace`` picks the workspace; ``registry_name`` makes ``models``, ``components`` and
+    ``environments`` act on that registry: ``"azureml"``, the built-in read-only one (model
+    catalog, built-in components), or a user registry (``client.registries``). ``transport`` (an httpx
     transport) carries the requests some other way than TCP to ``endpoint``, e.g. to the
     server's app in the same process. ``token`` is the bearer token to send; without it the
     SDK sends ``EMBER_TOKEN``, the token ``ember login`` stored for the endpoint, or, for the
@@ -103,8 +106,8 @@ class MLClient:
         self.workspace_name = (workspace or workspace_name or os.environ.get("EMBER_WORKSPACE")
                                or DEFAULT_WORKSPACE)
         self._http = Http(self.endpoint, self.workspace_name, transport=transport, token=token)
-        # with registry_name (as azure-ai-ml's registry client), models are the registry's:
-        # Ember's built-in, read-only catalog ``azureml``
+        # with registry_name (as azure-ai-ml's registry client), models, components and
+        # environments are the registry's: Ember's built-in, read-only ``azureml`` or a user's
         self.registry_name = registry_name
 
     # Each operation group is made, and its module imported, on first use: a CLI command
@@ -123,7 +126,7 @@ class MLClient:
     @cached_property
     def environments(self) -> EnvironmentOperations:
         from ember.client.environments import EnvironmentOperations
-        return EnvironmentOperations(self._http)
+        return EnvironmentOperations(self._http, registry=self.registry_name)
 
     @cached_property
     def components(self) -> ComponentOperations:
@@ -189,6 +192,12 @@ class MLClient:
     def compute(self) -> ComputeOperations:
         from ember.client.compute import ComputeOperations
         return ComputeOperations()
+
+    @cached_property
+    def registries(self) -> RegistryOperations:
+        """Registries: models, components and environments shared across workspaces."""
+        from ember.client.registries import RegistryOperations
+        return RegistryOperations(self._http)
 
     @cached_property
     def users(self) -> UserOperations:

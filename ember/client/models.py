@@ -12,6 +12,7 @@ from ember.client.http import Http
 from ember.client.uploads import upload
 from ember.entities.codec import from_plain
 from ember.entities.models import Model
+from ember.entities.registries import is_builtin_registry
 from ember.errors import InvalidInputError, UnsupportedError
 from ember.specs.references import is_uri
 
@@ -22,8 +23,9 @@ def model_from_json(d: dict[str, Any]) -> Model:
 
 
 class ModelOperations:
-    """A workspace's models, or with ``registry`` (``MLClient(registry_name="azureml")``) a
-    registry's: the built-in catalog, which is read-only (writes raise PermissionDeniedError)."""
+    """A workspace's models, or with ``registry`` (``MLClient(registry_name="R")``) a
+    registry's: the built-in catalog ``azureml``, which is read-only (writes raise
+    PermissionDeniedError), or a user registry's."""
 
     def __init__(self, http: Http, registry: str | None = None) -> None:
         self._http = http
@@ -38,17 +40,21 @@ class ModelOperations:
         return f"{self._base()}/{quote(name, safe='')}{tail}"
 
     def create_or_update(self, model: Model, show_progress: bool | None = None) -> Model:
-        """Register a new version. A local ``path`` (file or folder) is uploaded first; its base
-        name is kept, so a folder ``model/`` is ``$AZUREML_MODEL_DIR/model`` when deployed."""
-        if not model.path and not self._registry:
+        """Register a new version. A local ``path`` (file or folder) is uploaded first (to the
+        registry's uploads, for a registry); its base name is kept, so a folder ``model/`` is
+        ``$AZUREML_MODEL_DIR/model`` when deployed."""
+        builtin = self._registry is not None and is_builtin_registry(self._registry)
+        if not model.path and not builtin:
             raise InvalidInputError(f"model {model.name!r} needs a path")
-        # nothing is uploaded for a registry: the server refuses the write
-        if not self._registry and not model.path.startswith("azureml:") \
-                and not is_uri(model.path):
+        # nothing is uploaded for the built-in registry: the server refuses the write
+        if not builtin and not model.path.startswith("azureml:") and not is_uri(model.path):
             local = Path(model.path)
             if not local.exists():
                 raise InvalidInputError(f"model {model.name!r}: {local} does not exist")
-            uri = upload(self._http, "data", local, f"model {model.name!r}", show_progress)
+            base = (f"/api/v1/registries/{quote(self._registry, safe='')}"
+                    if self._registry else None)
+            uri = upload(self._http, "data", local, f"model {model.name!r}", show_progress,
+                         base=base)
             model = replace(model, path=uri, source=str(local.resolve()))
         body = {"name": model.name, "version": model.version, "path": model.path,
                 "source": model.source, "type": model.type, "description": model.description,

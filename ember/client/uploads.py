@@ -29,14 +29,17 @@ def progress(show: bool | None = None) -> Progress:
 
 
 def upload(http: Http, kind: str, local: Path, what: str,
-           show_progress: bool | None = None) -> str:
-    """Upload ``local`` unless the server already has it; return the URI to reference it by."""
+           show_progress: bool | None = None, *, base: str | None = None) -> str:
+    """Upload ``local`` unless the server already has it; return the URI to reference it by.
+    ``base``: where the uploads go (``/api/v1/registries/<r>`` for a registry's), else the
+    client's workspace."""
+    root = base if base is not None else http.ws("")
     local = Path(local)
     if not local.exists():
         raise InvalidInputError(f"{what}: {local} does not exist")
     files = collect_files(local)
     digest = tree_hash(files)
-    probe = http.json("GET", http.ws(f"/uploads/{kind}/{digest}"))
+    probe = http.json("GET", f"{root}/uploads/{kind}/{digest}")
     if not probe["exists"]:
         with tempfile.TemporaryFile() as tmp:
             write_tar(files, tmp)
@@ -50,7 +53,7 @@ def upload(http: Http, kind: str, local: Path, what: str,
                         bar.advance(task, len(chunk))
                         yield chunk
 
-                probe = http.json("PUT", http.ws(f"/uploads/{kind}/{digest}"), content=body(),
+                probe = http.json("PUT", f"{root}/uploads/{kind}/{digest}", content=body(),
                                   headers={"Content-Type": "application/gzip"})
     uri: str = probe["uri"]
     if kind == "data" and local.is_file():

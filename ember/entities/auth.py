@@ -31,6 +31,9 @@ CONTRIBUTOR = "Contributor"
 DATA_SCIENTIST = "AzureML Data Scientist"
 COMPUTE_OPERATOR = "AzureML Compute Operator"
 READER = "Reader"
+# a registry's (its assignments are on the registry's backing workspace): reads and uses its
+# models, components and environments; its Owner and Contributor write them
+REGISTRY_USER = "AzureML Registry User"
 
 _ALL_KINDS = (KIND_WORKSPACE, KIND_COMPUTE, KIND_ASSETS)
 _EDIT = (READ, WRITE, DELETE, SECRETS)
@@ -46,6 +49,7 @@ ROLES: dict[str, frozenset[tuple[str, str]]] = {
                                  *((KIND_COMPUTE, a) for a in (READ, WRITE, DELETE))}),
     # read-only, never a secret
     READER: frozenset((k, READ) for k in _ALL_KINDS),
+    REGISTRY_USER: frozenset({(KIND_WORKSPACE, READ), (KIND_ASSETS, READ)}),
 }
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ember.entities.registries import backing_workspace, is_builtin_registry
+
 MODEL_TYPES = ("custom_model", "mlflow_model")
 # MLflow's model-version stages (deprecated upstream, still accepted by the client).
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -48,7 +50,20 @@ class Model:
     last_update_time: int = 0
     aliases: list[str] = field(default_factory=list)
     registry: str = ""            # "azureml": a model of the built-in catalog (read-only; its
-    #                               path is file://<where its package put the files>)
+    #                               path is file://<where its package put the files>); another
+    #                               name: a user registry's (files in its backing workspace)
+
+    @property
+    def in_catalog(self) -> bool:
+        """A model of the built-in ``azureml`` catalog (files where its package put them)."""
+        return is_builtin_registry(self.registry) if self.registry else False
+
+    def files_workspace(self, workspace: str) -> str:
+        """The workspace whose artifact store holds this version's files: a user registry's
+        backing workspace, else ``workspace`` (the one it was resolved in)."""
+        if self.registry and not self.in_catalog:
+            return backing_workspace(self.registry)
+        return workspace
 
     @property
     def artifact_path(self) -> str:

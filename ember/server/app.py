@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
         models,
         online_deployments,
         online_endpoints,
+        registries,
         serverless_endpoints,
         uploads,
         workspaces,
@@ -134,6 +135,9 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
     app.include_router(models.registry_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(components.registry_router, prefix=API_PREFIX,
                        responses=ERROR_RESPONSES)
+    app.include_router(registries.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    for module in (environments, uploads):
+        app.include_router(module.registry_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,

@@ -28,6 +28,7 @@ from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
 from ember.services.uploads import UploadService
+from ember.services.registries import RegistryService
 from ember.services.workspaces import WorkspaceService
 from ember.server.public import PublicText
 from ember.settings import Settings
@@ -50,10 +51,11 @@ class Platform:
             home=self.settings.home,
             artifacts_root=self.artifacts.local_path("")))
         self.data = DataService(self.store.data, self.datastores)
-        self.environments = EnvironmentService(self.store.environments)
+        self.registries = RegistryService(self.store.registries, self.workspaces)
+        self.environments = EnvironmentService(self.store.environments, self.registries)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")
         self.components = ComponentService(self.store.components, self.environments,
-                                           self.uploads)
+                                           self.uploads, self.registries)
         self.workspaces.ensure_default()
         self.connections = ConnectionService(
             self.store.connections,
@@ -67,7 +69,8 @@ class Platform:
         self.jobs = JobService(self.store.jobs, self.environments, self.data, self.datastores,
                                self.uploads, self.tracking, self.artifacts)
         self.models = ModelService(self.store.models, self.artifacts, self.datastores,
-                                   self.tracking, self.jobs.output_uri)
+                                   self.tracking, self.jobs.output_uri,
+                                   registries=self.registries)
         self.preparer = WorkdirPreparer(self.settings.home, self.artifacts, self.datastores,
                                         self.environments, EnvironmentBuilder(self.settings.home),
                                         self.jobs.output_uri)

@@ -1,7 +1,7 @@
 """The one access check every route passes through.
 
-``check_access`` (routes under ``/workspaces/{workspace}``) and ``check_server`` (the few
-server-level routes) both: authenticate the caller from the ``Authorization`` header
+``check_access`` (routes under ``/workspaces/{workspace}``), ``check_server`` (the few
+server-level routes) and ``check_registry`` (``/registries/{registry}/...``, below) all: authenticate the caller from the ``Authorization`` header
 (``services/auth.py``, cached), read the action the matched route declares (``declare``;
 undeclared: GET is ``read``, DELETE ``delete``, the rest ``write``), derive the resource kind
 from the route's path, and ask ``AuthService.authorize``. The caller is kept on the request
@@ -28,6 +28,8 @@ from ember.entities.auth import (
     WRITE,
     Principal,
 )
+from ember.entities.registries import backing_workspace, is_backing_workspace, is_builtin_registry
+from ember.errors import NotFoundError
 from ember.server.context import Platform
 
 T = TypeVar("T")
@@ -133,6 +135,9 @@ async def check_access(
     """
     platform = platform_of(request)
     principal = authenticate(request, platform)
+    if is_backing_workspace(workspace):
+        # a registry's assets are reached only through /registries/{registry}/...
+        raise NotFoundError(f"workspace {workspace!r} does not exist")
     _authorize(request, platform, principal, workspace)
     platform.workspaces.exists(workspace)  # raises NotFoundError for an unknown workspace
     return WorkspaceContext(name=workspace, platform=platform, principal=principal)
@@ -146,4 +151,42 @@ async def check_server(request: Request) -> ServerContext:
     return ServerContext(platform=platform, principal=principal)
 
 
-CHECKS = (check_access, check_server)
+@dataclass(frozen=True)
+class RegistryContext(WorkspaceContext):
+    """A registry route's context: ``registry`` as named in the path; ``name`` is its backing
+    workspace ("" for the built-in ``azureml``)."""
+
+    registry: str = ""
+
+
+async def check_registry(
+        request: Request,
+        registry: Annotated[str, Path(description="The registry's name")]) -> RegistryContext:
+    """The access check of ``/registries/{registry}/...``. The built-in ``azureml`` registry
+    is the server's (as ``check_server``: every caller reads, its writes are refused by the
+    services). A user registry's roles are assignments on its backing workspace, asked of
+    ``AuthService.authorize`` with the assets kind: AzureML Registry User reads, Contributor
+    and Owner write, Owner manages its roles; a server admin does everything. A job's or a
+    deployment's token reads any registry (what its workspace may use, it may read).
+
+    A read of an unknown registry is a 404 (it names no one's data); any other action is
+    authorised first, so a caller without a role learns nothing from a write."""
+    platform = platform_of(request)
+    principal = authenticate(request, platform)
+    if is_builtin_registry(registry):
+        _authorize(request, platform, principal, None)
+        return RegistryContext(name="", platform=platform, principal=principal,
+                               registry=registry)
+    action = route_action(request.scope.get("route"), request.method)
+    if action == READ:
+        backing = platform.registries.workspace_of(registry)   # NotFoundError
+        if not principal.is_workload:
+            platform.auth.authorize(principal, backing, KIND_ASSETS, READ)
+    else:
+        platform.auth.authorize(principal, backing_workspace(registry), KIND_ASSETS, action)
+        backing = platform.registries.workspace_of(registry)
+    return RegistryContext(name=backing, platform=platform, principal=principal,
+                           registry=registry)
+
+
+CHECKS = (check_access, check_server, check_registry)

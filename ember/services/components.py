@@ -14,9 +14,11 @@ from ember.entities.components import (
     check_component_name,
 )
 from ember.entities.pipelines import PipelineJob
-from ember.errors import InvalidInputError
+from ember.entities.registries import backing_workspace, is_builtin_registry
+from ember.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from ember.services import builtin_components
 from ember.services.environments import EnvironmentService, validate_environment
+from ember.services.registries import RegistryService, registry_errors
 from ember.services.uploads import UploadService
 from ember.specs.expressions import validate_command
 from ember.specs.references import parse_asset_reference
@@ -25,10 +27,11 @@ from ember.store.components import ComponentStore
 
 class ComponentService:
     def __init__(self, components: ComponentStore, environments: EnvironmentService,
-                 uploads: UploadService) -> None:
+                 uploads: UploadService, registries: RegistryService | None = None) -> None:
         self.components = components
         self.environments = environments
         self.uploads = uploads
+        self.registries = registries
 
     def create(self, workspace: str, comp: Component) -> Component:
         """Register a version ("" version: the next integer). Raises before writing anything
@@ -79,18 +82,56 @@ class ComponentService:
         if ref.kind != "components":
             raise InvalidInputError(f"{reference!r} names {ref.kind}, not a component")
         found = self.get_from_registry(ref.registry, ref.name, ref.version)
+        if found.component.code and not is_builtin_registry(ref.registry):
+            # the code snapshot is the registry's upload; a job reads its own workspace's
+            self.uploads.copy_code(backing_workspace(ref.registry), workspace,
+                                   found.component.code)
         return found.component, found.pipeline
+
+    def _registry_workspace(self, registry: str) -> str:
+        if self.registries is None:
+            raise NotFoundError(f"registry {registry!r} does not exist")
+        return self.registries.workspace_of(registry)
 
     def get_from_registry(self, registry: str, name: str, version: str | None = None
                           ) -> builtin_components.BuiltinComponent:
-        """A component of ``registry`` (only ``azureml``, Ember's built-ins, exists)."""
-        builtin_components.check_registry(registry)
-        return builtin_components.get(name, version)
+        """A component of ``registry``: Ember's built-ins (``azureml``) or a user registry's
+        (a command component; its environment is a registry reference, see
+        :meth:`create_in_registry`)."""
+        if is_builtin_registry(registry):
+            builtin_components.check_registry(registry)
+            return builtin_components.get(name, version)
+        ws = self._registry_workspace(registry)
+        with registry_errors(registry):
+            return builtin_components.BuiltinComponent(self.get(ws, name, version))
 
-    def list_from_registry(self, registry: str,
-                           name: str | None = None) -> builtins.list[Component]:
-        builtin_components.check_registry(registry)
-        return builtin_components.list_components(name)
+    def list_from_registry(self, registry: str, name: str | None = None, *,
+                           include_archived: bool = False) -> builtins.list[Component]:
+        if is_builtin_registry(registry):
+            builtin_components.check_registry(registry)
+            return builtin_components.list_components(name)
+        return self.list(self._registry_workspace(registry), name,
+                         include_archived=include_archived)
+
+    def create_in_registry(self, registry: str, comp: Component) -> Component:
+        """Register a version in a user registry (its code uploaded to the registry); a
+        workspace environment reference becomes the registry's
+        (``azureml://registries/<r>/environments/<name>/versions/<v>``), so the component runs
+        the same from every workspace. ``azureml`` refuses (PermissionDeniedError)."""
+        if is_builtin_registry(registry):
+            raise PermissionDeniedError(
+                f"cannot create component {comp.name!r}: the {registry!r} registry is "
+                "read-only (Ember's built-in components)")
+        ws = self._registry_workspace(registry)
+        env = comp.environment
+        if isinstance(env, str) and not env.startswith("azureml://"):
+            pinned = self.environments.reference(ws, env)
+            if not pinned.startswith("azureml://"):   # else a curated one: the same anywhere
+                name, _, version = pinned.partition(":")
+                pinned = (f"azureml://registries/{registry}/environments/{name}/"
+                          f"versions/{version}")
+            comp.environment = pinned
+        return self.create(ws, comp)
 
     def archive(self, workspace: str, name: str, version: str) -> Component:
         return self.components.set_archived(workspace, name, version, True)

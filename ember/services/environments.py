@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import builtins
 import time
 
 from ember.entities.environments import Environment
 from ember.entities.names import check_name
-from ember.errors import InvalidInputError, NotFoundError, UnsupportedError
+from ember.entities.registries import is_builtin_registry
+from ember.errors import (InvalidInputError, NotFoundError, PermissionDeniedError,
+                          UnsupportedError)
 from ember.services.curated_environments import (REGISTRY, curated_environment,
                                                  is_curated_name, registry_reference)
+from ember.services.registries import RegistryService, registry_errors
 from ember.specs.references import parse_asset_reference
 from ember.store.environments import EnvironmentStore
 
@@ -27,9 +31,14 @@ def validate_environment(env: Environment, what: str) -> None:
         raise InvalidInputError(f"{what}: os_type {env.os_type!r} is not linux or windows")
 
 
+REGISTRY_TAG = "ember.registry"   # on an environment read from a registry (never stored)
+
+
 class EnvironmentService:
-    def __init__(self, environments: EnvironmentStore) -> None:
+    def __init__(self, environments: EnvironmentStore,
+                 registries: RegistryService | None = None) -> None:
         self.environments = environments
+        self.registries = registries
 
     def create(self, workspace: str, env: Environment) -> Environment:
         if not env.name:
@@ -62,10 +71,7 @@ class EnvironmentService:
             raise InvalidInputError(f"{reference!r} names {ref.kind}, not an environment")
         if ref.registry is not None:
             if ref.registry.lower() != REGISTRY:
-                raise NotFoundError(
-                    f"registry {ref.registry!r} in {reference!r} is not known to Ember: the "
-                    f"built-in registry is '{REGISTRY}' (Azure's curated environments); "
-                    "register your own environments in the workspace")
+                return self.get_from_registry(ref.registry, ref.name, ref.version)
             return curated_environment(ref.name, ref.version)
         try:
             return self.environments.get(workspace, ref.name, ref.version)
@@ -81,10 +87,55 @@ class EnvironmentService:
         (``name:version`` for a workspace environment, the registry URI with its version for a
         curated one) and the environment."""
         env = self.resolve(workspace, reference)
-        if env.tags.get("ember.registry") == REGISTRY:
+        registry = env.tags.get(REGISTRY_TAG)
+        if registry == REGISTRY:
             return registry_reference(env.name, env.version), env
+        if registry:   # a user registry's: the reference works from every workspace
+            return (f"azureml://registries/{registry}/environments/{env.name}/versions/"
+                    f"{env.version}"), env
         return f"{env.name}:{env.version}", env
 
     def reference(self, workspace: str, reference: str) -> str:
         """The pinned form of ``reference`` (see :meth:`pinned`)."""
         return self.pinned(workspace, reference)[0]
+
+    # --- user registries (the built-in azureml's are the curated environments) -------------
+
+    def _registry_workspace(self, registry: str) -> str:
+        if self.registries is None:
+            raise NotFoundError(f"registry {registry!r} does not exist")
+        return self.registries.workspace_of(registry)
+
+    def get_from_registry(self, registry: str, name: str,
+                          version: str | None = None) -> Environment:
+        """An environment of ``registry``, tagged with the registry (``pinned`` then records
+        the registry reference, which resolves from any workspace)."""
+        if is_builtin_registry(registry):
+            return curated_environment(name, version)
+        ws = self._registry_workspace(registry)
+        with registry_errors(registry):
+            env = self.environments.get(ws, name, version)
+        env.tags = {**env.tags, REGISTRY_TAG: registry}
+        return env
+
+    def list_from_registry(self, registry: str,
+                           name: str | None = None) -> builtins.list[Environment]:
+        if is_builtin_registry(registry):
+            raise UnsupportedError(
+                f"the {REGISTRY!r} registry's environments are Azure's curated ones; name one "
+                f"as azureml://registries/{REGISTRY}/environments/<name>/labels/latest")
+        found = self.environments.list(self._registry_workspace(registry), name)
+        for env in found:
+            env.tags = {**env.tags, REGISTRY_TAG: registry}
+        return found
+
+    def create_in_registry(self, registry: str, env: Environment) -> Environment:
+        """A new environment version in a user registry; ``azureml`` refuses
+        (PermissionDeniedError)."""
+        if is_builtin_registry(registry):
+            raise PermissionDeniedError(
+                f"cannot create environment {env.name!r}: the {REGISTRY!r} registry is "
+                "read-only (Azure's curated environments)")
+        created = self.create(self._registry_workspace(registry), env)
+        created.tags = {**created.tags, REGISTRY_TAG: registry}
+        return created

@@ -27,11 +27,13 @@ from ember.artifacts.store import ArtifactStore, FileInfo, safe_relpath
 from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
 from ember.entities.models import ARTIFACT_SCHEME, MODEL_TYPES, STAGES, Model, RegisteredModel
 from ember.entities.names import check_name
+from ember.entities.registries import is_builtin_registry
 from ember.errors import (AlreadyExistsError, EmberError, InvalidInputError, NotFoundError,
                           UnsupportedError)
 from ember.services.datastores import DatastoreService
 from ember.services.language_models import (FORMAT_ADAPTER, LanguageModelInfo, card,
                                             inspect_model_files)
+from ember.services.registries import RegistryService, registry_errors
 from ember.services.model_catalog import (FILE_SCHEME, ModelCatalog, check_registry,
                                           is_registry_reference, parse_registry_reference,
                                           refuse_write, registry_reference)
@@ -58,13 +60,15 @@ class ModelChange:
 class ModelService:
     def __init__(self, models: ModelStore, artifacts: ArtifactStore,
                  datastores: DatastoreService, tracking: TrackingService,
-                 job_output_uri: JobOutputResolver, catalog: ModelCatalog | None = None) -> None:
+                 job_output_uri: JobOutputResolver, catalog: ModelCatalog | None = None,
+                 registries: RegistryService | None = None) -> None:
         self._store = models   # private: every change goes through this service
         self.artifacts = artifacts
         self.datastores = datastores
         self.tracking = tracking
         self.job_output_uri = job_output_uri
         self.catalog = catalog if catalog is not None else ModelCatalog()
+        self.registries = registries
         # Called with a ModelChange after every change this service records (the serving
         # layer subscribes: deployments of a base model serve the adapters registered for it;
         # the service knows nothing of serving).
@@ -207,8 +211,9 @@ class ModelService:
 
     def resolve(self, workspace: str, reference: str) -> Model:
         """``azureml:name:version``, ``azureml:name@label``, ``name:version``, ``name``, or a
-        model of the built-in catalog: ``azureml://registries/azureml/models/<name>`` with
-        ``/versions/<v>``, ``/labels/latest`` or neither (the latest)."""
+        registry's model: ``azureml://registries/<r>/models/<name>`` with ``/versions/<v>``,
+        ``/labels/latest`` or neither (the latest), of the built-in catalog (``azureml``) or
+        of a user registry, usable from any workspace."""
         if is_registry_reference(reference):
             reg = parse_registry_reference(reference)
             return self.get_from_registry(reg.registry, reg.name, reg.version, label=reg.label)
@@ -228,19 +233,62 @@ class ModelService:
                                 f"azureml://registries/azureml/models/{entry.name}"
                                 "/labels/latest") from None
 
-    # --- registries (the built-in, read-only ``azureml`` catalog) --------------------------
+    # --- registries: the built-in, read-only ``azureml`` catalog, and user registries ------
+
+    def _registry_workspace(self, registry: str) -> str:
+        """A user registry's backing workspace (NotFoundError naming an unknown registry)."""
+        if self.registries is None:
+            check_registry(registry)   # raises: only the catalog is known
+        assert self.registries is not None
+        return self.registries.workspace_of(registry)
+
+    def _writable_registry(self, registry: str, what: str) -> str:
+        if is_builtin_registry(registry):
+            refuse_write(registry, what)
+        return self._registry_workspace(registry)
 
     def get_from_registry(self, registry: str, name: str, version: int | str | None = None, *,
                           label: str | None = None) -> Model:
-        """A model of ``registry`` (only ``azureml`` exists); see :class:`ModelCatalog.get`."""
-        check_registry(registry)
-        return self.catalog.get(name, version, label=label)
+        """A model of ``registry``: the catalog's (see :class:`ModelCatalog.get`), or a user
+        registry's, marked with its ``registry``."""
+        if is_builtin_registry(registry):
+            return self.catalog.get(name, version, label=label)
+        ws = self._registry_workspace(registry)
+        with registry_errors(registry):
+            found = self.get(ws, name, version, label=label)
+        return replace(found, registry=registry)
 
-    def list_from_registry(self, registry: str, name: str | None = None) -> builtins.list[Model]:
+    def list_from_registry(self, registry: str, name: str | None = None, *,
+                           include_archived: bool = False) -> builtins.list[Model]:
         """The models of ``registry`` (the latest version of each), or the versions of
         ``name``."""
-        check_registry(registry)
-        return self.catalog.list(name)
+        if is_builtin_registry(registry):
+            return self.catalog.list(name)
+        ws = self._registry_workspace(registry)
+        with registry_errors(registry):
+            found = self.list(ws, name, include_archived=include_archived)
+        return [replace(m, registry=registry) for m in found]
+
+    def create_in_registry(self, registry: str, model: Model) -> Model:
+        """Register a version in a user registry (its ``path`` as for :meth:`create`, read in
+        the registry's own uploads); the ``azureml`` catalog refuses (PermissionDeniedError)."""
+        ws = self._writable_registry(registry, f"create model {model.name!r}")
+        return replace(self.create(ws, model), registry=registry)
+
+    def update_in_registry(self, registry: str, name: str, version: int | str, *,
+                           description: str | None = None, tags: dict[str, str] | None = None,
+                           properties: dict[str, str] | None = None,
+                           stage: str | None = None) -> Model:
+        ws = self._writable_registry(registry, f"update model {name!r}")
+        return replace(self.update(ws, name, version, description=description, tags=tags,
+                                   properties=properties, stage=stage), registry=registry)
+
+    def set_archived_in_registry(self, registry: str, name: str, version: int | str | None,
+                                 archived: bool) -> builtins.list[Model]:
+        ws = self._writable_registry(
+            registry, f"{'archive' if archived else 'restore'} model {name!r}")
+        return [replace(m, registry=registry)
+                for m in self.set_archived(ws, name, version, archived)]
 
     def refuse_registry_write(self, registry: str, what: str) -> NoReturn:
         """Raise PermissionDeniedError: a registry's models cannot be created or changed."""
@@ -260,8 +308,7 @@ class ModelService:
         given, and what :meth:`resolve` raises."""
         if isinstance(model, str):
             model = self.resolve(workspace, model)
-        if model.registry:
-            check_registry(model.registry)
+        if model.in_catalog:
             return self.catalog.language_model(model.name)
         path = files if files is not None else self.local_path(workspace, model)
         if path is None:
@@ -282,11 +329,11 @@ class ModelService:
     def local_path(self, workspace: str, model: Model) -> Path | None:
         """Where a version's file or folder is on this machine, or None when it is only in a
         remote artifact store (a catalog model's files are where its package put them)."""
-        if model.registry:
+        if model.in_catalog:
             return Path(model.path[len(FILE_SCHEME):]) if model.path.startswith(FILE_SCHEME) \
                 else None
-        return self.artifacts.local_path(
-            self.tracking.mlflow_artifact_path(workspace, model.artifact_path))
+        return self.artifacts.local_path(self.tracking.mlflow_artifact_path(
+            model.files_workspace(workspace), model.artifact_path))
 
     def location(self, workspace: str, model: Model) -> str | None:
         """Where a job reads a version's files: its local path, or the fsspec URL
@@ -295,10 +342,10 @@ class ModelService:
         local = self.local_path(workspace, model)
         if local is not None:
             return str(local)
-        if model.registry:
+        if model.in_catalog:
             return None
-        return self.artifacts.location(
-            self.tracking.mlflow_artifact_path(workspace, model.artifact_path))
+        return self.artifacts.location(self.tracking.mlflow_artifact_path(
+            model.files_workspace(workspace), model.artifact_path))
 
     def _add_card(self, workspace: str, model: Model, rel: str, what: str) -> None:
         """A custom model whose files are a language model gets the catalog's card tags and
@@ -392,7 +439,8 @@ class ModelService:
 
     def files(self, workspace: str, model: Model) -> builtins.list[FileInfo]:
         """Every file of a version, with paths relative to its ``path``."""
-        root = self.tracking.mlflow_artifact_path(workspace, model.artifact_path)
+        root = self.tracking.mlflow_artifact_path(model.files_workspace(workspace),
+                                                  model.artifact_path)
         if not self.artifacts.isdir(root):
             return [FileInfo(posixpath.basename(root), False, self.artifacts.size(root))]
         return [FileInfo(rel, False, self.artifacts.size(f"{root}/{rel}"))
@@ -400,7 +448,8 @@ class ModelService:
 
     def file_path(self, workspace: str, model: Model, rel: str) -> str:
         """ArtifactStore path of one file of a version (``rel`` confined to it)."""
-        root = self.tracking.mlflow_artifact_path(workspace, model.artifact_path)
+        root = self.tracking.mlflow_artifact_path(model.files_workspace(workspace),
+                                                  model.artifact_path)
         if not self.artifacts.isdir(root):
             if safe_relpath(rel) not in ("", posixpath.basename(root)):
                 raise NotFoundError(f"model '{model.name}:{model.version}' has no file {rel!r}")

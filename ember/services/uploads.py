@@ -75,3 +75,23 @@ class UploadService:
             raise InvalidInputError(
                 f"code {uri!r} is not an uploaded snapshot of this workspace "
                 "(the CLI and SDK upload the code folder for you)")
+
+    def copy_code(self, source_workspace: str, workspace: str, uri: str) -> None:
+        """Make code snapshot ``uri`` of ``source_workspace`` (a registry's) one of
+        ``workspace`` too, where a job reads it; snapshots are content-addressed, so an
+        existing copy is the same files."""
+        digest = uri.removeprefix("codes/")
+        if not uri.startswith("codes/") or self.exists(workspace, "code", digest):
+            return
+        if not self.exists(source_workspace, "code", digest):
+            raise InvalidInputError(f"code {uri!r} is not an uploaded snapshot of "
+                                    f"{source_workspace!r}")
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.scratch, prefix="copy-"))
+        try:
+            self.artifacts.get_local(upload_prefix(source_workspace, "code", digest), tmp / "tree")
+            prefix = upload_prefix(workspace, "code", digest)
+            self.artifacts.put_local(tmp / "tree", prefix)
+            self.artifacts.write_bytes(f"{prefix}.complete", b"")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

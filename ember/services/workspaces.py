@@ -5,6 +5,7 @@ import time
 
 from ember.artifacts.store import ArtifactStore
 from ember.entities.datastores import DEFAULT_DATASTORE, Datastore
+from ember.entities.registries import is_backing_workspace
 from ember.entities.workspaces import DEFAULT_WORKSPACE, Workspace
 from ember.errors import InvalidInputError, NotFoundError
 from ember.store.datastores import DatastoreStore
@@ -31,6 +32,16 @@ class WorkspaceService:
         if not _NAME.match(workspace.name):
             raise InvalidInputError(
                 f"workspace name {workspace.name!r} is invalid: use letters, digits, '_' and '-'")
+        return self._create(workspace)
+
+    def create_backing(self, workspace: Workspace) -> Workspace:
+        """A registry's backing workspace (``registry.<name>``, a name ``create`` refuses);
+        only ``services/registries.py`` makes one."""
+        if not is_backing_workspace(workspace.name):
+            raise InvalidInputError(f"{workspace.name!r} is not a registry's backing name")
+        return self._create(workspace)
+
+    def _create(self, workspace: Workspace) -> Workspace:
         workspace.creation_time = workspace.creation_time or time.time()
         created = self.workspaces.create(workspace)
         self.datastores.create_or_update(workspace.name, Datastore(
@@ -52,4 +63,5 @@ class WorkspaceService:
         return True
 
     def list(self) -> list[Workspace]:
-        return self.workspaces.list()
+        """The workspaces, less registries' backing ones."""
+        return [w for w in self.workspaces.list() if not is_backing_workspace(w.name)]

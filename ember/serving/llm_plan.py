@@ -95,7 +95,7 @@ class LanguageModels:
         local = self.models.local_path(workspace, model)
         if local is not None:
             return local
-        if model.registry:
+        if model.in_catalog:
             raise NotFoundError(f"model {model.id}: its files are not on this machine")
         return Path(materialize(self.artifacts, self.home, workspace, model)[1])
 

@@ -24,6 +24,8 @@ def materialize(artifacts: ArtifactStore, home: Path, workspace: str,
     """(AZUREML_MODEL_DIR, the model's own folder or file inside it). The registered folder
     keeps its base name under AZUREML_MODEL_DIR, as on Azure. A local artifact store is linked,
     not copied; a remote one is downloaded once per version."""
+    # a user registry's model: its files, and the one local folder of them, are its registry's
+    workspace = model.files_workspace(workspace)
     stored = f"workspaces/{workspace}/mlartifacts/{model.artifact_path}"
     base = posixpath.basename(model.artifact_path.rstrip("/"))
     if base == "artifacts":   # an MLflow logged model: call it "model", as log_model does

@@ -1,17 +1,18 @@
 """Component versions of a workspace (``/api/v1/workspaces/{ws}/components``); ``registry_router``
 serves a registry's (``/api/v1/registries/{registry}/components``, as Azure's
-``/registries/{registryName}/components``): the built-in, read-only ``azureml`` registry."""
+``/registries/{registryName}/components``): the built-in, read-only ``azureml`` registry, or a
+user registry's."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from ember.entities.components import Component
-from ember.server.deps import WorkspaceContext, check_access, check_server, platform_of
+from ember.server.deps import RegistryContext, WorkspaceContext, check_access, check_registry
 from ember.server.schemas.components import ComponentIn, ComponentOut
 
 router = APIRouter(tags=["components"])
-registry_router = APIRouter(tags=["components"], dependencies=[Depends(check_server)])
+registry_router = APIRouter(tags=["components"], dependencies=[Depends(check_registry)])
 
 
 @router.post("/components", status_code=201)
@@ -45,20 +46,28 @@ def restore_component(name: str, version: str,
     return ComponentOut.of(ctx.platform.components.restore(ctx.name, name, version))
 
 
-# --- a registry's components (the built-in azureml registry) ---------------------------------
+# --- a registry's components: the built-in azureml registry (read-only) or a user registry's --
 
 @registry_router.get("/registries/{registry}/components")
-def list_registry_components(registry: str, request: Request,
-                             name: str | None = None) -> list[ComponentOut]:
-    return [_registry_out(registry, c) for c in
-            platform_of(request).components.list_from_registry(registry, name)]
+def list_registry_components(name: str | None = None, include_archived: bool = False,
+                             ctx: RegistryContext = Depends(check_registry)
+                             ) -> list[ComponentOut]:
+    return [_registry_out(ctx.registry, c) for c in ctx.platform.components.list_from_registry(
+        ctx.registry, name, include_archived=include_archived)]
 
 
 @registry_router.get("/registries/{registry}/components/{name}")
-def get_registry_component(registry: str, name: str, request: Request,
-                           version: str | None = None) -> ComponentOut:
-    found = platform_of(request).components.get_from_registry(registry, name, version)
-    return _registry_out(registry, found.component)
+def get_registry_component(name: str, version: str | None = None,
+                           ctx: RegistryContext = Depends(check_registry)) -> ComponentOut:
+    found = ctx.platform.components.get_from_registry(ctx.registry, name, version)
+    return _registry_out(ctx.registry, found.component)
+
+
+@registry_router.post("/registries/{registry}/components", status_code=201)
+def create_registry_component(body: ComponentIn, ctx: RegistryContext = Depends(check_registry)
+                              ) -> ComponentOut:
+    return _registry_out(ctx.registry, ctx.platform.components.create_in_registry(
+        ctx.registry, body.entity()))
 
 
 def _registry_out(registry: str, c: Component) -> ComponentOut:

@@ -3,19 +3,19 @@ registry protocol over the same registry is in ``mlflow_registry.py``.
 
 ``registry_router`` serves a registry's models (``/api/v1/registries/{registry}/models``, as
 Azure's ``/registries/{registryName}/models``): the built-in, read-only ``azureml`` catalog,
-whose write routes answer 403."""
+whose write routes answer 403, or a user registry's (``registries.py``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from ember.server.deps import WorkspaceContext, check_access, check_server, platform_of
+from ember.server.deps import RegistryContext, WorkspaceContext, check_access, check_registry
 from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.models import ModelFileOut, ModelIn, ModelOut, ModelUpdate
 
 router = APIRouter(tags=["models"])
-registry_router = APIRouter(tags=["models"], dependencies=[Depends(check_server)])
+registry_router = APIRouter(tags=["models"], dependencies=[Depends(check_registry)])
 
 
 @router.post("/models", status_code=201)
@@ -86,38 +86,53 @@ async def download_model_file(name: str, version: str, path: str,
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
-# --- a registry's models (the built-in catalog) ------------------------------------------------
+# --- a registry's models: the built-in catalog (read-only) or a user registry's -----------
 
 @registry_router.get("/registries/{registry}/models")
-def list_registry_models(registry: str, request: Request,
-                         name: str | None = None) -> list[ModelOut]:
-    return [ModelOut.of(m) for m in
-            platform_of(request).models.list_from_registry(registry, name)]
+async def list_registry_models(name: str | None = None, include_archived: bool = False,
+                               ctx: RegistryContext = Depends(check_registry)
+                               ) -> list[ModelOut]:
+    found = await ctx.run(ctx.platform.models.list_from_registry, ctx.registry, name,
+                          include_archived=include_archived)
+    return [ModelOut.of(m) for m in found]
 
 
 @registry_router.get("/registries/{registry}/models/{name}")
-def get_registry_model(registry: str, name: str, request: Request, version: str | None = None,
-                       label: str | None = None) -> ModelOut:
-    return ModelOut.of(platform_of(request).models.get_from_registry(
-        registry, name, version, label=label))
+async def get_registry_model(name: str, version: str | None = None, label: str | None = None,
+                             ctx: RegistryContext = Depends(check_registry)) -> ModelOut:
+    return ModelOut.of(await ctx.run(ctx.platform.models.get_from_registry, ctx.registry,
+                                     name, version, label=label))
 
 
 @registry_router.post("/registries/{registry}/models", status_code=201)
-def create_registry_model(registry: str, body: ModelIn, request: Request) -> ModelOut:
-    platform_of(request).models.refuse_registry_write(registry, f"create model {body.name!r}")
+async def create_registry_model(body: ModelIn, ctx: RegistryContext = Depends(check_registry)
+                                ) -> ModelOut:
+    return ModelOut.of(await ctx.run(ctx.platform.models.create_in_registry, ctx.registry,
+                                     body.entity()))
 
 
 @registry_router.patch("/registries/{registry}/models/{name}/versions/{version}")
-def update_registry_model(registry: str, name: str, version: str, body: ModelUpdate,
-                          request: Request) -> ModelOut:
-    platform_of(request).models.refuse_registry_write(registry, f"update model {name!r}")
+async def update_registry_model(name: str, version: str, body: ModelUpdate,
+                                ctx: RegistryContext = Depends(check_registry)) -> ModelOut:
+    return ModelOut.of(await ctx.run(
+        ctx.platform.models.update_in_registry, ctx.registry, name, version,
+        description=body.description, tags=body.tags, properties=body.properties,
+        stage=body.stage))
 
 
 @registry_router.post("/registries/{registry}/models/{name}/archive")
-def archive_registry_model(registry: str, name: str, request: Request) -> list[ModelOut]:
-    platform_of(request).models.refuse_registry_write(registry, f"archive model {name!r}")
+async def archive_registry_model(name: str, version: str | None = None,
+                                 ctx: RegistryContext = Depends(check_registry)
+                                 ) -> list[ModelOut]:
+    done = await ctx.run(ctx.platform.models.set_archived_in_registry, ctx.registry, name,
+                         version, True)
+    return [ModelOut.of(m) for m in done]
 
 
 @registry_router.post("/registries/{registry}/models/{name}/restore")
-def restore_registry_model(registry: str, name: str, request: Request) -> list[ModelOut]:
-    platform_of(request).models.refuse_registry_write(registry, f"restore model {name!r}")
+async def restore_registry_model(name: str, version: str | None = None,
+                                 ctx: RegistryContext = Depends(check_registry)
+                                 ) -> list[ModelOut]:
+    done = await ctx.run(ctx.platform.models.set_archived_in_registry, ctx.registry, name,
+                         version, False)
+    return [ModelOut.of(m) for m in done]

@@ -15,6 +15,7 @@ from ember.store.sql.engine import make_engine, migrate
 from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
 from ember.store.sql.models import SqlModelStore
+from ember.store.sql.registries import SqlRegistryStore
 from ember.store.sql.tracking import SqlTrackingStore
 from ember.store.sql.traces import SqlTraceStore
 from ember.store.sql.workspaces import SqlWorkspaceStore
@@ -40,6 +41,7 @@ class SqlStore:
         self.connections = SqlConnectionStore(self.engine)
         self.auth = SqlAuthStore(self.engine)
         self.audit = SqlAuditStore(self.engine)
+        self.registries = SqlRegistryStore(self.engine)
 
     @property
     def backend(self) -> str:

@@ -481,3 +481,13 @@ audit_log = Table(
     Column("outcome", Integer, nullable=False),
     Column("client", String(255), nullable=False, default=""),
 )
+
+# A user registry; its assets are those of its backing workspace (entities/registries.py).
+registries = Table(
+    "registries",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("creation_time", Float, nullable=False),
+)
