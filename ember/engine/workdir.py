@@ -19,6 +19,7 @@ from typing import Any
 
 import fsspec
 
+from ember.engine.flow_secrets import connections_env
 from ember.engine.job_user import JobUser, hand_over
 from ember.services._private_file import write_private
 from ember.artifacts.store import ArtifactStore
@@ -46,8 +47,11 @@ class Prepared:
 class WorkdirPreparer:
     def __init__(self, home: Path, artifacts: ArtifactStore, datastores: DatastoreService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
-                 output_uri: Any, job_user: JobUser | None = None) -> None:
+                 output_uri: Any, job_user: JobUser | None = None,
+                 connections: Callable[[str, str], dict[str, Any]] | None = None) -> None:
         self.home = home
+        # a connection's plain form (secrets in clear), handed to flow jobs at run time
+        self.connections = connections
         # jobs run as this OS user: their folders and local outputs are handed to it
         self.job_user = job_user
         self.artifacts = artifacts
@@ -136,6 +140,8 @@ class WorkdirPreparer:
         })
         if mat.env_dir is not None:
             env_vars["VIRTUAL_ENV"] = str(mat.env_dir)
+        if self.connections is not None:
+            env_vars.update(connections_env(job, wd, workspace, self.connections))
         if token:
             # the job's own token (engine/job_tokens.py): for the SDK and the mlflow client
             env_vars["EMBER_TOKEN"] = token

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -14,9 +15,11 @@ from typing import Any
 
 from ember.errors import InvalidInputError, NotFoundError, ServerUnavailableError
 from ember.flows._http import Http, HttpError
+from ember.flows.connections import ConnectionProvider
 from ember.flows.trace import Span, to_otlp_request
 
 log = logging.getLogger(__name__)
+CONNECTIONS_ENV = "EMBER_CONNECTIONS"   # engine/flow_secrets.ENV
 
 
 class HttpConnectionProvider:
@@ -142,8 +145,10 @@ class BackgroundExport:
         self._thread.join(timeout)
 
 
-def from_job_environment() -> tuple[HttpConnectionProvider, TraceExporter | None]:
-    """Inside a job: the server and run the runner's environment names."""
+def from_job_environment() -> tuple[ConnectionProvider, TraceExporter | None]:
+    """Inside a job: the connections the server handed over (``EMBER_CONNECTIONS``, taken out
+    of the environment here, before any tool runs: ``engine/flow_secrets.py``), else the
+    server's ``listsecrets``; the trace exporter of the run the runner's environment names."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith(("http://", "https://")):
         raise InvalidInputError("a flow run inside a job needs MLFLOW_TRACKING_URI pointing at "
@@ -154,4 +159,33 @@ def from_job_environment() -> tuple[HttpConnectionProvider, TraceExporter | None
     experiment = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if experiment:
         exporter = TraceExporter(uri, experiment, os.environ.get("MLFLOW_RUN_ID"))
+    handed = os.environ.pop(CONNECTIONS_ENV, None)
+    if handed is not None:
+        return _handed(handed), exporter
     return HttpConnectionProvider(base, workspace), exporter
+
+
+def _handed(text: str) -> ConnectionProvider:
+    try:
+        plains = json.loads(text)
+    except ValueError:
+        raise InvalidInputError(f"{CONNECTIONS_ENV} is not JSON") from None
+    if not isinstance(plains, dict):
+        raise InvalidInputError(f"{CONNECTIONS_ENV} is not a JSON object")
+    return _HandedConnections({str(k): v for k, v in plains.items() if isinstance(v, dict)})
+
+
+class _HandedConnections:
+    """The connections the server handed to this job; any other is not found, saying so."""
+
+    def __init__(self, plains: dict[str, dict[str, Any]]) -> None:
+        self._plains = plains
+
+    def get(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self._plains[name])
+        except KeyError:
+            raise NotFoundError(
+                f"connection {name!r} was not handed to this job: it is not in the workspace, "
+                "or the flow does not name it (the server hands a flow job the connections its "
+                "flow and its connection overrides name)") from None
