@@ -9,6 +9,7 @@ from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
 from ember.engine.finetuning import FineTuningDriver, FineTuningService
 from ember.engine.job_tokens import JobTokens
+from ember.engine.job_user import resolve_job_user
 from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Orchestrator
 from ember.engine.pipelines import PipelineDriver, PipelineService
@@ -27,8 +28,8 @@ from ember.services.datastore_roots import DatastoreRoots
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
-from ember.services.uploads import UploadService
 from ember.services.registries import RegistryService
+from ember.services.uploads import UploadService
 from ember.services.workspaces import WorkspaceService
 from ember.server.public import PublicText
 from ember.settings import Settings
@@ -73,7 +74,9 @@ class Platform:
                                    registries=self.registries)
         self.preparer = WorkdirPreparer(self.settings.home, self.artifacts, self.datastores,
                                         self.environments, EnvironmentBuilder(self.settings.home),
-                                        self.jobs.output_uri)
+                                        self.jobs.output_uri,
+                                        job_user=resolve_job_user(self.settings.job_user),
+                                        connections=self.connections.list_secrets)
         self.scheduler = Scheduler(self.jobs, self.preparer, self.settings,
                                    tokens=JobTokens(self.auth))
         self.orchestrator = Orchestrator(self.jobs)
