@@ -30,6 +30,7 @@ from ember.entities.auth import (
 )
 from ember.entities.registries import backing_workspace, is_backing_workspace, is_builtin_registry
 from ember.errors import NotFoundError
+from ember.errors import PermissionDeniedError
 from ember.server.context import Platform
 
 T = TypeVar("T")
@@ -113,6 +114,14 @@ def _authorize(request: Request, platform: Platform, principal: Principal,
     route = request.scope.get("route")
     action = route_action(route, request.method)
     workload_may_write = False
+    own_job = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY) == OWN_JOB
+    if own_job and principal is not ANONYMOUS and not (
+            principal.kind == "job" and request.path_params.get("name") == principal.subject
+            and principal.workspace == workspace):
+        # runner reports come from the job's own runner, never from a person (an admin too):
+        # a forged report could end a running job or overwrite a finished job's outputs
+        raise PermissionDeniedError(f"{principal.describe()} may not report for job "
+                                    f"{request.path_params.get('name')!r}: only its runner may")
     if principal.is_workload:
         allowed = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY)
         workload_may_write = allowed == TRACKING or (

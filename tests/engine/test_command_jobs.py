@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -231,12 +232,19 @@ def test_environments_image_notice_build_refused_and_cached_venv(client: MLClien
 
 def test_path_traversal_refused_on_upload_and_download(client: MLClient,
                                                       server: ServerProc) -> None:
-    job = client.jobs.create_or_update(command(command="true"))
-    wait_status(client, job.name, TERMINAL)
+    job = client.jobs.create_or_update(command(command="sleep 600"))
+    wait_status(client, job.name, {"Running"})
+    # only the job's own runner uploads its artifacts: its token, from its runner.json
+    token = json.loads((server.home / "jobs" / job.name / "runner.json").read_text())["token"]
     base = server.api()
     r = httpx.put(f"{base}/jobs/{job.name}/artifacts/..%2F..%2Fescape.txt", content=b"x",
-                  headers=server.headers)
+                  headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400 and "escapes its root" in r.json()["message"]
+    r = httpx.put(f"{base}/jobs/{job.name}/artifacts/x.txt", content=b"x",
+                  headers=server.headers)   # not even the owner
+    assert r.status_code == 403 and "only its runner" in r.json()["message"]
+    client.jobs.begin_cancel(job.name)
+    wait_status(client, job.name, TERMINAL)
     r = httpx.get(f"{base}/jobs/{job.name}/files/..%2F..%2F..%2Fember.db",
                   headers=server.headers)
     assert r.status_code == 400

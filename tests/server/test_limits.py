@@ -77,11 +77,18 @@ def test_uploads_and_log_chunks_have_their_own_limits() -> None:
     assert limits.MAX_UPLOAD_BYTES > limits.MAX_LOG_CHUNK_BYTES > limits.MAX_JSON_BODY_BYTES
 
 
+def runner(client: TestClient, name: str) -> dict[str, str]:
+    """The headers of job ``name``'s runner: only its own token may report for it."""
+    token = client.app.state.platform.auth.create_workload_token(  # type: ignore[attr-defined]
+        kind="job", user="owner", workspace="default", subject=name)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_a_log_chunk_past_its_limit_is_a_413(client: TestClient) -> None:
     name = client.post(f"{WS}/jobs", json=job()).json()["name"]
     r = client.post(f"{WS}/jobs/{name}/runner/logs",
                     content=b"x" * (limits.MAX_LOG_CHUNK_BYTES + 1),
-                    headers={"X-Ember-Offset": "0"})
+                    headers={"X-Ember-Offset": "0", **runner(client, name)})
     refused(r, 413)
 
 
@@ -158,11 +165,18 @@ def test_runner_logs_of_an_ended_job_are_refused(client: TestClient) -> None:
     """Before: a log chunk was appended to a job that had already ended."""
     name = client.post(f"{WS}/jobs", json=job()).json()["name"]
     logs = f"{WS}/jobs/{name}/runner/logs"
-    assert client.post(logs, content=b"line 1\n", headers={"X-Ember-Offset": "0"}).json() == \
-        {"size": 7}
+    own = runner(client, name)
+    assert client.post(logs, content=b"line 1\n",
+                       headers={"X-Ember-Offset": "0", **own}).json() == {"size": 7}
     assert client.post(f"{WS}/jobs/{name}/cancel").status_code == 200
     assert client.get(f"{WS}/jobs/{name}").json()["status"] == "Canceled"
-    r = client.post(logs, content=b"late\n", headers={"X-Ember-Offset": "7"})
+    # the job's token died with it ...
+    r = client.post(logs, content=b"late\n", headers={"X-Ember-Offset": "7", **own})
+    assert r.status_code == 401 and "revoked" in r.json()["message"]
+    # ... and a report that still gets through (a token another server process has cached
+    # for a few seconds) is refused by the job's state
+    r = client.post(logs, content=b"late\n",
+                    headers={"X-Ember-Offset": "7", **runner(client, name)})
     assert r.status_code == 409 and r.json()["error_code"] == "CONFLICT", r.text
     assert client.get(f"{WS}/jobs/{name}/logs").content.endswith(b"line 1\n")
 
