@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from ember.cli.common import client, plain
+from ember.cli.common import NoWaitOpt, client, plain
 from ember.cli.output import OutputOpt, emit
 
 app = typer.Typer(help="Registries: models, components and environments shared across "
@@ -18,6 +18,7 @@ _COLUMNS = ["name", "description", "creation_time"]
 @app.command("create")
 def create(name: str = typer.Option(..., "--name", "-n"),
            description: str = typer.Option("", "--description"),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Create a registry (server admins; 'azureml' is the built-in one)."""
     with client() as c:

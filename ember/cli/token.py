@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ember.cli.common import client
+from ember.cli.common import NoWaitOpt, client
 from ember.cli.output import OutputOpt, emit, timestamp
 
 app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -27,6 +27,7 @@ def create(name: str = typer.Option("", "--name", "-n", help="What the token is 
                None, "--expires-in-days", help="Lifetime (default: the server's, 30 days; at "
                "most 366)."),
            user: str = typer.Option(None, "--user", help="Another user's token (admins)."),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Make a token and print it; it is not shown again (``-o json``: the whole record)."""
     with client() as c:

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from ember.cli.common import client
+from ember.cli.common import NoWaitOpt, client
 from ember.cli.login import secret_from_stdin
 from ember.cli.output import OutputOpt, emit
 
@@ -23,6 +23,7 @@ def create(name: str = typer.Argument(..., help="The user's name."),
            password_stdin: bool = typer.Option(
                False, "--password-stdin", help="Read the password from standard input (else "
                f"{PASSWORD_ENV} when set; else none: the user logs in with tokens only)."),
+           no_wait: bool = NoWaitOpt,
            output: str = OutputOpt) -> None:
     """Create a user."""
     password = (secret_from_stdin("password") if password_stdin

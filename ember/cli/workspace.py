@@ -29,3 +29,18 @@ def create(name: str = typer.Option(..., "--name", "-n"),
     """Create a workspace (the tenancy unit: its own jobs, assets, runs and datastores)."""
     with client() as c:
         emit(c.workspaces.create(name, description=description), output)
+
+
+@app.command("delete")
+def delete(name: str = typer.Option(..., "--name", "-n"),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Accepted for az users."),
+           all_resources: bool = typer.Option(False, "--all-resources", help="Accepted for "
+                                              "az users: the workspace's files are kept."),
+           permanently_delete: bool = typer.Option(False, "--permanently-delete",
+                                                   help="Accepted for az users."),
+           no_wait: bool = NoWaitOpt,
+           output: str = OutputOpt) -> None:
+    """Delete a workspace (server admins): refused while a job runs or an endpoint serves in
+    it. Its name stays taken; its jobs, runs and files are kept."""
+    with client() as c:
+        emit(c.workspaces.begin_delete(name).result(), output)

@@ -77,6 +77,12 @@ class WorkspaceOperations:
         body = {"name": name, "description": description, "display_name": display_name}
         return self._http.json("POST", "/api/v1/workspaces", json=body)  # type: ignore[no-any-return]
 
+    def begin_delete(self, name: str, **_azure_options: Any) -> Poller[dict[str, Any]]:
+        """Soft-delete (server admins); azure-ai-ml's ``delete_dependent_resources`` and
+        ``permanently_delete`` are accepted and ignored: the workspace's files stay."""
+        done = self._http.json("DELETE", f"/api/v1/workspaces/{name}")
+        return Poller(lambda _timeout: done)
+
 
 class MLClient:
     """Connect to a workspace server.

@@ -10,6 +10,8 @@ class Workspace:
     display_name: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     creation_time: float = 0.0
+    # soft-deleted (``ember workspace delete``): hidden and unreachable; the name stays taken
+    deleted_at: float | None = None
 
 
 DEFAULT_WORKSPACE = "default"

@@ -17,7 +17,9 @@ from ember.engine.reuse import DataHasher
 from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
-from ember.errors import InvalidInputError
+from ember.entities.jobs import JobStatus
+from ember.entities.workspaces import Workspace
+from ember.errors import ConflictError, InvalidInputError
 from ember.services._secrets import SecretBox, load_or_create_key
 from ember.services.audit import AuditLog
 from ember.services.auth import AuthService
@@ -143,6 +145,23 @@ class Platform:
                 "--admin-user NAME (password in EMBER_ADMIN_PASSWORD), or make one first with "
                 "'ember user create NAME --admin' on a loopback server")
         return self.auth.ensure_owner_token(s.home)
+
+    def delete_workspace(self, name: str) -> Workspace:
+        """``ember workspace delete``: refused while a job of the workspace has not ended or
+        an endpoint serves from it (409, naming them); then soft-deleted."""
+        self.workspaces.get(name)
+        busy = [f"job {job.name!r}" for ws, job in self.jobs.list_in_status(
+            [s for s in JobStatus.ALL if s not in JobStatus.TERMINAL], with_history=False)
+            if ws == name]
+        busy += [f"online endpoint {e.name!r}" for e in self.online_endpoints.list(name)]
+        busy += [f"serverless endpoint {e.name!r}"
+                 for e in self.serverless_endpoints.list(name)]
+        busy += [f"batch endpoint {e.name!r}" for e in self.batch_endpoints.list(name)]
+        if busy:
+            raise ConflictError(f"workspace {name!r} is in use: {', '.join(busy[:5])}"
+                                + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+                                + "; cancel the jobs and delete the endpoints first")
+        return self.workspaces.delete(name)
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""

@@ -7,11 +7,12 @@ from ember.artifacts.store import ArtifactStore
 from ember.entities.datastores import DEFAULT_DATASTORE, Datastore
 from ember.entities.registries import is_backing_workspace
 from ember.entities.workspaces import DEFAULT_WORKSPACE, Workspace
-from ember.errors import InvalidInputError, NotFoundError
+from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ember.store.datastores import DatastoreStore
 from ember.store.workspaces import WorkspaceStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
+KNOWN_SECONDS = 5.0
 
 
 class WorkspaceService:
@@ -20,7 +21,9 @@ class WorkspaceService:
         self.workspaces = workspaces
         self.datastores = datastores
         self.artifacts = artifacts
-        self._known: set[str] = set()
+        # name -> when it was last seen live: the access path reads the database for a name
+        # at most every KNOWN_SECONDS (a deletion through another process shows within them)
+        self._known: dict[str, float] = {}
 
     def ensure_default(self) -> Workspace:
         try:
@@ -32,7 +35,14 @@ class WorkspaceService:
         if not _NAME.match(workspace.name):
             raise InvalidInputError(
                 f"workspace name {workspace.name!r} is invalid: use letters, digits, '_' and '-'")
-        return self._create(workspace)
+        try:
+            old = self.workspaces.get(workspace.name)
+        except NotFoundError:
+            return self._create(workspace)
+        if old.deleted_at is not None:
+            raise AlreadyExistsError(f"workspace {workspace.name!r} was deleted; its name "
+                                     "stays taken (its runs, jobs and files are kept)")
+        raise AlreadyExistsError(f"workspace {workspace.name!r} already exists")
 
     def create_backing(self, workspace: Workspace) -> Workspace:
         """A registry's backing workspace (``registry.<name>``, a name ``create`` refuses);
@@ -51,17 +61,34 @@ class WorkspaceService:
         return created
 
     def get(self, name: str) -> Workspace:
-        return self.workspaces.get(name)
+        """Raises NotFoundError, also for a deleted workspace."""
+        found = self.workspaces.get(name)
+        if found.deleted_at is not None:
+            raise NotFoundError(f"workspace {name!r} was deleted")
+        return found
 
     def exists(self, name: str) -> bool:
-        """Cheap check for the access path: workspaces are never deleted, so a name seen once
-        stays valid and costs no query afterwards."""
-        if name in self._known:
+        """Cheap check for the access path: a name seen live costs no query for
+        KNOWN_SECONDS."""
+        now = time.monotonic()
+        if now - self._known.get(name, -KNOWN_SECONDS) < KNOWN_SECONDS:
             return True
-        self.workspaces.get(name)  # raises NotFoundError
-        self._known.add(name)
+        self.get(name)  # raises NotFoundError
+        self._known[name] = now
         return True
 
     def list(self) -> list[Workspace]:
-        """The workspaces, less registries' backing ones."""
-        return [w for w in self.workspaces.list() if not is_backing_workspace(w.name)]
+        """The workspaces, less deleted ones and registries' backing ones."""
+        return [w for w in self.workspaces.list()
+                if w.deleted_at is None and not is_backing_workspace(w.name)]
+
+    def delete(self, name: str) -> Workspace:
+        """Soft-delete (as Azure's ``az ml workspace delete``): hidden and unreachable from
+        now on, its name taken; its jobs, runs, models and files stay where they are. The
+        caller (``Platform.delete_workspace``) first makes sure nothing runs in it."""
+        if name == DEFAULT_WORKSPACE:
+            raise InvalidInputError("the default workspace cannot be deleted")
+        self.get(name)
+        deleted = self.workspaces.mark_deleted(name, time.time())
+        self._known.pop(name, None)
+        return deleted

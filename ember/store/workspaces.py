@@ -16,4 +16,9 @@ class WorkspaceStore(abc.ABC):
 
     @abc.abstractmethod
     def list(self) -> list[Workspace]:
-        """All workspaces, by name."""
+        """All workspaces, by name (deleted ones too: ``deleted_at`` says)."""
+
+    @abc.abstractmethod
+    def mark_deleted(self, name: str, at: float) -> Workspace:
+        """Set ``deleted_at`` (once); raises NotFoundError, or ConflictError when already
+        deleted."""

@@ -266,7 +266,9 @@ def test_every_command_takes_the_az_options() -> None:
             assert "--no-wait" in opts, full
         if group in ("online-endpoint", "online-deployment"):
             assert "--local" in opts, full
-        if "--endpoint-name" in opts or "--endpoint" in opts:
+        # az login's --endpoint is a server's URL, not an endpoint's name
+        if ("--endpoint-name" in opts or "--endpoint" in opts) and full not in ("login",
+                                                                                "logout"):
             assert {"--endpoint-name", "--endpoint"} <= opts, full
         if "--deployment-name" in opts or "--deployment" in opts:
             assert {"--deployment-name", "--deployment"} <= opts, full

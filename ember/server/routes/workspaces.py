@@ -28,6 +28,13 @@ def create_workspace(body: WorkspaceIn, ctx: ServerContext = Depends(check_serve
     return WorkspaceOut.of(ws, p.settings.base_url)
 
 
+@router.delete("/workspaces/{workspace}", **declare(ADMIN))
+def delete_workspace(ctx: WorkspaceContext = Depends(check_access)) -> WorkspaceOut:
+    """Soft-delete (server admins): refused (409) while a job runs or an endpoint serves."""
+    ws = ctx.platform.delete_workspace(ctx.name)
+    return WorkspaceOut.of(ws, ctx.platform.settings.base_url)
+
+
 @router.get("/workspaces/{workspace}")
 def get_workspace(ctx: WorkspaceContext = Depends(check_access)) -> WorkspaceOut:
     ws = ctx.platform.workspaces.get(ctx.name)

@@ -28,6 +28,7 @@ workspaces = Table(
     Column("description", Text, nullable=False, default=""),
     Column("tags", JSON, nullable=False, default=dict),
     Column("creation_time", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
 )
 
 datastores = Table(

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ember.entities.workspaces import Workspace
-from ember.errors import NotFoundError
+from ember.errors import ConflictError, NotFoundError
 from ember.store.sql import tables as t
 from ember.store.sql.base import SqlRepo, raise_duplicate
 from ember.store.workspaces import WorkspaceStore
@@ -14,7 +14,8 @@ from ember.store.workspaces import WorkspaceStore
 
 def _entity(row: Any) -> Workspace:
     return Workspace(name=row.name, display_name=row.display_name, description=row.description,
-                     tags=dict(row.tags or {}), creation_time=row.creation_time)
+                     tags=dict(row.tags or {}), creation_time=row.creation_time,
+                     deleted_at=row.deleted_at)
 
 
 class SqlWorkspaceStore(SqlRepo, WorkspaceStore):
@@ -40,3 +41,13 @@ class SqlWorkspaceStore(SqlRepo, WorkspaceStore):
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.workspaces).order_by(t.workspaces.c.name)).all()
         return [_entity(r) for r in rows]
+
+    def mark_deleted(self, name: str, at: float) -> Workspace:
+        c = t.workspaces.c
+        with self.engine.begin() as conn:
+            n = conn.execute(update(t.workspaces).where(c.name == name, c.deleted_at.is_(None))
+                             .values(deleted_at=at)).rowcount
+        found = self.get(name)   # NotFoundError for an unknown name
+        if not n:
+            raise ConflictError(f"workspace {name!r} is already deleted")
+        return found
