@@ -12,6 +12,7 @@ to build an app with a route that passes through neither.
 from __future__ import annotations
 
 import asyncio
+import re
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,7 +150,38 @@ async def check_access(
         raise NotFoundError(f"workspace {workspace!r} does not exist")
     _authorize(request, platform, principal, workspace)
     platform.workspaces.exists(workspace)  # raises NotFoundError for an unknown workspace
+    if request.method in _WRITES and not principal.is_admin and _json_body(request):
+        await _check_registry_uses(request, platform, principal)
     return WorkspaceContext(name=workspace, platform=platform, principal=principal)
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+_REGISTRY_REF = re.compile(rb"azureml://registries/([A-Za-z0-9][A-Za-z0-9_-]*)/",
+                           re.IGNORECASE)
+
+
+def _json_body(request: Request) -> bool:
+    tracking = (getattr(request.scope.get("route"), "openapi_extra", None) or {}).get(
+        WORKLOAD_KEY) == TRACKING   # the MLflow hot paths name no registry asset
+    return not tracking and request.headers.get("content-type", "").startswith(
+        "application/json")
+
+
+async def _check_registry_uses(request: Request, platform: Platform,
+                               principal: Principal) -> None:
+    """A job, component, deployment... that names a user registry's asset
+    (``azureml://registries/<r>/...``) is made only by who may read that registry (AzureML
+    Registry User, Contributor, Owner): using an asset is reading it."""
+    body = await request.body()   # cached: the route reads the same bytes
+    for found in {m.decode() for m in _REGISTRY_REF.findall(body)}:
+        if is_builtin_registry(found):
+            continue
+        try:
+            platform.auth.authorize(principal, backing_workspace(found), KIND_ASSETS, READ)
+        except PermissionDeniedError:
+            raise PermissionDeniedError(f"{principal.describe()} may not use registry "
+                                        f"{found!r}: it needs a role there (AzureML Registry "
+                                        "User reads and uses)") from None
 
 
 async def check_server(request: Request) -> ServerContext:

@@ -16,7 +16,7 @@ import pytest
 from ember.client.mlclient import MLClient
 from ember.entities.components import Component
 from ember.entities.environments import Environment
-from ember.entities.jobs import JobStatus
+from ember.entities.jobs import Job, JobStatus
 from ember.entities.models import Model
 from ember.errors import (AlreadyExistsError, InvalidInputError, NotFoundError,
                           PermissionDeniedError)
@@ -176,6 +176,17 @@ def test_registry_roles(app_transport: AppTransport, tmp_path: Path) -> None:
         stranger.registries.create("mine")
     with pytest.raises(NotFoundError, match="'nope'"):
         stranger.registries.get("nope")
+
+    # using a registry's asset is reading it: a Data Scientist of the workspace who has no role
+    # in the registry may not submit a job that names one; a Registry User may
+    auth.assign_role("nora", "default", "AzureML Data Scientist")
+    auth.assign_role("ursula", "default", "AzureML Data Scientist")
+    uses = Job(name="", command="echo", environment="azureml://registries/team/environments/"
+               "tools/versions/1")
+    nora = _client(app_transport, tokens["nora"])
+    with pytest.raises(PermissionDeniedError, match="may not use registry 'team'"):
+        nora.jobs.create_or_update(uses)
+    assert _client(app_transport, tokens["ursula"]).jobs.create_or_update(uses).name
 
 
 def _run(c: MLClient, spec: Path) -> Any:
