@@ -14,24 +14,35 @@ app = typer.Typer(help="Role assignments in the workspace (its Owners).", no_arg
 _COLUMNS = ["user", "workspace", "role", "creation_time"]
 UserOpt = typer.Option(..., "--user", help="The user's name.")
 RoleOpt = typer.Option(..., "--role", help="e.g. 'AzureML Data Scientist', Reader, Owner.")
+RegistryOpt = typer.Option(None, "--registry", "--registry-name",
+                           help="A registry's roles instead of the workspace's ('AzureML "
+                           "Registry User' reads and uses its assets).")
 
 
 @app.command("assign")
-def assign(user: str = UserOpt, role: str = RoleOpt, output: str = OutputOpt) -> None:
-    """Give a user a role in the workspace."""
+def assign(user: str = UserOpt, role: str = RoleOpt, registry: str = RegistryOpt,
+           output: str = OutputOpt) -> None:
+    """Give a user a role in the workspace (or a registry)."""
     with client() as c:
-        emit(c.roles.assign(user, role), output)
+        emit(c.registries.assign_role(registry, user, role) if registry
+             else c.roles.assign(user, role), output)
 
 
 @app.command("list")
 def list_(user: str = typer.Option(None, "--user", help="Only this user's."),
-          output: str = OutputOpt) -> None:
+          registry: str = RegistryOpt, output: str = OutputOpt) -> None:
     with client() as c:
-        emit(c.roles.list(user=user), output, _COLUMNS)
+        emit(c.registries.list_roles(registry, user) if registry else c.roles.list(user=user),
+             output, _COLUMNS)
 
 
 @app.command("remove")
-def remove(user: str = UserOpt, role: str = RoleOpt, output: str = OutputOpt) -> None:
-    """Take a role from a user in the workspace."""
+def remove(user: str = UserOpt, role: str = RoleOpt, registry: str = RegistryOpt,
+           output: str = OutputOpt) -> None:
+    """Take a role from a user in the workspace (or a registry)."""
     with client() as c:
-        emit(c.roles.remove(user, role), output)
+        if registry:
+            c.registries.remove_role(registry, user, role)
+            emit({"user": user, "registry": registry, "role": role}, output)
+        else:
+            emit(c.roles.remove(user, role), output)

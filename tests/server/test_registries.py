@@ -249,3 +249,16 @@ def test_the_cli(server: WorkspaceServer, tmp_path: Path) -> None:
     assert [d["name"] for d in json.loads(r.stdout)] == ["cli-model"]
     assert json.loads(r.stdout)[0]["id"] == \
         f"azureml://registries/{reg}/models/cli-model/versions/1"
+    r = ember(proc, "user", "create", "rudi", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    r = ember(proc, "role", "assign", "--registry", reg, "--user", "rudi", "--role",
+              "AzureML Registry User", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    r = ember(proc, "role", "list", "--registry", reg, "-o", "json")
+    assert [(d["user"], d["role"]) for d in json.loads(r.stdout)] == [
+        ("rudi", "AzureML Registry User")]
+    r = ember(proc, "role", "remove", "--registry", reg, "--user", "rudi", "--role",
+              "AzureML Registry User")
+    assert r.returncode == 0, r.stderr
+    r = ember(proc, "role", "list", "--registry", reg, "-o", "json")
+    assert json.loads(r.stdout) == []
