@@ -27,8 +27,10 @@ def endpoint() -> str | None:
     return _options["endpoint"]
 
 
-def client(registry_name: str | None = None) -> MLClient:
-    return MLClient(endpoint=_options["endpoint"], workspace=_options["workspace"],
+def client(registry_name: str | None = None, workspace: str | None = None) -> MLClient:
+    """The SDK client of a command; ``workspace`` (a command's own ``--workspace``) wins over
+    the global one."""
+    return MLClient(endpoint=_options["endpoint"], workspace=workspace or _options["workspace"],
                     registry_name=registry_name)
 
 

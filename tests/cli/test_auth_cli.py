@@ -55,8 +55,8 @@ def test_user_role_login_whoami_audit(server: WorkspaceServer, tmp_path: Path) -
     error = one_line_error(ember(server.proc, "user", "create", name))
     assert f"user {name!r}" in error and "already exists" in error
 
-    assigned = ok_json(ember(server.proc, "role", "assign", "--user", name, "--role",
-                             DATA_SCIENTIST, "-o", "json"))
+    assigned = ok_json(ember(server.proc, "role", "assign", "--user", name, "--workspace",
+                             server.workspace, "--role", DATA_SCIENTIST, "-o", "json"))
     assert (assigned["user"], assigned["workspace"], assigned["role"]) == (
         name, server.workspace, DATA_SCIENTIST)
     roles = ok_json(ember(server.proc, "role", "list", "-o", "json"))
