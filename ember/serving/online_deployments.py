@@ -68,6 +68,7 @@ class OnlineDeploymentService:
         self.assets = DeploymentAssets(models, environments, uploads, artifacts)
         self.language_models = LanguageModels(models, artifacts, home)
         self.flows = FlowModels(models, artifacts, home, auth)
+        endpoints.on_deployment_removed(self.flows.revoke)
         self._threads: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 

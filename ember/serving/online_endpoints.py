@@ -29,6 +29,13 @@ class OnlineEndpointService:
         self.store = store
         self.supervisor = supervisor
         self._name_checks: list[NameCheck] = []
+        # told of each deployment an endpoint's deletion removes (its token is revoked)
+        self._removed: list[Callable[[str, str, str], None]] = []
+
+    def on_deployment_removed(self, hook: Callable[[str, str, str], None]) -> None:
+        """``hook(workspace, endpoint, deployment)`` runs for each deployment removed with its
+        endpoint (``OnlineDeploymentService`` revokes the deployment's token)."""
+        self._removed.append(hook)
 
     def add_name_check(self, check: NameCheck) -> None:
         """Another kind of endpoint served by the same router (serverless endpoints) shares
@@ -101,9 +108,13 @@ class OnlineEndpointService:
 
     def delete(self, workspace: str, name: str) -> None:
         self.store.get_endpoint(workspace, name)
-        for _, d in self.store.list_deployments(workspace, name):
-            self.supervisor.remove((workspace, name, d.name))
+        removed = [d.name for _, d in self.store.list_deployments(workspace, name)]
+        for deployment in removed:
+            self.supervisor.remove((workspace, name, deployment))
         self.store.delete_endpoint(workspace, name)
+        for deployment in removed:
+            for hook in self._removed:
+                hook(workspace, name, deployment)
         self.supervisor.push()
 
     def get_keys(self, workspace: str, name: str) -> EndpointKeys:

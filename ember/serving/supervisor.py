@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from ember.services._private_file import write_private
 from ember.engine.job_env import scrubbed_environ
 from ember.entities.online_endpoints import ProbeSettings
 from ember.serving._supervisor_state import (
@@ -302,7 +303,8 @@ class Supervisor:
         config = {**plan.config, "host": "127.0.0.1", "port": 0,
                   "port_file": str(inst_dir / "port")}
         inst_dir.mkdir(parents=True, exist_ok=True)
-        (inst_dir / "config.json").write_text(json.dumps(config))
+        # owner-only: a flow deployment's config holds its token
+        write_private(inst_dir / "config.json", json.dumps(config).encode())
         # Scoring code runs here: none of Ember's variables, none of the server's secrets.
         env = {k: v for k, v in scrubbed_environ(os.environ).items()
                if not k.startswith("EMBER_")}

@@ -6,6 +6,7 @@ router."""
 from __future__ import annotations
 
 import json
+import stat
 import signal
 import subprocess
 import sys
@@ -270,10 +271,21 @@ def test_deployed_llm_flow_reads_its_connection_from_the_server(server: Workspac
         answer = json.loads(c.online_endpoints.invoke("chat-ep", body='{"question": "hi you"}'))
         assert answer == {"answer": "echo: hi you"}
         assert stub.requests[-1].headers["authorization"] == "Bearer sk-server-held-1234"
-    # the worker got the server's address, not the secret
-    for path in (server.home / "serving").rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            assert b"sk-server-held-1234" not in path.read_bytes(), path
+        # the worker got the server's address and its own token (owner-only), not the secret
+        for path in (server.home / "serving").rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert b"sk-server-held-1234" not in path.read_bytes(), path
+        configs = list((server.home / "serving").rglob("config.json"))
+        assert configs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in configs)
+        token = json.loads(configs[0].read_text())["server_token"]
+        r = httpx.post(f"{server.api()}/connections/local_openai/listsecrets",
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        # the deployment's token dies with its endpoint
+        c.online_endpoints.begin_delete("chat-ep").result()
+        r = httpx.post(f"{server.api()}/connections/local_openai/listsecrets",
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and "revoked" in r.json()["message"]
 
 
 def test_a_broken_flow_folder_is_refused_at_create(server: WorkspaceServer,
