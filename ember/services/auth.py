@@ -217,7 +217,7 @@ class AuthService:
             self.store.create_user(User(name=OWNER_USER, is_admin=True,
                                         creation_time=self.clock()))
         except AlreadyExistsError:
-            pass
+            pass   # made at an earlier start; its token in the file was lost or revoked
         _, plain = self.create_token(OWNER_USER, name="owner token (EMBER_HOME)",
                                      expires_in_days=None, kind="owner")
         write_private(path, plain.encode())

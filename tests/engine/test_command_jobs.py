@@ -232,7 +232,8 @@ def test_environments_image_notice_build_refused_and_cached_venv(client: MLClien
 
 def test_path_traversal_refused_on_upload_and_download(client: MLClient,
                                                       server: ServerProc) -> None:
-    job = client.jobs.create_or_update(command(command="sleep 600"))
+    job = client.jobs.create_or_update(command(   # runs until it is cancelled
+        command="python -c \"import signal; signal.pause()\""))
     wait_status(client, job.name, {"Running"})
     # only the job's own runner uploads its artifacts: its token, from its runner.json
     token = json.loads((server.home / "jobs" / job.name / "runner.json").read_text())["token"]

@@ -128,8 +128,8 @@ def test_a_jobs_token_touches_only_its_own_job_and_dies_with_it(
     with admin(server) as c:
         c.connections.create_or_update(Connection(
             name="vault", type="custom", configs={}, secrets={"key": "s3cr3t-vault"}))
-        victim = c.jobs.create_or_update(command(
-            command="python -c \"import time; time.sleep(600)\""))
+        victim = c.jobs.create_or_update(command(   # runs until it is cancelled
+            command="python -c \"import signal; signal.pause()\""))
         wait_for(lambda: c.jobs.get(victim.name).status == "Running", timeout=60)
         api = f"{server.url}/api/v1/workspaces/{server.workspace}"
         prober = c.jobs.create_or_update(command(
