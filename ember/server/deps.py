@@ -1,19 +1,20 @@
 """The one access check every route passes through.
 
 ``check_access`` (routes under ``/workspaces/{workspace}``), ``check_server`` (the few
-server-level routes) and ``check_registry`` (``/registries/{registry}/...``, below) all: authenticate the caller from the ``Authorization`` header
-(``services/auth.py``, cached), read the action the matched route declares (``declare``;
-undeclared: GET is ``read``, DELETE ``delete``, the rest ``write``), derive the resource kind
-from the route's path, and ask ``AuthService.authorize``. The caller is kept on the request
-(``request.state.principal``) for the audit log (``server/audit.py``). ``create_app`` refuses
-to build an app with a route that passes through neither.
+server-level routes) and ``check_registry`` (``/registries/{registry}/...``) all authenticate
+the caller from the ``Authorization`` header (``services/auth.py``, cached), read the action
+the matched route declares (``declare``; undeclared: GET is ``read``, DELETE ``delete``, the
+rest ``write``), derive the resource kind from the request's path, and ask
+``AuthService.authorize``. The caller is kept on the request (``request.state.principal``) for
+the audit log (``server/audit.py``). ``create_app`` refuses to build an app with a route that
+passes through none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -30,8 +31,7 @@ from ember.entities.auth import (
     Principal,
 )
 from ember.entities.registries import backing_workspace, is_backing_workspace, is_builtin_registry
-from ember.errors import NotFoundError
-from ember.errors import PermissionDeniedError
+from ember.errors import NotFoundError, PermissionDeniedError
 from ember.server.context import Platform
 
 T = TypeVar("T")
@@ -114,22 +114,17 @@ def _authorize(request: Request, platform: Platform, principal: Principal,
                workspace: str | None) -> None:
     route = request.scope.get("route")
     action = route_action(route, request.method)
-    workload_may_write = False
-    own_job = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY) == OWN_JOB
-    if own_job and principal is not ANONYMOUS and not (
-            principal.kind == "job" and request.path_params.get("name") == principal.subject
-            and principal.workspace == workspace):
+    workload = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY)
+    if workload == OWN_JOB and principal is not ANONYMOUS:
         # runner reports come from the job's own runner, never from a person (an admin too):
         # a forged report could end a running job or overwrite a finished job's outputs
-        raise PermissionDeniedError(f"{principal.describe()} may not report for job "
-                                    f"{request.path_params.get('name')!r}: only its runner may")
-    if principal.is_workload:
-        allowed = (getattr(route, "openapi_extra", None) or {}).get(WORKLOAD_KEY)
-        workload_may_write = allowed == TRACKING or (
-            allowed == OWN_JOB and principal.kind == "job"
-            and request.path_params.get("name") == principal.subject)
+        if not (principal.kind == "job" and principal.workspace == workspace
+                and request.path_params.get("name") == principal.subject):
+            raise PermissionDeniedError(f"{principal.describe()} may not report for job "
+                                        f"{request.path_params.get('name')!r}: only its "
+                                        "runner may")
     platform.auth.authorize(principal, workspace, resource_kind(request.url.path), action,
-                            workload_may_write=workload_may_write)
+                            workload_may_write=workload in (OWN_JOB, TRACKING))
 
 
 async def check_access(
