@@ -277,7 +277,9 @@ def test_deployed_llm_flow_reads_its_connection_from_the_server(server: Workspac
                 assert b"sk-server-held-1234" not in path.read_bytes(), path
         configs = list((server.home / "serving").rglob("config.json"))
         assert configs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in configs)
-        token = json.loads(configs[0].read_text())["server_token"]
+        mine = [p for p in configs if "chat-ep" in p.parts and server.workspace in p.parts]
+        assert len(mine) == 1, configs   # this module's other tests deployed flows too
+        token = json.loads(mine[0].read_text())["server_token"]
         r = httpx.post(f"{server.api()}/connections/local_openai/listsecrets",
                        headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200
