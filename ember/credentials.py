@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ember.private_files import write_private
 from ember.settings import default_home
 
 TOKEN_ENV = "EMBER_TOKEN"
@@ -75,14 +75,6 @@ def save_login(endpoint: str, token: str | None, home: Path | None = None) -> Pa
         logins.pop(key, None)
     else:
         logins[key] = token
-    home.mkdir(parents=True, exist_ok=True)
     path = home / LOGINS_FILE
-    tmp = path.with_name(f".{LOGINS_FILE}.{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(logins, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_private(path, json.dumps(logins, indent=1).encode())
     return path

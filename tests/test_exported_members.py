@@ -36,7 +36,8 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert public <= set(ember.__all__) | {"annotations", "Any", "client", "entities", "errors",
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
-                                           "serving", "flows", "pf", "finetune", "credentials"}
+                                           "serving", "flows", "pf", "finetune", "credentials",
+                                           "private_files"}
 
 
 def test_runner_imports_no_third_party_code() -> None:

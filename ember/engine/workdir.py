@@ -21,7 +21,7 @@ import fsspec
 
 from ember.engine.flow_secrets import connections_env
 from ember.engine.job_user import JobUser, hand_over
-from ember.services._private_file import write_private
+from ember.private_files import write_private
 from ember.artifacts.store import ArtifactStore
 from ember.artifacts.uris import is_azureml_uri
 from ember.engine.environments import EnvironmentBuilder

@@ -43,7 +43,7 @@ from ember.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from ember.services._private_file import write_private
+from ember.private_files import write_private
 from ember.store.auth import AuthStore
 
 OWNER_USER = "owner"

@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from ember.services._private_file import write_private
+from ember.private_files import write_private
 from ember.engine.job_env import scrubbed_environ
 from ember.entities.online_endpoints import ProbeSettings
 from ember.serving._supervisor_state import (

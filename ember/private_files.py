@@ -1,4 +1,5 @@
-"""Files only their owner may read (tokens, keys): made with mode 0600 from the start."""
+"""Files only their owner may read (tokens, logins, a job's runner.json, a worker's config):
+made with mode 0600 from the start."""
 
 from __future__ import annotations
 
