@@ -75,8 +75,8 @@ base = sys.argv[1]
 token = os.environ["EMBER_TOKEN"]
 assert os.environ["MLFLOW_TRACKING_TOKEN"] == token
 
-def call(method, path, body=b"{}"):
-    req = urllib.request.Request(base + path, data=body, method=method,
+def status(method, url, body=b"{}"):
+    req = urllib.request.Request(url, data=body, method=method,
                                  headers={"Authorization": "Bearer " + token,
                                           "Content-Type": "application/json"})
     try:
@@ -89,16 +89,11 @@ other = sys.argv[2]
 tracking = os.environ["MLFLOW_TRACKING_URI"]
 mine = os.environ["MLFLOW_RUN_ID"]
 
+def call(method, path, body=b"{}"):
+    return status(method, base + path, body)
+
 def mlflow_call(path, body):
-    req = urllib.request.Request(tracking + "/api/2.0/mlflow/" + path,
-                                 data=json.dumps(body).encode(), method="POST",
-                                 headers={"Authorization": "Bearer " + token,
-                                          "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return status("POST", tracking + "/api/2.0/mlflow/" + path, json.dumps(body).encode())
 
 metric = {"key": "m", "value": 1.0, "timestamp": 0, "step": 0}
 got = {
