@@ -8,7 +8,7 @@ import typer
 
 from ember.cli import (audit, batch_deployment, batch_endpoint, common, component, connection,
                        data, datastore, environment, job, login, model, online_deployment,
-                       online_endpoint, output, registry, role, server, serverless_endpoint,
+                       online_endpoint, output, registry, role, server, serverless_endpoint, studio,
                        token, user, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
@@ -35,6 +35,7 @@ app.add_typer(audit.app, name="audit")
 app.command("login")(login.login)
 app.command("logout")(login.logout)
 app.command("whoami")(login.whoami)
+app.command("studio")(studio.studio)
 
 _debug = False
 

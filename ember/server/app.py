@@ -145,6 +145,8 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
     app.include_router(auth.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(audit.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    from ember.server import studio
+    studio.install(app)
     _stamp_access(app)
     return app
 
@@ -152,13 +154,16 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
 def _stamp_access(app: FastAPI) -> None:
     """Every route passes through the one access check (``deps.CHECKS``), or the app is not
     built; each operation shows its action in the OpenAPI document (``x-ember-action``)."""
+    from ember.server import studio
+    checks = set(CHECKS) | set(studio.CHECKS)
     for route in _api_routes(app.routes):
-        if route.path in _PUBLIC:
+        if route.path in _PUBLIC or route.path in studio.PUBLIC_PATHS:
             continue
         calls = {d.call for d in _dependencies(route.dependant)}
-        if not calls & set(CHECKS):
+        if not calls & checks:
             raise RuntimeError(f"route {sorted(route.methods or ())} {route.path} has no "
-                               "access check (Depends(check_access) or Depends(check_server))")
+                               "access check (Depends(check_access), Depends(check_server) or, "
+                               "for a studio page, Depends(page_session))")
         method = sorted(route.methods or {"GET"})[0]
         extra = dict(route.openapi_extra or {})
         extra.setdefault(ACTION_KEY, route_action(route, method))

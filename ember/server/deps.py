@@ -33,6 +33,7 @@ from ember.entities.auth import (
 from ember.entities.registries import backing_workspace, is_backing_workspace, is_builtin_registry
 from ember.errors import NotFoundError, PermissionDeniedError
 from ember.server.context import Platform
+from ember.server.session_cookie import CSRF_HEADER, SAFE_METHODS, csrf_matches, session_of
 
 T = TypeVar("T")
 
@@ -102,10 +103,20 @@ def platform_of(request: Request) -> Platform:
 
 
 def authenticate(request: Request, platform: Platform) -> Principal:
+    """The caller: the ``Authorization`` header's, else the studio session cookie's (whose
+    unsafe requests must carry the session's CSRF token: ``session_cookie.py``)."""
     if not platform.auth.enabled:
         principal = ANONYMOUS
     else:
-        principal = platform.auth.authenticate(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        session = None if header else session_of(request)
+        if session is not None:
+            if request.method not in SAFE_METHODS and not csrf_matches(
+                    session[1], request.headers.get(CSRF_HEADER)):
+                raise PermissionDeniedError("a request signed in by the studio's session "
+                                            "cookie needs its CSRF token (X-CSRF-Token)")
+            header = f"Bearer {session[1]}"
+        principal = platform.auth.authenticate(header)
     request.state.principal = principal
     return principal
 
