@@ -159,6 +159,7 @@ def test_a_model_is_registered_from_a_jobs_output_with_the_keyboard(
     studio.open(f"/ws/default/models/register?job={hello_job}")
     expect(page.get_by_label("Job name")).to_have_value(hello_job)
     assert_accessible(page)
+    studio.screenshot("models-register")
     page.get_by_label("Job name").focus()
     page.keyboard.press("Tab")
     page.keyboard.type("model")
@@ -174,11 +175,14 @@ def test_a_model_is_registered_from_a_jobs_output_with_the_keyboard(
     studio.open(f"/ws/default/models/register?job={hello_job}")
     page.get_by_label("Output name").fill("nothing")
     page.get_by_label("Model name").fill("hello-model")
-    with page.expect_response(lambda r: r.url.endswith("/models/register")) as answer:
+    # the browser logs the refused form post as a console error: that one is expected
+    with page.expect_console_message(lambda m: m.type == "error"), \
+            page.expect_response(lambda r: r.url.endswith("/models/register")) as answer:
         page.get_by_role("button", name="Register").click()
-    studio.errors.clear()   # the browser logs the refused form post
+    studio.errors.clear()
     assert answer.value.status in (400, 404)
     expect(page.get_by_role("alert")).to_contain_text("nothing")
+    studio.screenshot("models-register-error")
     expect(page.get_by_label("Model name")).to_have_value("hello-model")
 
 
@@ -202,11 +206,13 @@ def test_a_reader_sees_no_archive_or_register_and_the_api_refuses(
         expect(page.locator("#signature")).to_be_visible()
         expect(page.get_by_role("button", name="Archive")).to_have_count(0)
         assert_accessible(page)
-        status = page.evaluate("""async () => {
-            try { await Ember.api('POST', Ember.ws('/models/iris-clf/archive?version=1'));
-                  return 200; } catch (e) { return e.status; } }""")
+        # the browser logs the refused request as a console error: that one is expected
+        with page.expect_console_message(lambda m: m.type == "error"):
+            status = page.evaluate("""async () => {
+                try { await Ember.api('POST', Ember.ws('/models/iris-clf/archive?version=1'));
+                      return 200; } catch (e) { return e.status; } }""")
         assert status == 403
-        watched.errors.clear()   # the browser logs the refused request
+        watched.errors.clear()
         watched.open("/ws/default/models/register")
         expect(page.locator("form#register-form")).to_have_count(0)
         expect(page.locator("main")).to_contain_text("You may not register models")
