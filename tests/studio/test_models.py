@@ -124,6 +124,7 @@ def test_a_version_shows_its_signature_files_and_lineage_and_is_archived_then_re
     expect(page.locator("#signature")).to_contain_text("Outputs")
     expect(page.locator("dl.props")).to_contain_text("Iris classifier")
     expect(page.locator("dl.props")).to_contain_text("flavor=sklearn")
+    expect(page.locator("dl.props")).to_contain_text(f"MLflow run {seeded['run']}")
     assert_accessible(page)
     studio.screenshot("models-detail")
     # the MLmodel file, shown as text

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ember.entities.auth import WRITE
 from ember.entities.models import MODEL_TYPES
-from ember.errors import EmberError, InvalidInputError
+from ember.errors import EmberError, InvalidInputError, NotFoundError
 from ember.server.studio.api import StudioApi, quote, studio_api
 from ember.server.studio.forms import check_csrf, read_form
 from ember.server.studio.pages import studio_router
@@ -127,7 +127,20 @@ async def model_version(request: Request, workspace: str, name: str, version: st
         shown = await _file_view(api, files_url, files, file)
     return render(request, session, "models/detail.html", title=f"Model {name}:{version}",
                   model=model, files=files, signature=signature, shown=shown,
+                  producer_is_job=await _is_job(api, model["job_name"]),
                   files_url=files_url, can_write=may(request, session, workspace, WRITE))
+
+
+async def _is_job(api: StudioApi, name: str) -> bool:
+    """Whether the producing run is a job of the workspace (a run logged by an MLflow client
+    outside a job has no job page)."""
+    if not name:
+        return False
+    try:
+        await api.get(api.ws(f"/jobs/{quote(name)}"))
+    except NotFoundError:
+        return False
+    return True
 
 
 async def _file_view(api: StudioApi, files_url: str, files: list[dict[str, Any]],
