@@ -171,7 +171,9 @@ def test_a_model_is_registered_from_a_jobs_output_with_the_keyboard(
     page.wait_for_url("**/ws/default/models/hello-model/1")
     expect(page.get_by_role("link", name=hello_job)).to_have_attribute(
         "href", f"/ws/default/jobs/{hello_job}")
-    expect(page.get_by_role("link", name="model.json", exact=True)).to_be_visible()
+    page.get_by_role("link", name="model.json", exact=True).click()
+    page.wait_for_url("**/models/hello-model/1?file=model.json*")
+    expect(page.get_by_label("Contents of model.json")).to_contain_text('"w1": ')
     # a wrong output name: the form again, with the API's reason and the values kept
     studio.open(f"/ws/default/models/register?job={hello_job}")
     page.get_by_label("Output name").fill("nothing")

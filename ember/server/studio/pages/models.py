@@ -5,6 +5,7 @@ registers a model from a job's output (``/models/register?job=<job>``)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote as urlquote
 
@@ -153,9 +154,15 @@ async def _file_view(api: StudioApi, files_url: str, files: list[dict[str, Any]]
     elif (entry.get("size") or 0) > MAX_TEXT_BYTES:
         view["note"] = "This file is too large to show here: download it."
     else:
-        view["text"] = as_text(await api.get(f"{files_url}/{quote_path(path)}"))
-        if view["text"] is None:
+        text = as_text(await api.get(f"{files_url}/{quote_path(path)}"))
+        if text is None:
             view["note"] = "This is a binary file: download it."
+        elif path.lower().endswith(".json"):
+            try:
+                text = json.dumps(json.loads(text), indent=2)
+            except ValueError:
+                pass   # shown as it is
+        view["text"] = text
     return view
 
 
