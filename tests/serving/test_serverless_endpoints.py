@@ -269,6 +269,15 @@ def test_serverless_endpoint_through_the_cli_the_router_and_the_openai_client(
         "requests": 1, "prompt_tokens": answer.usage.prompt_tokens,   # type: ignore[union-attr]
         "completion_tokens": answer.usage.completion_tokens}         # type: ignore[union-attr]
     assert shown["usage"]["secondary"]["completion_tokens"] == usage["completion_tokens"]
+    # as the caller, through the REST API (the key stays on the server), streamed
+    events = []
+    with httpx.stream("POST", f"{server.api()}/serverless-endpoints/smol/v1/chat/completions",
+                      headers=server.headers, json={**CHAT, "stream": True},
+                      timeout=120) as streamed:
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in streamed.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 2
     r = ember(server, "serverless-endpoint", "show", "-n", "smol", "--query",
               "provisioning_state", "-o", "tsv")
     assert r.returncode == 0 and r.stdout.strip() == "Succeeded", r.stderr

@@ -13,9 +13,16 @@ import pytest
 from playwright.sync_api import expect
 
 from ember.client.mlclient import MLClient
-from ember.specs.batch_endpoints import load_batch_deployment_spec, load_batch_endpoint_spec
-from ember.specs.online_endpoints import load_online_deployment_spec, load_online_endpoint_spec
-from tests.conftest import ServerProc
+from ember.specs.batch_endpoints import (
+    load_batch_deployment_spec,
+    load_batch_endpoint_spec,
+)
+from ember.specs.online_endpoints import (
+    load_online_deployment_spec,
+    load_online_endpoint_spec,
+)
+from tests.conftest import ServerProc, wait_for
+from tests.serving.test_serverless_endpoints import SMOL, needs_llm
 from tests.studio.conftest import REPO, Watched, assert_accessible, open_context
 
 EX = REPO / "examples/endpoints"
@@ -206,3 +213,68 @@ def test_a_batch_endpoint_with_its_jobs(studio: Watched, deployed: dict[str, Any
     link = page.get_by_role("link", name=deployed["batch_job"])
     assert link.get_attribute("href") == f"/ws/default/jobs/{deployed['batch_job']}"
     studio.screenshot("endpoints-batch")
+
+
+# --- a language model: SmolLM2-135M-Instruct on llama.cpp (one thread), behind a serverless
+# endpoint in a workspace of its own (a workspace holds one serverless endpoint per model) ---
+
+LLM_WS = "studio-llm"
+SMOL_EP = "studio-smol"
+
+
+@pytest.fixture(scope="module")
+def smol(studio_server: ServerProc) -> str:
+    owner = headers(studio_server.token)
+    httpx.post(f"{studio_server.url}/api/v1/workspaces", headers=owner, timeout=30,
+               json={"name": LLM_WS}).raise_for_status()
+    url = f"{studio_server.api(LLM_WS)}/serverless-endpoints/{SMOL_EP}"
+    httpx.put(url, headers=owner, json={"model_id": SMOL}, timeout=60).raise_for_status()
+    state = wait_for(lambda: (httpx.get(url, headers=owner, timeout=30).json()
+                              ["provisioning_state"] not in ("Creating", "Updating")
+                              ) or None, timeout=120, interval=0.5)
+    assert state
+    shown = httpx.get(url, headers=owner, timeout=30).json()
+    assert shown["provisioning_state"] == "Succeeded", shown
+    return SMOL_EP
+
+
+@needs_llm
+def test_the_playground_streams_a_reply_and_usage_is_charted(
+        studio: Watched, studio_server: ServerProc, smol: str) -> None:
+    page = studio.page
+    studio.open(f"/ws/{LLM_WS}/endpoints")
+    page.get_by_role("link", name=smol).click()
+    page.wait_for_url(f"**/ws/{LLM_WS}/serverless-endpoints/{smol}")
+    page.get_by_role("link", name="Playground").click()
+    assert_accessible(page)
+    page.get_by_label("Max tokens").fill("12")
+    page.get_by_label("Temperature").fill("0")
+    # keyboard only: type the message, Ctrl+Enter sends
+    page.get_by_label("Message", exact=True).focus()
+    page.keyboard.type("Name a colour.")
+    page.keyboard.press("Control+Enter")
+    answer = page.locator(".msg.assistant")
+    expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
+    assert int(answer.get_attribute("data-chunks") or 0) > 1   # it came in pieces
+    assert answer.locator(".text").inner_text().strip()
+    expect(page.locator("#chat-status")).to_contain_text("completion tokens")
+    studio.screenshot("endpoints-playground")
+
+    studio.open(f"/ws/{LLM_WS}/serverless-endpoints/{smol}")
+    assert_accessible(page)
+    row = page.get_by_role("row", name="primary")
+    expect(row).to_be_visible()
+    assert int(row.locator("td").nth(2).inner_text()) > 0   # completion tokens metered
+    page.wait_for_function("""() => {
+        const bars = document.getElementById('chart-tokens').data;
+        const rate = document.getElementById('chart-token-rate').data;
+        return bars && bars[1].y[0] > 0 && rate && rate[0].x.length > 1;
+    }""", timeout=20_000)
+    studio.screenshot("endpoints-usage")
+
+    studio.open(f"/ws/{LLM_WS}/serverless-endpoints/{smol}/consume")
+    page.get_by_role("button", name="Show keys").click()
+    keys = httpx.post(f"{studio_server.api(LLM_WS)}/serverless-endpoints/{smol}/listKeys",
+                      headers=headers(studio_server.token), timeout=30).json()
+    expect(page.locator("#key-secondary")).to_have_text(keys["secondary_key"])
+    assert_accessible(page)

@@ -10,10 +10,14 @@
   const series = {};  // deployment -> {t, requests, errors, p50, p95, p99}
   let last = null;    // the previous reading: {at, metrics}
 
-  const layout = (title, unit) => ({
+  // at least a minute wide, so the first points are not spread over milliseconds; a new
+  // datarevision, since the series grow in place (Plotly.react compares by reference)
+  const layout = (title, unit, first) => ({
     title: { text: title, font: { size: 15 } }, margin: { l: 56, r: 16, t: 40, b: 40 },
-    xaxis: { type: "date" }, yaxis: { title: { text: unit }, rangemode: "tozero" },
-    legend: { orientation: "h" }, height: 300,
+    xaxis: { type: "date", tickformat: "%H:%M:%S",
+             range: [new Date(Math.min(first || Date.now(), Date.now() - 60000)), new Date(Date.now() + 3000)] },
+    yaxis: { title: { text: unit }, rangemode: "tozero" },
+    legend: { orientation: "h" }, height: 300, datarevision: Date.now(),
   });
   const config = { displaylogo: false, responsive: true };
 
@@ -55,13 +59,14 @@
 
   function draw() {
     const names = Object.keys(series).sort();
+    const first = Math.min(...names.map((n) => (series[n].t[0] || new Date()).getTime()));
     const line = (name, key, label) => ({ x: series[name].t, y: series[name][key], name: label || name,
                                           type: "scatter", mode: "lines+markers" });
-    Plotly.react("chart-requests", names.map((n) => line(n, "requests")), layout("Requests", "per second"), config);
-    Plotly.react("chart-errors", names.map((n) => line(n, "errors")), layout("Errors", "per second"), config);
+    Plotly.react("chart-requests", names.map((n) => line(n, "requests")), layout("Requests", "per second", first), config);
+    Plotly.react("chart-errors", names.map((n) => line(n, "errors")), layout("Errors", "per second", first), config);
     const latency = [];
     for (const n of names) for (const q of ["p50", "p95", "p99"]) latency.push(line(n, q, n + " " + q));
-    Plotly.react("chart-latency", latency, layout("Latency", "ms"), config);
+    Plotly.react("chart-latency", latency, layout("Latency", "ms", first), config);
   }
 
   async function poll() {
