@@ -137,6 +137,14 @@ class OnlineEndpointService:
         found = self.supervisor.metrics().get(f"{workspace}/{name}", {})
         return dict(found)
 
+    def usage(self, workspace: str, name: str) -> dict[str, dict[str, int]]:
+        """Requests, prompt and completion tokens per key (``primary``, ``secondary``) since
+        the router started, as metered on the language-model paths ({} before any)."""
+        self.store.get_endpoint(workspace, name)
+        found = self.supervisor.usage().get(f"{workspace}/{name}") or {}
+        return {str(key): {k: int(v) for k, v in counts.items()}
+                for key, counts in found.items() if isinstance(counts, dict)}
+
     def prometheus(self) -> str:
         return self.supervisor.prometheus()
 

@@ -285,6 +285,16 @@ class Supervisor:
                     for state, group in (("ready", live.active), ("starting", live.pending))
                     for i in group]
 
+    def serves(self, key: Key) -> str:
+        """What the deployment's running workers serve: "language_model", "flow" or "model";
+        "" when none runs."""
+        with self._lock:
+            live = self._live.get(key)
+        if live is None:
+            return ""
+        kind = live.plan.config.get("kind")
+        return {"llm": "language_model", "flow": "flow"}.get(str(kind), "model")
+
     def logs(self, key: Key, lines: int) -> str:
         """The newest ``lines`` lines of each current worker's log, instance by instance."""
         with self._lock:

@@ -423,6 +423,10 @@ def test_invoke_as_the_caller_through_the_rest_api(server: WorkspaceServer,
     r = httpx.post(f"{server.api()}/online-endpoints/missing/score", headers=server.headers,
                    json={"data": [1]}, timeout=30)
     assert r.status_code == 404 and "missing" in r.json()["message"]
+    shown = httpx.get(f"{base}/deployments/blue", headers=server.headers, timeout=30).json()
+    assert shown["serves"] == "model"
+    usage = httpx.get(f"{base}/usage", headers=server.headers, timeout=30).json()
+    assert usage["primary"]["prompt_tokens"] == usage["primary"]["completion_tokens"] == 0
     # a deployment that is not a language model has no OpenAI API: the worker says so
     r = httpx.post(f"{base}/v1/chat/completions", headers=server.headers, timeout=30,
                    json={"messages": [{"role": "user", "content": "hi"}]})

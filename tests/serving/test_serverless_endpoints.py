@@ -328,6 +328,13 @@ def test_an_online_deployment_of_a_catalog_language_model(server: WorkspaceServe
         answer = chat(base + "/v1", key)
         assert answer.status_code == 200, answer.text
         assert answer.headers["azureml-model-deployment"] == "blue"
+        api = f"{server.api()}/online-endpoints/lmep"
+        listed = httpx.get(f"{api}/deployments", headers=server.headers, timeout=30).json()
+        assert [d["serves"] for d in listed] == ["language_model"]
+        usage = httpx.get(f"{api}/usage", headers=server.headers, timeout=30).json()
+        assert usage["primary"] == {
+            "requests": 1, "prompt_tokens": answer.json()["usage"]["prompt_tokens"],
+            "completion_tokens": answer.json()["usage"]["completion_tokens"]}
         scored = httpx.post(ep.scoring_uri, headers={"Authorization": f"Bearer {key}"},
                             json={"input_data": {"input_string": ["Hello"],
                                                  "parameters": {"max_new_tokens": 3}}},

@@ -278,3 +278,34 @@ def test_the_playground_streams_a_reply_and_usage_is_charted(
                       headers=headers(studio_server.token), timeout=30).json()
     expect(page.locator("#key-secondary")).to_have_text(keys["secondary_key"])
     assert_accessible(page)
+
+
+@needs_llm
+def test_an_online_language_model_deployment_has_a_playground_and_usage(
+        studio: Watched, studio_server: ServerProc, smol: str) -> None:
+    from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
+
+    with MLClient(endpoint=studio_server.url, token=studio_server.token,
+                  workspace=LLM_WS) as c:
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="studio-lm"))
+        d = c.online_deployments.begin_create_or_update(
+            OnlineDeployment(name="blue", endpoint_name="studio-lm", model=SMOL,
+                             environment_variables={"EMBER_LLM_THREADS": "1"}),
+            all_traffic=True).result(timeout=180)
+        assert d.provisioning_state == "Succeeded"
+    page = studio.page
+    studio.open(f"/ws/{LLM_WS}/endpoints/studio-lm")
+    page.get_by_role("link", name="Playground").click()
+    page.wait_for_url(f"**/ws/{LLM_WS}/endpoints/studio-lm/playground")
+    assert_accessible(page)
+    page.get_by_label("Max tokens").fill("8")
+    page.get_by_label("Message", exact=True).fill("Say hello.")
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator(".msg.assistant")
+    expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
+    assert int(answer.get_attribute("data-chunks") or 0) > 1
+    studio.open(f"/ws/{LLM_WS}/endpoints/studio-lm/metrics")
+    expect(page.get_by_role("row", name="primary")).to_be_visible()
+    assert_accessible(page)
+    studio.open(f"/ws/{LLM_WS}/endpoints/studio-lm/consume")
+    assert "/v1" in page.inner_text("#chat-python")

@@ -78,6 +78,16 @@ async def endpoint_metrics(name: str, ctx: WorkspaceContext = Depends(check_acce
     return found
 
 
+@router.get(E + "/{name}/usage")
+async def endpoint_usage(name: str, ctx: WorkspaceContext = Depends(check_access)
+                         ) -> dict[str, dict[str, int]]:
+    """Requests and tokens per key of a language-model endpoint (as a serverless endpoint's
+    ``usage``), since the router started."""
+    found: dict[str, dict[str, int]] = await ctx.run(ctx.platform.online_endpoints.usage,
+                                                      ctx.name, name)
+    return found
+
+
 @router.post(E + "/{name}/score", **declare(SECRETS))
 async def invoke_endpoint(name: str, request: Request, deployment_name: str | None = None,
                           ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:

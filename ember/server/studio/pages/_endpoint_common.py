@@ -56,3 +56,14 @@ def chat_snippets(base_url: str, model: str) -> dict[str, str]:
                    "    messages=[{\"role\": \"user\", \"content\": \"Hello!\"}],\n)\n"
                    "print(answer.choices[0].message.content)"),
     }
+
+
+def model_name(reference: str) -> str:
+    """A model's name as the OpenAI API takes it, from ``.../models/<name>[/versions/<v>]`` or
+    ``azureml:<name>:<version>``."""
+    parts = reference.split("/")
+    if "models" in parts and parts.index("models") + 1 < len(parts):
+        return parts[parts.index("models") + 1]
+    if reference.startswith("azureml:"):
+        return reference.removeprefix("azureml:").split(":")[0].split("@")[0]
+    return parts[-1]

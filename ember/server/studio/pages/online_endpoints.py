@@ -1,6 +1,7 @@
 """An online endpoint's pages (``/ws/<ws>/endpoints/<name>[/<tab>]``): Details (deployments,
-traffic and mirror, editable), Metrics (live charts), Logs (a deployment's), Test (send a
-request as the caller) and Consume (scoring URI, code, keys on click)."""
+traffic and mirror, editable), Metrics (live charts; token usage for a language model), Logs
+(a deployment's), Test (send a request as the caller), Consume (scoring URI, code, keys on
+click), and Playground (a streaming chat) when a deployment serves a language model."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from fastapi.responses import Response
 from ember.errors import NotFoundError
 from ember.server.studio.api import StudioApi, studio_api
 from ember.server.studio.pages import studio_router
-from ember.server.studio.pages._endpoint_common import q, scoring_snippets, tabs
+from ember.server.studio.pages._endpoint_common import (
+    chat_snippets,
+    model_name,
+    q,
+    scoring_snippets,
+    tabs,
+)
 from ember.server.studio.render import render
 from ember.server.studio.session import Session, may, page_session
 
 router = studio_router()
 TABS = [("details", "Details"), ("metrics", "Metrics"), ("logs", "Logs"), ("test", "Test"),
-        ("consume", "Consume")]
+        ("consume", "Consume"), ("playground", "Playground")]
 SAMPLE = {"data": [1, 2, 3]}
 LOG_LINES = (100, 500, 2000)
 
@@ -45,11 +52,16 @@ async def _page(request: Request, workspace: str, name: str, tab: str, session: 
     path = f"/online-endpoints/{q(name)}"
     endpoint = await api.get(api.ws(path))
     deployments = await api.get(api.ws(path + "/deployments"))
-    context: dict[str, Any] = {}
+    # the model a chat names: the first running language-model deployment's
+    chat_model = next((model_name(d.get("model") or "") for d in deployments
+                       if d.get("serves") == "language_model"), "")
+    context: dict[str, Any] = {"chat_model": chat_model, "usage": {}}
     if tab == "details":
         context["may_edit"] = may(request, session, workspace, "write")
     elif tab == "metrics":
         context["metrics"] = await api.get(api.ws(path + "/metrics"))
+        if chat_model:
+            context["usage"] = await api.get(api.ws(path + "/usage"))
     elif tab == "logs":
         context.update(await _logs(request, api, path, deployments))
     elif tab == "test":
@@ -58,10 +70,16 @@ async def _page(request: Request, workspace: str, name: str, tab: str, session: 
     elif tab == "consume":
         context["may_reveal"] = may(request, session, workspace, "secrets")
         context["snippets"] = scoring_snippets(endpoint["scoring_uri"], SAMPLE)
+        if chat_model:
+            base_url = endpoint["scoring_uri"].removesuffix("/score") + "/v1"
+            context["chat_snippets"] = chat_snippets(base_url, chat_model)
+    elif tab == "playground":
+        context["may_invoke"] = may(request, session, workspace, "secrets")
+    shown = [t for t in TABS if t[0] != "playground" or chat_model or tab == "playground"]
     base = f"/ws/{q(workspace)}/endpoints/{q(name)}"
     return render(request, session, f"endpoints/online_{tab}.html",
                   title=f"{name} · {dict(TABS)[tab]}", endpoint=endpoint,
-                  deployments=deployments, tab=tab, tabs=tabs(base, TABS), **context)
+                  deployments=deployments, tab=tab, tabs=tabs(base, shown), **context)
 
 
 async def _logs(request: Request, api: StudioApi, path: str,

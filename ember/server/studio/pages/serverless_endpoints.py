@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from ember.errors import NotFoundError
 from ember.server.studio.api import StudioApi, studio_api
 from ember.server.studio.pages import studio_router
-from ember.server.studio.pages._endpoint_common import chat_snippets, q, tabs
+from ember.server.studio.pages._endpoint_common import chat_snippets, model_name, q, tabs
 from ember.server.studio.render import render
 from ember.server.studio.session import Session, may, page_session
 
@@ -37,23 +37,16 @@ async def serverless_tab(request: Request, workspace: str, name: str, tab: str,
     return await _page(request, workspace, name, tab, session, api)
 
 
-def model_name(endpoint: dict[str, Any]) -> str:
-    """The model's name as the OpenAI API takes it: ``.../models/<name>[/versions/<v>]``."""
-    parts = str(endpoint.get("model") or endpoint.get("model_id") or "").split("/")
-    if "models" in parts and parts.index("models") + 1 < len(parts):
-        return parts[parts.index("models") + 1]
-    return parts[-1]
-
-
 async def _page(request: Request, workspace: str, name: str, tab: str, session: Session,
                 api: StudioApi) -> Response:
     endpoint = await api.get(api.ws(f"/serverless-endpoints/{q(name)}"))
-    context: dict[str, Any] = {"model_name": model_name(endpoint)}
+    chat_model = model_name(str(endpoint.get("model") or endpoint.get("model_id") or ""))
+    context: dict[str, Any] = {"chat_model": chat_model}
     if tab == "playground":
         context["may_invoke"] = may(request, session, workspace, "secrets")
     elif tab == "consume":
         context["may_reveal"] = may(request, session, workspace, "secrets")
-        context["snippets"] = chat_snippets(endpoint["openai_base_url"], model_name(endpoint))
+        context["snippets"] = chat_snippets(endpoint["openai_base_url"], chat_model)
     base = f"/ws/{q(workspace)}/serverless-endpoints/{q(name)}"
     return render(request, session, f"endpoints/serverless_{tab}.html",
                   title=f"{name} · {dict(TABS)[tab]}", endpoint=endpoint, tab=tab,

@@ -4,7 +4,10 @@
 "use strict";
 (function () {
   const endpoint = Ember.data("endpoint-data");
-  const path = Ember.ws("/serverless-endpoints/" + encodeURIComponent(endpoint.name));
+  // a serverless endpoint carries its usage; an online one answers it at .../usage
+  const serverless = endpoint.kind === "serverless";
+  const path = Ember.ws((serverless ? "/serverless-endpoints/" : "/online-endpoints/") +
+                        encodeURIComponent(endpoint.name) + (serverless ? "" : "/usage"));
   const PERIOD_MS = 3000;
   const KEEP = 400;
   const points = { rateT: [], promptRate: [], completionRate: [] };
@@ -81,8 +84,9 @@
   async function poll() {
     try {
       const found = await Ember.api("GET", path);
-      record(found.usage, Date.now());
-      table(found.usage);
+      const usage = serverless ? found.usage : found;
+      record(usage, Date.now());
+      table(usage);
       draw();
     } catch (err) {
       Ember.notice("Could not read the usage: " + err.message, "bad");
