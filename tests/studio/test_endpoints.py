@@ -304,6 +304,10 @@ def test_an_online_language_model_deployment_has_a_playground_and_usage(
     answer = page.locator(".msg.assistant")
     expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
     assert int(answer.get_attribute("data-chunks") or 0) > 1
+    studio.screenshot("endpoints-online-playground")
+    studio.open(f"/ws/{LLM_WS}/endpoints/studio-lm/test")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#test-status")).to_contain_text("200 OK from deployment blue")
     studio.open(f"/ws/{LLM_WS}/endpoints/studio-lm/metrics")
     expect(page.get_by_role("row", name="primary")).to_be_visible()
     assert_accessible(page)

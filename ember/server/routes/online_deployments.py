@@ -27,9 +27,12 @@ async def create_or_update_deployment(endpoint: str, name: str, body: Deployment
 async def list_deployments(endpoint: str,
                            ctx: WorkspaceContext = Depends(check_access)) -> list[DeploymentOut]:
     svc = ctx.platform.online_deployments
-    found = await ctx.run(svc.list, ctx.name, endpoint)
-    return [DeploymentOut.of(d, public=ctx.platform.public_text,
-                             serves=svc.serves(ctx.name, endpoint, d.name)) for d in found]
+
+    def listed() -> list[DeploymentOut]:
+        return [DeploymentOut.of(d, public=ctx.platform.public_text,
+                                 serves=svc.serves(ctx.name, endpoint, d.name))
+                for d in svc.list(ctx.name, endpoint)]
+    return await ctx.run(listed)
 
 
 @router.get(D + "/{name}")
@@ -39,7 +42,7 @@ async def get_deployment(endpoint: str, name: str,
     d = await ctx.run(svc.get, ctx.name, endpoint, name)
     return DeploymentOut.of(d, await ctx.run(svc.instances, ctx.name, endpoint, name),
                             public=ctx.platform.public_text,
-                            serves=svc.serves(ctx.name, endpoint, name))
+                            serves=await ctx.run(svc.serves, ctx.name, endpoint, name))
 
 
 @router.delete(D + "/{name}", status_code=204)

@@ -27,6 +27,8 @@ router = studio_router()
 TABS = [("details", "Details"), ("metrics", "Metrics"), ("logs", "Logs"), ("test", "Test"),
         ("consume", "Consume"), ("playground", "Playground")]
 SAMPLE = {"data": [1, 2, 3]}
+# a language model's scoring request (Azure's text-generation input) for the Test tab
+LLM_SAMPLE = {"input_data": {"input_string": ["Hello"], "parameters": {"max_new_tokens": 16}}}
 LOG_LINES = (100, 500, 2000)
 
 
@@ -66,10 +68,11 @@ async def _page(request: Request, workspace: str, name: str, tab: str, session: 
         context.update(await _logs(request, api, path, deployments))
     elif tab == "test":
         context["may_invoke"] = may(request, session, workspace, "secrets")
-        context["sample"] = SAMPLE
+        context["sample"] = LLM_SAMPLE if chat_model else SAMPLE
     elif tab == "consume":
         context["may_reveal"] = may(request, session, workspace, "secrets")
-        context["snippets"] = scoring_snippets(endpoint["scoring_uri"], SAMPLE)
+        context["snippets"] = scoring_snippets(endpoint["scoring_uri"],
+                                               LLM_SAMPLE if chat_model else SAMPLE)
         if chat_model:
             base_url = endpoint["scoring_uri"].removesuffix("/score") + "/v1"
             context["chat_snippets"] = chat_snippets(base_url, chat_model)
