@@ -397,6 +397,16 @@ class Supervisor:
         usage = found.get("usage") if isinstance(found, dict) else None
         return usage if isinstance(usage, dict) else {}
 
+    def usage_history(self) -> dict[str, Any]:
+        """The router's per-minute usage: ``{"<ws>/<endpoint>": [{"minute", "requests",
+        "prompt_tokens", "completion_tokens"}]}``; {} when the router does not answer."""
+        try:
+            found = self._admin("GET", "/-/metrics").json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        history = found.get("usage_history") if isinstance(found, dict) else None
+        return history if isinstance(history, dict) else {}
+
     def prometheus(self) -> str:
         return self._admin("GET", "/-/metrics/prometheus").text
 

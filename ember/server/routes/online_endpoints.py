@@ -88,6 +88,15 @@ async def endpoint_usage(name: str, ctx: WorkspaceContext = Depends(check_access
     return found
 
 
+@router.get(E + "/{name}/usage/history")
+async def endpoint_usage_history(name: str, ctx: WorkspaceContext = Depends(check_access)
+                                 ) -> list[dict[str, int]]:
+    """Requests and tokens per minute (all keys) over the last day, oldest first."""
+    found: list[dict[str, int]] = await ctx.run(
+        ctx.platform.online_endpoints.usage_history, ctx.name, name)
+    return found
+
+
 @router.post(E + "/{name}/score", **declare(SECRETS))
 async def invoke_endpoint(name: str, request: Request, deployment_name: str | None = None,
                           ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:

@@ -51,6 +51,15 @@ async def get_endpoint(name: str, ctx: WorkspaceContext = Depends(check_access)
                                                   ctx.name, name))
 
 
+@router.get(S + "/{name}/usage/history")
+async def usage_history(name: str, ctx: WorkspaceContext = Depends(check_access)
+                        ) -> list[dict[str, int]]:
+    """Requests and tokens per minute (all keys) over the last day, oldest first."""
+    found: list[dict[str, int]] = await ctx.run(
+        ctx.platform.serverless_endpoints.usage_history, ctx.name, name)
+    return found
+
+
 @router.patch(S + "/{name}")
 async def update_endpoint(name: str, body: ServerlessEndpointUpdate,
                           ctx: WorkspaceContext = Depends(check_access)

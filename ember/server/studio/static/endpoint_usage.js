@@ -1,55 +1,16 @@
-/* A language-model endpoint's token usage: polls the endpoint (its "usage": requests, prompt
-   and completion tokens per key, cumulative) every few seconds; charts the totals per key and
-   tokens per minute over time (the change between two readings). */
+/* A language-model endpoint's token usage: every few seconds, the totals per key (requests,
+   prompt and completion tokens since the router started) and the tokens of each minute of
+   the last day (the router's per-minute history), as a table and two charts. */
 "use strict";
 (function () {
   const endpoint = Ember.data("endpoint-data");
   // a serverless endpoint carries its usage; an online one answers it at .../usage
   const serverless = endpoint.kind === "serverless";
-  const path = Ember.ws((serverless ? "/serverless-endpoints/" : "/online-endpoints/") +
-                        encodeURIComponent(endpoint.name) + (serverless ? "" : "/usage"));
+  const base = Ember.ws((serverless ? "/serverless-endpoints/" : "/online-endpoints/") +
+                        encodeURIComponent(endpoint.name));
   const PERIOD_MS = 3000;
-  const KEEP = 400;
-  const points = { rateT: [], promptRate: [], completionRate: [] };
-  let current = {};   // the latest usage per key
-  let last = null;
-
-  // at least a minute wide, so the first points are not spread over milliseconds; a new
-  // datarevision, since the series grow in place (Plotly.react compares by reference)
-  const layout = (title, unit, first) => ({
-    title: { text: title, font: { size: 15 } }, margin: { l: 56, r: 16, t: 40, b: 40 },
-    xaxis: { type: "date", tickformat: "%H:%M:%S",
-             range: [new Date(Math.min(first || Date.now(), Date.now() - 60000)), new Date(Date.now() + 3000)] },
-    yaxis: { title: { text: unit }, rangemode: "tozero" },
-    legend: { orientation: "h" }, height: 300, datarevision: Date.now(),
-  });
   const config = { displaylogo: false, responsive: true };
-
-  function totals(usage) {
-    let prompt = 0, completion = 0;
-    for (const counts of Object.values(usage || {})) {
-      prompt += counts.prompt_tokens || 0;
-      completion += counts.completion_tokens || 0;
-    }
-    return { prompt, completion };
-  }
-
-  function push(key, value) {
-    points[key].push(value);
-    if (points[key].length > KEEP) points[key].shift();
-  }
-
-  function record(usage, at) {
-    const now = totals(usage);
-    current = usage || {};
-    if (last) {
-      const minutes = (at - last.at) / 60000;
-      push("rateT", new Date(at));
-      push("promptRate", Math.max(0, now.prompt - last.prompt) / minutes);
-      push("completionRate", Math.max(0, now.completion - last.completion) / minutes);
-    }
-    last = { at, prompt: now.prompt, completion: now.completion };
-  }
+  const margin = { l: 56, r: 16, t: 40, b: 40 };
 
   function table(usage) {
     const body = document.querySelector("#usage-table tbody");
@@ -67,34 +28,43 @@
     }
   }
 
-  function draw() {
-    const line = (x, y, name) => ({ x, y, name, type: "scatter", mode: "lines+markers" });
-    const keys = Object.keys(current).sort();
-    const bar = (kind, name) => ({ x: keys, y: keys.map((k) => current[k][kind + "_tokens"]), name, type: "bar" });
+  function draw(usage, history) {
+    const keys = Object.keys(usage || {}).sort();
+    const bar = (kind, name) => ({ x: keys, y: keys.map((k) => usage[k][kind + "_tokens"]), name, type: "bar" });
     Plotly.react("chart-tokens", [bar("prompt", "prompt"), bar("completion", "completion")], {
       title: { text: "Tokens by key (total)", font: { size: 15 } }, barmode: "group", height: 300,
-      margin: { l: 56, r: 16, t: 40, b: 40 }, yaxis: { title: { text: "tokens" } },
-      xaxis: { type: "category" }, legend: { orientation: "h" }, datarevision: Date.now(),
+      margin, yaxis: { title: { text: "tokens" } }, xaxis: { type: "category" },
+      legend: { orientation: "h" }, datarevision: Date.now(),
     }, config);
-    Plotly.react("chart-token-rate", [line(points.rateT, points.promptRate, "prompt"),
-      line(points.rateT, points.completionRate, "completion")],
-      layout("Tokens per minute", "tokens/min", (points.rateT[0] || new Date()).getTime()), config);
+    // each bar spans its minute (a date axis counts widths in ms)
+    const at = history.map((m) => new Date(m.minute * 1000 + 30000));
+    const minute = (kind, name) => ({ x: at, y: history.map((m) => m[kind + "_tokens"]), name,
+                                      type: "bar", width: 50000 });
+    // at least the last hour is shown, so a first minute is a bar and not the whole chart
+    const now = Date.now();
+    const first = at.length ? Math.min(at[0].getTime(), now - 3600000) : now - 3600000;
+    Plotly.react("chart-token-rate", [minute("prompt", "prompt"), minute("completion", "completion")], {
+      title: { text: "Tokens per minute", font: { size: 15 } }, barmode: "stack", height: 300, margin,
+      xaxis: { type: "date", range: [new Date(first - 30000), new Date(now + 60000)] },
+      yaxis: { title: { text: "tokens" }, rangemode: "tozero" }, legend: { orientation: "h" },
+      datarevision: now,
+    }, config);
   }
 
   async function poll() {
     try {
-      const found = await Ember.api("GET", path);
+      const [found, history] = await Promise.all([
+        Ember.api("GET", base + (serverless ? "" : "/usage")),
+        Ember.api("GET", base + "/usage/history")]);
       const usage = serverless ? found.usage : found;
-      record(usage, Date.now());
       table(usage);
-      draw();
+      draw(usage, history);
     } catch (err) {
       Ember.notice("Could not read the usage: " + err.message, "bad");
     }
   }
 
-  record(endpoint.usage, Date.now());
   table(endpoint.usage);
-  draw();
+  poll();
   setInterval(poll, PERIOD_MS);
 })();
