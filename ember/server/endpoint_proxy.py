@@ -10,9 +10,10 @@ language model's server-sent events reach the browser token by token.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 from fastapi import Request
-from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from ember.errors import ServerUnavailableError
@@ -38,10 +39,15 @@ async def forward(request: Request, url: str, key: str,
         await client.aclose()
         raise ServerUnavailableError(f"the endpoint router did not answer: {exc}") from None
 
-    async def close() -> None:
-        await answer.aclose()
-        await client.aclose()
+    async def relayed() -> AsyncIterator[bytes]:
+        # closed in a finally, not a background task: a caller who goes away mid-answer (the
+        # playground's Stop) cancels the stream, and the router's connection must close too
+        try:
+            async for chunk in answer.aiter_raw():
+                yield chunk
+        finally:
+            await answer.aclose()
+            await client.aclose()
 
     passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED}
-    return StreamingResponse(answer.aiter_raw(), status_code=answer.status_code,
-                             headers=passed, background=BackgroundTask(close))
+    return StreamingResponse(relayed(), status_code=answer.status_code, headers=passed)
