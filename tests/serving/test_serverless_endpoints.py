@@ -269,8 +269,8 @@ def test_serverless_endpoint_through_the_cli_the_router_and_the_openai_client(
         "requests": 1, "prompt_tokens": answer.usage.prompt_tokens,   # type: ignore[union-attr]
         "completion_tokens": answer.usage.completion_tokens}         # type: ignore[union-attr]
     assert shown["usage"]["secondary"]["completion_tokens"] == usage["completion_tokens"]
-    minutes = httpx.get(f"{server.api()}/serverless-endpoints/smol/usage/history",
-                        headers=server.headers, timeout=30).json()
+    with MLClient(endpoint=server.url) as sdk:
+        minutes = sdk.serverless_endpoints.get_usage_history("smol")
     assert sum(m["completion_tokens"] for m in minutes) == sum(
         k["completion_tokens"] for k in shown["usage"].values())
     assert sum(m["requests"] for m in minutes) == 2
@@ -340,7 +340,8 @@ def test_an_online_deployment_of_a_catalog_language_model(server: WorkspaceServe
         assert usage["primary"] == {
             "requests": 1, "prompt_tokens": answer.json()["usage"]["prompt_tokens"],
             "completion_tokens": answer.json()["usage"]["completion_tokens"]}
-        minutes = httpx.get(f"{api}/usage/history", headers=server.headers, timeout=30).json()
+        minutes = c.online_endpoints.get_usage_history("lmep")
+        assert c.online_endpoints.get_usage("lmep")["primary"]["requests"] == 1
         assert sum(m["requests"] for m in minutes) == 1
         assert sum(m["prompt_tokens"] for m in minutes) == answer.json()["usage"]["prompt_tokens"]
         scored = httpx.post(ep.scoring_uri, headers={"Authorization": f"Bearer {key}"},
