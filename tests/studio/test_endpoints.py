@@ -160,6 +160,10 @@ def test_logs_of_a_deployment(studio: Watched, deployed: dict[str, Any]) -> None
     assert_accessible(page)
     expect(page.get_by_label("Deployment")).to_have_value("green")
     assert page.inner_text("pre.log").strip()
+    with page.expect_response(lambda r: "/deployments/green/logs?lines=500" in r.url) as read:
+        page.get_by_label("Follow").check()
+    assert read.value.ok
+    studio.screenshot("endpoints-logs")
 
 
 def test_consume_reveals_the_keys_on_click(studio: Watched, studio_server: ServerProc,
