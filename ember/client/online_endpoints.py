@@ -87,6 +87,16 @@ class OnlineEndpointOperations:
         """Per deployment: request_count, error_count, latency_ms_p50/p95/p99, status_counts."""
         return dict(self._http.json("GET", self._url(name, "/metrics")))
 
+    def get_usage(self, name: str) -> dict[str, dict[str, int]]:
+        """A language-model endpoint's requests, prompt and completion tokens per key
+        (``primary``, ``secondary``) since the endpoint router started."""
+        return dict(self._http.json("GET", self._url(name, "/usage")))
+
+    def get_usage_history(self, name: str) -> builtins.list[dict[str, int]]:
+        """Requests and tokens per minute (all keys) over the last day, oldest first:
+        ``[{"minute": <epoch seconds>, "requests", "prompt_tokens", "completion_tokens"}]``."""
+        return list(self._http.json("GET", self._url(name, "/usage/history")))
+
     def invoke(self, endpoint_name: str, request_file: str | Path | None = None, *,
                deployment_name: str | None = None, body: bytes | str | None = None,
                timeout: float = 200.0) -> str:

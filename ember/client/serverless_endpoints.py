@@ -76,6 +76,12 @@ class ServerlessEndpointOperations:
         self._http.request("DELETE", self._url(name))
         return Poller(lambda _timeout: None)
 
+    def get_usage_history(self, name: str) -> builtins.list[dict[str, int]]:
+        """Requests and tokens per minute (all keys) over the last day, oldest first:
+        ``[{"minute": <epoch seconds>, "requests", "prompt_tokens", "completion_tokens"}]``
+        (the totals per key are the endpoint's ``usage``)."""
+        return list(self._http.json("GET", self._url(name, "/usage/history")))
+
     def get_keys(self, name: str) -> EndpointKeys:
         return keys_from_json(self._http.json("POST", self._url(name, "/listKeys")))
 

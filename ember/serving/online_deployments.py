@@ -333,6 +333,10 @@ class OnlineDeploymentService:
                   name: str) -> builtins.list[dict[str, Any]]:
         return self.supervisor.instances((workspace, endpoint, name))
 
+    def serves(self, workspace: str, endpoint: str, name: str) -> str:
+        """"language_model", "flow" or "model" for a running deployment, else ""."""
+        return self.supervisor.serves((workspace, endpoint, name))
+
     def delete(self, workspace: str, endpoint: str, name: str) -> None:
         self.store.get_deployment(workspace, endpoint, name)
         ep = self.store.get_endpoint(workspace, endpoint)

@@ -137,6 +137,19 @@ class OnlineEndpointService:
         found = self.supervisor.metrics().get(f"{workspace}/{name}", {})
         return dict(found)
 
+    def usage(self, workspace: str, name: str) -> dict[str, dict[str, int]]:
+        """Requests, prompt and completion tokens per key (``primary``, ``secondary``) since
+        the router started, as metered on the language-model paths ({} before any)."""
+        self.store.get_endpoint(workspace, name)
+        found = self.supervisor.usage().get(f"{workspace}/{name}") or {}
+        return {str(key): {k: int(v) for k, v in counts.items()}
+                for key, counts in found.items() if isinstance(counts, dict)}
+
+    def usage_history(self, workspace: str, name: str) -> builtins.list[dict[str, int]]:
+        """Requests and tokens per minute (all keys) over the last day, oldest first."""
+        self.store.get_endpoint(workspace, name)
+        return history_of(self.supervisor.usage_history().get(f"{workspace}/{name}"))
+
     def prometheus(self) -> str:
         return self.supervisor.prometheus()
 
@@ -177,3 +190,11 @@ def check_split(endpoint: str, what: str, split: dict[str, int], deployments: se
         raise InvalidInputError(f"online endpoint {endpoint!r}: traffic adds up to "
                                 f"{sum(out.values())}%; it must add up to 100 (or 0)")
     return out
+
+
+def history_of(found: Any) -> list[dict[str, int]]:
+    """The router's per-minute usage of one endpoint, as ints (tolerant of its absence)."""
+    if not isinstance(found, list):
+        return []
+    fields = ("minute", "requests", "prompt_tokens", "completion_tokens")
+    return [{f: int(m.get(f) or 0) for f in fields} for m in found if isinstance(m, dict)]

@@ -38,7 +38,9 @@ Router admin surface (header ``X-Ember-Admin: <admin token>``; 403 otherwise)
     GET  /-/inflight    ``{"<host:port>": n}``: requests now in flight per instance.
     GET  /-/metrics     ``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}, "usage":
                         {"<ws>/<endpoint>": {"primary"|"secondary": {"requests",
-                        "prompt_tokens", "completion_tokens"}}}}``.
+                        "prompt_tokens", "completion_tokens"}}}, "usage_history":
+                        {"<ws>/<endpoint>": [{"minute", "requests", "prompt_tokens",
+                        "completion_tokens"}]}}`` (per minute, all keys, the last 24 h).
     GET  /-/metrics/prometheus   the same as Prometheus text exposition.
     GET  /-/health      200.
     The router writes its port to ``port_file`` like a worker; its admin token comes from

@@ -36,7 +36,7 @@ from ember.errors import (
     UnsupportedError,
 )
 from ember.serving.llm_plan import LanguageModel, LanguageModels, choose_runtime
-from ember.serving.online_endpoints import OnlineEndpointService, new_key
+from ember.serving.online_endpoints import OnlineEndpointService, history_of, new_key
 from ember.serving.supervisor import EndpointView, Key, Supervisor
 from ember.specs.references import parse_asset_reference
 from ember.specs.serverless_endpoints import AAD_REFUSED
@@ -185,6 +185,11 @@ class ServerlessEndpointService:
 
     def get_keys(self, workspace: str, name: str) -> EndpointKeys:
         return self.store.get_keys(workspace, name)
+
+    def usage_history(self, workspace: str, name: str) -> builtins.list[dict[str, int]]:
+        """Requests and tokens per minute (all keys) over the last day, oldest first."""
+        self.store.get_endpoint(workspace, name)
+        return history_of(self.supervisor.usage_history().get(f"{workspace}/{name}"))
 
     def regenerate_keys(self, workspace: str, name: str,
                         key_type: str = "primary") -> EndpointKeys:

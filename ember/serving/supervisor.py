@@ -285,6 +285,16 @@ class Supervisor:
                     for state, group in (("ready", live.active), ("starting", live.pending))
                     for i in group]
 
+    def serves(self, key: Key) -> str:
+        """What the deployment's running workers serve: "language_model", "flow" or "model";
+        "" when none runs."""
+        with self._lock:
+            live = self._live.get(key)
+        if live is None:
+            return ""
+        kind = live.plan.config.get("kind")
+        return {"llm": "language_model", "flow": "flow"}.get(str(kind), "model")
+
     def logs(self, key: Key, lines: int) -> str:
         """The newest ``lines`` lines of each current worker's log, instance by instance."""
         with self._lock:
@@ -386,6 +396,16 @@ class Supervisor:
             return {}
         usage = found.get("usage") if isinstance(found, dict) else None
         return usage if isinstance(usage, dict) else {}
+
+    def usage_history(self) -> dict[str, Any]:
+        """The router's per-minute usage: ``{"<ws>/<endpoint>": [{"minute", "requests",
+        "prompt_tokens", "completion_tokens"}]}``; {} when the router does not answer."""
+        try:
+            found = self._admin("GET", "/-/metrics").json()
+        except (httpx.HTTPError, ValueError):
+            return {}
+        history = found.get("usage_history") if isinstance(found, dict) else None
+        return history if isinstance(history, dict) else {}
 
     def prometheus(self) -> str:
         return self._admin("GET", "/-/metrics/prometheus").text

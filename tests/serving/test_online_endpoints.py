@@ -399,3 +399,35 @@ def _alive(pid: int) -> bool:
         return False
     import psutil
     return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+
+
+def test_invoke_as_the_caller_through_the_rest_api(server: WorkspaceServer,
+                                                   tmp_path: Path) -> None:
+    """``POST .../online-endpoints/<e>/score`` sends the body on with the endpoint's key (kept
+    on the server) and answers what the scoring service answered: status, body, deployment."""
+    root = scoring_project(tmp_path)
+    with MLClient(endpoint=server.url) as c:
+        serve_script(c, root, "callee", environment_variables={"TAG": "t2"})
+    base = f"{server.api()}/online-endpoints/callee"
+    r = httpx.post(f"{base}/score", headers=server.headers, json={"data": [1, 2]}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["result"] == [2.0, 4.0] and r.json()["tag"] == "t2"
+    assert r.headers["azureml-model-deployment"] == "blue"
+    r = httpx.post(f"{base}/score", params={"deployment_name": "blue"}, headers=server.headers,
+                   json={"fail": True}, timeout=30)
+    assert r.status_code == 500 and r.json()["error_code"] == "USER_ERROR"
+    assert "bad input: fail requested" in r.json()["message"]
+    r = httpx.post(f"{base}/score", params={"deployment_name": "nope"},
+                   headers=server.headers, json={"data": [1]}, timeout=30)
+    assert r.status_code == 404 and "nope" in r.text
+    r = httpx.post(f"{server.api()}/online-endpoints/missing/score", headers=server.headers,
+                   json={"data": [1]}, timeout=30)
+    assert r.status_code == 404 and "missing" in r.json()["message"]
+    shown = httpx.get(f"{base}/deployments/blue", headers=server.headers, timeout=30).json()
+    assert shown["serves"] == "model"
+    usage = httpx.get(f"{base}/usage", headers=server.headers, timeout=30).json()
+    assert usage["primary"]["prompt_tokens"] == usage["primary"]["completion_tokens"] == 0
+    # a deployment that is not a language model has no OpenAI API: the worker says so
+    r = httpx.post(f"{base}/v1/chat/completions", headers=server.headers, timeout=30,
+                   json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code >= 400

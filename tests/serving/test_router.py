@@ -560,9 +560,13 @@ def test_metrics_json_and_prometheus(router: RouterProc, client: httpx.Client,
         assert resp.status_code == 500 and resp.headers["content-type"] == "text/plain"
     score(client, "metrics", Authorization="Bearer bad")   # no deployment: not counted
     metrics = router.get("/-/metrics")
-    assert set(metrics) == {"ws/metrics", "usage"}   # "usage": per key (test_router_llm.py)
+    # "usage": per key (test_router_llm.py); "usage_history": per minute, all keys
+    assert set(metrics) == {"ws/metrics", "usage", "usage_history"}
     assert metrics["usage"] == {"ws/metrics": {"primary": {
         "requests": 8, "prompt_tokens": 0, "completion_tokens": 0}}}
+    minutes = metrics["usage_history"]["ws/metrics"]
+    assert sum(m["requests"] for m in minutes) == 8 and all(m["minute"] % 60 == 0
+                                                            for m in minutes)
     blue_m, green_m = metrics["ws/metrics"]["blue"], metrics["ws/metrics"]["green"]
     assert (blue_m["request_count"], blue_m["error_count"]) == (5, 0)
     assert (green_m["request_count"], green_m["error_count"]) == (3, 3)

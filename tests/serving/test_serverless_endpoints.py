@@ -269,6 +269,20 @@ def test_serverless_endpoint_through_the_cli_the_router_and_the_openai_client(
         "requests": 1, "prompt_tokens": answer.usage.prompt_tokens,   # type: ignore[union-attr]
         "completion_tokens": answer.usage.completion_tokens}         # type: ignore[union-attr]
     assert shown["usage"]["secondary"]["completion_tokens"] == usage["completion_tokens"]
+    with MLClient(endpoint=server.url) as sdk:
+        minutes = sdk.serverless_endpoints.get_usage_history("smol")
+    assert sum(m["completion_tokens"] for m in minutes) == sum(
+        k["completion_tokens"] for k in shown["usage"].values())
+    assert sum(m["requests"] for m in minutes) == 2
+    # as the caller, through the REST API (the key stays on the server), streamed
+    events = []
+    with httpx.stream("POST", f"{server.api()}/serverless-endpoints/smol/v1/chat/completions",
+                      headers=server.headers, json={**CHAT, "stream": True},
+                      timeout=120) as streamed:
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in streamed.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 2
     r = ember(server, "serverless-endpoint", "show", "-n", "smol", "--query",
               "provisioning_state", "-o", "tsv")
     assert r.returncode == 0 and r.stdout.strip() == "Succeeded", r.stderr
@@ -319,6 +333,17 @@ def test_an_online_deployment_of_a_catalog_language_model(server: WorkspaceServe
         answer = chat(base + "/v1", key)
         assert answer.status_code == 200, answer.text
         assert answer.headers["azureml-model-deployment"] == "blue"
+        api = f"{server.api()}/online-endpoints/lmep"
+        listed = httpx.get(f"{api}/deployments", headers=server.headers, timeout=30).json()
+        assert [d["serves"] for d in listed] == ["language_model"]
+        usage = httpx.get(f"{api}/usage", headers=server.headers, timeout=30).json()
+        assert usage["primary"] == {
+            "requests": 1, "prompt_tokens": answer.json()["usage"]["prompt_tokens"],
+            "completion_tokens": answer.json()["usage"]["completion_tokens"]}
+        minutes = c.online_endpoints.get_usage_history("lmep")
+        assert c.online_endpoints.get_usage("lmep")["primary"]["requests"] == 1
+        assert sum(m["requests"] for m in minutes) == 1
+        assert sum(m["prompt_tokens"] for m in minutes) == answer.json()["usage"]["prompt_tokens"]
         scored = httpx.post(ep.scoring_uri, headers={"Authorization": f"Bearer {key}"},
                             json={"input_data": {"input_string": ["Hello"],
                                                  "parameters": {"max_new_tokens": 3}}},

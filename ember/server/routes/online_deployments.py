@@ -26,8 +26,13 @@ async def create_or_update_deployment(endpoint: str, name: str, body: Deployment
 @router.get(D)
 async def list_deployments(endpoint: str,
                            ctx: WorkspaceContext = Depends(check_access)) -> list[DeploymentOut]:
-    found = await ctx.run(ctx.platform.online_deployments.list, ctx.name, endpoint)
-    return [DeploymentOut.of(d, public=ctx.platform.public_text) for d in found]
+    svc = ctx.platform.online_deployments
+
+    def listed() -> list[DeploymentOut]:
+        return [DeploymentOut.of(d, public=ctx.platform.public_text,
+                                 serves=svc.serves(ctx.name, endpoint, d.name))
+                for d in svc.list(ctx.name, endpoint)]
+    return await ctx.run(listed)
 
 
 @router.get(D + "/{name}")
@@ -36,7 +41,8 @@ async def get_deployment(endpoint: str, name: str,
     svc = ctx.platform.online_deployments
     d = await ctx.run(svc.get, ctx.name, endpoint, name)
     return DeploymentOut.of(d, await ctx.run(svc.instances, ctx.name, endpoint, name),
-                            public=ctx.platform.public_text)
+                            public=ctx.platform.public_text,
+                            serves=await ctx.run(svc.serves, ctx.name, endpoint, name))
 
 
 @router.delete(D + "/{name}", status_code=204)

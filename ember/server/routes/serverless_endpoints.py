@@ -1,14 +1,17 @@
 """Serverless endpoints (``/serverless-endpoints``, ARM's ``serverlessEndpoints`` verbs):
 create or update, get, list, delete, ``listKeys``, ``regenerateKeys``. Model traffic goes to
-the router's scoring URI (``<scoring_uri>/v1/...`` is OpenAI's API), never through these."""
+the router's scoring URI (``<scoring_uri>/v1/...`` is OpenAI's API); ``.../v1/...`` here sends
+a request on as the caller, with the endpoint's key kept on the server (the studio's chat)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
 
 from ember.errors import InvalidInputError
 from ember.entities.auth import SECRETS
 from ember.server.deps import WorkspaceContext, check_access, declare
+from ember.server.endpoint_proxy import forward
 from ember.server.schemas.online_endpoints import KeysOut, RegenerateIn
 from ember.server.schemas.serverless_endpoints import (
     ServerlessEndpointIn,
@@ -48,6 +51,15 @@ async def get_endpoint(name: str, ctx: WorkspaceContext = Depends(check_access)
                                                   ctx.name, name))
 
 
+@router.get(S + "/{name}/usage/history")
+async def usage_history(name: str, ctx: WorkspaceContext = Depends(check_access)
+                        ) -> list[dict[str, int]]:
+    """Requests and tokens per minute (all keys) over the last day, oldest first."""
+    found: list[dict[str, int]] = await ctx.run(
+        ctx.platform.serverless_endpoints.usage_history, ctx.name, name)
+    return found
+
+
 @router.patch(S + "/{name}")
 async def update_endpoint(name: str, body: ServerlessEndpointUpdate,
                           ctx: WorkspaceContext = Depends(check_access)
@@ -75,3 +87,14 @@ async def regenerate_keys(name: str, body: RegenerateIn,
     keys = await ctx.run(ctx.platform.serverless_endpoints.regenerate_keys, ctx.name, name,
                          body.key_type)
     return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
+
+
+@router.post(S + "/{name}/v1/{path:path}", **declare(SECRETS))
+async def invoke_openai_path(name: str, path: str, request: Request,
+                             ctx: WorkspaceContext = Depends(check_access)
+                             ) -> StreamingResponse:
+    """The model's OpenAI API (``/v1/chat/completions``...) as the caller, streamed."""
+    svc = ctx.platform.serverless_endpoints
+    ep = await ctx.run(svc.get, ctx.name, name)
+    keys = await ctx.run(svc.get_keys, ctx.name, name)
+    return await forward(request, f"{ep.openai_base_url}/{path}", keys.primary_key)

@@ -146,12 +146,15 @@ class DeploymentOut(BaseModel):
     generation: int
     creation_time: float
     instances: list[dict[str, Any]] = Field(default_factory=list)
+    # what the running workers serve: "language_model" (an OpenAI API under /v1), "flow",
+    # "model"; "" when none runs
+    serves: str = ""
 
     @classmethod
     def of(cls, d: OnlineDeployment, instances: list[dict[str, Any]] | None = None, *,
-           public: Callable[[str], str] = str) -> DeploymentOut:
+           public: Callable[[str], str] = str, serves: str = "") -> DeploymentOut:
         """``public`` summarises ``error`` for the caller (a start-up failure carries the
         worker's log tail; the whole traceback stays in the deployment's logs)."""
         data = d.to_dict()
         data["error"] = public(data["error"])
-        return cls(**data, instances=instances or [])
+        return cls(**data, instances=instances or [], serves=serves)

@@ -12,12 +12,15 @@ loop thread; percentiles are computed (one sort) only when metrics are read.
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
 from typing import Any
 
 from ember.serving.protocol import DeploymentMetrics
 
 WINDOW = 10_000
 QUANTILES = (0.5, 0.95, 0.99)
+HISTORY_MINUTES = 24 * 60   # per-minute usage kept per endpoint (all keys together)
 
 
 class DeploymentStats:
@@ -81,7 +84,8 @@ def key_name(index: int) -> str:
 class EndpointUsage:
     """Requests and tokens of one endpoint, per key (by its index in ``key_hashes``)."""
 
-    __slots__ = ("workspace", "endpoint", "requests", "prompt_tokens", "completion_tokens")
+    __slots__ = ("workspace", "endpoint", "requests", "prompt_tokens", "completion_tokens",
+                 "_minutes")
 
     def __init__(self, workspace: str, endpoint: str) -> None:
         self.workspace = workspace
@@ -89,6 +93,15 @@ class EndpointUsage:
         self.requests = [0, 0]
         self.prompt_tokens = [0, 0]
         self.completion_tokens = [0, 0]
+        # [minute (epoch // 60), requests, prompt tokens, completion tokens], oldest first
+        self._minutes: deque[list[int]] = deque(maxlen=HISTORY_MINUTES)
+
+    def _minute(self) -> list[int]:
+        now = int(time.time() // 60)
+        minutes = self._minutes
+        if not minutes or minutes[-1][0] != now:
+            minutes.append([now, 0, 0, 0])
+        return minutes[-1]
 
     def request(self, key: int) -> None:
         if key >= len(self.requests):
@@ -96,11 +109,25 @@ class EndpointUsage:
             for counts in (self.requests, self.prompt_tokens, self.completion_tokens):
                 counts.extend([0] * grow)
         self.requests[key] += 1
+        self._minute()[1] += 1
 
     def tokens(self, key: int, prompt: int, completion: int) -> None:
         """Add an answer's tokens (after :meth:`request` for the same key)."""
         self.prompt_tokens[key] += prompt
         self.completion_tokens[key] += completion
+        bucket = self._minute()
+        bucket[2] += prompt
+        bucket[3] += completion
+
+    def history(self) -> list[dict[str, int]]:
+        """Requests and tokens per minute (all keys), for the minutes that had any, oldest
+        first: [{"minute": <epoch seconds of its start>, "requests", "prompt_tokens",
+        "completion_tokens"}]."""
+        return [{"minute": m * 60, "requests": r, "prompt_tokens": p, "completion_tokens": c}
+                for m, r, p, c in self._minutes]
+
+    def requests_made(self) -> bool:
+        return any(self.requests)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         """Every key that made a request: {"primary": {"requests", "prompt_tokens", ...}}."""
@@ -145,13 +172,16 @@ class MetricsRegistry:
 
     def to_json(self) -> dict[str, Any]:
         """``{"<ws>/<endpoint>": {"<deployment>": DeploymentMetrics}, "usage": {"<ws>/<endpoint>":
-        {"primary": {"requests", "prompt_tokens", "completion_tokens"}, ...}}}``. Endpoint keys
-        always hold a "/", so "usage" cannot collide with one."""
+        {"primary": {"requests", "prompt_tokens", "completion_tokens"}, ...}},
+        "usage_history": {"<ws>/<endpoint>": [per-minute usage, see EndpointUsage.history]}}``.
+        Endpoint keys always hold a "/", so "usage" cannot collide with one."""
         out: dict[str, Any] = {}
         for (endpoint_key, deployment), stats in sorted(self._stats.items()):
             out.setdefault(endpoint_key, {})[deployment] = stats.snapshot()
         out["usage"] = {key: snap for key, usage in sorted(self._usage.items())
                         if (snap := usage.snapshot())}
+        out["usage_history"] = {key: usage.history() for key, usage in sorted(self._usage.items())
+                                if usage.requests_made()}
         return out
 
     def to_prometheus(self, inflight: dict[str, int]) -> str:
