@@ -34,11 +34,17 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link of the workspace's side bar: ``path`` below ``/ws/<workspace>``."""
+    """A link of the workspace's side bar: ``path`` below ``/ws/<workspace>``; it is the
+    current page's link under ``path`` and under each of ``also``."""
 
     label: str
     path: str
     order: int
+    also: tuple[str, ...] = ()
+
+    def current(self, workspace_prefix: str, page: str) -> bool:
+        return any(page == workspace_prefix + p or page.startswith(workspace_prefix + p + "/")
+                   for p in (self.path, *self.also))
 
 
 _NAV: list[NavItem] = []

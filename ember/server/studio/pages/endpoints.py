@@ -11,7 +11,8 @@ from ember.server.studio.render import NavItem, render
 from ember.server.studio.session import Session, page_session
 
 router = studio_router()
-NAV = [NavItem("Endpoints", "/endpoints", 50)]
+NAV = [NavItem("Endpoints", "/endpoints", 50,
+               also=("/batch-endpoints", "/serverless-endpoints"))]
 
 
 @router.get("/ws/{workspace}/endpoints")
