@@ -53,7 +53,8 @@ p.add_argument("--out")
 a = p.parse_args()
 out = Path(a.out)
 (out / "notes.txt").write_text("first line of notes\\nsecond line\\n")
-(out / "table.csv").write_text("epoch,loss\\n" + "".join(f"{i},{1 / (i + 1):.4f}\\n" for i in range(80)))
+rows = "".join(f"{i},{1 / (i + 1):.4f}\\n" for i in range(80))
+(out / "table.csv").write_text("epoch,loss\\n" + rows)
 (out / "config.json").write_text(json.dumps({"lr": 0.01, "layers": [4, 8]}))
 (out / "big.log").write_text(("line of a big log\\n") * 20000)
 (out / "plot.png").write_bytes(bytes.fromhex("%s"))
@@ -186,7 +187,8 @@ def test_pipeline_graph_marks_reuse_and_a_click_opens_the_step(
     steps = page.locator("svg.step-graph a.step-link")
     assert steps.count() == 3
     assert page.locator("svg.step-graph .step-reused").count() == 3
-    assert page.locator("svg.step-graph path.edge").count() == 3   # prep→train, prep→score, train→score
+    # prep→train, prep→score, train→score
+    assert page.locator("svg.step-graph path.edge").count() == 3
     assert page.locator("svg.gantt rect.bar").count() == 3
     assert_accessible(page)
     first = _page(studio, f"/ws/default/jobs/{data.pipeline}/graph")
@@ -202,6 +204,9 @@ def test_children_tab_lists_the_steps(studio: Watched, data: Data) -> None:
     assert page.locator("table.grid tbody tr").count() == 3
     page.get_by_role("link", name=f"{data.pipeline}-score").click()
     page.wait_for_url(f"**/ws/default/jobs/{data.pipeline}-score")
+    # a job without metrics says so on its Metrics tab
+    assert "logged no metrics" in _page(studio, f"/ws/default/jobs/{data.pipeline}/metrics"
+                                        ).inner_text("main")
 
 
 def test_sweep_trials_table_chart_and_best_trial(studio: Watched, data: Data) -> None:
@@ -241,7 +246,8 @@ def test_metrics_are_downsampled_on_the_server_keeping_the_shape(
 def test_metrics_tab_smoothing_log_scale_and_combined_chart(
         studio: Watched, data: Data) -> None:
     page = _page(studio, f"/ws/default/jobs/{data.files}/metrics")
-    page.wait_for_function("() => document.querySelectorAll('#charts .js-plotly-plot').length === 2")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#charts .js-plotly-plot').length === 2")
     assert "3,000 points" in page.inner_text("#sampling-note")
     assert_accessible(page)
     studio.screenshot("job-metrics")
@@ -298,8 +304,9 @@ def test_the_log_tail_follows_a_running_job_to_its_end(studio: Watched, data: Da
         "() => document.getElementById('log').textContent.includes('before the release')")
     assert "after the release" not in page.inner_text("#log")
     data.release.touch()
-    page.wait_for_function("() => document.getElementById('log').textContent.includes('after the release')",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => document.getElementById('log').textContent.includes('after the release')",
+        timeout=60_000)
     page.wait_for_selector('#log[data-done="true"]', timeout=60_000)
     assert "Completed" in page.inner_text("#log-state")
 
@@ -368,3 +375,16 @@ def test_file_route_max_bytes_gives_the_head_of_a_file(studio_server: ServerProc
                     headers=studio_server.headers, timeout=30)
     assert bad.status_code == 400
     assert json.loads(bad.text)["message"]
+
+
+def test_metrics_route_refuses_too_few_points_and_names_a_missing_job(
+        studio_server: ServerProc, data: Data) -> None:
+    few = httpx.get(f"{studio_server.api()}/jobs/{data.files}/metrics",
+                    params={"max_points": 3}, headers=studio_server.headers, timeout=30)
+    assert few.status_code == 400 and "max_points" in few.json()["message"]
+    missing = httpx.get(f"{studio_server.api()}/jobs/no_such_job/metrics",
+                        headers=studio_server.headers, timeout=30)
+    assert missing.status_code == 404
+    one = httpx.get(f"{studio_server.api()}/jobs/{data.files}/metrics",
+                    params={"key": "accuracy"}, headers=studio_server.headers, timeout=30)
+    assert [m["key"] for m in one.json()["metrics"]] == ["accuracy"]

@@ -19,6 +19,7 @@ from ember.server.studio.formats import duration, status_class
 BOX_W, BOX_H = 184, 58
 GAP_X, GAP_Y = 72, 26
 PAD = 16
+ARC = 36          # how far an edge that skips layers rises above the boxes
 
 
 def _clip(text: str, width: int) -> str:
@@ -71,7 +72,8 @@ def layout(steps: Sequence[Mapping[str, Any]]) -> dict[str, tuple[float, float]]
     for x, col in enumerate(columns):
         offset = (tallest - len(col)) * (BOX_H + GAP_Y) / 2
         for i, name in enumerate(col):
-            where[name] = (PAD + x * (BOX_W + GAP_X), PAD + offset + i * (BOX_H + GAP_Y))
+            where[name] = (PAD + x * (BOX_W + GAP_X),
+                           PAD + ARC + offset + i * (BOX_H + GAP_Y))
     return where
 
 
@@ -93,10 +95,16 @@ def step_graph(workspace: str, steps: Sequence[Mapping[str, Any]]) -> Markup:
             if up not in where or up == s["step"]:
                 continue
             x1, y1 = where[up]
-            ax, ay, bx, by = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
-            mid = (ax + bx) / 2
-            parts.append(f'<path class="edge" d="M{ax:.0f},{ay:.0f} C{mid:.0f},{ay:.0f} '
-                         f'{mid:.0f},{by:.0f} {bx:.0f},{by:.0f}" marker-end="url(#arrow)"/>')
+            if x2 - x1 > BOX_W + GAP_X:
+                # it skips a layer: arc over the boxes between, top edge to top edge
+                ax, ay, bx, by = x1 + BOX_W / 2, y1, x2 + BOX_W / 2, y2
+                lift = min(ay, by) - ARC
+                d = f"M{ax:.0f},{ay:.0f} C{ax:.0f},{lift:.0f} {bx:.0f},{lift:.0f} {bx:.0f},{by:.0f}"
+            else:
+                ax, ay, bx, by = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
+                mid = (ax + bx) / 2
+                d = f"M{ax:.0f},{ay:.0f} C{mid:.0f},{ay:.0f} {mid:.0f},{by:.0f} {bx:.0f},{by:.0f}"
+            parts.append(f'<path class="edge" d="{d}" marker-end="url(#arrow)"/>')
     for s in steps:
         x, y = where[s["step"]]
         name, status = str(s["step"]), str(s.get("status") or "")
