@@ -176,6 +176,7 @@ def test_a_reused_step_names_its_source_and_lineage_links_to_the_producer(
     page = _page(studio, f"/ws/default/jobs/{data.rerun}-train")
     source = page.locator(".reuse a")
     assert source.inner_text() == f"{data.pipeline}-train"
+    studio.screenshot("job-overview-reused-step")
     # the data input was produced by the prep step, itself reused: a link to the job that ran
     page.get_by_role("link", name=f"produced by {data.pipeline}-prep").click()
     page.wait_for_url(f"**/ws/default/jobs/{data.pipeline}-prep")
@@ -191,6 +192,7 @@ def test_pipeline_graph_marks_reuse_and_a_click_opens_the_step(
     assert page.locator("svg.step-graph path.edge").count() == 3
     assert page.locator("svg.gantt rect.bar").count() == 3
     assert_accessible(page)
+    studio.screenshot("job-graph-reused")
     first = _page(studio, f"/ws/default/jobs/{data.pipeline}/graph")
     assert first.locator("svg.step-graph .step-reused").count() == 0
     studio.screenshot("job-graph")

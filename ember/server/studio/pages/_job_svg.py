@@ -139,7 +139,7 @@ def gantt(workspace: str, rows: Sequence[Mapping[str, Any]], now: float) -> Mark
         return Markup('<p class="muted">No step has started yet.</p>')
     t0 = min(float(r["start"]) for r in timed)
     t1 = max(float(r.get("end") or now) for r in timed)
-    span = max(t1 - t0, 1e-3)
+    span = max(t1 - t0, 1.0)     # reused steps take no time: keep a readable axis
     label_w, bar_w, row_h = 160, 640, 28
     height = PAD * 2 + row_h * len(rows) + 20
     width = label_w + bar_w + 120
