@@ -193,6 +193,10 @@ def test_pipeline_graph_marks_reuse_and_a_click_opens_the_step(
     assert page.locator("svg.gantt rect.bar").count() == 3
     assert_accessible(page)
     studio.screenshot("job-graph-reused")
+    # a step is a link the keyboard reaches too
+    page.locator('svg.step-graph a[data-step="score"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ws/default/jobs/{data.rerun}-score")
     first = _page(studio, f"/ws/default/jobs/{data.pipeline}/graph")
     assert first.locator("svg.step-graph .step-reused").count() == 0
     studio.screenshot("job-graph")
@@ -201,7 +205,10 @@ def test_pipeline_graph_marks_reuse_and_a_click_opens_the_step(
     assert first.inner_text(".crumbs").endswith(data.pipeline)
 
 
-def test_children_tab_lists_the_steps(studio: Watched, data: Data) -> None:
+def test_children_tab_lists_the_steps_and_the_trials(studio: Watched, data: Data) -> None:
+    page = _page(studio, f"/ws/default/jobs/{data.sweep}/children")
+    assert page.locator("table.grid tbody tr").count() == 3
+    assert_accessible(page)
     page = _page(studio, f"/ws/default/jobs/{data.pipeline}/children")
     assert page.locator("table.grid tbody tr").count() == 3
     page.get_by_role("link", name=f"{data.pipeline}-score").click()
