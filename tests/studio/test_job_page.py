@@ -71,10 +71,13 @@ print("files written")
 WAITING_SCRIPT = """
 import sys, time
 from pathlib import Path
+import mlflow
+mlflow.log_metric("progress", 1.0, step=0)
 print("before the release", flush=True)
 release = Path(sys.argv[1])
 while not release.exists():
     time.sleep(0.05)
+mlflow.log_metric("progress", 2.0, step=1)
 print("after the release", flush=True)
 """
 
@@ -307,7 +310,12 @@ def test_file_viewers_and_download(studio: Watched, data: Data) -> None:
     assert Path(download.value.path()).read_bytes() == PNG
 
 
-def test_the_log_tail_follows_a_running_job_to_its_end(studio: Watched, data: Data) -> None:
+def test_the_log_tail_and_the_charts_follow_a_running_job_to_its_end(
+        studio: Watched, data: Data) -> None:
+    charts = Watched(studio.page.context.new_page(), studio.base)
+    _page(charts, f"/ws/default/jobs/{data.waiting}/metrics")
+    points = "() => document.getElementById('chart-0').data[0].y.length"
+    charts.page.wait_for_function(f"() => ({points})() === 1")
     page = _page(studio, f"/ws/default/jobs/{data.waiting}/outputs")
     page.wait_for_function(
         "() => document.getElementById('log').textContent.includes('before the release')")
@@ -318,6 +326,10 @@ def test_the_log_tail_follows_a_running_job_to_its_end(studio: Watched, data: Da
         timeout=60_000)
     page.wait_for_selector('#log[data-done="true"]', timeout=60_000)
     assert "Completed" in page.inner_text("#log-state")
+    charts.page.wait_for_selector('#charts[data-followed="done"]', timeout=60_000)
+    assert charts.page.evaluate(points) == 2
+    assert "progress: 2 points" in charts.page.inner_text("#sampling-note")
+    assert not charts.errors, charts.errors
 
 
 def test_a_reader_sees_no_cancel_and_the_api_refuses_theirs(

@@ -89,7 +89,7 @@ async def metrics(request: Request, workspace: str, name: str,
     job = await _job(api, name, "metrics")
     data = await api.get(api.ws(f"/jobs/{quote(name)}/metrics"), max_points=METRIC_POINTS)
     return _page(request, session, workspace, job, "metrics", "job/metrics.html",
-                 series=data["metrics"],
+                 series=data["metrics"], max_points=METRIC_POINTS,
                  start_ms=(job.get("start_time") or job["creation_time"]) * 1000)
 
 

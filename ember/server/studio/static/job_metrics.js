@@ -7,7 +7,7 @@
   if (!data) return;
   const form = document.getElementById("metric-controls");
   const box = document.getElementById("charts");
-  const byKey = new Map(data.series.map((s) => [s.key, s]));
+  let byKey = new Map(data.series.map((s) => [s.key, s]));
 
   function settings() {
     const combine = Array.from(form.querySelectorAll('input[name="combine"]:checked')).map((c) => c.value);
@@ -122,9 +122,39 @@
     if (combined) box.prepend(combined);
   }
 
+  // A running job's charts follow it: the same server-side downsampled call every few
+  // seconds, until the job has ended (new metric keys show after a reload).
+  const FOLLOW_MS = 3000;
+  const ENDED = ["Completed", "Failed", "Canceled"];
+
+  function note() {
+    const parts = data.series.map((s) => s.key + ": " + s.total.toLocaleString("en-US") + " points" +
+      (s.total > s.step.length ? ", " + s.step.length + " shown (lowest and highest of each stretch kept)" : ""));
+    document.getElementById("sampling-note").textContent = parts.join(" · ");
+  }
+
+  async function follow() {
+    const job = encodeURIComponent(data.job);
+    while (data.running) {
+      await new Promise((done) => setTimeout(done, FOLLOW_MS));
+      const [fresh, status] = await Promise.all([
+        Ember.api("GET", Ember.ws("/jobs/" + job + "/metrics?max_points=" + data.max_points)),
+        Ember.api("GET", Ember.ws("/jobs/" + job)),
+      ]);
+      data.series = fresh.metrics.filter((s) => byKey.has(s.key));
+      byKey = new Map(data.series.map((s) => [s.key, s]));
+      data.running = !ENDED.includes(status.status);
+      note();
+      draw();
+      box.dataset.updated = String(Number(box.dataset.updated || 0) + 1);
+    }
+    box.dataset.followed = "done";
+  }
+
   load();
   form.addEventListener("input", draw);
   form.addEventListener("change", draw);
   form.addEventListener("submit", (e) => e.preventDefault());
   draw();
+  follow().catch((err) => Ember.notice("The charts stopped updating: " + err.message, "bad"));
 })();
