@@ -129,7 +129,7 @@
 
   function note() {
     const parts = data.series.map((s) => s.key + ": " + s.total.toLocaleString("en-US") + " points" +
-      (s.total > s.step.length ? ", " + s.step.length + " shown (lowest and highest of each stretch kept)" : ""));
+      (s.total > s.step.length ? ", " + s.step.length.toLocaleString("en-US") + " shown (lowest and highest of each stretch kept)" : ""));
     document.getElementById("sampling-note").textContent = parts.join(" · ");
   }
 
