@@ -295,6 +295,7 @@ def test_file_viewers_and_download(studio: Watched, data: Data) -> None:
     page.wait_for_selector('#viewer[data-kind="csv"]')
     assert page.locator("#viewer table.csv tbody tr").count() == 50
     assert page.locator("#viewer th").first.inner_text() == "epoch"
+    studio.screenshot("job-outputs-csv")
     page.get_by_role("link", name="config.json").click()
     page.wait_for_selector('#viewer[data-kind="json"]')
     assert '"layers": [\n    4,' in page.inner_text("#viewer pre")
