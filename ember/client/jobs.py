@@ -189,6 +189,17 @@ class JobOperations:
         ``best``."""
         return self._http.json("GET", self._http.ws(f"/jobs/{name}/trials"))  # type: ignore[no-any-return]
 
+    def metrics(self, name: str, *, max_points: int = 1000,
+                keys: builtins.list[str] | None = None) -> builtins.list[dict[str, Any]]:
+        """Each metric of the job's run (or of ``keys``), downsampled on the server to at most
+        ``max_points`` points keeping its shape: ``key``, ``total``, ``step``, ``timestamp``,
+        ``value`` (lists of the same length; None for NaN)."""
+        params: dict[str, Any] = {"max_points": max_points}
+        if keys is not None:
+            params["key"] = keys
+        body = self._http.json("GET", self._http.ws(f"/jobs/{name}/metrics"), params=params)
+        return body["metrics"]  # type: ignore[no-any-return]
+
     def lineage(self, name: str) -> dict[str, Any]:
         """Each output's producing job (itself, or the job it reused) and each data input's."""
         return self._http.json("GET", self._http.ws(f"/jobs/{name}/lineage"))  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from ember.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from ember.store.tracking import TrackingStore
 from ember.tracking import validation as v
 from ember.tracking.artifacts import TrackingArtifactsMixin
+from ember.tracking.downsample import MAX_POINTS, MIN_POINTS, downsample
 from ember.entities.tracking import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -277,6 +278,22 @@ class TrackingService(LoggedModelsMixin, TrackingArtifactsMixin):
         limit = None if max_results is None else v.page_size(max_results, 0, 2**31 - 1)
         return self.store.get_metric_history(workspace, v.check_run_id(run_id), key,
                                              after=after, limit=limit)
+
+    def sampled_metric_histories(self, workspace: str, run_id: object, *, max_points: int,
+                                 keys: Sequence[str] | None = None
+                                 ) -> list[tuple[str, int, list[HistoryPoint]]]:
+        """``(key, total, points)`` for each metric of the run (or each of ``keys``), by key:
+        at most ``max_points`` points each, downsampled keeping min and max per bucket."""
+        if not MIN_POINTS <= max_points <= MAX_POINTS:
+            raise InvalidInputError(f"max_points must be between {MIN_POINTS} and {MAX_POINTS}")
+        run = self.store.get_run(workspace, v.check_run_id(run_id))
+        wanted = sorted({m.key for m in run.metrics} if keys is None else set(keys))
+        out: list[tuple[str, int, list[HistoryPoint]]] = []
+        for key in wanted:
+            points, _ = self.store.get_metric_history(workspace, run.info.run_id, key,
+                                                      after=None, limit=None)
+            out.append((key, len(points), downsample(points, max_points)))
+        return out
 
     def get_metric_history_bulk_interval(self, workspace: str, run_ids: Sequence[str], key: str,
                                          *, start_step: int | None = None,

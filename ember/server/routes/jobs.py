@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ember.engine import lineage
@@ -131,6 +132,22 @@ def read_logs(name: str, offset: int = 0, max_bytes: int = 1 << 20, wait: float 
                     headers={"X-Ember-Log-Size": str(size), "X-Ember-Job-Status": job.status})
 
 
+@router.get("/jobs/{name}/metrics")
+def job_metrics(name: str, max_points: int = 1000, key: list[str] | None = Query(None),
+                ctx: WorkspaceContext = Depends(check_access)) -> Response:
+    """Every metric of the job's run (or each ``key``), downsampled on the server to at most
+    ``max_points`` points a metric keeping each bucket's min and max, first and last points
+    kept; columns ``step``, ``timestamp`` (ms), ``value`` (null for NaN) and ``total``."""
+    job = ctx.platform.jobs.get(ctx.name, name, with_history=False)
+    series = ctx.platform.tracking.sampled_metric_histories(
+        ctx.name, job.name, max_points=max_points, keys=key)
+    body = {"job": job.name, "run_id": job.name, "max_points": max_points, "metrics": [
+        {"key": k, "total": total, "step": [p[0] for p in points],
+         "timestamp": [p[1] for p in points], "value": [p[2] for p in points]}
+        for k, total, points in series]}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
 @router.get("/jobs/{name}/files")
 def list_files(name: str, output: str = "default",
                ctx: WorkspaceContext = Depends(check_access)) -> list[FileOut]:
@@ -139,13 +156,19 @@ def list_files(name: str, output: str = "default",
 
 @router.get("/jobs/{name}/files/{path:path}", response_class=StreamingResponse,
             responses=BINARY_RESPONSE)
-def get_file(name: str, path: str, output: str = "default",
+def get_file(name: str, path: str, output: str = "default", max_bytes: int | None = None,
              ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:
+    """The file's bytes; with ``max_bytes``, only its first ``max_bytes`` (a viewer's head
+    of a huge file)."""
+    if max_bytes is not None and max_bytes <= 0:
+        raise InvalidInputError("max_bytes must be > 0")
     fh = ctx.platform.jobs.open_file(ctx.name, name, output, path)
 
     def chunks():  # type: ignore[no-untyped-def]
+        left = max_bytes if max_bytes is not None else -1
         with fh:
-            while chunk := fh.read(1 << 20):
+            while left and (chunk := fh.read(1 << 20 if left < 0 else min(left, 1 << 20))):
+                left -= len(chunk) if left > 0 else 0
                 yield chunk
 
     return StreamingResponse(chunks(), media_type="application/octet-stream")
