@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 _ADJECTIVES = ("amber", "brave", "calm", "clever", "eager", "gentle", "happy", "jolly", "keen",
@@ -18,6 +19,9 @@ def display_name() -> str:
 
 
 def job_name(display: str | None = None) -> str:
-    base = (display or display_name()).replace("-", "_")
+    """A job's name from its display name, which may hold any character (``"my run #2"``):
+    only letters, digits and ``_`` are kept, as a name must start with a letter or digit."""
+    base = re.sub(r"[^A-Za-z0-9_]+", "_", display or "").strip("_")[:200] \
+        or display_name().replace("-", "_")
     suffix = "".join(secrets.choice(_ALPHABET) for _ in range(10))
     return f"{base}_{suffix}"
