@@ -183,3 +183,11 @@ def test_select_two_jobs_and_compare(studio: Watched, jobs: None) -> None:
     compare.click()
     page.wait_for_url("**/ws/default/compare?jobs=jl-a2,jl-a1")
     expect(page.locator(".compare-charts .js-plotly-plot")).to_have_count(2)
+
+
+def test_a_filter_the_api_refuses_is_said_on_the_page(studio: Watched, jobs: None) -> None:
+    page = studio.page
+    studio.open('/ws/default/jobs?q=jl-&tag=%22odd')
+    expect(page.get_by_role("alert")).to_contain_text("tag filter")
+    expect(page.locator("#tag")).to_have_value('"odd')
+    assert names(page) == []

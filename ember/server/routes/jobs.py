@@ -68,16 +68,17 @@ def list_jobs(response: Response, parent_job_name: str | None = None, max_result
     """Newest first; archived jobs only with ``include_archived`` or ``archived_only``, except
     for the children of one job (``parent_job_name``), which are archived with it: all shown.
 
-    Filters (several values of one filter: any of them, repeated or comma-separated):
-    ``status``, ``experiment_name``, ``type``, ``submitter``, ``tag`` (``key`` has the tag,
-    ``key=value`` has that value; several: all of them), ``created_after`` /
-    ``created_before`` (epoch seconds or ISO 8601; UTC unless the time says), ``search`` (a
-    substring of the name, display name, experiment or description, any case),
-    ``top_level_only`` (no pipeline steps or sweep trials). ``order_by``: ``<key> [asc|desc]``
-    with key one of creation_time, name, display_name, status, type, experiment_name,
-    duration, submitter. Paging: ``skip`` jobs, then ``max_results``; with ``count`` the
-    header ``X-Ember-Total-Count`` says how many match in all. ``history=false`` leaves each
-    job's ``status_history`` empty (cheaper, for lists)."""
+    Filters (several values of one filter, repeated: any of them; ``status`` and ``type`` may
+    also be comma-separated): ``status``, ``experiment_name``, ``type``, ``submitter``,
+    ``tag`` (``key`` has the tag, ``key=value`` has that value; several: all of them),
+    ``created_after`` / ``created_before`` (epoch seconds or ISO 8601; UTC unless the time
+    says), ``search`` (a substring of the name, display name, experiment or description, any
+    case), ``top_level_only`` (no pipeline steps or sweep trials). ``order_by``: ``<key>
+    [asc|desc]``, key one of creation_time, name, display_name, status, type,
+    experiment_name, duration, submitter (without a direction: newest and longest first, the
+    others A to Z). Paging: ``skip`` jobs, then ``max_results``; with ``count`` the header
+    ``X-Ember-Total-Count`` says how many match in all. ``history=false`` leaves each job's
+    ``status_history`` empty (cheaper, for lists)."""
     archived = True if archived_only else None if include_archived or parent_job_name \
         else False
     key, _, direction = order_by.strip().partition(" ")
@@ -85,8 +86,8 @@ def list_jobs(response: Response, parent_job_name: str | None = None, max_result
         raise InvalidInputError(f"order_by {order_by!r}: the direction is asc or desc")
     query = JobQuery(
         parent_job_name=parent_job_name, top_level_only=top_level_only,
-        statuses=_several(status), experiment_names=_several(experiment_name),
-        types=_several(type), submitters=_several(submitter),
+        statuses=_several(status), types=_several(type),
+        experiment_names=[e for e in experiment_name if e], submitters=[u for u in submitter if u],
         tags=[_tag_filter(t) for t in tag],
         created_after=_time("created_after", created_after),
         created_before=_time("created_before", created_before),

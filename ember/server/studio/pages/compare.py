@@ -104,7 +104,8 @@ async def compare(request: Request, workspace: str, session: Session = Depends(p
 
     columns = _columns(jobs, keys, series)
     return render(request, session, "compare/compare.html", title="Compare jobs", jobs=jobs,
-                  columns=columns, keys=keys, shown=shown, sampled=sampled, max_jobs=MAX_JOBS, points=POINTS,
+                  columns=columns, keys=keys, shown=shown, sampled=sampled, max_jobs=MAX_JOBS,
+                  points=POINTS,
                   hide_equal=request.query_params.get("hide_equal") in ("1", "true", "on"),
                   x=request.query_params.get("x", ""), y=request.query_params.get("y", ""),
                   page_data={"jobs": [{k: j[k] for k in ("id", "label", "colour")}

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from ember.errors import InvalidInputError
 from ember.server.studio.api import StudioApi, quote, studio_api
 from ember.server.studio.pages import studio_router
 from ember.server.studio.render import NavItem, render
@@ -175,8 +176,13 @@ def duration(job: dict[str, Any], now: float) -> float | None:
 async def job_list(request: Request, workspace: str, session: Session = Depends(page_session),
                    api: StudioApi = Depends(studio_api)) -> Response:
     state = ListState.of(request)
-    jobs, headers = await api.get_with_headers(api.ws("/jobs"), params=state.rest_params())
-    total = int(headers.get("x-ember-total-count", len(jobs)))
+    problem = ""
+    try:
+        jobs, headers = await api.get_with_headers(api.ws("/jobs"), params=state.rest_params())
+        total = int(headers.get("x-ember-total-count", len(jobs)))
+    except InvalidInputError as exc:
+        # a filter the API refuses (a malformed date or tag): the form stays, to correct it
+        jobs, total, problem = [], 0, exc.message
     experiments = await api.get(f"/workspaces/{quote(workspace)}/api/2.0/mlflow/experiments/search",
                                 max_results=1000)
     names = sorted({e["name"] for e in experiments.get("experiments", [])} | (
@@ -187,6 +193,7 @@ async def job_list(request: Request, workspace: str, session: Session = Depends(
     rows = [{**job, "duration": duration(job, now)} for job in jobs]
     return render(request, session, "jobs/list.html", title="Jobs", jobs=rows, state=state,
                   total=total, pages=pages, first=first, columns=COLUMNS, statuses=STATUSES,
-                  types=TYPES, page_sizes=sorted({*PAGE_SIZES, state.size}), experiments=names,
+                  types=TYPES, problem=problem, experiments=names,
+                  page_sizes=sorted({*PAGE_SIZES, state.size}),
                   shown=set(state.cols) if state.cols is not None else
                   {c.key for c in COLUMNS if c.default})
