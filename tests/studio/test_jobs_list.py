@@ -159,6 +159,8 @@ def test_the_column_choice_persists_across_reloads(studio: Watched, jobs: None) 
     page.locator("#columns").get_by_label("Tags").check()
     expect(page.locator("th[data-col=type]")).to_be_hidden()
     assert "cols=" in page.url   # the URL carries the choice too
+    assert_accessible(page)
+    studio.screenshot("jobs-list-columns")
     studio.open("/ws/default/jobs?q=jl-")            # no cols: the browser's saved choice
     expect(page.locator("th[data-col=type]")).to_be_hidden()
     expect(page.locator("th[data-col=tags]")).to_be_visible()
