@@ -134,7 +134,8 @@ def ember_session(srv: c.Server) -> httpx.Client:
 
 def fill_mlflow(srv: c.Server, jobs: list[dict[str, Any]]) -> tuple[float, dict[str, str]]:
     import warnings
-    warnings.filterwarnings("ignore", module="sqlalchemy")   # MLflow's models' own warnings
+    # MLflow's models use a loader strategy SQLAlchemy deprecates: not ours to fix
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     from mlflow.store.tracking.dbmodels import models as m
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
