@@ -80,6 +80,12 @@ def test_steps_and_trials_take_their_parents_submitter(client: TestClient) -> No
                                         parent_job_name="parent"))
     r = client.get(f"{WS}/jobs/parent-step")
     assert r.json()["creation_context"]["created_by"] == "ada"
+    # a job's token (whose user is the server's owner) submits as its job's submitter
+    from ember.entities.auth import Principal
+    from ember.server.deps import WorkspaceContext
+    from ember.server.routes.jobs import _submitter
+    as_job = Principal(user="owner", kind="job", workspace="default", subject="parent")
+    assert _submitter(WorkspaceContext("default", platform, as_job)) == "ada"
     assert _names(client, top_level_only="true") == ["parent"]
     assert _names(client, submitter="ada") == ["parent-step", "parent"]
 
