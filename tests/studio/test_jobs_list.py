@@ -193,3 +193,28 @@ def test_a_filter_the_api_refuses_is_said_on_the_page(studio: Watched, jobs: Non
     expect(page.get_by_role("alert")).to_contain_text("tag filter")
     expect(page.locator("#tag")).to_have_value('"odd')
     assert names(page) == []
+
+
+def test_child_jobs_are_shown_only_when_asked(studio: Watched,
+                                              studio_server: ServerProc) -> None:
+    with httpx.Client(headers=studio_server.headers, timeout=60) as http:
+        r = http.post(f"{studio_server.api()}/jobs", json={
+            "type": "pipeline", "name": "pipe-jl", "experiment_name": "pipe-jl",
+            "jobs": {"step": {"name": "step", "kind": "command",
+                              "job": {"name": "step", "command": "echo step"}}}})
+        assert r.status_code == 201, r.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not http.get(
+                f"{studio_server.api()}/jobs", params={"parent_job_name": "pipe-jl"}).json():
+            time.sleep(0.2)   # polling a condition: the orchestrator records the step
+    page = studio.page
+    studio.open("/ws/default/jobs?q=pipe-jl")
+    assert names(page) == ["pipe-jl"]
+    page.get_by_label("Include child jobs").check()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**children=1**")
+    assert sorted(names(page)) == ["pipe-jl", "pipe-jl-step"]
+    page.locator("#columns summary").click()
+    page.locator("#columns").get_by_label("Parent job").check()
+    expect(page.locator("tr:has(a:text-is('pipe-jl-step')) td[data-col=parent]")).to_have_text(
+        "pipe-jl")
