@@ -204,6 +204,22 @@ def measure(client: httpx.Client, method: str, path: str, reps: int,
             "encoding": warm.headers.get("content-encoding", "identity")}
 
 
+def load_more(client: httpx.Client, body: dict[str, Any], n: int) -> dict[str, Any]:
+    """What the MLflow UI costs to show the last rows: it has no page links, only "Load
+    more", so it fetches every page before them (once, in order, each with the last token)."""
+    t0, total, calls, token = time.perf_counter(), 0, 0, None
+    while True:
+        r = client.post("/ajax-api/2.0/mlflow/runs/search",
+                        json={**body, **({"page_token": token} if token else {})})
+        r.raise_for_status()
+        total += r.num_bytes_downloaded
+        calls += 1
+        token = r.json().get("next_page_token")
+        if not token or calls * MLFLOW_PAGE >= n:
+            break
+    return {"calls": calls, "s": round(time.perf_counter() - t0, 3), "wire_bytes": total}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     jobs = fake_jobs(args.jobs)
     n = len(jobs)
@@ -254,6 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["mlflow"] = {label: {"body": body, **measure(
                 client, "POST", "/ajax-api/2.0/mlflow/runs/search", args.reps, body)}
                 for label, body in bodies.items()}
+            result["mlflow_load_more_to_deep"] = load_more(client, base, n)
     result["load_after"] = os.getloadavg()
     return result
 
@@ -275,6 +292,11 @@ def table(result: dict[str, Any]) -> str:
                   for m in (e50, e100))
         lines.append(f"| {label} | {cell(e50)} | {cell(e100)} | {cell(ml)} | "
                      f"{ml['median_s'] / e100['median_s']:.2f} | {'yes' if met else 'NO'} |")
+    more = result["mlflow_load_more_to_deep"]
+    lines.append("")
+    lines.append(f"MLflow UI to reach its last rows (Load more, {more['calls']} calls): "
+                 f"{more['s']:.2f} s, {more['wire_bytes'] / 1024 / 1024:.1f} MB; Ember's deep "
+                 "page is one request (page links)")
     enc = {m["encoding"] for m in result["ember"].values()}
     mlenc = {m["encoding"] for m in result["mlflow"].values()}
     lines.append("")
