@@ -20,7 +20,9 @@ def data_from_json(d: dict[str, Any]) -> DataAsset:
 
 
 def job_from_json(d: dict[str, Any]) -> Job:
-    return from_plain(Job, d)
+    job = from_plain(Job, d)
+    job.submitter = (d.get("creation_context") or {}).get("created_by")
+    return job
 
 
 def job_to_json(job: Job) -> dict[str, Any]:

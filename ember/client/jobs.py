@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from ember.artifacts.paths import safe_relpath
@@ -130,17 +130,46 @@ class JobOperations:
         return job_with_url(self._http, self._http.json("GET", self._http.ws(f"/jobs/{name}")))
 
     def list(self, *, parent_job_name: str | None = None, max_results: int = 100,
-             include_archived: bool = False, archived_only: bool = False) -> list[Job]:
+             include_archived: bool = False, archived_only: bool = False,
+             status: str | Sequence[str] | None = None,
+             experiment_name: str | Sequence[str] | None = None,
+             type: str | Sequence[str] | None = None,
+             tags: Mapping[str, str | None] | None = None,
+             submitter: str | Sequence[str] | None = None,
+             created_after: float | str | None = None,
+             created_before: float | str | None = None, search: str | None = None,
+             top_level_only: bool = False, order_by: str | None = None,
+             skip: int = 0) -> list[Job]:
         """Newest first. Archived jobs are left out unless ``include_archived`` (all jobs) or
         ``archived_only`` (az's ``--include-archived`` / ``--archived-only``; azure-ai-ml's
-        ``list_view_type``); a parent's children are all listed."""
-        params: dict[str, str | int] = {"max_results": max_results}
+        ``list_view_type``); a parent's children are all listed.
+
+        Filters (a sequence: any of its values): ``status``, ``experiment_name``, ``type``,
+        ``submitter``; ``tags`` ({key: value}, value None for "has the tag"; all of them);
+        ``created_after`` / ``created_before`` (epoch seconds or ISO 8601); ``search`` (a
+        substring of the name, display name, experiment or description); ``top_level_only``
+        (no pipeline steps or sweep trials). ``order_by``: ``"<key> [asc|desc]"``, key one of
+        creation_time, name, display_name, status, type, experiment_name, duration,
+        submitter. ``skip``: the jobs before the page."""
+        params: list[tuple[str, str | int]] = [("max_results", max_results)]
         if parent_job_name:
-            params["parent_job_name"] = parent_job_name
+            params.append(("parent_job_name", parent_job_name))
         if include_archived:
-            params["include_archived"] = "true"
+            params.append(("include_archived", "true"))
         if archived_only:
-            params["archived_only"] = "true"
+            params.append(("archived_only", "true"))
+        for key, value in (("status", status), ("experiment_name", experiment_name),
+                           ("type", type), ("submitter", submitter)):
+            params += [(key, v) for v in ([value] if isinstance(value, str) else value or [])]
+        params += [("tag", k if v is None else f"{k}={v}") for k, v in (tags or {}).items()]
+        for key, single in (("created_after", created_after), ("created_before", created_before),
+                            ("search", search), ("order_by", order_by)):
+            if single is not None:
+                params.append((key, str(single)))
+        if top_level_only:
+            params.append(("top_level_only", "true"))
+        if skip:
+            params.append(("skip", skip))
         return [job_with_url(self._http, j) for j in
                 self._http.json("GET", self._http.ws("/jobs"), params=params)]
 

@@ -84,7 +84,8 @@ class FineTuningService:
         self.hasher = hasher
         self.home = Path(home)
 
-    def create(self, workspace: str, spec: FineTuningJob) -> Job:
+    def create(self, workspace: str, spec: FineTuningJob, *,
+               submitter: str | None = None) -> Job:
         """Check the job (see the module docstring) and record it Queued; the orchestrator
         starts its training. Nothing is written when a check fails. Raises InvalidInputError
         (bad spec, data, hyperparameters, a model that cannot be fine-tuned), NotFoundError
@@ -132,7 +133,7 @@ class FineTuningService:
                     **inputs},
             outputs={REGISTERED_MODEL: JobOutput(type="uri_folder", path=output)},
             environment_variables={CONFIG_ENV: json.dumps(config, sort_keys=True)},
-            is_deterministic=False,
+            is_deterministic=False, submitter=submitter,
             definition={"finetuning": to_plain(ft), "base_model": base.id,
                         "base_model_name": base.name, "registered_model_name": target,
                         "data": {k: v.path for k, v in

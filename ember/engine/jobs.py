@@ -18,7 +18,7 @@ from ember.artifacts.store import ArtifactStore, safe_relpath
 from ember.artifacts.uris import JobOutputUri, is_azureml_uri, parse_azureml_uri
 from ember.engine import names
 from ember.entities.datastores import DEFAULT_DATASTORE
-from ember.entities.jobs import Job, JobStatus
+from ember.entities.jobs import Job, JobQuery, JobStatus
 from ember.entities import limits
 from ember.errors import (
     AlreadyExistsError,
@@ -153,6 +153,9 @@ class JobService:
         job.status = status
         job.error = error
         job.creation_time = time.time()
+        if job.submitter is None and job.parent_job_name:
+            # a pipeline's step, a sweep's trial: submitted by whoever submitted the parent
+            job.submitter = self.submitter_of(workspace, job.parent_job_name)
         if status in JobStatus.TERMINAL:
             job.start_time = job.end_time = job.creation_time
         if not job.experiment_id:   # steps and trials arrive with their parent's
@@ -299,6 +302,18 @@ class JobService:
         the jobs not archived (``GET /jobs``'s default), True for the archived ones only."""
         return self._store.list(workspace, parent_job_name=parent_job_name, archived=archived,
                                 max_results=max_results, with_history=with_history)
+
+    def search(self, workspace: str, query: JobQuery, *, count: bool = False,
+               with_history: bool = True) -> tuple[builtins.list[Job], int | None]:
+        """A page of the jobs ``query`` matches and (with ``count``) how many match in all."""
+        return self._store.search(workspace, query, count=count, with_history=with_history)
+
+    def submitter_of(self, workspace: str, name: str) -> str | None:
+        """Who submitted job ``name`` (None when it is gone or was never recorded)."""
+        try:
+            return self._store.get(workspace, name, with_history=False).submitter
+        except NotFoundError:
+            return None
 
     def get_status(self, workspace: str, name: str) -> str:
         return self._store.get_status(workspace, name)

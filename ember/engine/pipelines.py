@@ -63,7 +63,7 @@ class PipelineService:
         self.models = models   # model references as inputs (engine/_model_inputs.py)
 
     def create(self, workspace: str, pipeline: PipelineJob, *, parent: Job | None = None,
-               step_name: str | None = None) -> Job:
+               step_name: str | None = None, submitter: str | None = None) -> Job:
         """Resolve component references, check the graph and every step, then record the
         pipeline job (Queued; the orchestrator starts its steps). Nothing is written when a
         check fails. ``parent``/``step_name``: a nested pipeline step of ``parent``."""
@@ -99,7 +99,7 @@ class PipelineService:
             properties=pipeline.properties, compute=pipeline.compute or "local",
             inputs=pipeline.inputs,
             outputs={k: replace(v) for k, v in pipeline.outputs.items()},
-            definition=pipeline_to_plain(pipeline),
+            definition=pipeline_to_plain(pipeline), submitter=submitter,
         )
         if parent is not None:
             job.parent_job_name = parent.name

@@ -67,7 +67,8 @@ class SweepService:
         return rows
 
     def create(self, workspace: str, sweep: SweepJob, *, parent: Job | None = None,
-               step_name: str | None = None, record: bool = True) -> Job:
+               step_name: str | None = None, record: bool = True,
+               submitter: str | None = None) -> Job:
         """Check the trial (component, code, environment, inputs) and record the sweep job
         (Queued); the orchestrator starts its trials. Nothing is written when a check fails."""
         sweep.display_name = sweep.display_name or names.display_name()
@@ -92,7 +93,7 @@ class SweepService:
                   properties=sweep.properties, compute=sweep.compute or "local",
                   inputs=sweep.inputs,
                   outputs={k: replace(v) for k, v in sweep.outputs.items()},
-                  definition=sweep_to_dict(sweep))
+                  definition=sweep_to_dict(sweep), submitter=submitter)
         if parent is not None:
             job.parent_job_name = parent.name
             job.step_name = step_name

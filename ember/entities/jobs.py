@@ -138,7 +138,55 @@ class Job:
     reused_from: str | None = None
     # Hidden from ``GET /jobs`` unless asked for (az ml job archive / restore); still readable.
     is_archived: bool = False
+    # Who submitted it (the user of the caller's principal; a pipeline's step, a sweep's trial
+    # or a job submitted with a job's token: that job's submitter). Azure's
+    # ``creation_context.created_by``; None for jobs recorded before it was kept.
+    submitter: str | None = None
     studio_url: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def creation_context(self) -> CreationContext:
+        """azure-ai-ml's ``job.creation_context`` (``created_by``, ``created_at``)."""
+        return CreationContext(created_by=self.submitter, created_at=self.creation_time)
+
+
+@dataclass(frozen=True)
+class CreationContext:
+    """azure-ai-ml's ``job.creation_context``: who created the job, and when (epoch s)."""
+
+    created_by: str | None
+    created_at: float
+
+
+JOB_SORT_KEYS = ("creation_time", "name", "display_name", "status", "type", "experiment_name",
+                 "duration", "submitter")
+
+
+@dataclass
+class JobQuery:
+    """What ``GET /jobs`` asks of the store: filters (each None or empty: no filter; several
+    values of one: any of them; different filters: all of them), an order and a page.
+
+    ``tags``: (key, value) pairs, value None for "has the tag". ``search``: a case-insensitive
+    substring of the name, display name, experiment or description. ``order_by``: one of
+    ``JOB_SORT_KEYS`` (``duration``: end, or now for a job still going, minus start; jobs
+    not started last). Ties are broken by name, so pages never overlap."""
+
+    parent_job_name: str | None = None
+    top_level_only: bool = False
+    statuses: list[str] = field(default_factory=list)
+    experiment_names: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    tags: list[tuple[str, str | None]] = field(default_factory=list)
+    submitters: list[str] = field(default_factory=list)
+    created_after: float | None = None
+    created_before: float | None = None
+    search: str | None = None
+    archived: bool | None = False
+    order_by: str = "creation_time"
+    descending: bool = True
+    skip: int = 0
+    max_results: int = 100
 
 
 def job_from_plain(d: dict[str, Any]) -> Job:

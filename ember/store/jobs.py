@@ -6,7 +6,7 @@ import abc
 from collections.abc import Iterable
 from typing import Any
 
-from ember.entities.jobs import Job
+from ember.entities.jobs import Job, JobQuery
 
 
 class JobStore(abc.ABC):
@@ -37,6 +37,12 @@ class JobStore(abc.ABC):
     ) -> builtins.list[Job]:
         """Newest first (``with_history`` as for :meth:`get`). ``archived``: None for every
         job, False for the jobs not archived, True for the archived ones only."""
+
+    @abc.abstractmethod
+    def search(self, workspace: str, query: JobQuery, *, with_history: bool = True,
+               count: bool = False) -> tuple[builtins.list[Job], int | None]:
+        """One page of the jobs ``query`` matches, in its order, and (with ``count``) how many
+        match in all (else None)."""
 
     @abc.abstractmethod
     def child_statuses(self, workspace: str, parent_job_name: str) -> dict[str, str]:

@@ -144,3 +144,109 @@ def test_delete_changes_nothing_when_one_job_has_not_ended(store: SqlStore) -> N
     assert not store.jobs.delete("w1", ["p", "p-a", "ghost"], only_in=JobStatus.TERMINAL)
     assert not store.jobs.delete("w2", ["p"], only_in=JobStatus.TERMINAL)
     assert store.jobs.get("w1", "p").status == JobStatus.CANCELED
+
+
+def _filled(store: SqlStore) -> None:
+    """Six jobs of w1 (and one of w2) made a second apart, oldest first."""
+    rows = [("a1", "command", "Completed", "exp-a", "ada", {"team": "x", "k": "1"}, "first", None),
+            ("a2", "command", "Failed", "exp-a", "bob", {"team": "y"}, "second", None),
+            ("b1", "pipeline", "Completed", "exp-b", "ada", {}, "a Pipeline run", None),
+            ("b1-s", "command", "Completed", "exp-b", "ada", {}, "", "b1"),
+            ("b2", "sweep", "Running", "exp-b", None, {"team": "x"}, "100% tuned_x", None),
+            ("c1", "command", "Canceled", "exp-c", "bob", {"k": "2"}, "", None)]
+    for i, (name, kind, status, exp, who, tags, desc, parent) in enumerate(rows):
+        job = Job(name=name, command="true", type=kind, display_name=f"Run {name.upper()}",
+                  experiment_name=exp, submitter=who, tags=tags, description=desc,
+                  parent_job_name=parent, creation_time=1000.0 + i)
+        store.jobs.create("w1", job)
+        if status != JobStatus.QUEUED:
+            store.jobs.transition("w1", name, JobStatus.RUNNING, allowed_from=[JobStatus.QUEUED],
+                                  time=1100.0)
+        if status in JobStatus.TERMINAL:
+            store.jobs.transition("w1", name, status, allowed_from=[JobStatus.RUNNING],
+                                  time=1100.0 + 10 * (6 - i))
+    store.jobs.create("w2", Job(name="other", command="true", experiment_name="exp-a",
+                                creation_time=1003.5))
+
+
+def _names(store: SqlStore, count: bool = False, **kw: object) -> list[str]:
+    from ember.entities.jobs import JobQuery
+    jobs, total = store.jobs.search("w1", JobQuery(**kw), count=count)  # type: ignore[arg-type]
+    return [j.name for j in jobs]
+
+
+def test_search_filters_each_alone_and_together(store: SqlStore) -> None:
+    _filled(store)
+    assert _names(store) == ["c1", "b2", "b1-s", "b1", "a2", "a1"]
+    assert _names(store, statuses=["Completed", "Canceled"]) == ["c1", "b1-s", "b1", "a1"]
+    assert _names(store, experiment_names=["exp-a"]) == ["a2", "a1"]
+    assert _names(store, types=["pipeline", "sweep"]) == ["b2", "b1"]
+    assert _names(store, submitters=["bob"]) == ["c1", "a2"]
+    assert _names(store, tags=[("team", "x")]) == ["b2", "a1"]
+    assert _names(store, tags=[("k", None)]) == ["c1", "a1"]
+    assert _names(store, tags=[("team", "x"), ("k", "1")]) == ["a1"]
+    assert _names(store, tags=[("team.other", None)]) == []
+    assert _names(store, created_after=1002.0, created_before=1004.0) == ["b1-s", "b1"]
+    assert _names(store, top_level_only=True) == ["c1", "b2", "b1", "a2", "a1"]
+    assert _names(store, parent_job_name="b1") == ["b1-s"]
+    assert _names(store, statuses=["Completed"], experiment_names=["exp-b"],
+                  top_level_only=True) == ["b1"]
+    store.jobs.set_archived("w1", ["a2"], True)
+    assert _names(store, archived=True) == ["a2"]
+    assert "a2" in _names(store, archived=None) and "a2" not in _names(store)
+
+
+def test_search_looks_in_names_experiments_and_descriptions_in_any_case(
+        store: SqlStore) -> None:
+    _filled(store)
+    assert _names(store, search="RUN B") == ["b2", "b1-s", "b1"]       # display name
+    assert _names(store, search="exp-c") == ["c1"]                      # experiment
+    assert _names(store, search="pipeline") == ["b1"]                   # description
+    assert _names(store, search="a2") == ["a2"]                         # name
+    # LIKE's wildcards are plain characters here
+    assert _names(store, search="100%") == ["b2"]
+    assert _names(store, search="tuned_x") == ["b2"]
+    assert _names(store, search="d_x") == ["b2"] and _names(store, search="%") == ["b2"]
+
+
+def test_search_sorts_by_each_key_both_ways(store: SqlStore) -> None:
+    _filled(store)
+    assert _names(store, order_by="name", descending=False) == [
+        "a1", "a2", "b1", "b1-s", "b2", "c1"]
+    assert _names(store, order_by="creation_time", descending=False)[0] == "a1"
+    assert _names(store, order_by="status", descending=False) == [
+        "c1", "a1", "b1", "b1-s", "a2", "b2"]
+    assert _names(store, order_by="type", descending=True)[:2] == ["b2", "b1"]
+    assert _names(store, order_by="experiment_name", descending=True)[0] == "c1"
+    assert _names(store, order_by="display_name", descending=False)[0] == "a1"
+    assert _names(store, order_by="submitter", descending=False)[-1] == "b2"   # None last
+    # duration: a1 ran 60 s ... c1 10 s; b2 is still running (now - start: the longest)
+    assert _names(store, order_by="duration", descending=False) == [
+        "c1", "b1-s", "b1", "a2", "a1", "b2"]
+    assert _names(store, order_by="duration", descending=True)[0] == "b2"
+    from ember.errors import InvalidInputError
+    with pytest.raises(InvalidInputError, match="order_by"):
+        _names(store, order_by="spec")
+
+
+def test_search_pages_by_skip_and_counts_every_match(store: SqlStore) -> None:
+    from ember.entities.jobs import JobQuery
+    _filled(store)
+    seen: list[str] = []
+    for skip in (0, 2, 4, 6):
+        jobs, total = store.jobs.search("w1", JobQuery(skip=skip, max_results=2), count=True)
+        assert total == 6
+        seen += [j.name for j in jobs]
+    assert seen == ["c1", "b2", "b1-s", "b1", "a2", "a1"]
+    jobs, total = store.jobs.search("w1", JobQuery(statuses=["Completed"], max_results=1),
+                                    count=True, with_history=False)
+    assert total == 3 and [j.status_history for j in jobs] == [[]]
+    assert store.jobs.search("w1", JobQuery(), count=False)[1] is None
+
+
+def test_the_submitter_is_kept(store: SqlStore) -> None:
+    store.jobs.create("w1", _job("j1", submitter="ada"))
+    assert store.jobs.get("w1", "j1").submitter == "ada"
+    assert store.jobs.list("w1")[0].submitter == "ada"
+    store.jobs.create("w1", _job("j2"))
+    assert store.jobs.get("w1", "j2").submitter is None

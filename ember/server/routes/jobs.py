@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -8,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ember.engine import lineage
 from ember.entities.finetuning import FineTuningJob
+from ember.entities.jobs import JobQuery
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
@@ -32,26 +34,101 @@ def create_job(body: dict[str, Any] = Body(...),
     """A command job (``JobIn``), a pipeline job (``PipelineIn``, ``type: pipeline``), a sweep
     or a fine-tuning job (their entities' plain form, ``type: sweep`` / ``finetuning``)."""
     job = parse_job_body(body)
+    submitter = _submitter(ctx)
     if isinstance(job, PipelineJob):
-        return JobOut.of(ctx.platform.pipelines.create(ctx.name, job))
+        return JobOut.of(ctx.platform.pipelines.create(ctx.name, job, submitter=submitter))
     if isinstance(job, SweepJob):
-        return JobOut.of(ctx.platform.sweeps.create(ctx.name, job))
+        return JobOut.of(ctx.platform.sweeps.create(ctx.name, job, submitter=submitter))
     if isinstance(job, FineTuningJob):
-        return JobOut.of(ctx.platform.finetuning.create(ctx.name, job))
+        return JobOut.of(ctx.platform.finetuning.create(ctx.name, job, submitter=submitter))
+    job.submitter = submitter
     return JobOut.of(ctx.platform.jobs.create(ctx.name, job))
 
 
+def _submitter(ctx: WorkspaceContext) -> str | None:
+    """Who submits: the caller's user; with a job's token, that job's submitter (its token's
+    user is the server's owner, not the person); None with auth off."""
+    p = ctx.principal
+    if p.kind == "anonymous":
+        return None
+    if p.kind == "job" and p.subject:
+        return ctx.platform.jobs.submitter_of(ctx.name, p.subject) or p.user
+    return p.user
+
+
 @router.get("/jobs")
-def list_jobs(parent_job_name: str | None = None, max_results: int = 100,
+def list_jobs(response: Response, parent_job_name: str | None = None, max_results: int = 100,
               include_archived: bool = False, archived_only: bool = False,
+              status: list[str] = Query([]), experiment_name: list[str] = Query([]),
+              type: list[str] = Query([]), tag: list[str] = Query([]),
+              submitter: list[str] = Query([]), created_after: str | None = None,
+              created_before: str | None = None, search: str | None = None,
+              top_level_only: bool = False, order_by: str = "creation_time desc",
+              skip: int = 0, count: bool = False, history: bool = True,
               ctx: WorkspaceContext = Depends(check_access)) -> list[JobOut]:
     """Newest first; archived jobs only with ``include_archived`` or ``archived_only``, except
-    for the children of one job (``parent_job_name``), which are archived with it: all shown."""
+    for the children of one job (``parent_job_name``), which are archived with it: all shown.
+
+    Filters (several values of one filter, repeated: any of them; ``status`` and ``type`` may
+    also be comma-separated): ``status``, ``experiment_name``, ``type``, ``submitter``,
+    ``tag`` (``key`` has the tag, ``key=value`` has that value; several: all of them),
+    ``created_after`` / ``created_before`` (epoch seconds or ISO 8601; UTC unless the time
+    says), ``search`` (a substring of the name, display name, experiment or description, any
+    case), ``top_level_only`` (no pipeline steps or sweep trials). ``order_by``: ``<key>
+    [asc|desc]``, key one of creation_time, name, display_name, status, type,
+    experiment_name, duration, submitter (without a direction: newest and longest first, the
+    others A to Z). Paging: ``skip`` jobs, then ``max_results``; with ``count`` the header
+    ``X-Ember-Total-Count`` says how many match in all. ``history=false`` leaves each job's
+    ``status_history`` empty (cheaper, for lists)."""
     archived = True if archived_only else None if include_archived or parent_job_name \
         else False
-    jobs = ctx.platform.jobs.list(ctx.name, parent_job_name=parent_job_name,
-                                  archived=archived, max_results=max_results)
+    key, _, direction = order_by.strip().partition(" ")
+    if direction.strip().lower() not in ("", "asc", "desc"):
+        raise InvalidInputError(f"order_by {order_by!r}: the direction is asc or desc")
+    query = JobQuery(
+        parent_job_name=parent_job_name, top_level_only=top_level_only,
+        statuses=_several(status), types=_several(type),
+        experiment_names=[e for e in experiment_name if e], submitters=[u for u in submitter if u],
+        tags=[_tag_filter(t) for t in tag],
+        created_after=_time("created_after", created_after),
+        created_before=_time("created_before", created_before),
+        search=search or None, archived=archived, order_by=key or "creation_time",
+        descending=direction.strip().lower() != "asc" if direction.strip() else
+        key in ("", "creation_time", "duration"),
+        skip=skip, max_results=max_results)
+    jobs, total = ctx.platform.jobs.search(ctx.name, query, count=count, with_history=history)
+    if total is not None:
+        response.headers["X-Ember-Total-Count"] = str(total)
     return [JobOut.of(j) for j in jobs]
+
+
+def _several(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _tag_filter(text: str) -> tuple[str, str | None]:
+    key, sep, value = text.partition("=")
+    if not key.strip():
+        raise InvalidInputError(f"tag filter {text!r}: give key or key=value")
+    return key.strip(), value if sep else None
+
+
+def _time(name: str, text: str | None) -> float | None:
+    """Epoch seconds, or an ISO 8601 date or time (UTC unless it names its zone)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"{name} {text!r} is neither epoch seconds nor an ISO 8601 "
+                                "time (2026-12-04 or 2026-12-04T19:30:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
 
 
 @router.get("/jobs/{name}")

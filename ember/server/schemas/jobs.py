@@ -100,6 +100,14 @@ class StatusChangeOut(BaseModel):
     reason: str = ""
 
 
+class CreationContextOut(BaseModel):
+    """Azure's ``creation_context``: who submitted the job (None: not recorded, or a server
+    with auth off) and when (epoch seconds)."""
+
+    created_by: str | None = None
+    created_at: float
+
+
 class JobOut(JobIn):
     display_name: str = ""
     description: str = ""
@@ -124,6 +132,7 @@ class JobOut(JobIn):
     definition: dict[str, Any] | None = None
     command: str = ""
     is_archived: bool = False
+    creation_context: CreationContextOut | None = None
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -135,7 +144,9 @@ class JobOut(JobIn):
                    parent_job_name=job.parent_job_name, mlflow_run_id=job.name,
                    step_name=job.step_name, component=job.component,
                    reused_from=job.reused_from, reuse_key=job.reuse_key,
-                   definition=job.definition, is_archived=job.is_archived)
+                   definition=job.definition, is_archived=job.is_archived,
+                   creation_context=CreationContextOut(created_by=job.submitter,
+                                                       created_at=job.creation_time))
 
 
 class JobUpdateIn(Body):

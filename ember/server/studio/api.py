@@ -53,6 +53,14 @@ class StudioApi:
         clean = {k: v for k, v in params.items() if v is not None}
         return await self.request("GET", path, params=clean)
 
+    async def get_with_headers(self, path: str, params: Any = None) -> tuple[Any, httpx.Headers]:
+        """A GET's body and its response headers (a list's total travels in a header);
+        ``params`` may repeat a key: a list of pairs."""
+        response = await self._client.get(path, params=params)
+        if response.status_code >= 400:
+            raise error_from_body(response.status_code, _json_or_text(response))
+        return (response.json() if response.content else None), response.headers
+
     async def post(self, path: str, json: Any = None, *,
                    headers: dict[str, str] | None = None) -> Any:
         response = await self._client.post(path, json=json, headers=headers)

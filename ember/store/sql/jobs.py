@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import builtins
+import time
 
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -10,15 +11,16 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ember.entities.environments import Environment
-from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus, StatusChange
+from ember.entities.jobs import Job, JobInput, JobOutput, JobQuery, JobStatus, StatusChange
 from ember.errors import NotFoundError
 from ember.store.jobs import JobStore
 from ember.store.sql import tables as t
 from ember.store.sql.base import SqlRepo, raise_duplicate
+from ember.store.sql.job_query import count_query, page_query
 
 _COLUMNS = ("name", "type", "status", "display_name", "experiment_name", "parent_job_name",
             "runner", "error", "creation_time", "start_time", "end_time", "reuse_key",
-            "is_archived")
+            "is_archived", "submitter")
 # What the user edits (PATCH /jobs/<name>) inside ``spec``: the engine's rewrites keep them.
 _USER_SPEC_FIELDS = ("description", "tags")
 
@@ -42,7 +44,8 @@ def job_from_row(row: Any, history: list[StatusChange]) -> Job:
         experiment_name=row.experiment_name, parent_job_name=row.parent_job_name,
         runner=dict(row.runner or {}), error=row.error, creation_time=row.creation_time,
         start_time=row.start_time, end_time=row.end_time, reuse_key=row.reuse_key,
-        is_archived=bool(row.is_archived), status_history=history, **spec,
+        is_archived=bool(row.is_archived), submitter=row.submitter, status_history=history,
+        **spec,
     )
 
 
@@ -56,7 +59,8 @@ class SqlJobStore(SqlRepo, JobStore):
                     parent_job_name=job.parent_job_name, spec=job_to_spec(job),
                     runner=job.runner, error=job.error, creation_time=job.creation_time,
                     start_time=job.start_time, end_time=job.end_time,
-                    reuse_key=job.reuse_key, is_archived=job.is_archived))
+                    reuse_key=job.reuse_key, is_archived=job.is_archived,
+                    submitter=job.submitter))
                 conn.execute(insert(t.job_status_changes).values(
                     job_name=job.name, status=job.status, time=job.creation_time, reason=""))
         except IntegrityError as exc:
@@ -122,6 +126,14 @@ class SqlJobStore(SqlRepo, JobStore):
             rows = conn.execute(q).all()
             hist = self._history(conn, [r.name for r in rows]) if with_history else {}
         return [job_from_row(r, hist.get(r.name, [])) for r in rows]
+
+    def search(self, workspace: str, query: JobQuery, *, with_history: bool = True,
+               count: bool = False) -> tuple[builtins.list[Job], int | None]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(page_query(workspace, query, time.time())).all()
+            hist = self._history(conn, [r.name for r in rows]) if with_history else {}
+            total = conn.execute(count_query(workspace, query)).scalar_one() if count else None
+        return [job_from_row(r, hist.get(r.name, [])) for r in rows], total
 
     def list_in_status(self, statuses: Iterable[str], *, with_history: bool = True
                        ) -> builtins.list[tuple[str, Job]]:

@@ -210,6 +210,8 @@ jobs = Table(
     # A server default (not a Python one), as the migration adds it: rows written without it
     # (by code older than the column) read as not archived.
     Column("is_archived", Boolean, nullable=False, server_default=false()),
+    # who submitted the job (the job list filters on it); None on jobs older than the column
+    Column("submitter", String(255), nullable=True),
     Index("ix_jobs_workspace_created", "workspace", "creation_time"),
     Index("ix_jobs_status", "status"),
     Index("ix_jobs_reuse", "workspace", "reuse_key"),
