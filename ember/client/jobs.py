@@ -32,10 +32,11 @@ STREAM_WAIT_SECONDS = 5.0
 
 
 def job_with_url(http: Http, body: dict[str, Any]) -> Job:
-    """The job of a response body, its ``studio_url`` set: the job's REST URL on the server
-    until Ember has a studio (see :class:`~ember.entities.jobs.Job`)."""
+    """The job of a response body, its ``studio_url`` set: the job's page in the studio
+    (see :class:`~ember.entities.jobs.Job`)."""
     job = job_from_json(body)
-    job.studio_url = http.base_url + http.ws(f"/jobs/{urllib.parse.quote(job.name, safe='')}")
+    job.studio_url = (f"{http.base_url}/ws/{urllib.parse.quote(http.workspace, safe='')}"
+                      f"/jobs/{urllib.parse.quote(job.name, safe='')}")
     return job
 
 

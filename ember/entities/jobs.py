@@ -93,10 +93,9 @@ class StatusChange:
 class Job:
     """A job: a command job, or the record of a pipeline or sweep (``type``).
 
-    ``studio_url`` is azure-ai-ml's link to the job in the studio. Ember has no studio yet, so
-    the SDK sets it, on every job it returns, to the job's REST URL on the server
-    (``<server>/api/v1/workspaces/<workspace>/jobs/<name>``, which answers with the job as
-    JSON); it is None on a job not submitted. It will point to the studio once there is one.
+    ``studio_url`` is azure-ai-ml's link to the job in the studio: the SDK sets it, on every job
+    it returns, to the job's page in Ember's studio (``<server>/ws/<workspace>/jobs/<name>``);
+    it is None on a job not submitted.
     """
 
     name: str

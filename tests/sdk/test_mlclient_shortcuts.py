@@ -137,14 +137,16 @@ def test_jobs_carry_their_url_on_the_server(app_client: MLClient,
     assert command(command="echo").studio_url is None   # not submitted yet
     with app_client as c:
         job = c.jobs.create_or_update(command(command="echo hi"))
-        url = f"{APP_URL}/api/v1/workspaces/default/jobs/{job.name}"
+        url = f"{APP_URL}/ws/default/jobs/{job.name}"
         assert job.studio_url == url
         assert c.jobs.get(job.name).studio_url == url
         assert [j.studio_url for j in c.jobs.list()] == [url]
         assert c.jobs.begin_cancel(job.name).studio_url == url
-        # The URL answers with the job.
+        # The URL is the job's page in the studio (with a token, as with a session).
         with httpx.Client(transport=app_transport) as http:
-            assert http.get(url).json()["name"] == job.name
+            page = http.get(url)
+            assert page.status_code == 200 and job.name in page.text
+            assert page.headers["content-type"].startswith("text/html")
 
 
 def test_compute_lists_the_one_local_compute(app_client: MLClient) -> None:

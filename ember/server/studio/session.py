@@ -57,6 +57,10 @@ async def page_session(request: Request) -> Session:
         request.state.studio_session = session
         return session
     found = session_of(request)
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        # a token in the header (a script, curl): the page as that token's caller
+        found = ("", header[7:].strip())
     next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if found is None:
         raise SignInRequired(next_url)
