@@ -156,8 +156,8 @@ def test_a_model_is_registered_from_a_jobs_output_with_the_keyboard(
     page = studio.page
     studio.open("/ws/default/models")
     page.get_by_role("link", name="Register from a job").click()
-    page.wait_for_url("**/models/register")
-    studio.open(f"/ws/default/models/register?job={hello_job}")
+    page.wait_for_url("**/register-model")
+    studio.open(f"/ws/default/register-model?job={hello_job}")
     expect(page.get_by_label("Job name")).to_have_value(hello_job)
     assert_accessible(page)
     studio.screenshot("models-register")
@@ -175,12 +175,12 @@ def test_a_model_is_registered_from_a_jobs_output_with_the_keyboard(
     page.wait_for_url("**/models/hello-model/1?file=model.json*")
     expect(page.get_by_label("Contents of model.json")).to_contain_text('"w1": ')
     # a wrong output name: the form again, with the API's reason and the values kept
-    studio.open(f"/ws/default/models/register?job={hello_job}")
+    studio.open(f"/ws/default/register-model?job={hello_job}")
     page.get_by_label("Output name").fill("nothing")
     page.get_by_label("Model name").fill("hello-model")
     # the browser logs the refused form post as a console error: that one is expected
     with page.expect_console_message(lambda m: m.type == "error"), \
-            page.expect_response(lambda r: r.url.endswith("/models/register")) as answer:
+            page.expect_response(lambda r: r.url.endswith("/register-model")) as answer:
         page.get_by_role("button", name="Register").click()
     studio.errors.clear()
     assert answer.value.status in (400, 404)
@@ -216,7 +216,7 @@ def test_a_reader_sees_no_archive_or_register_and_the_api_refuses(
                       return 200; } catch (e) { return e.status; } }""")
         assert status == 403
         watched.errors.clear()
-        watched.open("/ws/default/models/register")
+        watched.open("/ws/default/register-model")
         expect(page.locator("form#register-form")).to_have_count(0)
         expect(page.locator("main")).to_contain_text("You may not register models")
     finally:

@@ -1,7 +1,7 @@
 """The model pages: the list (``/ws/<ws>/models``, filtered by name and tag, archived models
 on request), a model's versions (``/models/<name>``), a version (``/models/<name>/<version>``:
 its lineage, files, MLmodel signature; ``?file=<path>`` shows one file), and the form that
-registers a model from a job's output (``/models/register?job=<job>``)."""
+registers a model from a job's output (``/register-model?job=<job>``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ember.server.studio.render import NavItem, render
 from ember.server.studio.session import Session, may, page_session
 
 router = studio_router()
-NAV = [NavItem("Models", "/models", 30)]
+NAV = [NavItem("Models", "/models", 30, also=("/register-model",))]
 REGISTER_FIELDS = ("job", "output", "path", "name", "type", "description")
 
 
@@ -46,7 +46,7 @@ async def model_list(request: Request, workspace: str, q: str = "", tag: str = "
                   can_write=may(request, session, workspace, WRITE))
 
 
-@router.get("/ws/{workspace}/models/register")
+@router.get("/ws/{workspace}/register-model")
 async def register_page(request: Request, workspace: str, job: str = "",
                         session: Session = Depends(page_session),
                         api: StudioApi = Depends(studio_api)) -> Response:
@@ -76,7 +76,7 @@ def job_output_uri(job: str, output: str, path: str) -> str:
     return f"{uri}/paths/{path.strip('/')}" if path.strip("/") else uri
 
 
-@router.post("/ws/{workspace}/models/register")
+@router.post("/ws/{workspace}/register-model")
 async def register(request: Request, workspace: str, session: Session = Depends(page_session),
                    api: StudioApi = Depends(studio_api)) -> Response:
     form = await read_form(request)
