@@ -4,7 +4,6 @@ the CLI's own loaders accept and whose submission the REST API takes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
