@@ -68,6 +68,19 @@ def test_the_flow_list_and_graph_show_nodes_edges_and_conditions(
     studio.screenshot("flows-graph")
 
 
+def test_a_flow_folder_is_uploaded_from_the_list(studio: Watched, ml: MLClient) -> None:
+    page = studio.page
+    studio.open("/ws/default/flows")
+    page.fill("#upload-flow-name", "uploaded")
+    page.set_input_files("#upload-flow-folder", str(IFELSE))
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_url("**/ws/default/flows/uploaded")
+    expect(page.locator('svg.flow-graph a.box[data-node="merge"]')).to_be_visible()
+    assert set(ml.workspace_flows.get("uploaded")["files"]) == {
+        "flow.dag.yaml", "branch.py", "classify.py", "merge.py"}
+    ml.workspace_flows.delete("uploaded")
+
+
 def test_a_node_edited_with_the_keyboard_is_saved_and_a_test_run_shows_each_node(
         studio: Watched, ml: MLClient) -> None:
     page = studio.page
@@ -151,6 +164,8 @@ def test_batch_runs_show_per_line_results_and_variants_side_by_side(
     header = page.locator("#lines-table thead")
     expect(header).to_contain_text(upper)
     expect(header).to_contain_text(plain.name)
+    # the evaluation's metric beside the run it evaluated
+    expect(page.locator("#metrics-table tbody")).to_contain_text("judge.accuracy")
     row = page.locator('#lines-table tr[data-line="1"]')
     expect(row).to_contain_text("BOB")
     expect(row).to_contain_text("bob")

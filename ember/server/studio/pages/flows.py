@@ -86,11 +86,21 @@ async def flow_runs(request: Request, workspace: str, flow: str,
         details = await _run_file(api, name, "details.jsonl") or ""
         metrics = await _run_file(api, name, "metrics.json")
         lines = [json.loads(x) for x in details.splitlines() if x.strip()]
+        metric_values = json.loads(metrics) if metrics else {}
+        # the metrics of the runs that evaluated this one, beside its own
+        for ev in flow_jobs:
+            if ev["properties"].get("ember.flow_base_run") != name or ev["status"] != "Completed":
+                continue
+            found_metrics = await _run_file(api, ev["name"], "metrics.json")
+            evaluator = ev["properties"].get(WORKSPACE_FLOW) or ev.get("experiment_name") or ""
+            for key, value in (json.loads(found_metrics) if found_metrics else {}).items():
+                metric_values[f"{evaluator}.{key}"] = value
         compared.append({"name": name, "status": job["status"],
+                         "display_name": job.get("display_name") or name,
                          "variant": (job.get("properties") or {}).get("ember.flow_variant"),
                          "base": (job.get("properties") or {}).get("ember.flow_base_run"),
                          "lines": {d["line_number"]: d for d in lines[:MAX_LINES_SHOWN]},
-                         "metrics": json.loads(metrics) if metrics else {}})
+                         "metrics": metric_values})
     numbers = sorted({n for c in compared for n in c["lines"]})
     line_inputs = {n: next(c["lines"][n].get("inputs") for c in compared if n in c["lines"])
                    for n in numbers}

@@ -58,6 +58,23 @@
     });
   });
 
+  const upload = document.getElementById("upload-flow");
+  if (upload) upload.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = document.getElementById("upload-flow-name").value.trim();
+    busy(upload.querySelector("button"), async () => {
+      const files = {};
+      for (const file of document.getElementById("upload-flow-folder").files) {
+        // the folder's own name comes first in a folder upload's paths
+        const path = (file.webkitRelativePath || file.name).split("/").slice(1).join("/") || file.name;
+        if (path.split("/").some((part) => part.startsWith(".") || part === "__pycache__")) continue;
+        files[path] = await file.text();
+      }
+      await Ember.api("POST", Ember.ws("/flows"), { name, files });
+      location.href = location.pathname + "/" + encodeURIComponent(name);
+    });
+  });
+
   // --- the node editor -------------------------------------------------------------------
   const editor = document.getElementById("node-editor");
   if (editor) {
