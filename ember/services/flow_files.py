@@ -10,8 +10,10 @@ relative POSIX path inside the flow's folder, nothing else.
 from __future__ import annotations
 
 import abc
+import os
 import posixpath
 import re
+import threading
 from pathlib import Path
 
 from ember.artifacts.store import ArtifactStore
@@ -97,7 +99,8 @@ class ArtifactFlowFiles(FlowFileStore):
         return f"{self._root(workspace, name)}/{flow_path(path)}"
 
     def list_flows(self, workspace: str) -> list[str]:
-        return sorted(f.path for f in self.artifacts.list(self._root(workspace)) if f.is_dir)
+        return sorted(f.path for f in self.artifacts.list(self._root(workspace))
+                      if f.is_dir and not f.path.startswith("."))
 
     def exists(self, workspace: str, name: str) -> bool:
         return self.artifacts.isdir(self._root(workspace, name))
@@ -127,7 +130,19 @@ class ArtifactFlowFiles(FlowFileStore):
         full = self._file(workspace, name, path)
         if self.artifacts.isdir(full):
             raise InvalidInputError(f"{path!r} is a folder of flow {name!r}, not a file")
-        self.artifacts.write_bytes(full, data)
+        local = self.artifacts.local_path(full)
+        if local is None:   # an object store: a put replaces the object whole
+            self.artifacts.write_bytes(full, data)
+            return
+        # a reader (a run being submitted, a page) never sees half a file
+        # (written beside the flows, not inside one: a listing of the flow never shows it)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.artifacts.local_path(f"{self._root(workspace)}/.writing")
+        assert staging is not None
+        staging.mkdir(parents=True, exist_ok=True)
+        partial = staging / f"{os.getpid()}-{threading.get_ident()}-{local.name}"
+        partial.write_bytes(data)
+        os.replace(partial, local)
 
     def delete_file(self, workspace: str, name: str, path: str) -> None:
         full = self._file(workspace, name, path)

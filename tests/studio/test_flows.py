@@ -103,13 +103,16 @@ def test_a_node_edited_with_the_keyboard_is_saved_and_a_test_run_shows_each_node
     # an input changed in the editor lands in flow.dag.yaml
     page.fill('.node-input[data-key="odd"]', "${on_odd.output}")
     page.fill('.node-input[data-key="even"]', "${on_even.output}")
-    page.click("#save-node")
-    expect(page.locator("#notice")).to_contain_text("saved")
+    with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        page.click("#save-node")
+    assert patched.value.status == 200
+    assert "odd: ${on_odd.output}" in ml.workspace_flows.read_file("branchy", "flow.dag.yaml")
     # a test run: each node's output and the trace
     page.fill('.test-input[data-key="number"]', "3")
     page.click("#run-test")
     table = page.locator("#node-outputs")
-    expect(table).to_be_visible(timeout=60_000)
+    page.locator("#node-outputs, #form-error:not(:empty)").first.wait_for(timeout=60_000)
+    assert page.inner_text("#form-error") == ""
     expect(table.locator('tr[data-node="classify"]')).to_contain_text('{"is_even":false}')
     expect(table.locator('tr[data-node="on_even"]')).to_contain_text("Bypassed")
     expect(table.locator('tr[data-node="merge"]')).to_contain_text("3 is odd (edited)")
