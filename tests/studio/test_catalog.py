@@ -4,6 +4,7 @@ the CLI's own loaders accept and whose submission the REST API takes."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,37 @@ def test_the_deploy_form_shows_the_cli_yaml_and_creates_the_endpoint(
         api.delete("/serverless-endpoints/smol-studio").raise_for_status()
 
 
+def test_the_online_kind_creates_the_endpoint_and_its_llama_cpp_deployment(
+        studio: Watched, studio_server: ServerProc) -> None:
+    page = studio.page
+    studio.open(f"/ws/default/catalog/{MODEL}/deploy?kind=online")
+    page.fill("#endpoint-name", "smol-online")
+    page.select_option("#runtime", "llama.cpp")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#notice")).to_contain_text("smol-online")
+    with _api(studio_server) as api:
+        made = api.get("/online-endpoints/smol-online/deployments/default").json()
+        assert (made["model"], made["runtime"], made["environment_variables"]) == (
+            f"azureml://registries/azureml/models/{MODEL}/versions/1", "llama.cpp",
+            {"EMBER_LLM_THREADS": "1"})
+        # SmolLM2 on llama.cpp, one thread: it starts in seconds; the traffic follows
+        deadline = time.monotonic() + 120
+        while made["provisioning_state"] not in ("Succeeded", "Failed") and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+            made = api.get("/online-endpoints/smol-online/deployments/default").json()
+        assert made["provisioning_state"] == "Succeeded", made["error"]
+        assert api.get("/online-endpoints/smol-online").json()["traffic"] == {"default": 100}
+        api.delete("/online-endpoints/smol-online").raise_for_status()
+
+
 def test_the_finetune_form_yaml_is_what_the_cli_loads_and_the_api_takes(
         studio: Watched, studio_server: ServerProc, chat_data: str, tmp_path: Path) -> None:
     from ember.specs.finetuning import load_finetuning_spec
     page = studio.page
     studio.open(f"/ws/default/catalog/{MODEL}/finetune")
+    page.get_by_role("button", name="Submit fine-tuning job").click()
+    expect(page.locator("#form-error")).to_have_text("Choose the training data.")
     # keyboard only: choose the training data and change the epochs
     page.focus("#training-data")
     page.keyboard.press("ArrowDown")

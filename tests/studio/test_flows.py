@@ -78,7 +78,10 @@ def test_a_flow_folder_is_uploaded_from_the_list(studio: Watched, ml: MLClient) 
     expect(page.locator('svg.flow-graph a.box[data-node="merge"]')).to_be_visible()
     assert set(ml.workspace_flows.get("uploaded")["files"]) == {
         "flow.dag.yaml", "branch.py", "classify.py", "merge.py"}
-    ml.workspace_flows.delete("uploaded")
+    page.get_by_text("Delete this flow").click()
+    page.get_by_role("button", name="Delete flow uploaded").click()
+    page.wait_for_url("**/ws/default/flows")
+    assert "uploaded" not in ml.workspace_flows.list()
 
 
 def test_a_node_edited_with_the_keyboard_is_saved_and_a_test_run_shows_each_node(

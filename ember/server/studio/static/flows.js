@@ -10,7 +10,19 @@
   const TERMINAL = ["Completed", "Failed", "Canceled"];
 
   function fail(error) {
-    if (errorBox) errorBox.textContent = error.message || String(error);
+    const text = error.message || String(error);
+    if (errorBox) errorBox.textContent = text; else Ember.notice(text, "bad");
+  }
+
+  // Ember.api reads every answer's body as JSON by its content type; a 204 has none.
+  async function remove(path) {
+    const response = await fetch(path, { method: "DELETE", credentials: "same-origin",
+                                          headers: { "X-CSRF-Token": Ember.csrf() } });
+    if (!response.ok) {
+      let message = response.status + " " + response.statusText;
+      try { message = (await response.json()).message || message; } catch (e) { /* not JSON */ }
+      throw new Error(message);
+    }
   }
 
   function clearError() { if (errorBox) errorBox.textContent = ""; }
@@ -101,6 +113,12 @@
       location.href = location.pathname;
     }));
   }
+
+  const deleteFlow = document.getElementById("delete-flow");
+  if (deleteFlow) deleteFlow.addEventListener("click", () => busy(deleteFlow, async () => {
+    await remove(flowPath());
+    location.href = location.pathname.replace(/\/[^/]*$/, "");
+  }));
 
   const addNode = document.getElementById("add-node");
   if (addNode) addNode.addEventListener("submit", (event) => {
