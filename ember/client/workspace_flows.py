@@ -74,10 +74,13 @@ class WorkspaceFlowOperations:
         return self._http.json("POST", self._url(name, "/nodes"), json=body)  # type: ignore[no-any-return]
 
     def update_node(self, name: str, node: str, *, inputs: dict[str, Any] | None = None,
-                    activate: dict[str, Any] | None = None) -> dict[str, Any]:
+                    activate: dict[str, Any] | None = None,
+                    variant: str | None = None) -> dict[str, Any]:
+        """Replace the node's inputs and/or activate condition (``{}`` removes it); with
+        ``variant``, that variant's inputs."""
         return self._http.json(  # type: ignore[no-any-return]
             "PATCH", self._url(name, f"/nodes/{quote(node, safe='')}"),
-            json={"inputs": inputs, "activate": activate})
+            json={"inputs": inputs, "activate": activate, "variant": variant})
 
     def remove_node(self, name: str, node: str) -> dict[str, Any]:
         return self._http.json(  # type: ignore[no-any-return]

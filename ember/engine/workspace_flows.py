@@ -73,6 +73,8 @@ class FlowNodeView:
     use_variants: bool
     variants: list[str] = field(default_factory=list)
     default_variant: str | None = None
+    # variant id -> {"inputs", "source"}: each variant's own body
+    variant_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,11 +227,14 @@ class WorkspaceFlowService:
 
     def update_node(self, workspace: str, name: str, node: str,
                     inputs: dict[str, Any] | None = None,
-                    activate: dict[str, Any] | None = None) -> FlowView:
+                    activate: dict[str, Any] | None = None,
+                    variant: str | None = None) -> FlowView:
         """Replace the node's ``inputs`` (values in the given order; existing keys keep their
-        place and comments) and/or its ``activate`` (``{}`` removes it)."""
+        place and comments) and/or its ``activate`` (``{}`` removes it); with ``variant``, the
+        inputs of that variant of the node (``node_variants``)."""
         doc = self._dag(workspace, name)
-        body = _node_body(doc, name, node)
+        body = _variant_body(doc, name, node, variant) if variant else \
+            _node_body(doc, name, node)
         if inputs is not None:
             current = body.get("inputs")
             if not isinstance(current, CommentedMap):
@@ -418,6 +423,14 @@ def _node_body(doc: CommentedMap, flow: str, node: str) -> CommentedMap:
     raise NotFoundError(f"flow {flow!r} has no node {node!r}")
 
 
+def _variant_body(doc: CommentedMap, flow: str, node: str, variant: str) -> CommentedMap:
+    variants = ((doc.get("node_variants") or {}).get(node) or {}).get("variants") or {}
+    body = (variants.get(variant) or {}).get("node")
+    if not isinstance(body, CommentedMap):
+        raise NotFoundError(f"node {node!r} of flow {flow!r} has no variant {variant!r}")
+    return body
+
+
 def _view(name: str, sizes: dict[str, int], dag: str, flow: Flow) -> FlowView:
     variants = flow.node_variants
     nodes = []
@@ -430,7 +443,9 @@ def _view(name: str, sizes: dict[str, int], dag: str, flow: Flow) -> FlowView:
             if n.activate else None,
             aggregation=n.aggregation, use_variants=nv is not None,
             variants=sorted(nv.variants) if nv else [],
-            default_variant=nv.default_variant_id if nv else None))
+            default_variant=nv.default_variant_id if nv else None,
+            variant_bodies={vid: {"inputs": _plain(body.inputs), "source": body.source.path}
+                            for vid, body in nv.variants.items()} if nv else {}))
     edges: list[dict[str, str]] = []
     for n in flow.nodes:
         for key, ref in _graph.input_references(n).items():

@@ -95,6 +95,21 @@ def test_nodes_are_added_changed_and_removed_keeping_comments(client: TestClient
     assert client.get(f"{WS}/flows/tpl/files/flow.dag.yaml").text == before
 
 
+def test_a_variant_of_a_node_is_changed_on_its_own(client: TestClient) -> None:
+    folder = IFELSE.parent / "variants"
+    assert client.post(f"{WS}/flows", json={"name": "styles", "files": read_folder(folder)}
+                       ).status_code == 201
+    r = client.patch(f"{WS}/flows/styles/nodes/format", json={
+        "variant": "variant_1", "inputs": {"text": "${inputs.text}", "style": "title"}})
+    assert r.status_code == 200, r.text
+    node = r.json()["nodes"][0]
+    assert node["variants"] == ["variant_0", "variant_1", "variant_2"]
+    assert node["variant_bodies"]["variant_1"]["inputs"]["style"] == "title"
+    assert node["variant_bodies"]["variant_0"]["inputs"]["style"] == "plain"
+    assert client.patch(f"{WS}/flows/styles/nodes/format", json={
+        "variant": "nope", "inputs": {}}).status_code == 404
+
+
 def test_a_run_is_a_flow_run_job_of_the_stored_flow(client: TestClient) -> None:
     _create(client)
     r = client.post(f"{WS}/flows/branchy/runs", json={"lines": [{"number": 2}]})

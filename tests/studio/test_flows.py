@@ -125,6 +125,25 @@ def test_a_node_edited_with_the_keyboard_is_saved_and_a_test_run_shows_each_node
     studio.screenshot("flows-node-editor")
 
 
+def test_a_variant_is_edited_on_its_own(studio: Watched, ml: MLClient) -> None:
+    page = studio.page
+    studio.open("/ws/default/flows/styles?node=format")
+    nav = page.get_by_role("navigation", name="Variants of format")
+    expect(nav.get_by_role("link", name="variant_0 (default)")).to_have_attribute(
+        "aria-current", "true")
+    nav.get_by_role("link", name="variant_2").click()
+    page.wait_for_url("**/flows/styles?node=format&variant=variant_2")
+    expect(page.locator('.node-input[data-key="repeat"]')).to_have_value("2")
+    page.fill('.node-input[data-key="repeat"]', "3")
+    with page.expect_response(lambda r: r.request.method == "PATCH") as patched:
+        page.click("#save-node")
+    assert patched.value.status == 200
+    bodies = ml.workspace_flows.get("styles")["nodes"][0]["variant_bodies"]
+    assert bodies["variant_2"]["inputs"]["repeat"] == 3
+    assert "repeat" not in bodies["variant_0"]["inputs"]
+    assert_accessible(page)
+
+
 def test_a_node_is_added_then_removed(studio: Watched, ml: MLClient) -> None:
     page = studio.page
     studio.open("/ws/default/flows/branchy")

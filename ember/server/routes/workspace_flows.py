@@ -81,7 +81,7 @@ async def add_node(name: str, body: NodeIn,
 async def update_node(name: str, node: str, body: NodeUpdate,
                       ctx: WorkspaceContext = Depends(check_access)) -> FlowOut:
     return FlowOut.of(await ctx.run(ctx.platform.workspace_flows.update_node, ctx.name, name,
-                                    node, body.inputs, body.activate))
+                                    node, body.inputs, body.activate, body.variant))
 
 
 @router.delete(F + "/{name}/nodes/{node}")

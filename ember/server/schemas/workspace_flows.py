@@ -35,6 +35,7 @@ class NodeIn(Body):
 class NodeUpdate(Body):
     inputs: dict[str, Any] | None = None
     activate: dict[str, Any] | None = None   # {"when", "is"}; {} removes it
+    variant: str | None = None               # change this variant's body (node_variants)
 
 
 class FlowRunIn(Body):

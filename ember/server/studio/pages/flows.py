@@ -46,21 +46,34 @@ async def flow_list(request: Request, workspace: str, session: Session = Depends
 
 @router.get("/ws/{workspace}/flows/{flow}")
 async def flow_page(request: Request, workspace: str, flow: str, node: str | None = None,
-                    session: Session = Depends(page_session),
+                    variant: str | None = None, session: Session = Depends(page_session),
                     api: StudioApi = Depends(studio_api)) -> Response:
     found = await api.get(api.ws(f"/flows/{quote(flow)}"))
     link = f"/ws/{quote(workspace)}/flows/{quote(flow)}?node="
     selected = next((n for n in found["nodes"] if n["name"] == node), None)
     if node and selected is None:
         raise NotFoundError(f"flow {flow!r} has no node {node!r}")
+    body: dict[str, Any] = {}
+    if selected is not None:
+        # a node with variants: the chosen variant's body (the default one unless the URL
+        # names another), edited on its own
+        variant = variant or selected.get("default_variant")
+        bodies = selected.get("variant_bodies") or {}
+        if selected.get("variants") and variant not in bodies:
+            raise NotFoundError(f"node {node!r} has no variant {variant!r}")
+        body = bodies.get(variant) or {"inputs": selected["inputs"],
+                                       "source": selected.get("source")}
+        if not selected.get("variants"):
+            variant = None
     code = None
-    if selected and selected.get("source") and selected["source"] in found["files"]:
+    if body.get("source") and body["source"] in found["files"]:
         code = _text(await api.get(api.ws(
-            f"/flows/{quote(flow)}/files/{quote(selected['source'])}")))
+            f"/flows/{quote(flow)}/files/{quote(body['source'])}")))
     title = f"{flow} · {node}" if node else flow
     return render(request, session, "flows/flow.html", title=title, flow=found,
                   graph=svg(found, link, node) if not found["error"] else None,
-                  node=selected, code=code, can_write=may(request, session, workspace, "write"))
+                  node=selected, body=body, variant=variant, code=code,
+                  can_write=may(request, session, workspace, "write"))
 
 
 async def _run_file(api: StudioApi, run: str, path: str) -> str | None:

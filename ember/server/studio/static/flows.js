@@ -98,12 +98,10 @@
           await Ember.api("PUT", flowPath("/files/" + flow.source.split("/").map(encodeURIComponent).join("/")),
                           { content: code.value });
         }
-        const fields = Array.from(editor.querySelectorAll(".node-input"));
-        if (!fields.some((input) => input.readOnly)) {
-          const inputs = {};
-          for (const input of fields) inputs[input.dataset.key] = literal(input.value);
-          await Ember.api("PATCH", flowPath("/nodes/" + encodeURIComponent(flow.node)), { inputs });
-        }
+        const inputs = {};
+        for (const input of editor.querySelectorAll(".node-input")) inputs[input.dataset.key] = literal(input.value);
+        const change = flow.variant ? { inputs, variant: flow.variant } : { inputs };
+        await Ember.api("PATCH", flowPath("/nodes/" + encodeURIComponent(flow.node)), change);
         Ember.notice("Node " + flow.node + " saved.", "ok");
       });
     });
