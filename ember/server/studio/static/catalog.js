@@ -51,6 +51,7 @@
   }
 
   function refreshDeploy() {
+    errorBox.textContent = "";
     const specs = deploySpecs();
     for (const el of document.querySelectorAll(".online-only")) el.hidden = specs.kind !== "online";
     const url = new URL(location.href);
@@ -111,6 +112,7 @@
   }
 
   function refreshFinetune() {
+    errorBox.textContent = "";
     showFiles([{ file: "finetune.yml", command: "ember job create -f finetune.yml",
                  spec: finetuneSpec() }]);
   }
