@@ -267,10 +267,19 @@ class WorkspaceFlowService:
             raise ConflictError(f"node {node!r} of flow {name!r} is read by "
                                 f"{', '.join(readers)}: change them first")
         doc["nodes"].remove(body)
-        source = (body.get("source") or {}).get("path")
+        sources = {(body.get("source") or {}).get("path")}
+        variants = doc.get("node_variants") or {}
+        if node in variants:   # its variants go with it
+            for v in ((variants.pop(node) or {}).get("variants") or {}).values():
+                sources.add(((v or {}).get("node") or {}).get("source", {}).get("path"))
+            if not variants:
+                doc.pop("node_variants", None)
         used = {str((n.get("source") or {}).get("path")) for n in doc["nodes"]
                 if isinstance(n, dict)}
-        removed = [source] if source and source not in used else []
+        for other in (doc.get("node_variants") or {}).values():
+            for v in ((other or {}).get("variants") or {}).values():
+                used.add(str(((v or {}).get("node") or {}).get("source", {}).get("path")))
+        removed = sorted(str(p) for p in sources if p and str(p) not in used)
         return self._save(workspace, name, doc, {}, removed=removed)
 
     # -- runs -------------------------------------------------------------------------------

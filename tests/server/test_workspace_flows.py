@@ -108,6 +108,14 @@ def test_a_variant_of_a_node_is_changed_on_its_own(client: TestClient) -> None:
     assert node["variant_bodies"]["variant_0"]["inputs"]["style"] == "plain"
     assert client.patch(f"{WS}/flows/styles/nodes/format", json={
         "variant": "nope", "inputs": {}}).status_code == 404
+    # a node with variants goes with them and their file, once no output reads it
+    client.put(f"{WS}/flows/styles/files/flow.dag.yaml", json={"content": client.get(
+        f"{WS}/flows/styles/files/flow.dag.yaml").text.replace(
+        "reference: ${format.output}", "reference: ${inputs.text}")}).raise_for_status()
+    r = client.delete(f"{WS}/flows/styles/nodes/format")
+    assert r.status_code == 200, r.text
+    assert r.json()["nodes"] == [] and "fmt.py" not in r.json()["files"]
+    assert "node_variants" not in client.get(f"{WS}/flows/styles/files/flow.dag.yaml").text
 
 
 def test_a_run_is_a_flow_run_job_of_the_stored_flow(client: TestClient) -> None:
