@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ from ember.errors import (AlreadyExistsError, ConflictError, InvalidInputError, 
                           SpecError)
 from ember.flows import _graph, references
 from ember.flows.batch import BatchConfig
-from ember.flows.dag import MISSING, Flow
+from ember.engine.workspace_flow_views import FlowView, flow_view
+from ember.flows.dag import Flow
 from ember.flows.loader import load_flow
 from ember.services.flow_files import MAX_FILES, FlowFileStore, check_flow_name, flow_path
 from ember.services.uploads import UploadService
@@ -61,37 +61,6 @@ PYTHON_NODE = ("from promptflow.core import tool\n\n\n@tool\ndef {name}({args}) 
 PROMPT_NODE = "{{{{ {first} }}}}\n"
 
 
-@dataclass
-class FlowNodeView:
-    name: str
-    type: str
-    source: str | None
-    tool: str | None
-    inputs: dict[str, Any]
-    activate: dict[str, Any] | None
-    aggregation: bool
-    use_variants: bool
-    variants: list[str] = field(default_factory=list)
-    default_variant: str | None = None
-    # variant id -> {"inputs", "source"}: each variant's own body
-    variant_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass
-class FlowView:
-    """A flow as the API shows it: its files, its YAML, and its graph (``error`` instead when
-    ``flow.dag.yaml`` does not load)."""
-
-    name: str
-    files: dict[str, int]
-    dag: str
-    error: str | None
-    inputs: dict[str, dict[str, Any]]
-    outputs: dict[str, dict[str, Any]]
-    nodes: list[FlowNodeView]
-    edges: list[dict[str, str]]
-
-
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
@@ -104,10 +73,6 @@ def _dump(doc: Any) -> str:
     out = io.StringIO()
     _yaml().dump(doc, out)
     return out.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 class WorkspaceFlowService:
@@ -155,7 +120,7 @@ class WorkspaceFlowService:
                 flow = self._load(folder, name)
             except InvalidInputError as exc:
                 return FlowView(name, sizes, dag, exc.message, {}, {}, [], [])
-        return _view(name, sizes, dag, flow)
+        return flow_view(name, sizes, dag, flow)
 
     def delete(self, workspace: str, name: str) -> None:
         self.files.delete_flow(workspace, name)
@@ -438,39 +403,3 @@ def _variant_body(doc: CommentedMap, flow: str, node: str, variant: str) -> Comm
     if not isinstance(body, CommentedMap):
         raise NotFoundError(f"node {node!r} of flow {flow!r} has no variant {variant!r}")
     return body
-
-
-def _view(name: str, sizes: dict[str, int], dag: str, flow: Flow) -> FlowView:
-    variants = flow.node_variants
-    nodes = []
-    for n in flow.nodes:
-        nv = variants.get(n.name)
-        nodes.append(FlowNodeView(
-            name=n.name, type=n.type, source=n.source.path, tool=n.source.tool,
-            inputs=_plain(n.inputs),
-            activate={"when": _plain(n.activate.when), "is": _plain(n.activate.is_)}
-            if n.activate else None,
-            aggregation=n.aggregation, use_variants=nv is not None,
-            variants=sorted(nv.variants) if nv else [],
-            default_variant=nv.default_variant_id if nv else None,
-            variant_bodies={vid: {"inputs": _plain(body.inputs), "source": body.source.path}
-                            for vid, body in nv.variants.items()} if nv else {}))
-    edges: list[dict[str, str]] = []
-    for n in flow.nodes:
-        for key, ref in _graph.input_references(n).items():
-            edges.append({"from": ref.name if ref.is_node else f"inputs.{ref.name}",
-                          "to": n.name, "input": key, "kind": "data"})
-        act = _graph.activate_reference(n)
-        if act is not None:
-            edges.append({"from": act.name if act.is_node else f"inputs.{act.name}",
-                          "to": n.name, "input": "activate", "kind": "activate"})
-    for o in flow.outputs.values():
-        out_ref = references.parse(o.reference)
-        if out_ref is not None:
-            edges.append({"from": out_ref.name if out_ref.is_node else f"inputs.{out_ref.name}",
-                          "to": f"outputs.{o.name}", "input": o.name, "kind": "output"})
-    inputs = {k: {"type": v.type, "default": None if v.default is MISSING else
-                  _plain(v.default), "required": v.default is MISSING}
-              for k, v in flow.inputs.items()}
-    outputs = {k: {"type": v.type, "reference": v.reference} for k, v in flow.outputs.items()}
-    return FlowView(name, sizes, dag, None, inputs, outputs, nodes, edges)

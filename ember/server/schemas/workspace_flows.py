@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ember.engine.workspace_flows import FlowView
+from ember.engine.workspace_flow_views import FlowView
 from ember.server.schemas.base import Body, DisplayName, Tags
 
 
