@@ -287,7 +287,8 @@ class WorkspaceFlowService:
                                          path=f"azureml://jobs/{base_run}/outputs/{fr.OUTPUT}")
                 args += " --base-run ${{inputs.run}}"
             code = self._upload_code(workspace, folder)
-        cfg = BatchConfig(column_mapping=dict(column_mapping or {}), variant=variant)
+        cfg = BatchConfig(column_mapping=dict(column_mapping or {}), variant=variant,
+                          flow_name=flow.name if flow.name != folder.name else name)
         command = (f"python -m ember.flows.batch --config {cfg.encode()}{args}"
                    " --output ${{outputs.flow_outputs}}")
         properties = {fr.FLOW_RUN: "true", fr.FLOW_PATH: f"flows/{name}", WORKSPACE_FLOW: name,

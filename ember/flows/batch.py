@@ -49,6 +49,8 @@ class BatchConfig:
     worker_count: int | None = None
     line_timeout: float | None = None
     error_threshold: float = -1
+    # the flow's name in its traces when its YAML gives none (the job's folder is "wd")
+    flow_name: str | None = None
 
     def encode(self) -> str:
         return base64.urlsafe_b64encode(json.dumps(self.__dict__).encode()).decode()
@@ -109,6 +111,8 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
 
     started = time.time()
     flow = load_flow(Path(cfg.flow), variant=cfg.variant)
+    if cfg.flow_name and flow.name == flow.folder.resolve().name:
+        flow.name = cfg.flow_name
     base = _base_lines(Path(cfg.base_run)) if cfg.base_run else None
     if cfg.data:
         rows = flowdata.read_rows(Path(cfg.data))

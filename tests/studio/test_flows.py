@@ -119,7 +119,7 @@ def test_a_node_edited_with_the_keyboard_is_saved_and_a_test_run_shows_each_node
     expect(table.locator('tr[data-node="classify"]')).to_contain_text('{"is_even":false}')
     expect(table.locator('tr[data-node="on_even"]')).to_contain_text("Bypassed")
     expect(table.locator('tr[data-node="merge"]')).to_contain_text("3 is odd (edited)")
-    expect(page.locator("#trace li").first).to_contain_text("CHAIN")
+    expect(page.locator("#trace li").first).to_contain_text("branchy CHAIN")
     assert page.locator("#trace li").count() >= 4
     assert_accessible(page)
     studio.screenshot("flows-node-editor")
