@@ -144,6 +144,26 @@ def test_a_variant_is_edited_on_its_own(studio: Watched, ml: MLClient) -> None:
     assert_accessible(page)
 
 
+def test_flow_dag_yaml_is_edited_as_a_file_and_a_bad_one_is_refused(
+        studio: Watched, ml: MLClient) -> None:
+    page = studio.page
+    studio.open("/ws/default/flows/judge")
+    page.get_by_role("link", name="Files").click()
+    page.wait_for_url("**/flows/judge/files/flow.dag.yaml")
+    text = page.locator("#file-text")
+    original = text.input_value()
+    text.fill("inputs: [\n")
+    page.click("#save-file")
+    expect(page.locator("#form-error")).to_contain_text("flow judge")
+    studio.errors.clear()   # the browser logs the refused request
+    text.fill("# judged by the studio\n" + original)
+    page.click("#save-file")
+    expect(page.locator("#notice")).to_contain_text("flow.dag.yaml saved.")
+    assert ml.workspace_flows.read_file("judge", "flow.dag.yaml").startswith(
+        "# judged by the studio\n")
+    assert_accessible(page)
+
+
 def test_a_node_is_added_then_removed(studio: Watched, ml: MLClient) -> None:
     page = studio.page
     studio.open("/ws/default/flows/branchy")

@@ -83,6 +83,18 @@ async def _run_file(api: StudioApi, run: str, path: str) -> str | None:
         return None
 
 
+@router.get("/ws/{workspace}/flows/{flow}/files/{path:path}")
+async def flow_file(request: Request, workspace: str, flow: str, path: str,
+                    session: Session = Depends(page_session),
+                    api: StudioApi = Depends(studio_api)) -> Response:
+    """One file of the flow in an editor: flow.dag.yaml itself (LLM nodes, activate
+    conditions, variants: everything the node form does not cover), or a node's file."""
+    found = await api.get(api.ws(f"/flows/{quote(flow)}"))
+    text = _text(await api.get(api.ws(f"/flows/{quote(flow)}/files/{quote(path)}")))
+    return render(request, session, "flows/file.html", title=f"{flow} · {path}", flow=found,
+                  file=path, text=text, can_write=may(request, session, workspace, "write"))
+
+
 @router.get("/ws/{workspace}/flows/{flow}/runs")
 async def flow_runs(request: Request, workspace: str, flow: str,
                     run: list[str] = Query(default=[]),

@@ -112,6 +112,16 @@
     }));
   }
 
+  const fileEditor = document.getElementById("file-editor");
+  if (fileEditor && document.getElementById("save-file")) fileEditor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(document.getElementById("save-file"), async () => {
+      await Ember.api("PUT", flowPath("/files/" + flow.file.split("/").map(encodeURIComponent).join("/")),
+                      { content: document.getElementById("file-text").value });
+      Ember.notice(flow.file + " saved.", "ok");
+    });
+  });
+
   const deleteFlow = document.getElementById("delete-flow");
   if (deleteFlow) deleteFlow.addEventListener("click", () => busy(deleteFlow, async () => {
     await remove(flowPath());
