@@ -143,7 +143,8 @@ class FlowRunOperations:
             args += " --base-run ${{inputs.run}}"
         cfg = BatchConfig(column_mapping=dict(run.column_mapping), variant=run.variant,
                           connections=dict(run.connections),
-                          environment_variables=dict(run.environment_variables))
+                          environment_variables=dict(run.environment_variables),
+                          flow_name=flow.name)
         command = (f"python -m ember.flows.batch --config {cfg.encode()}{args}"
                    " --output ${{outputs.flow_outputs}}")
         command = with_requirements(flow, command)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ember.client.online_endpoints import OnlineEndpointOperations
     from ember.client.registries import RegistryOperations
     from ember.client.serverless_endpoints import ServerlessEndpointOperations
+    from ember.client.workspace_flows import WorkspaceFlowOperations
 
 # What ``MLClient.create_or_update`` / ``begin_create_or_update`` take: the kinds, the
 # operations group that handles them, and whether they are long-running (their group has
@@ -184,6 +185,12 @@ class MLClient:
     def flows(self) -> FlowOperations:
         from ember.client.flows import FlowOperations
         return FlowOperations(self.endpoint, self.workspace_name)
+
+    @cached_property
+    def workspace_flows(self) -> WorkspaceFlowOperations:
+        """prompt flows kept in the workspace (the studio's flow authoring)"""
+        from ember.client.workspace_flows import WorkspaceFlowOperations
+        return WorkspaceFlowOperations(self._http)
 
     @cached_property
     def workspaces(self) -> WorkspaceOperations:

@@ -6,7 +6,8 @@ job's log, cancel and outputs are the run's. What it writes to the output folder
 
 - ``output.jsonl``   one row per successful line: ``{"line_number": n, <outputs>...}``
 - ``details.jsonl``  one row per line: ``line_number``, ``status``, ``inputs``, ``outputs``,
-                     ``error`` (message, node, type, traceback) and ``trace_id``
+                     ``error`` (message, node, type, traceback), ``trace_id`` and
+                     ``node_runs`` (each node's ``status``, ``output``, ``error``, ``duration``)
 - ``metrics.json``   what the aggregation nodes logged with ``log_metric``
 - ``summary.json``   counts, the first error, token usage, duration, status
 
@@ -48,6 +49,8 @@ class BatchConfig:
     worker_count: int | None = None
     line_timeout: float | None = None
     error_threshold: float = -1
+    # the flow's name in its traces when its YAML gives none (the job's folder is "wd")
+    flow_name: str | None = None
 
     def encode(self) -> str:
         return base64.urlsafe_b64encode(json.dumps(self.__dict__).encode()).decode()
@@ -108,6 +111,8 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
 
     started = time.time()
     flow = load_flow(Path(cfg.flow), variant=cfg.variant)
+    if cfg.flow_name and flow.name == flow.folder.resolve().name:
+        flow.name = cfg.flow_name
     base = _base_lines(Path(cfg.base_run)) if cfg.base_run else None
     if cfg.data:
         rows = flowdata.read_rows(Path(cfg.data))
@@ -164,7 +169,8 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
             results[number] = result
             details[number] = {"line_number": number, "status": result.status,
                                "inputs": result.inputs, "outputs": result.outputs,
-                               "error": result.error, "trace_id": result.trace_id}
+                               "error": result.error, "trace_id": result.trace_id,
+                               "node_runs": _node_runs(result.node_runs)}
             progress.line(result.status == "Completed")
             await flush()
 
@@ -201,10 +207,17 @@ async def run_batch(cfg: BatchConfig, connections: ConnectionProvider,
     return summary
 
 
+def _node_runs(runs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each node's status, output and error on a line (what the studio's test run shows)."""
+    return {name: {"status": r.status, "output": r.output, "error": r.error,
+                   "duration": round(r.end_time - r.start_time, 6)}
+            for name, r in runs.items()}
+
+
 def _failed_line(number: int, inputs: dict[str, Any], message: str) -> dict[str, Any]:
     return {"line_number": number, "status": "Failed", "inputs": inputs, "outputs": {},
             "error": {"message": message, "node": None, "type": "InputError",
-                      "traceback": None}, "trace_id": None}
+                      "traceback": None}, "trace_id": None, "node_runs": {}}
 
 
 def _over_threshold(failed: int, total: int, threshold: float) -> bool:

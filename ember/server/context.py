@@ -91,6 +91,11 @@ class Platform:
                                                               self.pipelines))
         self.orchestrator.register("sweep", SweepDriver(self.jobs, self.tracking,
                                                         self.orchestrator))
+        from ember.engine.workspace_flows import WorkspaceFlowService
+        from ember.services.flow_files import ArtifactFlowFiles
+
+        self.workspace_flows = WorkspaceFlowService(ArtifactFlowFiles(self.artifacts), self.jobs,
+                                                    self.uploads, self.settings.home / "tmp")
         self.finetuning = FineTuningService(self.jobs, self.models, self.orchestrator, hasher,
                                             self.settings.home)
         self.orchestrator.register("finetuning", FineTuningDriver(self.jobs, self.models,
