@@ -59,10 +59,11 @@ def test_a_wrong_password_is_one_clear_line_naming_no_account(
     anonymous.open("/login")
     page.fill("#username", "nobody")
     page.fill("#password", "wrong")
-    with page.expect_response(lambda r: r.url.endswith("/login")) as answer:
+    # the browser logs the 401 of the form post as a console error: that one is expected
+    with page.expect_console_message(lambda m: "401" in m.text), \
+            page.expect_response(lambda r: r.url.endswith("/login")) as answer:
         page.click("button[type=submit]")
     assert answer.value.status == 401
-    # the browser logs the 401 of the form post as a console error: that one is expected
     anonymous.errors.clear()
     assert page.inner_text("[role=alert]") == (
         "The user name and password, or the token, are not right.")

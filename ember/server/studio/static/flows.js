@@ -14,17 +14,6 @@
     if (errorBox) errorBox.textContent = text; else Ember.notice(text, "bad");
   }
 
-  // Ember.api reads every answer's body as JSON by its content type; a 204 has none.
-  async function remove(path) {
-    const response = await fetch(path, { method: "DELETE", credentials: "same-origin",
-                                          headers: { "X-CSRF-Token": Ember.csrf() } });
-    if (!response.ok) {
-      let message = response.status + " " + response.statusText;
-      try { message = (await response.json()).message || message; } catch (e) { /* not JSON */ }
-      throw new Error(message);
-    }
-  }
-
   function clearError() { if (errorBox) errorBox.textContent = ""; }
 
   // "name: value" lines → an object; a value that parses as JSON is taken as JSON (numbers,
@@ -124,7 +113,7 @@
 
   const deleteFlow = document.getElementById("delete-flow");
   if (deleteFlow) deleteFlow.addEventListener("click", () => busy(deleteFlow, async () => {
-    await remove(flowPath());
+    await Ember.api("DELETE", flowPath());
     location.href = location.pathname.replace(/\/[^/]*$/, "");
   }));
 

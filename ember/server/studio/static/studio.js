@@ -20,6 +20,7 @@ window.Ember = (function () {
       error.status = response.status;
       throw error;
     }
+    if (response.status === 204 || response.headers.get("content-length") === "0") return null;
     const kind = response.headers.get("content-type") || "";
     return kind.startsWith("application/json") ? response.json() : response.text();
   }
