@@ -166,6 +166,20 @@ def test_job_update_archive_restore_delete(server: ServerProc, tmp_path: Path) -
         assert out.returncode == 0, out.stderr
         return [j["name"] for j in json.loads(out.stdout)]
 
+    # the list's filters (the same as GET /jobs's)
+    assert listed("--tag", "stage=dev") == [name] and listed("--tag", "keep") == [name]
+    assert listed("--tag", "stage=prod") == []
+    assert name in listed("--search", "A NOTE") and running not in listed("--search", "a note")
+    with MLClient() as client:
+        assert wait_ended(client, name).status == "Completed"
+    assert listed("--status", "Completed", "--status", "Failed", "--tag", "keep") == [name]
+    assert listed("--status", "Failed", "--tag", "keep") == []
+    assert listed("--submitter", "owner", "--tag", "keep") == [name]
+    names = listed("--order-by", "name asc")
+    assert names == sorted(names)
+    r = ember(server, "job", "list", "--order-by", "colour")
+    assert r.returncode == 1 and "order_by 'colour' is not one of" in r.stderr
+
     r = ember(server, "job", "archive", "-n", name, "-o", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["is_archived"] is True, r.stderr
     assert name not in listed() and running in listed()

@@ -106,11 +106,30 @@ def list_(parent_job_name: str = typer.Option(None, "--parent-job-name", "-p"),
                                                 help="List archived jobs too."),
           archived_only: bool = typer.Option(False, "--archived-only",
                                              help="List archived jobs only."),
+          status: list[str] = typer.Option([], "--status", help="Only jobs in this status "
+                                           "(repeatable: any of them)."),
+          experiment_name: list[str] = typer.Option([], "--experiment-name",
+                                                    help="Only this experiment's (repeatable)."),
+          job_type: list[str] = typer.Option([], "--type", help="command, pipeline, sweep, "
+                                             "finetuning (repeatable)."),
+          tag: list[str] = typer.Option([], "--tag", help="key or key=value (repeatable: "
+                                        "all of them)."),
+          submitter: list[str] = typer.Option([], "--submitter",
+                                              help="Only this user's jobs (repeatable)."),
+          search: str = typer.Option(None, "--search", help="A substring of the name, display "
+                                     "name, experiment or description."),
+          order_by: str = typer.Option(None, "--order-by", help="'<key> [asc|desc]': "
+                                       "creation_time, name, display_name, status, type, "
+                                       "experiment_name, duration, submitter."),
           output: str = OutputOpt) -> None:
     """Jobs, newest first; archived ones only when asked for."""
+    tags = {k: (v if sep else None) for k, sep, v in (t.partition("=") for t in tag)}
     with client() as c:
         jobs = c.jobs.list(parent_job_name=parent_job_name, max_results=max_results,
-                           include_archived=include_archived, archived_only=archived_only)
+                           include_archived=include_archived, archived_only=archived_only,
+                           status=status or None, experiment_name=experiment_name or None,
+                           type=job_type or None, tags=tags or None,
+                           submitter=submitter or None, search=search, order_by=order_by)
         emit([_summary(j) for j in jobs], output, JOB_COLUMNS)
 
 
