@@ -190,6 +190,17 @@ async def _check_registry_uses(request: Request, platform: Platform,
                                         "User reads and uses)") from None
 
 
+def submitting_user(ctx: WorkspaceContext) -> str | None:
+    """Who submits a job: the caller's user; with a job's token, that job's submitter (its
+    token's user is the server's owner, not the person); None with auth off."""
+    p = ctx.principal
+    if p.kind == "anonymous":
+        return None
+    if p.kind == "job" and p.subject:
+        return ctx.platform.jobs.submitter_of(ctx.name, p.subject) or p.user
+    return p.user
+
+
 async def check_server(request: Request) -> ServerContext:
     """The access check of the server-level routes (workspaces, users, tokens, registries)."""
     platform = platform_of(request)

@@ -87,9 +87,10 @@ class BatchEndpointService:
     def invoke(self, workspace: str, name: str, *, input_path: str,
                input_type: str = "uri_folder", deployment_name: str | None = None,
                mini_batch_size: int | None = None, output_path: str | None = None,
-               experiment_name: str | None = None) -> Job:
+               experiment_name: str | None = None, submitter: str | None = None) -> Job:
         """Start a batch scoring job over ``input_path`` (a datastore URI, a data asset
-        reference, or an uploaded local path); its ``score`` output holds the predictions."""
+        reference, or an uploaded local path); its ``score`` output holds the predictions;
+        ``submitter``: the user who invoked the endpoint (the job's ``created_by``)."""
         ep = self.store.get_endpoint(workspace, name)
         d = self._deployment(workspace, ep, deployment_name)
         if input_type not in INPUT_TYPES:
@@ -131,7 +132,8 @@ class BatchEndpointService:
                                    "EMBER_BATCH_CONFIG": json.dumps(config)},
             inputs={"input_data": JobInput(type=input_type, path=input_path,
                                            mode="ro_mount")},
-            outputs={"score": JobOutput(type="uri_folder", path=output_path)})
+            outputs={"score": JobOutput(type="uri_folder", path=output_path)},
+            submitter=submitter)
         return self.jobs.create(workspace, job)
 
     def list_jobs(self, workspace: str, name: str,

@@ -137,6 +137,8 @@ def test_bad_files_under_and_over_the_error_threshold(server: ServerProc, tmp_pa
             settings=BatchSettings(mini_batch_size=1, error_threshold=threshold)))
         job = finish(c, c.batch_endpoints.invoke("thr", input=root / "inputs"))
         assert job.status == expected, job.error
+        assert job.creation_context is not None
+        assert job.creation_context.created_by == "owner"   # who invoked the endpoint
         log = io.StringIO()
         c.jobs.stream(job.name, out=log)
         assert "cannot score x1.txt" in log.getvalue()   # the user's traceback, in the log

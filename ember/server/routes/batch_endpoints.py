@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ember.server.deps import WorkspaceContext, check_access
+from ember.server.deps import WorkspaceContext, check_access, submitting_user
 from ember.server.schemas.batch_endpoints import (
     BatchEndpointIn,
     BatchEndpointOut,
@@ -59,7 +59,7 @@ async def invoke_batch_endpoint(name: str, body: InvokeIn,
         ctx.platform.batch_endpoints.invoke, ctx.name, name, input_path=body.input,
         input_type=body.input_type, deployment_name=body.deployment_name,
         mini_batch_size=body.mini_batch_size, output_path=body.output_path,
-        experiment_name=body.experiment_name)
+        experiment_name=body.experiment_name, submitter=submitting_user(ctx))
     return JobOut.of(job)
 
 

@@ -14,7 +14,13 @@ from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
 from ember.entities.auth import WRITE
-from ember.server.deps import OWN_JOB, WorkspaceContext, check_access, declare
+from ember.server.deps import (
+    OWN_JOB,
+    WorkspaceContext,
+    check_access,
+    declare,
+    submitting_user,
+)
 from ember.server.schemas.base import BINARY_RESPONSE
 from ember.server.schemas.jobs import (
     FileOut,
@@ -34,7 +40,7 @@ def create_job(body: dict[str, Any] = Body(...),
     """A command job (``JobIn``), a pipeline job (``PipelineIn``, ``type: pipeline``), a sweep
     or a fine-tuning job (their entities' plain form, ``type: sweep`` / ``finetuning``)."""
     job = parse_job_body(body)
-    submitter = _submitter(ctx)
+    submitter = submitting_user(ctx)
     if isinstance(job, PipelineJob):
         return JobOut.of(ctx.platform.pipelines.create(ctx.name, job, submitter=submitter))
     if isinstance(job, SweepJob):
@@ -43,17 +49,6 @@ def create_job(body: dict[str, Any] = Body(...),
         return JobOut.of(ctx.platform.finetuning.create(ctx.name, job, submitter=submitter))
     job.submitter = submitter
     return JobOut.of(ctx.platform.jobs.create(ctx.name, job))
-
-
-def _submitter(ctx: WorkspaceContext) -> str | None:
-    """Who submits: the caller's user; with a job's token, that job's submitter (its token's
-    user is the server's owner, not the person); None with auth off."""
-    p = ctx.principal
-    if p.kind == "anonymous":
-        return None
-    if p.kind == "job" and p.subject:
-        return ctx.platform.jobs.submitter_of(ctx.name, p.subject) or p.user
-    return p.user
 
 
 @router.get("/jobs")
