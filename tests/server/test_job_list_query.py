@@ -83,9 +83,9 @@ def test_steps_and_trials_take_their_parents_submitter(client: TestClient) -> No
     # a job's token (whose user is the server's owner) submits as its job's submitter
     from ember.entities.auth import Principal
     from ember.server.deps import WorkspaceContext
-    from ember.server.routes.jobs import _submitter
+    from ember.server.deps import submitting_user
     as_job = Principal(user="owner", kind="job", workspace="default", subject="parent")
-    assert _submitter(WorkspaceContext("default", platform, as_job)) == "ada"
+    assert submitting_user(WorkspaceContext("default", platform, as_job)) == "ada"
     assert _names(client, top_level_only="true") == ["parent"]
     assert _names(client, submitter="ada") == ["parent-step", "parent"]
 
