@@ -57,7 +57,8 @@ def category_values(values: np.ndarray) -> np.ndarray:
     kept = values[~null_mask(values)]
     if kept.dtype.kind == "f":
         # 1.0 and 1 are one category; keep "1.5" as it is.
-        whole = kept == np.round(kept)
+        # Past 2**53 a float is whole but may not fit an int64: keep its own text there.
+        whole = (kept == np.round(kept)) & (np.abs(kept) < 2.0 ** 53)
         text = kept.astype(str)
         text[whole] = kept[whole].astype(np.int64).astype(str)
         return text

@@ -25,7 +25,11 @@ _BINARY_SETS = ({0, 1}, {-1, 1}, {False, True})
 
 
 def _classification(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    labels = np.unique(np.concatenate([truth, predicted]))
+    try:
+        labels = np.unique(np.concatenate([truth, predicted]))
+    except TypeError:
+        raise InvalidInputError(
+            "model performance: labels mix types that do not compare (e.g. 1 and \"1\")") from None
     binary = any(set(labels.tolist()) <= s for s in _BINARY_SETS)
     classes = [1] if binary else labels
     precisions, recalls = [], []

@@ -95,6 +95,11 @@ def data_quality(reference: Columns, production: Columns, *,
     0 for all: any violation breaches). Raises InvalidInputError naming the feature for a
     missing column, an empty production window or a reference with nothing to learn from."""
     thresholds = DEFAULT_QUALITY_THRESHOLDS if metric_thresholds is None else metric_thresholds
+    for kind, metrics in thresholds.items():
+        unknown = sorted(set(metrics) - set(QUALITY_METRICS))
+        if kind not in ("numerical", "categorical") or unknown:
+            raise InvalidInputError(f"metric_thresholds.{kind}: {unknown or kind!r} is not one of "
+                                    f"{', '.join(QUALITY_METRICS)} under numerical/categorical")
     results: list[MetricResult] = []
     for feature, kind in feature_types(reference, features, numerical_features,
                                        categorical_features).items():

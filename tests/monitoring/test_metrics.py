@@ -175,6 +175,14 @@ def test_nulls_are_dropped_from_drift(rng: np.random.Generator) -> None:
     assert cat.histograms[0].production_counts == [2, 1]
 
 
+def test_float_categories_compare_as_text() -> None:
+    result = data_drift({"code": np.array([1, 2, 2, 3], dtype=object)},
+                        {"code": np.array([1.0, 2.0, 2.5, np.nan])}, categorical_features=["code"])
+    hist = result.histograms[0]
+    assert hist.categories == ["1", "2", "2.5", "3"]
+    assert hist.production_counts == [1, 1, 1, 0]
+
+
 def test_constant_column_and_single_category() -> None:
     result = data_drift({"k": np.full(100, 3.0), "c": np.array(["only"] * 50)},
                         {"k": np.full(40, 3.0), "c": np.array(["only"] * 20)})
@@ -264,6 +272,9 @@ def test_data_quality_edge_cases() -> None:
         data_quality({"x": np.array([1.0])}, {"x": np.array([], dtype=float)})
     with pytest.raises(InvalidInputError, match="feature 'x': the reference has no non-null"):
         data_quality({"x": np.full(3, np.nan)}, {"x": np.array([1.0])})
+    with pytest.raises(InvalidInputError, match="is not one of"):
+        data_quality({"x": np.array([1.0])}, {"x": np.array([1.0])},
+                     metric_thresholds={"numerical": {"null_rate": 0.1}})
     # ±inf is a number outside any finite reference's bounds.
     inf = data_quality({"x": np.array([1.0, 2.0])}, {"x": np.array([1.0, np.inf])})
     assert inf.value("out_of_bounds_rate", "x") == 0.5
@@ -328,5 +339,7 @@ def test_performance_edge_cases() -> None:
         model_performance("regression", np.array([np.nan]), np.array([1.0]))
     with pytest.raises(InvalidInputError, match="must be finite"):
         model_performance("regression", np.array([1.0]), np.array([np.inf]))
+    with pytest.raises(InvalidInputError, match="labels mix types"):
+        model_performance("classification", np.array([1, "a"], dtype=object), [1, 1])
     with pytest.raises(InvalidInputError, match="no classification metric"):
         model_performance("classification", [1], [1], metric_thresholds={"rmse": 1})
