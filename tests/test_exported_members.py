@@ -37,7 +37,7 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
                                            "serving", "flows", "pf", "finetune", "credentials",
-                                           "private_files"}
+                                           "private_files", "monitoring"}
 
 
 def test_runner_imports_no_third_party_code() -> None:
