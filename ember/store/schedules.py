@@ -17,7 +17,7 @@ class ScheduleStore(abc.ABC):
         """Raises NotFoundError naming the schedule."""
 
     @abc.abstractmethod
-    def list(self, workspace: str, enabled: bool | None = None) -> list[JobSchedule]:
+    def list_schedules(self, workspace: str, enabled: bool | None = None) -> list[JobSchedule]:
         """By name; ``enabled`` True/False keeps only enabled/disabled ones."""
 
     @abc.abstractmethod

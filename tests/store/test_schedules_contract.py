@@ -41,8 +41,8 @@ class TestScheduleStoreContract:
         off = JobSchedule(name="off", trigger=CronTrigger("0 * * * *"), create_job="azureml:j",
                           is_enabled=False, creation_time=1.0)
         store.schedules.create(ws, off)
-        assert [x.name for x in store.schedules.list(ws)] == ["nightly", "off"]
-        assert [x.name for x in store.schedules.list(ws, enabled=False)] == ["off"]
+        assert [x.name for x in store.schedules.list_schedules(ws)] == ["nightly", "off"]
+        assert [x.name for x in store.schedules.list_schedules(ws, enabled=False)] == ["off"]
         off.description = "changed"
         store.schedules.update(ws, off)
         assert store.schedules.get(ws, "off").description == "changed"

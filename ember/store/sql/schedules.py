@@ -61,7 +61,7 @@ class SqlScheduleStore(SqlRepo, ScheduleStore):
             raise _missing(workspace, name)
         return _schedule(row)
 
-    def list(self, workspace: str, enabled: bool | None = None) -> list[JobSchedule]:
+    def list_schedules(self, workspace: str, enabled: bool | None = None) -> list[JobSchedule]:
         q = select(S).where(S.c.workspace == workspace).order_by(S.c.name)
         if enabled is not None:
             q = q.where(S.c.is_enabled == enabled)
