@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from tzlocal.windows_tz import win_tz
 
-from ember.entities.schedules import WEEK_DAYS, CronTrigger, RecurrenceTrigger, Trigger
+from ember.entities.schedules import FREQUENCIES, WEEK_DAYS, CronTrigger, RecurrenceTrigger, Trigger
 from ember.errors import InvalidInputError
 
 UTC = dt.timezone.utc
@@ -47,9 +47,22 @@ def check_trigger(trigger: Trigger) -> None:
     for t in (trigger.start_time, trigger.end_time):
         if t:
             parse_time(t, tz)
-    if isinstance(trigger, CronTrigger) and not croniter.is_valid(_cron(trigger.expression)):
-        raise InvalidInputError(f"cron expression {trigger.expression!r} is not valid "
-                                "(five fields: MIN HOUR DAY MONTH DOW)")
+    if isinstance(trigger, CronTrigger):
+        if (len(trigger.expression.split()) != 5
+                or not croniter.is_valid(_cron(trigger.expression))):
+            raise InvalidInputError(f"cron expression {trigger.expression!r} is not valid "
+                                    "(five fields: MIN HOUR DAY MONTH DOW)")
+        return
+    if trigger.frequency not in FREQUENCIES or trigger.interval < 1:
+        raise InvalidInputError(f"recurrence: frequency {trigger.frequency!r} (one of "
+                                f"{', '.join(FREQUENCIES)}) every {trigger.interval} (>= 1)")
+    p = trigger.schedule
+    if p is not None and (any(not 0 <= h <= 23 for h in p.hours)
+                          or any(not 0 <= m <= 59 for m in p.minutes)
+                          or any(not 1 <= d <= 31 for d in p.month_days or [])
+                          or any(str(d).lower() not in WEEK_DAYS for d in p.week_days or [])):
+        raise InvalidInputError("recurrence schedule: hours 0-23, minutes 0-59, month_days "
+                                f"1-31, week_days from {', '.join(WEEK_DAYS)}")
 
 
 def _cron(expression: str) -> str:

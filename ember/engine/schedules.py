@@ -75,8 +75,11 @@ class ScheduleService:
             old = None
         schedule.creation_time = old.creation_time if old else now
         schedule.provisioning_state = "Succeeded"
-        schedule.next_fire_time = (first_fire(schedule.trigger, now)
-                                   if schedule.is_enabled else None)
+        try:
+            schedule.next_fire_time = (first_fire(schedule.trigger, now)
+                                       if schedule.is_enabled else None)
+        except (ValueError, OverflowError) as exc:   # times beyond what datetime holds
+            raise InvalidInputError(f"schedule {schedule.name!r}: {exc}") from None
         if old is None:
             return self._store.create(workspace, schedule)
         return self._store.update(workspace, schedule)
