@@ -30,6 +30,7 @@ log = logging.getLogger("ember.schedules")
 # Submits a job body (what ``POST /jobs`` takes) or a Job entity as the jobs routes do.
 Submit = Callable[[str, "dict[str, Any] | Job"], Job]
 TRIGGER_TIME = "${{creation_context.trigger_time}}"
+JOB_NAME = "${{name}}"
 # A due trigger older than this when fired was missed (the loop ticks every second or so).
 MISSED_AFTER_SECONDS = 30.0
 LIST_VIEWS = {"enabled_only": True, "disabled_only": False, "all": None}
@@ -192,11 +193,12 @@ class ScheduleService:
             job.tags = {**job.tags, **over.get("tags", {})}
             job.experiment_name = over.get("experiment_name") or job.experiment_name
             job.command = job.command.replace(TRIGGER_TIME, trigger_time)
+            macros = {TRIGGER_TIME: trigger_time, JOB_NAME: fire.job_name}
             for key, value in (over.get("inputs") or {}).items():
                 job.inputs[key] = (JobInput(type=job.inputs[key].type, value=value)
                                    if key in job.inputs and job.inputs[key].is_literal
                                    else JobInput(type="string", value=value))
-            job.inputs = {k: replace(i, value=_macro(i.value, trigger_time))
+            job.inputs = {k: replace(i, value=_macro(i.value, macros))
                           for k, i in job.inputs.items()}
             return job
         body: dict[str, Any] = copy.deepcopy(s.create_job)
@@ -215,7 +217,9 @@ class ScheduleService:
                 inputs[key] = {**inputs[key], "value": value}
             else:
                 inputs[key] = value
-        result = _macro(body, trigger_time)
+        # ${{name}} in outputs' paths is left to the job service, which resolves it the same
+        result = _macro({**body, "inputs": _macro(inputs, {JOB_NAME: fire.job_name})},
+                        {TRIGGER_TIME: trigger_time})
         assert isinstance(result, dict)
         return result
 
@@ -255,11 +259,13 @@ class ScheduleService:
                 return
 
 
-def _macro(value: Any, trigger_time: str) -> Any:
+def _macro(value: Any, macros: dict[str, str]) -> Any:
     if isinstance(value, str):
-        return value.replace(TRIGGER_TIME, trigger_time)
+        for token, text in macros.items():
+            value = value.replace(token, text)
+        return value
     if isinstance(value, dict):
-        return {k: _macro(v, trigger_time) for k, v in value.items()}
+        return {k: _macro(v, macros) for k, v in value.items()}
     if isinstance(value, list):
-        return [_macro(v, trigger_time) for v in value]
+        return [_macro(v, macros) for v in value]
     return value

@@ -42,8 +42,9 @@ def _body(command: str = "echo hi", **inputs: str) -> dict[str, object]:
 
 def _hourly(name: str = "hourly", **kw: object) -> JobSchedule:
     return JobSchedule(name=name, trigger=CronTrigger("0 * * * *", **kw),  # type: ignore[arg-type]
-                       create_job=_body("echo ${{inputs.when}}",
-                                        when="${{creation_context.trigger_time}}"))
+                       create_job=_body("echo ${{inputs.when}} ${{inputs.me}}",
+                                        when="${{creation_context.trigger_time}}",
+                                        me="${{name}}"))
 
 
 def test_no_start_time_fires_at_once_then_on_each_slot(platform: Platform) -> None:
@@ -51,7 +52,8 @@ def test_no_start_time_fires_at_once_then_on_each_slot(platform: Platform) -> No
     assert s.next_fire_time == T0
     [job] = platform.schedules.tick(T0)
     assert job.name == "hourly-20260505T100000Z" == job.display_name
-    assert job.inputs["when"].value == "2026-05-05T10:00:00Z"   # the macro resolved
+    assert job.inputs["when"].value == "2026-05-05T10:00:00Z"   # the macros resolved
+    assert job.inputs["me"].value == job.name
     assert job.properties["azureml.scheduleName"] == "hourly"
     assert platform.schedules.tick(T0 + 1) == []                # no double fire
     [job2] = platform.schedules.tick(T0 + 3600)
@@ -104,8 +106,11 @@ def test_trigger_now_and_an_existing_job_by_reference(platform: Platform) -> Non
         platform.schedules.trigger(WS, "rerun", T0 + 42)
 
 
-def test_two_platforms_on_one_database_fire_each_trigger_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_platforms_on_one_database_fire_each_trigger_once(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite"
+           else request.getfixturevalue("pg_url"))
     platforms = [Platform(Settings(home=tmp_path / f"h{i}", port=0, store_url=url))
                  for i in range(2)]
     try:
