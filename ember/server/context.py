@@ -157,7 +157,8 @@ class Platform:
 
     def delete_workspace(self, name: str) -> Workspace:
         """``ember workspace delete``: refused while a job of the workspace has not ended or
-        an endpoint serves from it (409, naming them); then soft-deleted."""
+        an endpoint serves from it or a schedule is enabled (409, naming them); then
+        soft-deleted."""
         self.workspaces.get(name)
         busy = [f"job {job.name!r}" for ws, job in self.jobs.list_in_status(
             [s for s in JobStatus.ALL if s not in JobStatus.TERMINAL], with_history=False)
@@ -166,10 +167,13 @@ class Platform:
         busy += [f"serverless endpoint {e.name!r}"
                  for e in self.serverless_endpoints.list(name)]
         busy += [f"batch endpoint {e.name!r}" for e in self.batch_endpoints.list(name)]
+        busy += [f"enabled schedule {s.name!r}"
+                 for s in self.schedules.list(name, "enabled_only")]
         if busy:
             raise ConflictError(f"workspace {name!r} is in use: {', '.join(busy[:5])}"
                                 + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
-                                + "; cancel the jobs and delete the endpoints first")
+                                + "; cancel the jobs, delete the endpoints and disable the "
+                                "schedules first")
         return self.workspaces.delete(name)
 
     def _submit_job(self, workspace: str, spec: dict[str, Any] | Job) -> Job:

@@ -165,3 +165,14 @@ def test_schedule_yaml_loads_and_bad_yaml_names_file_line_and_key(tmp_path: Path
         with pytest.raises(SpecError) as err:
             load_schedule_spec(bad)
         assert (err.value.file, err.value.line, err.value.key) == (str(bad), line, key), trigger
+
+
+def test_a_workspace_with_an_enabled_schedule_is_not_deleted(platform: Platform) -> None:
+    from ember.entities.workspaces import Workspace
+
+    platform.workspaces.create(Workspace(name="w2", creation_time=T0))
+    platform.schedules.create_or_update("w2", _hourly())
+    with pytest.raises(ConflictError, match="enabled schedule 'hourly'"):
+        platform.delete_workspace("w2")
+    platform.schedules.disable("w2", "hourly")
+    platform.delete_workspace("w2")
