@@ -176,3 +176,24 @@ def test_a_workspace_with_an_enabled_schedule_is_not_deleted(platform: Platform)
         platform.delete_workspace("w2")
     platform.schedules.disable("w2", "hourly")
     platform.delete_workspace("w2")
+
+
+def test_create_job_inline_and_file_with_overrides(tmp_path: Path, platform: Platform) -> None:
+    (tmp_path / "job.yml").write_text("command: echo ${{inputs.x}}\n"
+                                      "inputs:\n  x: one\nexperiment_name: e1\n")
+    inline = tmp_path / "inline.yml"
+    inline.write_text("name: inline\ntrigger:\n  type: cron\n  expression: '0 * * * *'\n"
+                      "create_job:\n  type: command\n  command: echo inline\n")
+    s = load_schedule_spec(inline)
+    assert isinstance(s.create_job, Job) and s.create_job.command == "echo inline"
+    over = tmp_path / "over.yml"
+    over.write_text("name: over\ntrigger:\n  type: cron\n  expression: '0 * * * *'\n"
+                    "create_job:\n  job: ./job.yml\n  inputs:\n    x: two\n"
+                    "  experiment_name: e2\n  tags:\n    k: v\n")
+    s = load_schedule_spec(over)
+    assert s.create_job_overrides == {"inputs": {"x": "two"}, "experiment_name": "e2",
+                                      "tags": {"k": "v"}}
+    s.create_job = job_to_json(s.create_job)
+    platform.schedules.create_or_update(WS, s)
+    [job] = platform.schedules.tick(T0)
+    assert (job.inputs["x"].value, job.experiment_name, job.tags["k"]) == ("two", "e2", "v")
