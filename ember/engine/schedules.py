@@ -22,7 +22,7 @@ from ember.engine.jobs import JobService
 from ember.engine.schedule_times import check_trigger, first_fire, next_fire
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.schedules import JobSchedule, ScheduleFire
-from ember.errors import ConflictError, InvalidInputError, NotFoundError
+from ember.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from ember.store.schedules import ScheduleStore
 
 log = logging.getLogger("ember.schedules")
@@ -170,7 +170,12 @@ class ScheduleService:
     def _fire(self, workspace: str, s: JobSchedule, fire: ScheduleFire) -> Job | None:
         try:
             spec = self._job_for(workspace, s, fire)
-            return self._submit(workspace, spec)
+            job = self._submit(workspace, spec)
+            self._store.set_fire_result(workspace, s.name, fire.fire_time, None)
+            return job
+        except AlreadyExistsError:   # made by an earlier try that stopped before marking it
+            self._store.set_fire_result(workspace, s.name, fire.fire_time, None)
+            return self._jobs.get(workspace, fire.job_name)
         except Exception as exc:   # noqa: BLE001 - a bad job must not stop the loop
             self._last_error = str(exc)
             log.error("schedule %s/%s: the job for %s was not submitted: %s", workspace,
@@ -240,7 +245,24 @@ class ScheduleService:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    def recover(self) -> builtins.list[Job]:
+        """Submit the jobs of fires claimed but never marked done (a process stopped between
+        the two); a job already made under the fire's name is taken as it is."""
+        made: builtins.list[Job] = []
+        for workspace, fire in self._store.pending_fires():
+            try:
+                s = self._store.get(workspace, fire.schedule)
+            except NotFoundError:
+                continue
+            log.warning("schedule %s/%s: the trigger at %s was claimed but its job not "
+                        "confirmed; submitting it now", workspace, s.name, _iso(fire.fire_time))
+            job = self._fire(workspace, s, fire)
+            if job is not None:
+                made.append(job)
+        return made
+
     def start(self) -> None:
+        self.recover()
         self._thread = threading.Thread(target=self._run, name="ember-schedules", daemon=True)
         self._thread.start()
 

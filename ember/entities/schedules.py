@@ -104,6 +104,8 @@ class ScheduleFire:
     job_name: str
     missed: bool = False
     error: str | None = None
+    # Its job made (or refused, with ``error``); False only between the claim and the submit.
+    done: bool = False
 
 
 def trigger_from_dict(d: dict[str, Any]) -> Trigger:

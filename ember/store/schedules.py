@@ -46,7 +46,11 @@ class ScheduleStore(abc.ABC):
     @abc.abstractmethod
     def set_fire_result(self, workspace: str, name: str, fire_time: float,
                         error: str | None) -> None:
-        """Note why a recorded fire made no job."""
+        """Mark a fire done: its job made (``error`` None) or refused (why)."""
+
+    @abc.abstractmethod
+    def pending_fires(self) -> list[tuple[str, ScheduleFire]]:
+        """(workspace, fire) of every fire not done: claimed, its job maybe never made."""
 
     @abc.abstractmethod
     def fires(self, workspace: str, name: str) -> list[ScheduleFire]:

@@ -197,3 +197,19 @@ def test_create_job_inline_and_file_with_overrides(tmp_path: Path, platform: Pla
     platform.schedules.create_or_update(WS, s)
     [job] = platform.schedules.tick(T0)
     assert (job.inputs["x"].value, job.experiment_name, job.tags["k"]) == ("two", "e2", "v")
+
+
+def test_a_fire_claimed_but_never_submitted_is_submitted_at_start_up(platform: Platform
+                                                                     ) -> None:
+    from ember.entities.schedules import ScheduleFire
+
+    platform.schedules.create_or_update(WS, _hourly())
+    # A process claimed the 10:00 trigger and stopped before submitting its job.
+    fire = ScheduleFire("hourly", T0, job_name("hourly", T0))
+    assert platform.store.schedules.claim_fire(WS, "hourly", T0, T0 + 3600, fire)
+    [job] = platform.schedules.recover()
+    assert job.name == "hourly-20260505T100000Z"
+    assert platform.schedules.recover() == []
+    assert platform.schedules.tick(T0 + 10) == []
+    [f] = platform.schedules.history(WS, "hourly")
+    assert (f.done, f.error) == (True, None)

@@ -66,7 +66,9 @@ class TestScheduleStoreContract:
         assert store.schedules.get(ws, "s").next_fire_time == 120.0
         assert not store.schedules.record_fire(ws, fire)   # (schedule, time) is unique
         assert store.schedules.record_fire(ws, ScheduleFire("s", 70.0, "j2", error=None))
+        assert [f.fire_time for _, f in store.schedules.pending_fires()] == [60.0, 70.0]
         store.schedules.set_fire_result(ws, "s", 70.0, "bad job")
+        assert [(w, f.fire_time) for w, f in store.schedules.pending_fires()] == [(ws, 60.0)]
         assert [(f.job_name, f.error) for f in store.schedules.fires(ws, "s")] == [
             ("s-19700101T000100Z", None), ("j2", "bad job")]
         assert store.schedules.due(100.0) == []

@@ -102,8 +102,9 @@ class ScheduleFireOut(BaseModel):
     job_name: str
     missed: bool
     error: str | None
+    done: bool
 
     @classmethod
     def of(cls, f: ScheduleFire) -> ScheduleFireOut:
         return cls(schedule=f.schedule, fire_time=f.fire_time, job_name=f.job_name,
-                   missed=f.missed, error=f.error)
+                   missed=f.missed, error=f.error, done=f.done)

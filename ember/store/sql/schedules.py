@@ -38,7 +38,7 @@ def _schedule(row: Any) -> JobSchedule:
 
 def _fire(row: Any) -> ScheduleFire:
     return ScheduleFire(schedule=row.schedule, fire_time=row.fire_time, job_name=row.job_name,
-                        missed=row.missed, error=row.error)
+                        missed=row.missed, error=row.error, done=row.done)
 
 
 class SqlScheduleStore(SqlRepo, ScheduleStore):
@@ -121,7 +121,12 @@ class SqlScheduleStore(SqlRepo, ScheduleStore):
                         error: str | None) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(F).where(F.c.workspace == workspace, F.c.schedule == name,
-                                         F.c.fire_time == fire_time).values(error=error))
+                                         F.c.fire_time == fire_time).values(error=error, done=True))
+
+    def pending_fires(self) -> list[tuple[str, ScheduleFire]]:
+        q = select(F).where(F.c.done.is_(False)).order_by(F.c.fire_time)
+        with self.engine.connect() as conn:
+            return [(r.workspace, _fire(r)) for r in conn.execute(q).all()]
 
     def fires(self, workspace: str, name: str) -> list[ScheduleFire]:
         q = (select(F).where(F.c.workspace == workspace, F.c.schedule == name)
@@ -132,4 +137,4 @@ class SqlScheduleStore(SqlRepo, ScheduleStore):
 
 def _fire_values(fire: ScheduleFire) -> dict[str, Any]:
     return {"schedule": fire.schedule, "fire_time": fire.fire_time, "job_name": fire.job_name,
-            "missed": fire.missed, "error": fire.error}
+            "missed": fire.missed, "error": fire.error, "done": fire.done}

@@ -519,4 +519,7 @@ schedule_fires = Table(
     Column("job_name", String(255), nullable=False),
     Column("missed", Boolean, nullable=False),
     Column("error", Text, nullable=True),
+    # False from the claim until the job is made (or refused): a crash in between leaves it
+    # False, and the next start-up submits it (the job's name makes that idempotent).
+    Column("done", Boolean, nullable=False),
 )

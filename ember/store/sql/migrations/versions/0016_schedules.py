@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('job_name', sa.String(length=255), nullable=False),
     sa.Column('missed', sa.Boolean(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('done', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('workspace', 'schedule', 'fire_time')
     )
 
