@@ -10,9 +10,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchEndpoint", "CodeConfiguration", "Connection", "Input", "MLClient",
-           "ManagedOnlineDeployment", "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment",
-           "Output", "ServerlessEndpoint", "command", "dsl", "finetuning", "load_component",
+__all__ = ["BatchEndpoint", "CodeConfiguration", "Connection", "CronTrigger", "Input",
+           "JobSchedule", "MLClient", "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
+           "Model", "ModelBatchDeployment", "Output", "RecurrencePattern", "RecurrenceTrigger",
+           "ServerlessEndpoint", "TimeZone", "command", "dsl", "finetuning", "load_component",
            "load_job", "load_model", "sweep", "__version__"]
 
 # name → the module defining it; a name mapped to itself (``dsl``) is that module.
@@ -31,6 +32,11 @@ _LAZY = {
     "ModelBatchDeployment": "ember.entities.batch_endpoints",
     "ServerlessEndpoint": "ember.entities.serverless_endpoints",
     "Connection": "ember.entities.connections",
+    "JobSchedule": "ember.entities.schedules",
+    "CronTrigger": "ember.entities.schedules",
+    "RecurrenceTrigger": "ember.entities.schedules",
+    "RecurrencePattern": "ember.entities.schedules",
+    "TimeZone": "ember.entities.schedules",
     "load_model": "ember.client.models",
     "dsl": "ember.dsl",
     "sweep": "ember.sweep",

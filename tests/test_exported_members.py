@@ -9,10 +9,11 @@ import ember
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
     assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Connection",
-                                     "Input", "MLClient",
+                                     "CronTrigger", "Input", "JobSchedule", "MLClient",
                                      "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
                                      "Model", "ModelBatchDeployment", "Output",
-                                     "ServerlessEndpoint", "__version__",
+                                     "RecurrencePattern", "RecurrenceTrigger",
+                                     "ServerlessEndpoint", "TimeZone", "__version__",
                                      "command", "dsl", "finetuning", "load_component",
                                      "load_job", "load_model", "sweep"]
     for name in ember.__all__:

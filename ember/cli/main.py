@@ -8,8 +8,8 @@ import typer
 
 from ember.cli import (audit, batch_deployment, batch_endpoint, common, component, connection,
                        data, datastore, environment, job, login, model, online_deployment,
-                       online_endpoint, output, registry, role, server, serverless_endpoint, studio,
-                       token, user, workspace)
+                       online_endpoint, output, registry, role, schedule, server,
+                       serverless_endpoint, studio, token, user, workspace)
 
 app = typer.Typer(help="Ember: Azure ML v2 jobs and MLflow tracking on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -23,6 +23,7 @@ app.add_typer(online_deployment.app, name="online-deployment")
 app.add_typer(batch_endpoint.app, name="batch-endpoint")
 app.add_typer(batch_deployment.app, name="batch-deployment")
 app.add_typer(serverless_endpoint.app, name="serverless-endpoint")
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(connection.app, name="connection")
 app.add_typer(datastore.app, name="datastore")
 app.add_typer(workspace.app, name="workspace")

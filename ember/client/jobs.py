@@ -85,6 +85,14 @@ class JobOperations:
         ``@pipeline``) is submitted whole; its steps become child jobs. A
         :class:`~ember.entities.finetuning.FineTuningJob` is recorded as a job of type
         ``finetuning`` whose training runs as its child."""
+        return self._submit(self.submission_body(job, experiment_name=experiment_name,
+                                                 show_progress=show_progress))
+
+    def submission_body(self, job: Job | PipelineJob | SweepJob | FineTuningJob, *,
+                        experiment_name: str | None = None,
+                        show_progress: bool | None = None) -> dict[str, Any]:
+        """What ``POST /jobs`` takes for ``job``, its local code and inputs uploaded (a
+        schedule's ``create_job`` is sent in this form)."""
         # Each kind's machinery is imported for that kind: a command job's (or a flow run's)
         # CLI start-up carries none of the pipeline, sweep or fine-tuning modules.
         if isinstance(job, PipelineJob):
@@ -93,20 +101,20 @@ class JobOperations:
             pipeline = replace(job, experiment_name=experiment_name or job.experiment_name
                                or Path.cwd().name or "Default")
             body = pipeline_body(self._http, pipeline, show_progress)
-            return self._submit(body)
+            return body
         if isinstance(job, SweepJob):
             from ember.client.pipelines import sweep_body
 
             sweep = replace(job, experiment_name=experiment_name or job.experiment_name
                             or Path.cwd().name or "Default")
             body = sweep_body(self._http, sweep, show_progress)
-            return self._submit(body)
+            return body
         if isinstance(job, FineTuningJob):
             from ember.client.finetuning import finetuning_body
 
             ft = replace(job, experiment_name=experiment_name or job.experiment_name
                          or Path.cwd().name or "Default")
-            return self._submit(finetuning_body(self._http, ft, show_progress))
+            return finetuning_body(self._http, ft, show_progress)
         job = replace(job, inputs=dict(job.inputs))
         if experiment_name:
             job.experiment_name = experiment_name
@@ -122,7 +130,7 @@ class JobOperations:
                 job.inputs[name] = replace(inp, path=uri)
         body = job_to_json(job)
         body["is_deterministic"] = job.is_deterministic
-        return self._submit(body)
+        return body
 
     def _submit(self, body: dict[str, Any]) -> Job:
         return job_with_url(self._http, self._http.json("POST", self._http.ws("/jobs"), json=body))

@@ -25,6 +25,7 @@ from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineDeployment, OnlineEndpoint
 from ember.entities.pipelines import PipelineJob
 from ember.entities.registries import Registry
+from ember.entities.schedules import JobSchedule
 from ember.entities.serverless_endpoints import ServerlessEndpoint
 from ember.entities.sweeps import SweepJob
 from ember.entities.workspaces import DEFAULT_WORKSPACE
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from ember.client.online_deployments import OnlineDeploymentOperations
     from ember.client.online_endpoints import OnlineEndpointOperations
     from ember.client.registries import RegistryOperations
+    from ember.client.schedules import ScheduleOperations
     from ember.client.serverless_endpoints import ServerlessEndpointOperations
     from ember.client.workspace_flows import WorkspaceFlowOperations
 
@@ -60,6 +62,7 @@ _KINDS: tuple[tuple[tuple[type, ...], str, bool], ...] = (
     ((OnlineDeployment,), "online_deployments", True),
     ((BatchEndpoint,), "batch_endpoints", True), ((BatchDeployment,), "batch_deployments", True),
     ((ServerlessEndpoint,), "serverless_endpoints", True),
+    ((JobSchedule,), "schedules", True),
     ((Connection,), "connections", False), ((Registry,), "registries", False),
 )
 
@@ -169,6 +172,11 @@ class MLClient:
     def serverless_endpoints(self) -> ServerlessEndpointOperations:
         from ember.client.serverless_endpoints import ServerlessEndpointOperations
         return ServerlessEndpointOperations(self._http)
+
+    @cached_property
+    def schedules(self) -> ScheduleOperations:
+        from ember.client.schedules import ScheduleOperations
+        return ScheduleOperations(self._http, self.jobs)
 
     @cached_property
     def connections(self) -> ConnectionOperations:

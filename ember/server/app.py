@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
         online_deployments,
         online_endpoints,
         registries,
+        schedules,
         serverless_endpoints,
         uploads,
         workspace_flows,
@@ -142,7 +143,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
     for module in (datastores, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,
-                   serverless_endpoints, connections, workspace_flows, auth, audit):
+                   serverless_endpoints, schedules, connections, workspace_flows, auth, audit):
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)
     app.include_router(auth.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(audit.server_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
@@ -17,7 +18,7 @@ from ember.engine.reuse import DataHasher
 from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
 from ember.engine.workdir import WorkdirPreparer
-from ember.entities.jobs import JobStatus
+from ember.entities.jobs import Job, JobStatus
 from ember.entities.workspaces import Workspace
 from ember.errors import ConflictError, InvalidInputError
 from ember.services._secrets import SecretBox, load_or_create_key
@@ -125,6 +126,9 @@ class Platform:
                                                     self.settings.home, self.settings.base_url)
         self.batch_deployments = BatchDeploymentService(self.store.batch_endpoints,
                                                         self.online_deployments.assets)
+        from ember.engine.schedules import ScheduleService
+
+        self.schedules = ScheduleService(self.store.schedules, self.jobs, self._submit_job)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
         # Error texts for API callers name no folder of this server.
         local_roots = [self.settings.home, self.settings.artifacts_url]
@@ -153,7 +157,8 @@ class Platform:
 
     def delete_workspace(self, name: str) -> Workspace:
         """``ember workspace delete``: refused while a job of the workspace has not ended or
-        an endpoint serves from it (409, naming them); then soft-deleted."""
+        an endpoint serves from it or a schedule is enabled (409, naming them); then
+        soft-deleted."""
         self.workspaces.get(name)
         busy = [f"job {job.name!r}" for ws, job in self.jobs.list_in_status(
             [s for s in JobStatus.ALL if s not in JobStatus.TERMINAL], with_history=False)
@@ -162,11 +167,30 @@ class Platform:
         busy += [f"serverless endpoint {e.name!r}"
                  for e in self.serverless_endpoints.list(name)]
         busy += [f"batch endpoint {e.name!r}" for e in self.batch_endpoints.list(name)]
+        busy += [f"enabled schedule {s.name!r}"
+                 for s in self.schedules.list(name, "enabled_only")]
         if busy:
             raise ConflictError(f"workspace {name!r} is in use: {', '.join(busy[:5])}"
                                 + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
-                                + "; cancel the jobs and delete the endpoints first")
+                                + "; cancel the jobs, delete the endpoints and disable the "
+                                "schedules first")
         return self.workspaces.delete(name)
+
+    def _submit_job(self, workspace: str, spec: dict[str, Any] | Job) -> Job:
+        """A schedule's job, submitted as ``POST /jobs`` submits one."""
+        from ember.entities.finetuning import FineTuningJob
+        from ember.entities.pipelines import PipelineJob
+        from ember.entities.sweeps import SweepJob
+        from ember.server.schemas.jobs import parse_job_body
+
+        job = parse_job_body(spec) if isinstance(spec, dict) else spec
+        if isinstance(job, PipelineJob):
+            return self.pipelines.create(workspace, job)
+        if isinstance(job, SweepJob):
+            return self.sweeps.create(workspace, job)
+        if isinstance(job, FineTuningJob):
+            return self.finetuning.create(workspace, job)
+        return self.jobs.create(workspace, job)
 
     def start(self) -> None:
         """Start background work (the job scheduler, which first recovers earlier jobs)."""
@@ -179,8 +203,10 @@ class Platform:
         self.serverless_endpoints.recover(adopted)
         for key in adopted:   # workers of deployments no longer recorded
             self.supervisor.remove(key)
+        self.schedules.start()
 
     def close(self) -> None:
+        self.schedules.close()
         self.audit.close()
         self.supervisor.close()
         self.orchestrator.close()

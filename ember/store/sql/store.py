@@ -16,6 +16,7 @@ from ember.store.sql.environments import SqlEnvironmentStore
 from ember.store.sql.jobs import SqlJobStore
 from ember.store.sql.models import SqlModelStore
 from ember.store.sql.registries import SqlRegistryStore
+from ember.store.sql.schedules import SqlScheduleStore
 from ember.store.sql.tracking import SqlTrackingStore
 from ember.store.sql.traces import SqlTraceStore
 from ember.store.sql.workspaces import SqlWorkspaceStore
@@ -42,6 +43,7 @@ class SqlStore:
         self.auth = SqlAuthStore(self.engine)
         self.audit = SqlAuditStore(self.engine)
         self.registries = SqlRegistryStore(self.engine)
+        self.schedules = SqlScheduleStore(self.engine)
 
     @property
     def backend(self) -> str:

@@ -494,3 +494,32 @@ registries = Table(
     Column("tags", JSON, nullable=False, default=dict),
     Column("creation_time", Float, nullable=False),
 )
+
+# A schedule (``spec``: its JSON form), with the columns the scheduler loop reads and
+# compare-and-sets: ``next_fire_time`` moves on only where it still holds the value read, so
+# of several server processes on one database one fires each trigger.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("spec", JSON, nullable=False),
+    Column("is_enabled", Boolean, nullable=False),
+    Column("next_fire_time", Float, nullable=True, index=True),
+    Column("creation_time", Float, nullable=False),
+)
+
+# Each trigger fired: the primary key (schedule, fire time) refuses a second fire.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("workspace", String(255), primary_key=True),
+    Column("schedule", String(255), primary_key=True),
+    Column("fire_time", Float, primary_key=True),
+    Column("job_name", String(255), nullable=False),
+    Column("missed", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    # False from the claim until the job is made (or refused): a crash in between leaves it
+    # False, and the next start-up submits it (the job's name makes that idempotent).
+    Column("done", Boolean, nullable=False),
+)
