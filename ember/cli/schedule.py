@@ -62,7 +62,7 @@ def list_(list_view_type: str = typer.Option("enabled_only", "--list-view-type",
 def update(name: str = typer.Option(..., "--name", "-n"),
            set_: list[str] = typer.Option([], "--set",
                                           help="description=..., display_name=..., tags.k=v"),
-           output: str = OutputOpt) -> None:
+           no_wait: bool = NoWaitOpt, output: str = OutputOpt) -> None:
     """Change the description, display name or tags (a whole change: create --file)."""
     from ember.errors import InvalidInputError
 

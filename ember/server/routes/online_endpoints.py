@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from ember.entities.auth import SECRETS
+from ember.server.schemas.errors import OPENAI_RELAY_RESPONSES
 from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.endpoint_proxy import forward
 from ember.server.schemas.online_endpoints import (
@@ -108,7 +109,8 @@ async def invoke_endpoint(name: str, request: Request, deployment_name: str | No
     return await forward(request, ep.scoring_uri, keys.primary_key, deployment_name)
 
 
-@router.post(E + "/{name}/v1/{path:path}", **declare(SECRETS))
+@router.post(E + "/{name}/v1/{path:path}", responses=OPENAI_RELAY_RESPONSES,
+             **declare(SECRETS))
 async def invoke_openai_path(name: str, path: str, request: Request,
                              deployment_name: str | None = None,
                              ctx: WorkspaceContext = Depends(check_access)

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from ember.errors import InvalidInputError
 from ember.entities.auth import SECRETS
+from ember.server.schemas.errors import OPENAI_RELAY_RESPONSES
 from ember.server.deps import WorkspaceContext, check_access, declare
 from ember.server.endpoint_proxy import forward
 from ember.server.schemas.online_endpoints import KeysOut, RegenerateIn
@@ -89,7 +90,8 @@ async def regenerate_keys(name: str, body: RegenerateIn,
     return KeysOut(primary_key=keys.primary_key, secondary_key=keys.secondary_key)
 
 
-@router.post(S + "/{name}/v1/{path:path}", **declare(SECRETS))
+@router.post(S + "/{name}/v1/{path:path}", responses=OPENAI_RELAY_RESPONSES,
+             **declare(SECRETS))
 async def invoke_openai_path(name: str, path: str, request: Request,
                              ctx: WorkspaceContext = Depends(check_access)
                              ) -> StreamingResponse:

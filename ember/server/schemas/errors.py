@@ -28,3 +28,27 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "5XX": _error_response("The server failed; the message is a summary, the server logs "
                            "have the details"),
 }
+
+
+# An OpenAI-compatible path relayed to a language-model deployment answers as OpenAI does
+# (what the `openai` client reads): the router's refusals come back in OpenAI's error shape,
+# Ember's own (authentication, an unknown endpoint) in Ember's.
+_NULLABLE_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+_OPENAI_ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["message"],
+        "properties": {"message": {"type": "string"}, "type": _NULLABLE_TEXT,
+                       "param": _NULLABLE_TEXT, "code": _NULLABLE_TEXT}}}}
+
+
+def _relayed_error_response(description: str) -> dict[str, Any]:
+    either = {"anyOf": [ErrorOut.model_json_schema(), _OPENAI_ERROR]}
+    return {"description": description, "content": {"application/json": {"schema": either}}}
+
+
+OPENAI_RELAY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": _relayed_error_response("Refused: by Ember (an error_code body) or by the model's "
+                                   "server (OpenAI's error body)"),
+    "5XX": _relayed_error_response("Failed: in Ember or in the model's server"),
+}
