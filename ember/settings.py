@@ -22,6 +22,30 @@ def default_home() -> Path:
     return Path(os.environ.get("EMBER_HOME") or Path.home() / ".ember").expanduser()
 
 
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _env_port(name: str) -> int:
+    """A port number from the environment; 0 when unset. (ValueError, not an EmberError:
+    settings sit below ember.errors; the CLI prints either as one line.)"""
+    text = _env(name)
+    if not text:
+        return 0
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{name} is {text!r}: give a port number from 1 to 65535")
+    return int(text)
+
+
+def _env_flag(name: str) -> bool:
+    text = _env(name).lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} is {text!r}: give true or false (1/0, yes/no, on/off)")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Server settings. ``home`` holds runtime state (job working dirs, environment caches)."""
@@ -56,6 +80,16 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     # ``--job-user``: the OS user jobs run as (engine/job_user.py); "" is the server's own.
     job_user: str = ""
+    # The SMTP server monitors' alert e-mails go through (services/notifications.py), from
+    # EMBER_SMTP_*; no host: no e-mail. Port 0: 587 with STARTTLS, else 25; 465 means SSL.
+    # The password is kept out of repr, as the store URL's is.
+    smtp_host: str = field(default_factory=lambda: _env("EMBER_SMTP_HOST"))
+    smtp_port: int = field(default_factory=lambda: _env_port("EMBER_SMTP_PORT"))
+    smtp_username: str = field(default_factory=lambda: _env("EMBER_SMTP_USERNAME"))
+    smtp_password: str = field(default_factory=lambda: os.environ.get("EMBER_SMTP_PASSWORD", ""),
+                               repr=False)
+    smtp_sender: str = field(default_factory=lambda: _env("EMBER_SMTP_FROM"))
+    smtp_starttls: bool = field(default_factory=lambda: _env_flag("EMBER_SMTP_STARTTLS"))
 
     def resolved(self) -> Settings:
         """Fill the embedded defaults: SQLite and a local artifact folder under ``home``."""
@@ -81,6 +115,12 @@ class Settings:
             admin_user=self.admin_user,
             admin_password=self.admin_password,
             job_user=self.job_user,
+            smtp_host=self.smtp_host,
+            smtp_port=self.smtp_port,
+            smtp_username=self.smtp_username,
+            smtp_password=self.smtp_password,
+            smtp_sender=self.smtp_sender,
+            smtp_starttls=self.smtp_starttls,
         )
 
     @property
