@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import email
 import email.policy
+import ipaddress
 import json
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ember.engine.job_env import is_secret_name
 from ember.errors import InvalidInputError
@@ -393,6 +401,77 @@ def test_email_starttls_the_server_lacks_is_a_clear_error(mailbox: Mailbox) -> N
     assert not d.ok and d.attempts == 1
     assert d.error == f"SMTP server 127.0.0.1:{mailbox.port}: STARTTLS extension not " \
                       "supported by server."
+
+
+# -- TLS: a self-signed certificate for 127.0.0.1, trusted through SSL_CERT_FILE --
+
+@pytest.fixture
+def tls(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(ski, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert_file, key_file)
+    return cert_file, server_ctx
+
+
+def test_email_over_starttls_with_login(tls: tuple[Path, ssl.SSLContext],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cert_file, server_ctx = tls
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))   # how an operator trusts a private CA
+    box = Mailbox(free_port())
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        box.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    # aiosmtpd's defaults: AUTH only after STARTTLS
+    controller = _start(box, tls_context=server_ctx, require_starttls=True,
+                        authenticator=authenticator)
+    try:
+        smtp = SmtpSettings("127.0.0.1", box.port, username="alerts", password="sm7p-pa55",
+                            starttls=True)
+        [d] = Notifier(smtp).email(["ops@example.com"], "s", "b")
+    finally:
+        controller.stop()
+    assert d.ok and box.logins == [("alerts", "sm7p-pa55")] and len(box.messages) == 1
+
+
+def test_email_over_ssl(tls: tuple[Path, ssl.SSLContext],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cert_file, server_ctx = tls
+    box = Mailbox(free_port())
+    controller = _start(box, ssl_context=server_ctx)
+    try:
+        smtp = SmtpSettings("127.0.0.1", box.port, ssl=True)
+        # not trusted: a certificate that does not verify fails at once, without retries
+        [refused] = Notifier(smtp, backoff=0.001).email(["ops@example.com"], "s", "b")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        [d] = Notifier(smtp).email(["ops@example.com"], "s", "b")
+    finally:
+        controller.stop()
+    assert not refused.ok and refused.attempts == 1
+    assert (refused.error or "").startswith(f"SMTP server 127.0.0.1:{box.port}: TLS failed: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in (refused.error or "")
+    assert d.ok and len(box.messages) == 1
 
 
 def test_email_password_is_not_sent_in_clear_beyond_loopback() -> None:
