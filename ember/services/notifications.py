@@ -273,8 +273,13 @@ class Notifier:
               secrets: list[str]) -> _Attempt:
         try:
             response = transport.handle_request(request)
-            try:
-                text = response.read()[:300].decode("utf-8", "replace")
+            try:   # the start of the answer only: a receiver's error page may be large
+                head = b""
+                for chunk in response.iter_bytes():
+                    head += chunk
+                    if len(head) >= 300:
+                        break
+                text = head[:300].decode("utf-8", "replace")
             finally:
                 response.close()
         except httpx.TimeoutException as exc:
@@ -282,7 +287,9 @@ class Notifier:
                                           f"({type(exc).__name__})", secrets), retry=True)
         except httpx.TransportError as exc:
             why = str(exc) or type(exc).__name__
-            return _Attempt(False, _scrub(f"could not connect: {why}", secrets), retry=True)
+            what = "could not connect" if isinstance(exc, httpx.ConnectError) \
+                else "the request failed"
+            return _Attempt(False, _scrub(f"{what}: {why}", secrets), retry=True)
         status = response.status_code
         if 200 <= status < 300:
             return _Attempt(True)
