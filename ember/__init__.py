@@ -10,9 +10,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BatchEndpoint", "CodeConfiguration", "Connection", "CronTrigger", "Input",
-           "JobSchedule", "MLClient", "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
-           "Model", "ModelBatchDeployment", "Output", "RecurrencePattern", "RecurrenceTrigger",
+__all__ = ["AlertNotification", "BatchEndpoint", "CodeConfiguration", "Connection",
+           "CronTrigger", "DataWindow", "Input", "JobSchedule", "MLClient",
+           "ManagedOnlineDeployment", "ManagedOnlineEndpoint", "Model", "ModelBatchDeployment",
+           "MonitorDefinition", "MonitorInputData", "MonitorSchedule", "MonitoringSignal",
+           "MonitoringTarget", "Output", "RecurrencePattern", "RecurrenceTrigger",
            "ServerlessEndpoint", "TimeZone", "command", "dsl", "finetuning", "load_component",
            "load_job", "load_model", "sweep", "__version__"]
 
@@ -37,6 +39,13 @@ _LAZY = {
     "RecurrenceTrigger": "ember.entities.schedules",
     "RecurrencePattern": "ember.entities.schedules",
     "TimeZone": "ember.entities.schedules",
+    "MonitorSchedule": "ember.entities.schedules",
+    "MonitorDefinition": "ember.entities.monitors",
+    "MonitoringTarget": "ember.entities.monitors",
+    "MonitoringSignal": "ember.entities.monitors",
+    "MonitorInputData": "ember.entities.monitors",
+    "DataWindow": "ember.entities.monitors",
+    "AlertNotification": "ember.entities.monitors",
     "load_model": "ember.client.models",
     "dsl": "ember.dsl",
     "sweep": "ember.sweep",

@@ -8,10 +8,13 @@ import ember
 
 
 def test_all_names_resolve_and_nothing_else_is_public() -> None:
-    assert sorted(ember.__all__) == ["BatchEndpoint", "CodeConfiguration", "Connection",
-                                     "CronTrigger", "Input", "JobSchedule", "MLClient",
+    assert sorted(ember.__all__) == ["AlertNotification", "BatchEndpoint",
+                                     "CodeConfiguration", "Connection", "CronTrigger",
+                                     "DataWindow", "Input", "JobSchedule", "MLClient",
                                      "ManagedOnlineDeployment", "ManagedOnlineEndpoint",
-                                     "Model", "ModelBatchDeployment", "Output",
+                                     "Model", "ModelBatchDeployment", "MonitorDefinition",
+                                     "MonitorInputData", "MonitorSchedule",
+                                     "MonitoringSignal", "MonitoringTarget", "Output",
                                      "RecurrencePattern", "RecurrenceTrigger",
                                      "ServerlessEndpoint", "TimeZone", "__version__",
                                      "command", "dsl", "finetuning", "load_component",

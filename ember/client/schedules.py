@@ -37,10 +37,18 @@ class ScheduleOperations:
         """Create or replace the schedule. A Job ``create_job`` is sent whole (its local code
         and inputs uploaded now); ``azureml:<job>`` names an existing job."""
         job = schedule.create_job
-        body_job = job if isinstance(job, str | dict) else self._jobs.submission_body(job)
+        body_job = (job if isinstance(job, str | dict) or job is None
+                    else self._jobs.submission_body(job))
         trigger = asdict(schedule.trigger)
         trigger["time_zone"] = str(getattr(trigger["time_zone"], "value", trigger["time_zone"]))
-        body = {"trigger": trigger, "create_job": body_job,
+        monitor = None
+        if schedule.create_monitor is not None:
+            monitor = asdict(schedule.create_monitor)
+            for body, given in zip(monitor["alert_notification"]["actions"],
+                                   schedule.create_monitor.alert_notification.actions):
+                if not isinstance(given.create_job, str | dict):   # a Job: its code uploaded
+                    body["create_job"] = self._jobs.submission_body(given.create_job)
+        body = {"trigger": trigger, "create_job": body_job, "create_monitor": monitor,
                 "create_job_overrides": schedule.create_job_overrides,
                 "display_name": schedule.display_name, "description": schedule.description,
                 "tags": schedule.tags, "properties": schedule.properties,

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from ember.engine.jobs import JobService
+from ember.engine.monitors import MonitorService
 from ember.engine.schedule_times import check_trigger, first_fire, next_fire
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.schedules import JobSchedule, ScheduleFire
@@ -51,8 +52,10 @@ def _iso(t: float) -> str:
 
 class ScheduleService:
     def __init__(self, store: ScheduleStore, jobs: JobService, submit: Submit, *,
+                 monitors: MonitorService | None = None,
                  clock: Callable[[], float] = time.time, interval: float = 1.0) -> None:
         self._store = store
+        self._monitors = monitors
         self._jobs = jobs
         self._submit = submit
         # Tests drive the clock; the loop reads it at each tick.
@@ -65,9 +68,16 @@ class ScheduleService:
 
     def create_or_update(self, workspace: str, schedule: JobSchedule) -> JobSchedule:
         check_trigger(schedule.trigger)
-        if schedule.create_job is None or schedule.create_job == "":
+        if schedule.create_monitor is not None:
+            if schedule.create_job:
+                raise InvalidInputError(f"schedule {schedule.name!r} has both create_job and "
+                                        "create_monitor")
+            if self._monitors is None:
+                raise InvalidInputError("this server does not run monitors")
+            self._monitors.check(workspace, schedule.create_monitor)
+        elif schedule.create_job is None or schedule.create_job == "":
             raise InvalidInputError(f"schedule {schedule.name!r} has no create_job")
-        if isinstance(schedule.create_job, str) and not schedule.create_job.startswith("azureml:"):
+        elif isinstance(schedule.create_job, str) and not schedule.create_job.startswith("azureml:"):
             raise InvalidInputError("create_job must be a job or azureml:<existing job>")
         now = self.clock()
         try:
@@ -189,6 +199,9 @@ class ScheduleService:
                  "azureml.scheduleTriggerTime": _iso(fire.fire_time)}
         if fire.missed:
             marks["ember.missedTrigger"] = "true"
+        if s.create_monitor is not None:
+            assert self._monitors is not None
+            return self._monitors.job_for(workspace, s, fire, marks)
         over = s.create_job_overrides
         trigger_time = _iso(fire.fire_time)
         if isinstance(s.create_job, str):

@@ -6,6 +6,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ember.entities.monitors import MonitorDefinition
+
 FREQUENCIES = ("minute", "hour", "day", "week", "month")
 WEEK_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -71,6 +73,8 @@ class JobSchedule:
     trigger: Trigger = field(default_factory=CronTrigger)
     create_job: Any = None
     create_job_overrides: dict[str, Any] = field(default_factory=dict)
+    # A model monitor's definition (``MonitorSchedule``): each trigger runs a monitor job.
+    create_monitor: MonitorDefinition | None = None
     display_name: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
@@ -91,6 +95,8 @@ class JobSchedule:
     def from_dict(cls, d: dict[str, Any]) -> JobSchedule:
         d = dict(d)
         d["trigger"] = trigger_from_dict(d.get("trigger") or {})
+        if isinstance(d.get("create_monitor"), dict):
+            d["create_monitor"] = MonitorDefinition.from_dict(d["create_monitor"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -115,3 +121,13 @@ def trigger_from_dict(d: dict[str, Any]) -> Trigger:
         d["schedule"] = RecurrencePattern(**pattern) if isinstance(pattern, dict) else pattern
         return RecurrenceTrigger(**d)
     return CronTrigger(**d)
+
+
+@dataclass
+class MonitorSchedule(JobSchedule):
+    """azure-ai-ml's ``MonitorSchedule``: a schedule whose ``create_monitor`` runs a model
+    monitor at each trigger (a JobSchedule with ``create_monitor`` set)."""
+
+    def __post_init__(self) -> None:
+        if self.create_monitor is None:
+            raise ValueError("MonitorSchedule needs create_monitor=MonitorDefinition(...)")

@@ -126,9 +126,19 @@ class Platform:
                                                     self.settings.home, self.settings.base_url)
         self.batch_deployments = BatchDeploymentService(self.store.batch_endpoints,
                                                         self.online_deployments.assets)
+        from ember.engine.monitors import DeploymentCollections, MonitorService
         from ember.engine.schedules import ScheduleService
+        from ember.services.notifications import Notifier, smtp_settings
 
-        self.schedules = ScheduleService(self.store.schedules, self.jobs, self._submit_job)
+        def collections(workspace: str, endpoint: str, name: str) -> DeploymentCollections:
+            c = self.online_deployments.collections(workspace, endpoint, name)
+            return DeploymentCollections(request=c["request"], response=c["response"])
+
+        self.monitors = MonitorService(self.jobs, self.store.schedules, self.datastores,
+                                       collections, Notifier(smtp_settings(self.settings)),
+                                       self._submit_job)
+        self.schedules = ScheduleService(self.store.schedules, self.jobs, self._submit_job,
+                                         monitors=self.monitors)
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ember-io")
         # Error texts for API callers name no folder of this server.
         local_roots = [self.settings.home, self.settings.artifacts_url]

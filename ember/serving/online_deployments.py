@@ -305,14 +305,26 @@ class OnlineDeploymentService:
             self.artifacts.makedirs(self.collection_rel(workspace, d, name))
             spec = (dc.collections.get(name) or {}).get("data") or {}
             asset = str(spec.get("name") or f"{d.endpoint_name}-{d.name}-{suffix}")
-            path = (f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
-                    f"{d.endpoint_name}/{d.name}/{name}")
+            path = self.collection_uri(d, name)
             if any(a.path == path for a in self.data.list(workspace, asset)):
                 continue
             self.data.create(workspace, DataAsset(name=asset, version="", path=path,
                                                   type="uri_folder",
                                                   description=f"{name} payloads collected from "
                                                   f"{d.endpoint_name}/{d.name}"))
+
+    @staticmethod
+    def collection_uri(d: OnlineDeployment, name: str) -> str:
+        """The datastore URI of collection ``name`` ("request" or "response")."""
+        return (f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
+                f"{d.endpoint_name}/{d.name}/{name}")
+
+    def collections(self, workspace: str, endpoint: str, name: str) -> dict[str, str | None]:
+        """Each collection's datastore URI, None where it is not enabled."""
+        d = self.get(workspace, endpoint, name)
+        dc = d.data_collector
+        return {c: self.collection_uri(d, c) if dc is not None and dc.enabled(c) else None
+                for c in ("request", "response")}
 
     @staticmethod
     def collection_rel(workspace: str, d: OnlineDeployment, name: str) -> str:

@@ -27,9 +27,10 @@ from ember.entities.schedules import (
     Trigger,
 )
 from ember.specs._schema import Ctx, Section, asset_name, load_spec, plain
+from ember.specs.monitors import monitor_from_section
 
 SCHEDULE_KEYS = ("$schema", "name", "display_name", "description", "tags", "properties",
-                 "trigger", "create_job", "is_enabled")
+                 "trigger", "create_job", "create_monitor", "is_enabled")
 TRIGGER_KEYS = ("type", "expression", "frequency", "interval", "schedule", "pattern",
                 "start_time", "end_time", "time_zone", "timezone")
 OVERRIDE_KEYS = ("type", "job", "inputs", "outputs", "settings", "experiment_name", "tags",
@@ -43,15 +44,23 @@ def load_schedule_spec(path: Path, overrides: list[str] | None = None) -> JobSch
 
 def schedule_from_section(sec: Section) -> JobSchedule:
     sec.check_keys(SCHEDULE_KEYS)
-    if not sec.has("create_job"):
-        sec.fail("create_job", "is required (a job file, an inline job or azureml:<job>)")
+    monitor = None
+    if sec.has("create_monitor"):
+        if sec.has("create_job"):
+            sec.fail("create_monitor", "a schedule has create_job or create_monitor, not both")
+        monitor_sec = sec.section("create_monitor")
+        assert monitor_sec is not None
+        monitor = monitor_from_section(monitor_sec)
+    elif not sec.has("create_job"):
+        sec.fail("create_job", "is required (a job file, an inline job or azureml:<job>)",
+                 "or create_monitor, for a model monitor")
     trigger_sec = sec.section("trigger", required=True)
     assert trigger_sec is not None
-    job, job_overrides = _create_job(sec)
+    job, job_overrides = create_job_of(sec) if monitor is None else (None, {})
     return JobSchedule(
         name=asset_name(sec, required=True),
         trigger=_trigger(trigger_sec),
-        create_job=job, create_job_overrides=job_overrides,
+        create_job=job, create_job_overrides=job_overrides, create_monitor=monitor,
         display_name=sec.get_str("display_name", nonempty=False) or "",
         description=sec.get_str("description", nonempty=False) or "",
         tags=sec.get_str_map("tags"), properties=sec.get_str_map("properties"),
@@ -133,7 +142,8 @@ def _ints(sec: Section, key: str, low: int, high: int, *, required: bool = False
     return [int(v) for v in values]
 
 
-def _create_job(sec: Section) -> tuple[Any, dict[str, Any]]:
+def create_job_of(sec: Section) -> tuple[Any, dict[str, Any]]:
+    """``sec``'s ``create_job``: a job (file or inline) or ``azureml:<job>``, and overrides."""
     value = sec.get("create_job")
     if isinstance(value, str):
         return _job_ref(sec, "create_job", value), {}

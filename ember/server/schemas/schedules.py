@@ -51,8 +51,10 @@ class ScheduleIn(Body):
 
     name: str | None = None          # the path's; when given here it must be the same
     trigger: TriggerIn
-    create_job: dict[str, Any] | str
+    create_job: dict[str, Any] | str | None = None
     create_job_overrides: dict[str, Any] = Field(default_factory=dict)
+    # A model monitor (``MonitorSchedule``), checked as its YAML is: errors name the key.
+    create_monitor: dict[str, Any] | None = None
     display_name: str = Field("", max_length=256)
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
@@ -60,8 +62,13 @@ class ScheduleIn(Body):
     is_enabled: bool = True
 
     def entity(self, name: str) -> JobSchedule:
+        from ember.specs.monitors import monitor_from_dict
+
+        monitor = (monitor_from_dict(self.create_monitor)
+                   if self.create_monitor is not None else None)
         return JobSchedule(name=name, trigger=self.trigger.entity(), create_job=self.create_job,
                            create_job_overrides=self.create_job_overrides,
+                           create_monitor=monitor,
                            display_name=self.display_name, description=self.description,
                            tags=self.tags, properties=self.properties,
                            is_enabled=self.is_enabled)
@@ -82,6 +89,7 @@ class ScheduleOut(BaseModel):
     trigger: dict[str, Any]
     create_job: Any
     create_job_overrides: dict[str, Any]
+    create_monitor: dict[str, Any] | None = None
     display_name: str
     description: str
     tags: dict[str, str]

@@ -187,7 +187,8 @@ class RouterApp:
             outcome = forwarded
             if sampled and dep.collect_response and outcome[3]:
                 self._collector.submit(dep.collect_response, rid.decode(), time.time(),
-                                       ep.name, dep.name, outcome[2])
+                                       ep.name, dep.name, outcome[2],
+                                       (time.perf_counter() - received) * 1000.0)
         await respond(send, outcome, rid, dep.name_header)
         dep.stats.record(outcome[0], (time.perf_counter() - received) * 1000.0)
         if outcome[4] is not None or ep.limiter is not None:
@@ -324,7 +325,8 @@ class RouterApp:
             status, usage = forwarded[0], forwarded[4]
             if sampled and dep.collect_response and forwarded[3]:
                 self._collector.submit(dep.collect_response, rid.decode(), time.time(),
-                                       ep.name, dep.name, forwarded[2])
+                                       ep.name, dep.name, forwarded[2],
+                                       (time.perf_counter() - received) * 1000.0)
             await respond(send, forwarded, rid, dep.name_header)
         dep.stats.record(status, (time.perf_counter() - received) * 1000.0)
         self._metered(ep, key, usage)

@@ -5,7 +5,8 @@ hour of the record; ``folder`` is a local path, or an fsspec URL such as ``s3://
 when the artifact store is remote, opened with the credentials of this process's environment)::
 
     {"id": <correlation id>, "time": "2025-01-31T09:15:02.123Z", "endpoint": <endpoint name>,
-     "deployment": <deployment name>, "data": <payload parsed as JSON, else its text>}
+     "deployment": <deployment name>, "data": <payload parsed as JSON, else its text>,
+     "latency_ms": <request arrival to answer, responses only>}
 
 The event loop only enqueues raw bytes; one writer thread parses, serialises and appends, so the
 scoring path never waits on disk and lines never interleave (a single writer per process, and
@@ -25,9 +26,9 @@ import orjson
 
 log = logging.getLogger("ember.serving.router")
 
-# folder, id, epoch seconds, endpoint, deployment, payload
-_Item = tuple[str, str, float, str, str, bytes]
-_STOP = ("", "", 0.0, "", "", b"")
+# folder, id, epoch seconds, endpoint, deployment, payload, latency (ms) of a response
+_Item = tuple[str, str, float, str, str, bytes, float | None]
+_STOP = ("", "", 0.0, "", "", b"", None)
 _BATCH = 1000
 
 
@@ -42,9 +43,10 @@ class PayloadCollector:
         self._thread.start()
 
     def submit(self, folder: str, record_id: str, when: float, endpoint: str, deployment: str,
-               payload: bytes) -> None:
-        """Queue one record; returns at once."""
-        self._queue.put((folder, record_id, when, endpoint, deployment, payload))
+               payload: bytes, latency_ms: float | None = None) -> None:
+        """Queue one record; returns at once. A response's record carries the time from the
+        request's arrival to its answer (``latency_ms``), which latency monitors read."""
+        self._queue.put((folder, record_id, when, endpoint, deployment, payload, latency_ms))
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the writer thread."""
@@ -91,12 +93,15 @@ class PayloadCollector:
 
 
 def _render(item: _Item) -> tuple[str, bytes]:
-    folder, record_id, when, endpoint, deployment, payload = item
+    folder, record_id, when, endpoint, deployment, payload, latency_ms = item
     moment = datetime.fromtimestamp(when, UTC)
     path = os.path.join(folder, f"{moment:%Y}", f"{moment:%m}", f"{moment:%d}", f"{moment:%H}",
                         "data.jsonl")
-    record = {"id": record_id, "time": moment.isoformat(timespec="milliseconds")[:-6] + "Z",
-              "endpoint": endpoint, "deployment": deployment, "data": None}
+    record: dict[str, object] = {
+        "id": record_id, "time": moment.isoformat(timespec="milliseconds")[:-6] + "Z",
+        "endpoint": endpoint, "deployment": deployment, "data": None}
+    if latency_ms is not None:
+        record["latency_ms"] = round(latency_ms, 3)
     try:
         record["data"] = orjson.loads(payload)
         return path, orjson.dumps(record) + b"\n"

@@ -1,0 +1,331 @@
+"""Model monitors: the job each trigger of a monitor schedule runs, and its alerts.
+
+At a trigger, :meth:`MonitorService.job_for` turns the schedule's ``create_monitor`` into a
+command job, ``python -m ember.monitoring.job`` on the server's Python: each signal's
+production data (by default the deployment's collected payloads, ``model_inputs`` or
+``model_outputs``) in its lookback window ending at the trigger time less the offset, and its
+reference data (a data asset, or, by default, the same collection before the production
+window). With no signals listed a deployment gets Azure's out-of-box set: data drift, prediction
+drift and data quality (a ``question_answering`` target: token statistics and latency).
+
+When a monitor job ends, :meth:`MonitorService.on_job_event` reads its ``signals.json``; if a
+signal with its alert enabled breached, it sends the alert notification (webhooks and email,
+through ``services.notifications``) and starts the alert's ``create_job`` actions, in a
+background thread, and writes what happened to ``alerts.json`` beside the results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ember.engine.jobs import JobEvent, JobService
+from ember.engine.schedule_times import next_fire
+from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
+from ember.entities.monitors import (
+    MonitorDefinition,
+    MonitoringSignal,
+    MonitorInputData,
+)
+from ember.entities.schedules import JobSchedule, ScheduleFire
+from ember.errors import InvalidInputError, NotFoundError
+from ember.services.datastores import DatastoreService
+from ember.services.notifications import Notifier
+from ember.store.schedules import ScheduleStore
+
+log = logging.getLogger("ember.monitors")
+
+MONITOR_PROPERTY = "ember.monitor"
+OUTPUT = "signals"
+RESULT_FILE = "signals.json"
+ALERTS_FILE = "alerts.json"
+CONFIG_ENV = "EMBER_MONITOR_CONFIG"
+_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_FREQUENCY_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400,
+                      "month": 30 * 86400}
+
+
+def seconds(duration: str) -> float:
+    """An ISO 8601 duration (weeks, days, hours, minutes, seconds) in seconds."""
+    m = _DURATION.match(duration.upper())
+    if not m:
+        raise InvalidInputError(f"{duration!r} is not an ISO 8601 duration (e.g. P7D, PT1H)")
+    w, d, h, mi, s = (int(g or 0) for g in m.groups())
+    return float(((w * 7 + d) * 24 + h) * 3600 + mi * 60 + s)
+
+
+def default_signals(definition: MonitorDefinition) -> dict[str, MonitoringSignal]:
+    """The signals a monitor runs: its own, or Azure's out-of-box set for a deployment."""
+    if definition.monitoring_signals:
+        return definition.monitoring_signals
+    if definition.monitoring_target.ml_task == "question_answering":
+        return {"token-usage-signal": MonitoringSignal(type="generation_token_statistics"),
+                "latency-signal": MonitoringSignal(type="generation_latency")}
+    return {"data-drift-signal": MonitoringSignal(type="data_drift"),
+            "prediction-drift-signal": MonitoringSignal(type="prediction_drift"),
+            "data-quality-signal": MonitoringSignal(type="data_quality")}
+
+
+# The collection a signal reads by default: its outputs for prediction-side signals.
+_OUTPUT_SIGNALS = {"prediction_drift", "model_performance", "generation_token_statistics",
+                   "generation_latency"}
+
+
+@dataclass
+class DeploymentCollections:
+    """What a deployment collects: the datastore URI of each enabled collection."""
+
+    request: str | None
+    response: str | None
+
+
+# (workspace, endpoint, deployment) → its collections; raises NotFoundError.
+CollectionsOf = Callable[[str, str, str], DeploymentCollections]
+# Submits a job body or Job as POST /jobs does (the schedule service's submit).
+Submit = Callable[[str, "dict[str, Any] | Job"], Job]
+
+
+class MonitorService:
+    def __init__(self, jobs: JobService, schedules: ScheduleStore, datastores: DatastoreService,
+                 collections: CollectionsOf, notifier: Notifier, submit: Submit) -> None:
+        self._jobs = jobs
+        self._schedules = schedules
+        self._datastores = datastores
+        self._collections = collections
+        self._notifier = notifier
+        self._submit = submit
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        jobs.subscribe(self.on_job_event)
+
+    # -- checks at create -------------------------------------------------------------------
+
+    def check(self, workspace: str, definition: MonitorDefinition) -> None:
+        """What can be checked before the first trigger: the deployment and its collection."""
+        target = definition.monitoring_target.endpoint_and_deployment
+        if target is None:
+            return
+        collections = self._collections(workspace, *target)
+        for name, signal in default_signals(definition).items():
+            if signal.production_data is not None and signal.production_data.path:
+                continue
+            side = "response" if signal.type in _OUTPUT_SIGNALS else "request"
+            if getattr(collections, side) is None:
+                raise InvalidInputError(
+                    f"monitoring_signals.{name}: deployment {target[0]}/{target[1]} does not "
+                    f"collect its {side}s: enable data_collector.collections."
+                    f"{'model_outputs' if side == 'response' else 'model_inputs'} on it")
+
+    # -- the job ------------------------------------------------------------------------------
+
+    def job_for(self, workspace: str, schedule: JobSchedule, fire: ScheduleFire,
+                marks: dict[str, str]) -> Job:
+        definition = schedule.create_monitor
+        assert definition is not None
+        trigger_time = fire.fire_time
+        following = _next(schedule, trigger_time)
+        frequency = max(60.0, following - trigger_time) if following else 86400.0
+        inputs: dict[str, JobInput] = {}
+        names: dict[tuple[str, str], str] = {}
+
+        def input_for(path: str, kind: str) -> str:
+            key = (path, kind)
+            if key not in names:
+                names[key] = f"data_{len(names)}"
+                inputs[names[key]] = JobInput(type=kind, path=path)
+            return names[key]
+
+        target = definition.monitoring_target.endpoint_and_deployment
+        collections = self._collections(workspace, *target) if target else None
+        signals: dict[str, Any] = {}
+        for name, signal in default_signals(definition).items():
+            prod = self._data_spec(signal, signal.production_data, collections, input_for,
+                                   trigger_time, frequency, production=True)
+            ref = None
+            if signal.type not in ("generation_token_statistics", "generation_latency"):
+                if signal.reference_data is not None:
+                    ref = self._data_spec(signal, signal.reference_data, collections,
+                                          input_for, trigger_time, frequency,
+                                          production=False)
+                else:   # earlier production data, up to the production window
+                    ref = dict(prod, start=None, end=prod["start"])
+            signals[name] = {"type": signal.type, "features": signal.features,
+                             "top_n_feature_importance": signal.top_n_feature_importance,
+                             "metric_thresholds": signal.metric_thresholds,
+                             "alert_enabled": signal.alert_enabled,
+                             "production": prod, "reference": ref}
+        config = {"monitor": schedule.name, "trigger_time": marks["azureml.scheduleTriggerTime"],
+                  "ml_task": definition.monitoring_target.ml_task, "signals": signals}
+        args = "".join(f" --input {n}=${{{{inputs.{n}}}}}" for n in inputs)
+        return Job(name=fire.job_name, display_name=fire.job_name, type="command",
+                   command=f"python -m ember.monitoring.job{args}"
+                           f" --output ${{{{outputs.{OUTPUT}}}}}",
+                   experiment_name=schedule.name,
+                   description=f"Monitor {schedule.name} at {config['trigger_time']}",
+                   tags={**schedule.tags, "monitor": schedule.name},
+                   properties={**marks, MONITOR_PROPERTY: schedule.name},
+                   environment_variables={CONFIG_ENV: json.dumps(config)},
+                   inputs=inputs, outputs={OUTPUT: JobOutput(type="uri_folder")},
+                   status=JobStatus.QUEUED)
+
+    @staticmethod
+    def _data_spec(signal: MonitoringSignal, data: MonitorInputData | None,
+                   collections: DeploymentCollections | None,
+                   input_for: Callable[[str, str], str], trigger_time: float,
+                   frequency: float, *, production: bool) -> dict[str, Any]:
+        context = (data.data_context if data is not None else
+                   "model_outputs" if signal.type in _OUTPUT_SIGNALS else "model_inputs")
+        if data is not None and data.path:
+            path, kind = data.path, data.type
+            collected = False
+        else:
+            if collections is None:
+                raise InvalidInputError("a monitor on a model needs production_data.input_data")
+            side = "response" if context == "model_outputs" else "request"
+            path, kind = getattr(collections, side), "uri_folder"
+            if path is None:
+                raise InvalidInputError(f"the deployment does not collect its {side}s")
+            collected = True
+        window = data.data_window if data is not None else None
+        start = end = None
+        if collected or (window is not None and window.lookback_window_size):
+            offset = seconds(window.lookback_window_offset) if window else 0.0
+            size = (seconds(window.lookback_window_size)
+                    if window and window.lookback_window_size else frequency)
+            end = trigger_time - offset
+            start = end - size
+            if not production and (window is None or not window.lookback_window_size):
+                start = None
+        return {"input": input_for(path, kind), "collected": collected, "context": context,
+                "start": start, "end": end,
+                "columns": dict(data.data_column_names) if data is not None else {}}
+
+    # -- after the job --------------------------------------------------------------------------
+
+    def on_job_event(self, event: JobEvent) -> None:
+        if event.status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+            return
+        try:
+            job = self._jobs.get(event.workspace, event.name, with_history=False)
+        except NotFoundError:
+            return
+        if MONITOR_PROPERTY not in job.properties:
+            return
+        thread = threading.Thread(target=self._after, args=(event.workspace, job),
+                                  name=f"ember-monitor-alert-{job.name}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def results(self, workspace: str, job_name: str) -> dict[str, Any] | None:
+        """A monitor job's ``signals.json``, or None when it wrote none."""
+        return self._read_json(workspace, job_name, RESULT_FILE)
+
+    def alerts(self, workspace: str, job_name: str) -> dict[str, Any] | None:
+        return self._read_json(workspace, job_name, ALERTS_FILE)
+
+    def _read_json(self, workspace: str, job_name: str, file: str) -> dict[str, Any] | None:
+        store, rel = self._output(workspace, job_name)
+        path = f"{rel.rstrip('/')}/{file}"
+        if not store.exists(path):
+            return None
+        with store.open_read(path) as fh:
+            data = json.loads(fh.read())
+        return data if isinstance(data, dict) else None
+
+    def _output(self, workspace: str, job_name: str) -> tuple[Any, str]:
+        uri = self._jobs.output_uri(workspace, job_name, OUTPUT)
+        return self._datastores.locate_uri(workspace, uri)
+
+    def _after(self, workspace: str, job: Job) -> None:
+        try:
+            self._alert(workspace, job)
+        except Exception:   # noqa: BLE001 - an alert failure must not end the server
+            log.exception("monitor %s/%s: sending its alerts failed", workspace, job.name)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _alert(self, workspace: str, job: Job) -> None:
+        result = self.results(workspace, job.name)
+        if not result or not result.get("breached"):
+            return
+        try:
+            schedule = self._schedules.get(workspace, job.properties[MONITOR_PROPERTY])
+        except NotFoundError:
+            return
+        if schedule.create_monitor is None:
+            return
+        alert = schedule.create_monitor.alert_notification
+        breached = list(result["breached"])
+        payload = {
+            "schema": "ember.monitor.alert/1", "workspace": workspace,
+            "monitor": schedule.name, "job": job.name,
+            "job_url": f"/ws/{workspace}/jobs/{job.name}",
+            "trigger_time": result.get("trigger_time"),
+            "target": (schedule.create_monitor.monitoring_target.endpoint_deployment_id
+                       or schedule.create_monitor.monitoring_target.model_id),
+            "signals": [{"name": n, "type": e.get("type"), "breached": True,
+                         "metrics": [m for m in e.get("metrics") or [] if m.get("breached")]}
+                        for n, e in result["signals"].items() if n in breached]}
+        record: dict[str, Any] = {"breached": breached, "deliveries": [], "jobs": []}
+        for url in alert.webhooks:
+            d = self._notifier.webhook(url, payload, key=f"{workspace}/{job.name}")
+            record["deliveries"].append(asdict(d))
+        if alert.emails:
+            from ember.services.notifications import format_email
+
+            subject, body = format_email(payload)
+            record["deliveries"] += [asdict(d) for d in
+                                     self._notifier.email(alert.emails, subject, body)]
+        for action in alert.actions:
+            if action.signals and not set(action.signals) & set(breached):
+                continue
+            try:
+                made = self._submit(workspace, _action_job(action.create_job, job.name,
+                                                           schedule.name))
+                record["jobs"].append({"name": made.name, "error": None})
+                log.warning("monitor %s/%s breached (%s): started job %s", workspace,
+                            schedule.name, ", ".join(breached), made.name)
+            except Exception as exc:   # noqa: BLE001 - recorded, and the other actions go on
+                record["jobs"].append({"name": None, "error": str(exc)})
+        store, rel = self._output(workspace, job.name)
+        store.write_bytes(f"{rel.rstrip('/')}/{ALERTS_FILE}",
+                          json.dumps(record, indent=1).encode("utf-8"))
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait for alert threads in flight (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return True
+            for t in threads:
+                t.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                return False
+
+
+def _next(schedule: JobSchedule, t: float) -> float | None:
+    """The trigger after ``t`` (its gap is the default production window)."""
+    try:
+        return next_fire(schedule.trigger, t, schedule.creation_time)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _action_job(create_job: Any, monitor_job: str, monitor: str) -> dict[str, Any] | Job:
+    marks = {"ember.monitorAlertOf": monitor_job, "ember.monitorName": monitor}
+    if isinstance(create_job, str):
+        raise InvalidInputError("an alert action's create_job must be a job definition")
+    body = json.loads(json.dumps(create_job))
+    body["properties"] = {**(body.get("properties") or {}), **marks}
+    body.pop("name", None)
+    return dict(body)
