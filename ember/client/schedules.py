@@ -15,6 +15,7 @@ from ember.client.jobs import JobOperations
 from ember.client.online_endpoints import Poller
 from ember.entities.jobs import Job
 from ember.entities.schedules import JobSchedule, ScheduleFire
+from ember.specs.monitors import monitor_from_dict, monitor_to_dict
 
 LIST_VIEW_TYPES = {"enabledonly": "enabled_only", "enabled_only": "enabled_only",
                    "disabledonly": "disabled_only", "disabled_only": "disabled_only",
@@ -22,7 +23,11 @@ LIST_VIEW_TYPES = {"enabledonly": "enabled_only", "enabled_only": "enabled_only"
 
 
 def schedule_from_json(d: dict[str, Any]) -> JobSchedule:
-    return JobSchedule.from_dict(d)
+    monitor = d.get("create_monitor")
+    made = JobSchedule.from_dict({**d, "create_monitor": None})
+    if isinstance(monitor, dict):
+        made.create_monitor = monitor_from_dict(monitor)
+    return made
 
 
 class ScheduleOperations:
@@ -43,8 +48,8 @@ class ScheduleOperations:
         trigger["time_zone"] = str(getattr(trigger["time_zone"], "value", trigger["time_zone"]))
         monitor = None
         if schedule.create_monitor is not None:
-            monitor = asdict(schedule.create_monitor)
-            for body, given in zip(monitor["alert_notification"]["actions"],
+            monitor = monitor_to_dict(schedule.create_monitor)
+            for body, given in zip((monitor.get("alert_notification") or {}).get("actions", []),
                                    schedule.create_monitor.alert_notification.actions):
                 if not isinstance(given.create_job, str | dict):   # a Job: its code uploaded
                     body["create_job"] = self._jobs.submission_body(given.create_job)

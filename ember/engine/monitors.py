@@ -119,8 +119,8 @@ class MonitorService:
             if getattr(collections, side) is None:
                 raise InvalidInputError(
                     f"monitoring_signals.{name}: deployment {target[0]}/{target[1]} does not "
-                    f"collect its {side}s: enable data_collector.collections."
-                    f"{'model_outputs' if side == 'response' else 'model_inputs'} on it")
+                    f"collect its {side}s: enable data_collector.collections.{side} on it "
+                    "(the router's payload collection), or give production_data.input_data")
 
     # -- the job ------------------------------------------------------------------------------
 

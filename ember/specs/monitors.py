@@ -320,3 +320,53 @@ def _str_list(sec: Section, key: str) -> list[str]:
     if not isinstance(value, list) or any(not isinstance(v, str) or not v for v in value):
         sec.fail(key, "must be a list of strings")
     return [str(v) for v in value]
+
+
+def monitor_to_dict(m: MonitorDefinition) -> dict[str, Any]:
+    """The definition in the YAML's form (what ``monitor_from_dict`` reads back): the REST
+    API's ``create_monitor`` both ways, and ``ember schedule show``."""
+    def data(d: MonitorInputData | None) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        out: dict[str, Any] = {"data_context": d.data_context}
+        if d.path:
+            out["input_data"] = {"path": d.path, "type": d.type}
+        if d.data_window is not None:
+            out["data_window"] = {k: v for k, v in (
+                ("lookback_window_size", d.data_window.lookback_window_size),
+                ("lookback_window_offset", d.data_window.lookback_window_offset)) if v}
+        if d.data_column_names:
+            out["data_column_names"] = dict(d.data_column_names)
+        return out
+
+    signals: dict[str, Any] = {}
+    for name, s in m.monitoring_signals.items():
+        sig: dict[str, Any] = {"type": s.type, "alert_enabled": s.alert_enabled}
+        for key, value in (("production_data", data(s.production_data)),
+                           ("reference_data", data(s.reference_data))):
+            if value is not None:
+                sig[key] = value
+        if s.features is not None:
+            sig["features"] = list(s.features)
+        elif s.top_n_feature_importance is not None:
+            sig["features"] = {"top_n_feature_importance": s.top_n_feature_importance}
+        if s.metric_thresholds:
+            sig["metric_thresholds"] = s.metric_thresholds
+        signals[name] = sig
+    target = {k: v for k, v in (("ml_task", m.monitoring_target.ml_task),
+                                ("endpoint_deployment_id",
+                                 m.monitoring_target.endpoint_deployment_id),
+                                ("model_id", m.monitoring_target.model_id)) if v}
+    alert = m.alert_notification
+    out: dict[str, Any] = {"monitoring_target": target}
+    if signals:
+        out["monitoring_signals"] = signals
+    if alert.emails or alert.webhooks or alert.actions:
+        out["alert_notification"] = {
+            "emails": list(alert.emails), "webhooks": list(alert.webhooks),
+            "actions": [{"action": a.action, "create_job": a.create_job,
+                         **({"signals": list(a.signals)} if a.signals else {})}
+                        for a in alert.actions]}
+    if m.compute:
+        out["compute"] = dict(m.compute)
+    return out

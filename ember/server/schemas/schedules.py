@@ -101,7 +101,12 @@ class ScheduleOut(BaseModel):
 
     @classmethod
     def of(cls, s: JobSchedule) -> ScheduleOut:
-        return cls(**s.to_dict())
+        from ember.specs.monitors import monitor_to_dict
+
+        d = s.to_dict()
+        d["create_monitor"] = (monitor_to_dict(s.create_monitor)
+                               if s.create_monitor is not None else None)
+        return cls(**d)
 
 
 class ScheduleFireOut(BaseModel):

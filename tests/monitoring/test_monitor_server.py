@@ -1,0 +1,294 @@
+"""A model monitor on a real server: a deployment collects its traffic; traffic drawn from the
+reference distribution breaches nothing; shifted traffic breaches drift, the run is marked
+Failed with Azure's tag, an alert webhook reaches a receiver on loopback, an email reaches an
+SMTP server on loopback, and the retraining job the alert names is started."""
+
+from __future__ import annotations
+
+import email
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from aiosmtpd.controller import Controller
+
+from ember.client.mlclient import MLClient
+from ember.entities.data import DataAsset
+from ember.entities.models import Model
+from ember.entities.online_endpoints import OnlineEndpoint
+from ember.errors import NotFoundError
+from tests.conftest import ServerProc, wait_for
+from tests.test_cli import ember
+
+SCORE = """
+import json
+
+def init():
+    pass
+
+def run(raw):
+    split = json.loads(raw)["input_data"]
+    age = split["columns"].index("age")
+    return [int(row[age] > 40) for row in split["data"]]
+"""
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.got: list[dict[str, Any]] = []
+        handler = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                handler.got.append({"body": json.loads(body), "headers": dict(self.headers)})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts?token=s3cret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 Message accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Mailbox, int]
+        ) -> Iterator[ServerProc]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EMBER_SMTP_HOST", "127.0.0.1")
+    mp.setenv("EMBER_SMTP_PORT", str(smtp[1]))
+    mp.setenv("EMBER_SMTP_FROM", "monitor@ember.test")
+    home = tmp_path_factory.mktemp("monitor-home")
+    server = ServerProc(home).start()
+    mp.undo()
+    mp.setenv("EMBER_HOME", str(home))
+    yield server
+    server.stop()
+    mp.undo()
+
+
+def reference(path: Path, rng: np.random.Generator, n: int = 2000) -> dict[str, np.ndarray]:
+    age = rng.uniform(20, 60, n)
+    age[0], age[1] = 20.0, 60.0
+    region = rng.choice(["north", "south", "east", "west"], n)
+    label = (age > 40).astype(int)
+    path.write_text("age,region,label\n" + "".join(
+        f"{a},{r},{y}\n" for a, r, y in zip(age, region, label)))
+    return {"age": age, "region": region}
+
+
+def send(srv: ServerProc, uri: str, key: str, rows: list[list[Any]]) -> None:
+    with httpx.Client(timeout=30) as http:
+        for row in rows:
+            r = http.post(uri, json={"input_data": {"columns": ["age", "region"],
+                                                     "data": [row]}},
+                          headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 200, r.text
+
+
+def collected(srv: ServerProc) -> int:
+    base = srv.home / "artifacts/workspaces/default/datastores/workspaceblobstore/" \
+        "modelDataCollector/fraud/blue/response"
+    return sum(len(f.read_text().splitlines()) for f in base.rglob("*.jsonl"))
+
+
+def test_monitor_detects_drift_alerts_and_starts_retraining(
+        srv: ServerProc, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    ref = reference(tmp_path / "reference.csv", rng)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.txt").write_text("age > 40\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(SCORE)
+    (tmp_path / "dep.yml").write_text(
+        "name: blue\nendpoint_name: fraud\nmodel: azureml:fraud-model:1\n"
+        "code_configuration: {code: ./src, scoring_script: score.py}\ninstance_count: 1\n"
+        "data_collector:\n  sampling_rate: 1.0\n  collections:\n"
+        "    request: {enabled: 'True'}\n    response: {enabled: 'True'}\n")
+    (tmp_path / "retrain.yml").write_text("command: echo retraining on fresh data\n"
+                                          "experiment_name: retrain\n")
+    hooks = Hooks()
+    (tmp_path / "monitor.yml").write_text(f"""\
+name: fraud-monitor
+trigger: {{type: recurrence, frequency: day, interval: 1, schedule: {{hours: 3, minutes: 0}},
+          start_time: "2099-01-01T00:00:00"}}
+create_monitor:
+  monitoring_target:
+    ml_task: classification
+    endpoint_deployment_id: azureml:fraud:blue
+  monitoring_signals:
+    drift:
+      type: data_drift
+      production_data:
+        data_window: {{lookback_window_size: PT1H}}
+      reference_data:
+        input_data: {{path: "azureml:fraud-reference:1", type: uri_file}}
+        data_column_names: {{target_column: label}}
+      metric_thresholds:
+        numerical: {{normalized_wasserstein_distance: 0.2}}
+        categorical: {{jensen_shannon_distance: 0.1}}
+    quality:
+      type: data_quality
+      production_data:
+        data_window: {{lookback_window_size: PT1H}}
+      reference_data:
+        input_data: {{path: "azureml:fraud-reference:1", type: uri_file}}
+        data_column_names: {{target_column: label}}
+      alert_enabled: false
+  alert_notification:
+    emails: [oncall@example.com]
+    webhooks: ["{hooks.url}"]
+    actions:
+      - action: create_job
+        create_job: ./retrain.yml
+        signals: [drift]
+""")
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        c.models.create_or_update(Model(name="fraud-model", path=str(tmp_path / "model")))
+        c.data.create_or_update(DataAsset(name="fraud-reference", version="1",
+                                          path=str(tmp_path / "reference.csv"),
+                                          type="uri_file"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="fraud"))
+    made = ember(srv, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
+                 "--all-traffic")
+    assert made.returncode == 0, made.stderr
+    created = ember(srv, "schedule", "create", "-f", str(tmp_path / "monitor.yml"),
+                    "-o", "json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["create_monitor"]["monitoring_target"][
+        "endpoint_deployment_id"] == "azureml:fraud:blue"
+
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        endpoint = c.online_endpoints.get("fraud")
+        key = c.online_endpoints.get_keys("fraud").primary_key
+        # 1. traffic drawn from the reference distribution: nothing breaches
+        pick = rng.choice(len(ref["age"]), 300, replace=False)
+        send(srv, endpoint.scoring_uri, key,
+             [[float(ref["age"][i]), str(ref["region"][i])] for i in pick])
+        wait_for(lambda: collected(srv) == 300, timeout=30)
+        first_at = time.time() + 1
+        wait_for(lambda: time.time() > first_at)
+        calm = c.schedules.trigger("fraud-monitor", schedule_time=_at(first_at))
+        calm = wait_ended(c, calm.name)
+        assert calm.status == "Completed", calm.error
+        assert calm.properties["ember.monitor"] == "fraud-monitor"
+        result = json.loads(_output(srv, calm.name))
+        assert result["breached"] == []
+        assert result["signals"]["drift"]["rows"] == {"production": 300, "reference": 2000}
+        logged = {m["key"]: m["value"][-1] for m in c.jobs.metrics(calm.name)}
+        assert logged["drift.age.normalized_wasserstein_distance"] == pytest.approx(
+            next(m["value"] for m in result["signals"]["drift"]["metrics"]
+                 if m["feature"] == "age" and m["metric"] == "normalized_wasserstein_distance"))
+
+        # 2. shifted traffic: drift breaches, the run fails with Azure's tag, alerts go out
+        send(srv, endpoint.scoring_uri, key,
+             [[float(a), str(r)] for a, r in zip(rng.uniform(55, 95, 300),
+                                                  rng.choice(["north"], 300))])
+        wait_for(lambda: collected(srv) == 600, timeout=30)
+        second_at = time.time() + 1
+        wait_for(lambda: time.time() > second_at)
+        drifted = wait_ended(c, c.schedules.trigger("fraud-monitor",
+                                                    schedule_time=_at(second_at)).name)
+        assert drifted.status == "Failed"
+        tags = _run_tags(srv, drifted.name)
+        assert "violating metric thresholds: drift" in tags[
+            "azureml_modelmonitor_threshold_breached"]
+        assert "azureml_modelmonitor_threshold_breached" not in _run_tags(srv, calm.name)
+        result = json.loads(_output(srv, drifted.name))
+        assert result["breached"] == ["drift"]     # quality breached too, alert disabled
+        assert result["signals"]["quality"]["breached"] is True
+        assert result["signals"]["drift"]["rows"]["production"] == 600
+
+        hook = wait_for(lambda: hooks.got, timeout=60)[0]
+        assert hook["body"]["monitor"] == "fraud-monitor"
+        assert hook["body"]["job"] == drifted.name
+        assert hook["headers"]["Idempotency-Key"]
+        breached = {m["feature"] for m in hook["body"]["signals"][0]["metrics"]}
+        assert breached == {"age", "region"}
+        mailbox = smtp[0]
+        mail = wait_for(lambda: mailbox.messages, timeout=60)[0]
+        assert mail.rcpt_tos == ["oncall@example.com"]
+        assert "fraud-monitor" in email.message_from_bytes(mail.content)["Subject"]
+
+        retrain = wait_for(lambda: [j for j in c.jobs.list()
+                                    if j.properties.get("ember.monitorAlertOf")
+                                    == drifted.name], timeout=60)[0]
+        assert wait_ended(c, retrain.name).status == "Completed"
+        alerts = wait_for(lambda: _output(srv, drifted.name, "alerts.json"), timeout=30)
+        record = json.loads(alerts)
+        assert record["jobs"] == [{"name": retrain.name, "error": None}]
+        assert all(d["ok"] for d in record["deliveries"])
+        assert "s3cret" not in alerts     # the webhook's query is never recorded
+        # the calm run sent nothing
+        assert len(hooks.got) == 1
+
+        # 3. a monitor of a deployment that does not exist is refused at create, by the SDK
+        from ember.entities.monitors import MonitorDefinition, MonitoringTarget
+        from ember.entities.schedules import CronTrigger, MonitorSchedule
+
+        with pytest.raises(NotFoundError, match="nope"):
+            c.schedules.begin_create_or_update(MonitorSchedule(
+                name="quiet-monitor", trigger=CronTrigger(expression="0 3 * * *"),
+                create_monitor=MonitorDefinition(monitoring_target=MonitoringTarget(
+                    endpoint_deployment_id="azureml:fraud:nope"))))
+
+
+def _at(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+
+
+def wait_ended(c: MLClient, name: str) -> Any:
+    from ember.entities.jobs import JobStatus
+
+    return wait_for(lambda: (j := c.jobs.get(name)).status in JobStatus.TERMINAL and j,
+                    timeout=180)
+
+
+def _run_tags(srv: ServerProc, job: str) -> dict[str, str]:
+    r = httpx.get(f"{srv.url}/workspaces/default/api/2.0/mlflow/runs/get",
+                  params={"run_id": job}, headers=srv.headers)
+    r.raise_for_status()
+    return {t["key"]: t["value"] for t in r.json()["run"]["data"].get("tags", [])}
+
+
+def _output(srv: ServerProc, job: str, file: str = "signals.json") -> str:
+    path = srv.home / "artifacts/workspaces/default/datastores/workspaceblobstore/azureml" \
+        / job / "signals" / file
+    return path.read_text() if path.exists() else ""
