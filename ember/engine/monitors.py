@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ember.engine.jobs import JobEvent, JobService
@@ -33,7 +33,7 @@ from ember.entities.monitors import (
     MonitoringSignal,
     MonitorInputData,
 )
-from ember.entities.schedules import JobSchedule, ScheduleFire
+from ember.entities.schedules import JobSchedule, RecurrenceTrigger, ScheduleFire
 from ember.errors import InvalidInputError, NotFoundError
 from ember.services.datastores import DatastoreService
 from ember.services.notifications import Notifier
@@ -115,8 +115,11 @@ class MonitorService:
         for name, signal in default_signals(definition).items():
             if signal.production_data is not None and signal.production_data.path:
                 continue
-            side = "response" if signal.type in _OUTPUT_SIGNALS else "request"
-            if getattr(collections, side) is None:
+            sides = (["request", "response"] if signal.type == "feature_attribution_drift"
+                     else ["response"] if signal.type in _OUTPUT_SIGNALS else ["request"])
+            for side in sides:
+                if getattr(collections, side) is not None:
+                    continue
                 raise InvalidInputError(
                     f"monitoring_signals.{name}: deployment {target[0]}/{target[1]} does not "
                     f"collect its {side}s: enable data_collector.collections.{side} on it "
@@ -129,8 +132,7 @@ class MonitorService:
         definition = schedule.create_monitor
         assert definition is not None
         trigger_time = fire.fire_time
-        following = _next(schedule, trigger_time)
-        frequency = max(60.0, following - trigger_time) if following else 86400.0
+        frequency = monitoring_frequency(schedule, trigger_time)
         inputs: dict[str, JobInput] = {}
         names: dict[tuple[str, str], str] = {}
 
@@ -180,7 +182,10 @@ class MonitorService:
                    input_for: Callable[[str, str], str], trigger_time: float,
                    frequency: float, *, production: bool) -> dict[str, Any]:
         context = (data.data_context if data is not None else
-                   "model_outputs" if signal.type in _OUTPUT_SIGNALS else "model_inputs")
+                   "model_outputs" if signal.type in _OUTPUT_SIGNALS else
+                   "model_inputs_outputs" if signal.type == "feature_attribution_drift"
+                   and production else "model_inputs")
+        extra: dict[str, str] = {}
         if data is not None and data.path:
             path, kind = data.path, data.type
             collected = False
@@ -191,6 +196,10 @@ class MonitorService:
             path, kind = getattr(collections, side), "uri_folder"
             if path is None:
                 raise InvalidInputError(f"the deployment does not collect its {side}s")
+            if context == "model_inputs_outputs":
+                if collections.response is None:
+                    raise InvalidInputError("the deployment does not collect its responses")
+                extra["outputs_input"] = input_for(collections.response, "uri_folder")
             collected = True
         window = data.data_window if data is not None else None
         start = end = None
@@ -204,7 +213,7 @@ class MonitorService:
                 start = None
         return {"input": input_for(path, kind), "collected": collected, "context": context,
                 "start": start, "end": end,
-                "columns": dict(data.data_column_names) if data is not None else {}}
+                "columns": dict(data.data_column_names) if data is not None else {}, **extra}
 
     # -- after the job --------------------------------------------------------------------------
 
@@ -313,12 +322,20 @@ class MonitorService:
                 return False
 
 
-def _next(schedule: JobSchedule, t: float) -> float | None:
-    """The trigger after ``t`` (its gap is the default production window)."""
+def monitoring_frequency(schedule: JobSchedule, t: float) -> float:
+    """Seconds between the schedule's triggers, the default production window (Azure: the
+    monitoring frequency): a recurrence's frequency × interval; a cron expression's gap between
+    its two triggers after ``t``, whatever its start and end times."""
+    trigger = schedule.trigger
+    if isinstance(trigger, RecurrenceTrigger):
+        return float(_FREQUENCY_SECONDS[trigger.frequency] * max(1, trigger.interval))
+    free = replace(trigger, start_time=None, end_time=None)
     try:
-        return next_fire(schedule.trigger, t, schedule.creation_time)
+        first = next_fire(free, t, 0.0)
+        second = next_fire(free, first, 0.0) if first is not None else None
     except (ValueError, OverflowError):
-        return None
+        return 86400.0
+    return max(60.0, second - first) if first is not None and second is not None else 86400.0
 
 
 def _action_job(create_job: Any, monitor_job: str, monitor: str) -> dict[str, Any] | Job:

@@ -15,11 +15,13 @@ The configuration (environment ``EMBER_MONITOR_CONFIG``, JSON)::
      "signals": {<name>: {"type", "features", "top_n_feature_importance", "metric_thresholds",
                           "alert_enabled",
                           "production": {"input", "collected", "context", "start", "end",
-                                         "columns"},
+                                         "columns", "outputs_input"},
                           "reference": {...} | null}}}
 
 ``input`` names a ``--input NAME=PATH`` argument; ``collected`` data is a deployment's payload
-folder read in ``[start, end)`` (epoch seconds, None unbounded), else a table.
+folder read in ``[start, end)`` (epoch seconds, None unbounded), else a table. Context
+``model_inputs_outputs`` joins the requests (``input``) with the responses (``outputs_input``)
+by request id.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def _table(spec: dict[str, Any], inputs: dict[str, Path], cache: dict[Any, D.Tab
     path = inputs.get(spec["input"])
     if path is None:
         raise InvalidInputError(f"input {spec['input']!r} was not given")
-    if spec.get("collected"):
+    if spec.get("collected") and spec.get("context") == "model_inputs_outputs":
+        outputs = inputs.get(spec.get("outputs_input") or "")
+        if outputs is None:
+            raise InvalidInputError("model_inputs_outputs needs the deployment's collected "
+                                    "responses too")
+        table = D.join(D.read_collected(path, spec.get("start"), spec.get("end")),
+                       D.read_collected(outputs, spec.get("start"), spec.get("end"),
+                                        context="model_outputs"))
+    elif spec.get("collected"):
         table = D.read_collected(path, spec.get("start"), spec.get("end"),
                                  context=spec.get("context") or "model_inputs")
     else:

@@ -265,3 +265,48 @@ def test_the_module_exits_1_on_a_breach_and_0_otherwise(tmp_path: Path) -> None:
     done = subprocess.run(cmd, env={**env, CONFIG_ENV: json.dumps(config)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_feature_attribution_drift_sees_the_model_lean_on_another_feature(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    n = 600
+    ref_rows = rng.uniform(0, 1, (n, 3))
+    # the training label follows x0; in production the model's predictions follow x2
+    (tmp_path / "ref.csv").write_text("x0,x1,x2,label\n" + "".join(
+        f"{a},{b},{c},{int(a > 0.5)}\n" for a, b, c in ref_rows))
+    prod_rows = rng.uniform(0, 1, (n, 3))
+    write_collected(tmp_path / "in", [(T0 - 500 + i / 2, f"r{i}", {"x0": a, "x1": b, "x2": c})
+                                      for i, (a, b, c) in enumerate(prod_rows)])
+    write_collected(tmp_path / "out", [(T0 - 500 + i / 2, f"r{i}", [int(c > 0.5)])
+                                       for i, (_, _, c) in enumerate(prod_rows)])
+    # the deployment's requests joined with its responses by request id
+    signal = {"type": "feature_attribution_drift",
+              "production": {**prod(context="model_inputs_outputs"), "input": "in",
+                             "outputs_input": "out"},
+              "reference": {**REF, "input": "ref"}}
+    out = run(drift_config({"attribution": signal}),
+              {"ref": tmp_path / "ref.csv", "in": tmp_path / "in", "out": tmp_path / "out"},
+              tmp_path / "o")
+    assert out["signals"]["attribution"]["rows"]["production"] == n
+    (metric,) = out["signals"]["attribution"]["metrics"]
+    assert metric["metric"] == "normalized_discounted_cumulative_gain"
+    assert metric["value"] < 0.9 and metric["breached"] is True
+    same = run(drift_config({"attribution": {**signal, "production": {**REF, "input": "ref"}}}),
+               {"ref": tmp_path / "ref.csv"}, tmp_path / "o2")
+    assert same["signals"]["attribution"]["metrics"][0]["value"] == pytest.approx(1.0)
+
+
+def test_the_default_production_window_is_the_monitoring_frequency() -> None:
+    from ember.engine.monitors import monitoring_frequency
+    from ember.entities.schedules import CronTrigger, JobSchedule, RecurrenceTrigger
+
+    def sched(trigger: Any) -> JobSchedule:
+        return JobSchedule(name="m", trigger=trigger, creation_time=T0)
+
+    assert monitoring_frequency(sched(CronTrigger(expression="0 * * * *")), T0) == 3600
+    assert monitoring_frequency(sched(CronTrigger(expression="15 3 * * *",
+                                                  start_time="2099-01-01T00:00:00")),
+                                T0) == 86400
+    assert monitoring_frequency(sched(RecurrenceTrigger(frequency="week", interval=2)),
+                                T0) == 14 * 86400

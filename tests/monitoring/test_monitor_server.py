@@ -257,10 +257,30 @@ create_monitor:
         # the calm run sent nothing
         assert len(hooks.got) == 1
 
-        # 3. a monitor of a deployment that does not exist is refused at create, by the SDK
+        # 3. Azure's out-of-box monitor (no signals listed): drift, prediction drift and
+        # quality of the last window against the production data before it. A trigger five
+        # minutes after the calm traffic ended: its window holds only the shifted traffic.
         from ember.entities.monitors import MonitorDefinition, MonitoringTarget
-        from ember.entities.schedules import CronTrigger, MonitorSchedule
+        from ember.entities.schedules import CronTrigger, MonitorSchedule, RecurrenceTrigger
 
+        c.schedules.begin_create_or_update(MonitorSchedule(
+            name="default-monitor", trigger=RecurrenceTrigger(
+                frequency="minute", interval=5, start_time="2099-01-01T00:00:00"),
+            create_monitor=MonitorDefinition(monitoring_target=MonitoringTarget(
+                endpoint_deployment_id="azureml:fraud:blue"))))
+        job = wait_ended(c, c.schedules.trigger("default-monitor",
+                                                schedule_time=_at(first_at + 300)).name)
+        result = json.loads(_output(srv, job.name))
+        assert set(result["signals"]) == {"data-drift-signal", "prediction-drift-signal",
+                                          "data-quality-signal"}
+        assert result["signals"]["data-drift-signal"]["rows"] == {"production": 300,
+                                                                  "reference": 300}
+        assert result["breached"] == ["data-drift-signal", "prediction-drift-signal",
+                                      "data-quality-signal"]
+        assert job.status == "Failed"
+        assert len(hooks.got) == 1    # that monitor notifies no one
+
+        # 4. a monitor of a deployment that does not exist is refused at create, by the SDK
         with pytest.raises(NotFoundError, match="nope"):
             c.schedules.begin_create_or_update(MonitorSchedule(
                 name="quiet-monitor", trigger=CronTrigger(expression="0 3 * * *"),

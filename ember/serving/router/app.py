@@ -321,6 +321,16 @@ class RouterApp:
                                              (b"x-request-id", rid)], dep.name, dep.timeout_s)
             finally:
                 forwarded.inst.release()   # the slot was held for the whole stream
+            if sampled and dep.collect_response and status < 400:
+                # A streamed answer is collected as its usage (the text went to the client).
+                prompt, completion = parse_usage(usage)
+                self._collector.submit(dep.collect_response, rid.decode(), time.time(),
+                                       ep.name, dep.name, orjson.dumps({
+                                           "object": "chat.completion.stream",
+                                           "usage": {"prompt_tokens": prompt,
+                                                     "completion_tokens": completion,
+                                                     "total_tokens": prompt + completion}}),
+                                       (time.perf_counter() - received) * 1000.0)
         else:
             status, usage = forwarded[0], forwarded[4]
             if sampled and dep.collect_response and forwarded[3]:
