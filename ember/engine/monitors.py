@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ember.engine.jobs import JobEvent, JobService
+from ember.engine.jobs import JobEvent, JobService, default_output_uri
 from ember.engine.schedule_times import next_fire
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.monitors import (
@@ -33,6 +33,7 @@ from ember.entities.monitors import (
     MonitoringSignal,
     MonitorInputData,
 )
+from ember.entities.pipelines import Binding, PipelineJob, PipelineStep
 from ember.entities.schedules import JobSchedule, RecurrenceTrigger, ScheduleFire
 from ember.errors import InvalidInputError, NotFoundError
 from ember.services.datastores import DatastoreService
@@ -88,7 +89,7 @@ class DeploymentCollections:
 # (workspace, endpoint, deployment) → its collections; raises NotFoundError.
 CollectionsOf = Callable[[str, str, str], DeploymentCollections]
 # Submits a job body or Job as POST /jobs does (the schedule service's submit).
-Submit = Callable[[str, "dict[str, Any] | Job"], Job]
+Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob"], Job]
 
 
 class MonitorService:
@@ -128,7 +129,7 @@ class MonitorService:
     # -- the job ------------------------------------------------------------------------------
 
     def job_for(self, workspace: str, schedule: JobSchedule, fire: ScheduleFire,
-                marks: dict[str, str]) -> Job:
+                marks: dict[str, str]) -> Job | PipelineJob:
         definition = schedule.create_monitor
         assert definition is not None
         trigger_time = fire.fire_time
@@ -146,7 +147,14 @@ class MonitorService:
         target = definition.monitoring_target.endpoint_and_deployment
         collections = self._collections(workspace, *target) if target else None
         signals: dict[str, Any] = {}
+        customs: dict[str, MonitoringSignal] = {}
         for name, signal in default_signals(definition).items():
+            if signal.type == "custom":
+                customs[name] = signal
+                signals[name] = {"type": "custom", "metric_thresholds": signal.metric_thresholds,
+                                 "alert_enabled": signal.alert_enabled,
+                                 "custom_input": f"custom_{len(customs) - 1}"}
+                continue
             prod = self._data_spec(signal, signal.production_data, collections, input_for,
                                    trigger_time, frequency, production=True)
             ref = None
@@ -164,6 +172,10 @@ class MonitorService:
                              "production": prod, "reference": ref}
         config = {"monitor": schedule.name, "trigger_time": marks["azureml.scheduleTriggerTime"],
                   "ml_task": definition.monitoring_target.ml_task, "signals": signals}
+        own = list(inputs)   # the data the built-in signals read
+        if customs:
+            return self._pipeline(schedule, fire, marks, config, inputs, own, customs,
+                                  input_for)
         args = "".join(f" --input {n}=${{{{inputs.{n}}}}}" for n in inputs)
         return Job(name=fire.job_name, display_name=fire.job_name, type="command",
                    command=f"python -m ember.monitoring.job{args}"
@@ -175,6 +187,45 @@ class MonitorService:
                    environment_variables={CONFIG_ENV: json.dumps(config)},
                    inputs=inputs, outputs={OUTPUT: JobOutput(type="uri_folder")},
                    status=JobStatus.QUEUED)
+
+    @staticmethod
+    def _pipeline(schedule: JobSchedule, fire: ScheduleFire, marks: dict[str, str],
+                  config: dict[str, Any], inputs: dict[str, JobInput], own: list[str],
+                  customs: dict[str, MonitoringSignal],
+                  input_for: Callable[[str, str], str]) -> PipelineJob:
+        """A monitor with custom signals runs as a pipeline: a step per custom signal (its
+        component, with its data), then the ``monitor`` step, which computes the built-in
+        signals, reads each custom step's ``signal_metrics`` and writes the results to the
+        pipeline's ``signals`` output."""
+        steps: dict[str, PipelineStep] = {}
+        monitor_inputs = {n: Binding(parent_input=n) for n in own}
+        for i, (name, signal) in enumerate(customs.items()):
+            step = f"custom_{i}"
+            bound = {port: Binding(parent_input=input_for(d.path or "", d.type))
+                     for port, d in signal.input_data.items()}
+            bound.update({k: Binding(literal=v, type=_literal_type(v))
+                          for k, v in signal.inputs.items()})
+            steps[step] = PipelineStep(name=step, kind="component",
+                                       component_ref=signal.component_id, inputs=bound,
+                                       outputs={"signal_metrics": Binding()},
+                                       display_name=name)
+            monitor_inputs[step] = Binding(step=step, step_output="signal_metrics")
+        args = "".join(f" --input {n}=${{{{inputs.{n}}}}}" for n in monitor_inputs)
+        steps["monitor"] = PipelineStep(
+            name="monitor", kind="command", display_name="monitor",
+            job=Job(name="", command=f"python -m ember.monitoring.job{args}"
+                                     f" --output ${{{{outputs.{OUTPUT}}}}}",
+                    environment_variables={CONFIG_ENV: json.dumps(config)},
+                    outputs={OUTPUT: JobOutput(type="uri_folder")}),
+            inputs=monitor_inputs, outputs={OUTPUT: Binding(parent_output=OUTPUT)})
+        return PipelineJob(
+            name=fire.job_name, display_name=fire.job_name, experiment_name=schedule.name,
+            description=f"Monitor {schedule.name} at {config['trigger_time']}",
+            tags={**schedule.tags, "monitor": schedule.name},
+            properties={**marks, MONITOR_PROPERTY: schedule.name}, inputs=dict(inputs),
+            outputs={OUTPUT: JobOutput(type="uri_folder",
+                                       path=default_output_uri(fire.job_name, OUTPUT))},
+            jobs=steps)
 
     @staticmethod
     def _data_spec(signal: MonitoringSignal, data: MonitorInputData | None,
@@ -336,6 +387,14 @@ def monitoring_frequency(schedule: JobSchedule, t: float) -> float:
     except (ValueError, OverflowError):
         return 86400.0
     return max(60.0, second - first) if first is not None and second is not None else 86400.0
+
+
+def _literal_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return "number" if isinstance(value, float) else "string"
 
 
 def _action_job(create_job: Any, monitor_job: str, monitor: str) -> dict[str, Any] | Job:

@@ -22,6 +22,7 @@ from ember.engine.jobs import JobService
 from ember.engine.monitors import MonitorService
 from ember.engine.schedule_times import check_trigger, first_fire, next_fire
 from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
+from ember.entities.pipelines import PipelineJob
 from ember.entities.schedules import JobSchedule, ScheduleFire
 from ember.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from ember.store.schedules import ScheduleStore
@@ -29,7 +30,7 @@ from ember.store.schedules import ScheduleStore
 log = logging.getLogger("ember.schedules")
 
 # Submits a job body (what ``POST /jobs`` takes) or a Job entity as the jobs routes do.
-Submit = Callable[[str, "dict[str, Any] | Job"], Job]
+Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob"], Job]
 TRIGGER_TIME = "${{creation_context.trigger_time}}"
 JOB_NAME = "${{name}}"
 # A due trigger older than this when fired was missed (the loop ticks every second or so).
@@ -194,7 +195,7 @@ class ScheduleService:
             return None
 
     def _job_for(self, workspace: str, s: JobSchedule, fire: ScheduleFire
-                 ) -> dict[str, Any] | Job:
+                 ) -> dict[str, Any] | Job | PipelineJob:
         marks = {"azureml.scheduleName": s.name,
                  "azureml.scheduleTriggerTime": _iso(fire.fire_time)}
         if fire.missed:

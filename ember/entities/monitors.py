@@ -56,8 +56,13 @@ class MonitoringSignal:
     # regression: {metric: t}} for model performance; {metric: t} for the others.
     metric_thresholds: dict[str, Any] = field(default_factory=dict)
     alert_enabled: bool = True
-    # custom signals: the component to run, and its metrics' thresholds.
+    # custom signals: the component to run (``azureml:<name>:<version>``), its data inputs
+    # (``input_data``: input name → data) and literal inputs; ``metric_thresholds`` is
+    # {metric_name: threshold}. The component writes ``signal_metrics``: a table of
+    # ``group, metric_name, metric_value, threshold_value``.
     component_id: str | None = None
+    input_data: dict[str, MonitorInputData] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,6 +124,7 @@ class MonitorDefinition:
             s = dict(s)
             s["production_data"] = data(s.get("production_data"))
             s["reference_data"] = data(s.get("reference_data"))
+            s["input_data"] = {k: data(v) for k, v in (s.get("input_data") or {}).items()}
             signals[name] = MonitoringSignal(**s)
         alert = dict(d.get("alert_notification") or {})
         alert["actions"] = [AlertAction(**a) for a in alert.get("actions") or []]

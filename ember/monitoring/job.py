@@ -44,7 +44,7 @@ from ember.monitoring.drift import data_drift, prediction_drift
 from ember.monitoring.genai import latency, token_statistics
 from ember.monitoring.performance import model_performance
 from ember.monitoring.quality import data_quality
-from ember.monitoring.results import SignalResult
+from ember.monitoring.results import MetricResult, SignalResult, is_breached
 
 CONFIG_ENV = "EMBER_MONITOR_CONFIG"
 RESULT_FILE = "signals.json"
@@ -118,11 +118,49 @@ def _encoded(values: np.ndarray) -> np.ndarray:
     return np.array([np.nan if v is None else codes[str(v)] for v in values], dtype=np.float64)
 
 
+def custom_signal(name: str, signal: dict[str, Any], path: Path) -> tuple[SignalResult,
+                                                                          dict[str, int]]:
+    """A custom signal's component output: rows of ``group, metric_name, metric_value,
+    threshold_value`` (Azure's ``signal_metrics``); the monitor's own threshold for a metric
+    wins over the row's. Alerts as the built-in metrics do (above the threshold, or below it
+    for p-values, NDCG and the classification scores)."""
+    table = D.read_table(path)
+    missing = [c for c in ("metric_name", "metric_value") if c not in table]
+    if missing:
+        raise InvalidInputError(f"the component's signal_metrics has no column "
+                                f"{', '.join(missing)} (it needs group, metric_name, "
+                                "metric_value, threshold_value)")
+    given = signal.get("metric_thresholds") or {}
+    metrics: list[MetricResult] = []
+    cols = table.columns
+    for i in range(table.rows):
+        metric = str(cols["metric_name"][i])
+        try:
+            value = float(cols["metric_value"][i])
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"signal_metrics row {i + 1}: metric_value "
+                                    f"{cols['metric_value'][i]!r} is not a number") from None
+        row_limit = cols["threshold_value"][i] if "threshold_value" in table else None
+        limit = given.get(metric)
+        if limit is None and row_limit is not None and row_limit == row_limit:
+            limit = float(row_limit)
+        group = cols["group"][i] if "group" in table else None
+        feature = None if group is None or group == "" or group != group else str(group)
+        metrics.append(MetricResult(metric, value, feature, None, limit,
+                                    is_breached(metric, value, limit)))
+    return SignalResult(name, metrics), {"metrics": table.rows}
+
+
 def compute_signal(name: str, signal: dict[str, Any], inputs: dict[str, Path],
                    cache: dict[Any, D.Table], ml_task: str | None) -> tuple[SignalResult,
                                                                            dict[str, int]]:
     kind = signal["type"]
     thresholds = signal.get("metric_thresholds") or None
+    if kind == "custom":
+        path = inputs.get(signal["custom_input"])
+        if path is None:
+            raise InvalidInputError(f"the output of custom signal {name!r} was not given")
+        return custom_signal(name, signal, path)
     prod = _table(signal["production"], inputs, cache)
     rows = {"production": prod.rows}
     if kind in ("generation_token_statistics", "generation_latency"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ember.artifacts.store import ArtifactStore
 from ember.engine.environments import EnvironmentBuilder
@@ -38,6 +38,9 @@ from ember.server.public import PublicText
 from ember.settings import Settings
 from ember.store.sql.store import SqlStore
 
+
+if TYPE_CHECKING:
+    from ember.entities.pipelines import PipelineJob
 
 class Platform:
     def __init__(self, settings: Settings) -> None:
@@ -186,7 +189,7 @@ class Platform:
                                 "schedules first")
         return self.workspaces.delete(name)
 
-    def _submit_job(self, workspace: str, spec: dict[str, Any] | Job) -> Job:
+    def _submit_job(self, workspace: str, spec: "dict[str, Any] | Job | PipelineJob") -> Job:
         """A schedule's job, submitted as ``POST /jobs`` submits one."""
         from ember.entities.finetuning import FineTuningJob
         from ember.entities.pipelines import PipelineJob

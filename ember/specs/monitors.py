@@ -28,7 +28,9 @@ from ember.specs._schema import Ctx, Section, plain
 
 MONITOR_KEYS = ("compute", "monitoring_target", "monitoring_signals", "alert_notification")
 SIGNAL_KEYS = ("type", "production_data", "reference_data", "features", "metric_thresholds",
-               "alert_enabled", "component_id", "input_data", "data_segment")
+               "alert_enabled", "component_id", "input_data", "inputs", "data_segment")
+CUSTOM_KEYS = ("type", "component_id", "input_data", "inputs", "metric_thresholds",
+               "alert_enabled")
 DATA_KEYS = ("input_data", "data_context", "pre_processing_component", "data_window",
              "data_column_names")
 
@@ -118,10 +120,8 @@ def _signal(sec: Section, target: MonitoringTarget) -> MonitoringSignal:
     kind = sec.get_choice("type", SIGNAL_TYPES, required=True)
     assert kind is not None
     if kind == "custom":
-        sec.fail("type", "custom signals are not supported by Ember yet",
-                 "use the built-in signal types: " + ", ".join(t for t in SIGNAL_TYPES
-                                                               if t != "custom"))
-    for key in ("input_data", "data_segment", "component_id"):
+        return _custom(sec)
+    for key in ("input_data", "inputs", "data_segment", "component_id"):
         if sec.has(key):
             sec.fail(key, f"is not a key of a {kind} signal")
     production = _data(sec, "production_data")
@@ -152,6 +152,42 @@ def _signal(sec: Section, target: MonitoringTarget) -> MonitoringSignal:
     return MonitoringSignal(type=kind, production_data=production, reference_data=reference,
                             features=features, top_n_feature_importance=top_n,
                             metric_thresholds=_thresholds(sec, kind),
+                            alert_enabled=sec.get_bool("alert_enabled", True))
+
+
+def _custom(sec: Section) -> MonitoringSignal:
+    """``type: custom``: a component whose output ``signal_metrics`` holds the metrics."""
+    sec.check_keys(CUSTOM_KEYS)
+    component = sec.get_str("component_id", required=True) or ""
+    if not component.startswith("azureml:") or len(component) == len("azureml:"):
+        sec.fail("component_id", f"{component!r} is not azureml:<component>:<version>",
+                 "register the component first (ember component create)")
+    data: dict[str, MonitorInputData] = {}
+    data_sec = sec.section("input_data")
+    if data_sec is None or not data_sec.data:
+        sec.fail("input_data", "is required: the component's data inputs, by input name")
+    for name in data_sec.data:
+        one = _data(data_sec, str(name))
+        assert one is not None
+        if one.path is None:
+            data_sec.fail(name, "needs input_data.path (a data asset or datastore URI)")
+        data[str(name)] = one
+    literals = sec.section("inputs")
+    thresholds: dict[str, Any] = {}
+    value = sec.get("metric_thresholds")
+    if value is not None:
+        if not isinstance(value, list):
+            sec.fail("metric_thresholds", "must be a list of {metric_name, threshold}")
+        for i, item in enumerate(value):
+            if (not isinstance(item, dict) or not isinstance(item.get("metric_name"), str)
+                    or isinstance(item.get("threshold"), bool)
+                    or not isinstance(item.get("threshold"), int | float)):
+                sec.fail("metric_thresholds", f"item {i} must be {{metric_name: <name>, "
+                         "threshold: <number>}")
+            thresholds[item["metric_name"]] = float(item["threshold"])
+    return MonitoringSignal(type="custom", component_id=component, input_data=data,
+                            inputs=plain(literals.data) if literals else {},
+                            metric_thresholds=thresholds,
                             alert_enabled=sec.get_bool("alert_enabled", True))
 
 
@@ -342,6 +378,15 @@ def monitor_to_dict(m: MonitorDefinition) -> dict[str, Any]:
     signals: dict[str, Any] = {}
     for name, s in m.monitoring_signals.items():
         sig: dict[str, Any] = {"type": s.type, "alert_enabled": s.alert_enabled}
+        if s.type == "custom":
+            sig.update({"component_id": s.component_id,
+                        "input_data": {k: data(v) for k, v in s.input_data.items()},
+                        "metric_thresholds": [{"metric_name": k, "threshold": v}
+                                              for k, v in s.metric_thresholds.items()]})
+            if s.inputs:
+                sig["inputs"] = dict(s.inputs)
+            signals[name] = sig
+            continue
         for key, value in (("production_data", data(s.production_data)),
                            ("reference_data", data(s.reference_data))):
             if value is not None:

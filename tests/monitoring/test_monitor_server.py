@@ -312,3 +312,94 @@ def _output(srv: ServerProc, job: str, file: str = "signals.json") -> str:
     path = srv.home / "artifacts/workspaces/default/datastores/workspaceblobstore/azureml" \
         / job / "signals" / file
     return path.read_text() if path.exists() else ""
+
+
+STD_SIGNAL = """\
+import argparse, csv, os, statistics
+
+p = argparse.ArgumentParser()
+p.add_argument("--production_data")
+p.add_argument("--std_threshold", type=float)
+p.add_argument("--signal_metrics")
+a = p.parse_args()
+ages = [float(r["age"]) for r in csv.DictReader(open(a.production_data))]
+os.makedirs(a.signal_metrics, exist_ok=True)
+with open(os.path.join(a.signal_metrics, "metrics.csv"), "w") as fh:
+    fh.write("group,metric_name,metric_value,threshold_value\\n")
+    fh.write(f"age,std_deviation,{statistics.pstdev(ages)},{a.std_threshold}\\n")
+    fh.write(f"age,max_value,{max(ages)},70\\n")
+"""
+
+
+def test_a_custom_signal_runs_its_component_in_a_monitor_pipeline(
+        srv: ServerProc, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    reference(tmp_path / "reference.csv", rng)
+    shifted = rng.uniform(55, 95, 400)
+    (tmp_path / "shifted.csv").write_text("age,region\n" + "".join(
+        f"{a},north\n" for a in shifted))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "std.py").write_text(STD_SIGNAL)
+    (tmp_path / "component.yml").write_text(
+        "name: std_signal\nversion: '1'\ntype: command\ncode: ./src\n"
+        "environment: {image: python:3.11-slim}\n"
+        "command: python std.py --production_data ${{inputs.production_data}} "
+        "--std_threshold ${{inputs.std_deviation_threshold}} "
+        "--signal_metrics ${{outputs.signal_metrics}}\n"
+        "inputs:\n  production_data: {type: uri_file}\n"
+        "  std_deviation_threshold: {type: number}\n"
+        "outputs:\n  signal_metrics: {type: uri_folder}\n")
+    hooks = Hooks()
+    (tmp_path / "monitor.yml").write_text(f"""\
+name: custom-monitor
+trigger: {{type: cron, expression: "0 3 * * *", start_time: "2099-01-01T00:00:00"}}
+create_monitor:
+  monitoring_target: {{ml_task: classification, model_id: "azureml:custom-model:1"}}
+  monitoring_signals:
+    spread:
+      type: custom
+      component_id: azureml:std_signal:1
+      input_data:
+        production_data:
+          input_data: {{path: "azureml:custom-shifted:1", type: uri_file}}
+          data_context: test
+      inputs: {{std_deviation_threshold: 5}}
+      metric_thresholds:
+        - {{metric_name: std_deviation, threshold: 20}}
+    drift:
+      type: data_drift
+      production_data:
+        input_data: {{path: "azureml:custom-shifted:1", type: uri_file}}
+      reference_data:
+        input_data: {{path: "azureml:custom-reference:1", type: uri_file}}
+        data_column_names: {{target_column: label}}
+  alert_notification:
+    webhooks: ["{hooks.url}"]
+""")
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        for name, file in (("custom-reference", "reference.csv"),
+                           ("custom-shifted", "shifted.csv")):
+            c.data.create_or_update(DataAsset(name=name, version="1",
+                                              path=str(tmp_path / file), type="uri_file"))
+    assert ember(srv, "component", "create", "-f",
+                 str(tmp_path / "component.yml")).returncode == 0
+    made = ember(srv, "schedule", "create", "-f", str(tmp_path / "monitor.yml"), "-o", "json")
+    assert made.returncode == 0, made.stderr
+    shown = json.loads(made.stdout)["create_monitor"]["monitoring_signals"]["spread"]
+    assert shown["component_id"] == "azureml:std_signal:1"
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        job = wait_ended(c, c.schedules.trigger("custom-monitor").name)
+        assert job.type == "pipeline"
+        assert job.status == "Failed"
+        steps = {j.display_name: j for j in c.jobs.list(parent_job_name=job.name)}
+        assert steps["spread"].status == "Completed"
+        result = json.loads(_output(srv, job.name))
+        assert result["breached"] == ["spread", "drift"]
+        spread = {m["metric"]: m for m in result["signals"]["spread"]["metrics"]}
+        assert spread["std_deviation"]["value"] == pytest.approx(float(np.std(shifted)))
+        assert spread["std_deviation"]["threshold"] == 20      # the monitor's, not the row's
+        assert spread["std_deviation"]["breached"] is False
+        assert spread["max_value"]["threshold"] == 70 and spread["max_value"]["breached"]
+        assert spread["max_value"]["feature"] == "age"
+        hook = wait_for(lambda: hooks.got, timeout=60)[0]
+        assert [s["name"] for s in hook["body"]["signals"]] == ["spread", "drift"]

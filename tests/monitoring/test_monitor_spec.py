@@ -125,7 +125,7 @@ def test_a_deployment_with_no_signals_listed_is_azures_out_of_box_monitor(
      "create_monitor.monitoring_targte", 10, "did you mean 'monitoring_target'"),
     ("    quality:\n      type: data_quality\n",
      "    quality:\n      type: custom\n",
-     "create_monitor.monitoring_signals.quality.type", 29, "not supported"),
+     "create_monitor.monitoring_signals.quality.reference_data", 30, "unknown key"),
     ("        create_job: ./retrain.yml", "        create_job: ./nope.yml",
      "create_monitor.alert_notification.actions[0].create_job", 40, "not found"),
 ])
@@ -169,6 +169,40 @@ def test_signal_rules(tmp_path: Path) -> None:
                  "{endpoint_deployment_id: 'azureml:e:d'}\n")
     with pytest.raises(SpecError, match="not both"):
         load_schedule_spec(path)
+
+
+def test_custom_signal_rules(tmp_path: Path) -> None:
+    base = ("name: m\ntrigger: {type: cron, expression: '0 * * * *'}\ncreate_monitor:\n"
+            "  monitoring_target: {model_id: 'azureml:m:1'}\n  monitoring_signals:\n"
+            "    c:\n      type: custom\n")
+    cases = {
+        "      input_data: {d: {input_data: {path: 'azureml:d:1'}}}\n":
+            "component_id: is required",
+        "      component_id: my_signal\n      input_data: {d: {input_data: {path: 'azureml:d:1'}}}\n":
+            "is not azureml:<component>:<version>",
+        "      component_id: azureml:s:1\n": "input_data: is required",
+        "      component_id: azureml:s:1\n      input_data: {d: {data_context: test}}\n":
+            "needs input_data.path",
+        ("      component_id: azureml:s:1\n      input_data: {d: {input_data: {path: 'azureml:d:1'}}}\n"
+         "      metric_thresholds: [{metric_name: m, threshold: high}]\n"):
+            "item 0 must be",
+        ("      component_id: azureml:s:1\n      input_data: {d: {input_data: {path: 'azureml:d:1'}}}\n"
+         "      features: [a]\n"): "unknown key",
+    }
+    for text, message in cases.items():
+        path = write(tmp_path, base + text)
+        with pytest.raises(SpecError, match=message.replace("(", r"\(")):
+            load_schedule_spec(path)
+    made = load_schedule_spec(write(tmp_path, base + (
+        "      component_id: azureml:s:1\n      input_data: {d: {input_data: {path: 'azureml:d:1'}}}\n"
+        "      inputs: {k: 3}\n      metric_thresholds: [{metric_name: m, threshold: 2}]\n")))
+    assert made.create_monitor is not None
+    signal = made.create_monitor.monitoring_signals["c"]
+    assert signal.metric_thresholds == {"m": 2.0} and signal.inputs == {"k": 3}
+    from ember.specs.monitors import monitor_to_dict
+
+    again = monitor_from_dict(monitor_to_dict(made.create_monitor))
+    assert again == made.create_monitor
 
 
 def test_a_definition_sent_as_json_is_checked_as_the_yaml_is() -> None:
