@@ -35,7 +35,7 @@ from ember.entities.monitors import (
 )
 from ember.entities.pipelines import Binding, PipelineJob, PipelineStep
 from ember.entities.schedules import JobSchedule, RecurrenceTrigger, ScheduleFire
-from ember.errors import InvalidInputError, NotFoundError
+from ember.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from ember.services.datastores import DatastoreService
 from ember.services.notifications import Notifier
 from ember.store.schedules import ScheduleStore
@@ -275,9 +275,38 @@ class MonitorService:
             job = self._jobs.get(event.workspace, event.name, with_history=False)
         except NotFoundError:
             return
-        if MONITOR_PROPERTY not in job.properties:
+        if MONITOR_PROPERTY not in job.properties or job.parent_job_name:
             return
-        thread = threading.Thread(target=self._after, args=(event.workspace, job),
+        self._start_alert(event.workspace, job)
+
+    def recover(self, within: float = 86400.0) -> int:
+        """At start-up: send the alerts of breached monitor runs that ended (in the last
+        ``within`` seconds) while no alert was recorded for them, as when the server stopped
+        between a run's end and its alerts. Webhooks carry the run's Idempotency-Key, so a
+        receiver can drop an alert it had already been sent. Returns how many runs."""
+        since = time.time() - within
+        found = 0
+        for workspace, job in self._jobs.list_in_status([JobStatus.FAILED],
+                                                        with_history=False):
+            if (MONITOR_PROPERTY not in job.properties or job.parent_job_name
+                    or (job.end_time or job.creation_time) < since):
+                continue
+            try:
+                result = self.results(workspace, job.name)
+                if not result or not result.get("breached") or \
+                        self.alerts(workspace, job.name) is not None:
+                    continue
+            except Exception:   # noqa: BLE001 - one unreadable run must not stop the others
+                log.exception("monitor %s/%s: could not read its results", workspace, job.name)
+                continue
+            log.warning("monitor %s/%s breached but its alerts were not sent: sending them now",
+                        workspace, job.name)
+            found += 1
+            self._start_alert(workspace, job)
+        return found
+
+    def _start_alert(self, workspace: str, job: Job) -> None:
+        thread = threading.Thread(target=self._after, args=(workspace, job),
                                   name=f"ember-monitor-alert-{job.name}", daemon=True)
         with self._lock:
             self._threads.add(thread)
@@ -344,13 +373,18 @@ class MonitorService:
             subject, body = format_email(payload)
             record["deliveries"] += [asdict(d) for d in
                                      self._notifier.email(alert.emails, subject, body)]
-        for action in alert.actions:
+        for i, action in enumerate(alert.actions):
             if action.signals and not set(action.signals) & set(breached):
                 continue
+            # Named after the run, so alerts sent again after a restart start it once.
+            name = f"{job.name}-action{i + 1}"
             try:
                 made = self._submit(workspace, _action_job(action.create_job, job.name,
-                                                           schedule.name))
+                                                           schedule.name, name))
                 record["jobs"].append({"name": made.name, "error": None})
+            except (AlreadyExistsError, ConflictError):   # started before the restart
+                record["jobs"].append({"name": name, "error": None})
+                continue
                 log.warning("monitor %s/%s breached (%s): started job %s", workspace,
                             schedule.name, ", ".join(breached), made.name)
             except Exception as exc:   # noqa: BLE001 - recorded, and the other actions go on
@@ -397,11 +431,12 @@ def _literal_type(value: Any) -> str:
     return "number" if isinstance(value, float) else "string"
 
 
-def _action_job(create_job: Any, monitor_job: str, monitor: str) -> dict[str, Any] | Job:
+def _action_job(create_job: Any, monitor_job: str, monitor: str,
+                name: str) -> dict[str, Any] | Job:
     marks = {"ember.monitorAlertOf": monitor_job, "ember.monitorName": monitor}
     if isinstance(create_job, str):
         raise InvalidInputError("an alert action's create_job must be a job definition")
     body = json.loads(json.dumps(create_job))
     body["properties"] = {**(body.get("properties") or {}), **marks}
-    body.pop("name", None)
+    body["name"] = name
     return dict(body)

@@ -217,6 +217,7 @@ class Platform:
         for key in adopted:   # workers of deployments no longer recorded
             self.supervisor.remove(key)
         self.schedules.start()
+        self.monitors.recover()
 
     def close(self) -> None:
         self.schedules.close()

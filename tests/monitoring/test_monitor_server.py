@@ -257,6 +257,20 @@ create_monitor:
         # the calm run sent nothing
         assert len(hooks.got) == 1
 
+        # A server that stopped before it sent a breached run's alerts sends them at
+        # start-up, with the same Idempotency-Key; the retraining job is not started twice.
+        alerts_file = srv.home / "artifacts/workspaces/default/datastores/" \
+            f"workspaceblobstore/azureml/{drifted.name}/signals/alerts.json"
+        alerts_file.unlink()
+        srv.stop()
+        srv.start()
+        again = wait_for(lambda: len(hooks.got) == 2 and hooks.got[1], timeout=60)
+        assert again["headers"]["Idempotency-Key"] == hook["headers"]["Idempotency-Key"]
+        record = json.loads(wait_for(lambda: _output(srv, drifted.name, "alerts.json")))
+        assert record["jobs"] == [{"name": retrain.name, "error": None}]
+        assert len([j for j in c.jobs.list()
+                    if j.properties.get("ember.monitorAlertOf") == drifted.name]) == 1
+
         # 3. Azure's out-of-box monitor (no signals listed): drift, prediction drift and
         # quality of the last window against the production data before it. A trigger five
         # minutes after the calm traffic ended: its window holds only the shifted traffic.
@@ -278,7 +292,7 @@ create_monitor:
         assert result["breached"] == ["data-drift-signal", "prediction-drift-signal",
                                       "data-quality-signal"]
         assert job.status == "Failed"
-        assert len(hooks.got) == 1    # that monitor notifies no one
+        assert len(hooks.got) == 2    # that monitor notifies no one
 
         # 4. a monitor of a deployment that does not exist is refused at create, by the SDK
         with pytest.raises(NotFoundError, match="nope"):
