@@ -89,7 +89,7 @@ class DeploymentCollections:
 # (workspace, endpoint, deployment) → its collections; raises NotFoundError.
 CollectionsOf = Callable[[str, str, str], DeploymentCollections]
 # Submits a job body or Job as POST /jobs does (the schedule service's submit).
-Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob"], Job]
+Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob", "str | None"], Job]
 
 
 class MonitorService:
@@ -380,7 +380,8 @@ class MonitorService:
             name = f"{job.name}-action{i + 1}"
             try:
                 made = self._submit(workspace, _action_job(action.create_job, job.name,
-                                                           schedule.name, name))
+                                                           schedule.name, name),
+                                    schedule.created_by)
                 record["jobs"].append({"name": made.name, "error": None})
             except (AlreadyExistsError, ConflictError):   # started before the restart
                 record["jobs"].append({"name": name, "error": None})

@@ -30,7 +30,9 @@ from ember.store.schedules import ScheduleStore
 log = logging.getLogger("ember.schedules")
 
 # Submits a job body (what ``POST /jobs`` takes) or a Job entity as the jobs routes do.
-Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob"], Job]
+# Submits a job body (what ``POST /jobs`` takes) or an entity as the jobs routes do, as the
+# given submitter.
+Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob", "str | None"], Job]
 TRIGGER_TIME = "${{creation_context.trigger_time}}"
 JOB_NAME = "${{name}}"
 # A due trigger older than this when fired was missed (the loop ticks every second or so).
@@ -86,6 +88,8 @@ class ScheduleService:
         except NotFoundError:
             old = None
         schedule.creation_time = old.creation_time if old else now
+        if old is not None and old.created_by:
+            schedule.created_by = old.created_by
         schedule.provisioning_state = "Succeeded"
         try:
             schedule.next_fire_time = (first_fire(schedule.trigger, now)
@@ -181,7 +185,7 @@ class ScheduleService:
     def _fire(self, workspace: str, s: JobSchedule, fire: ScheduleFire) -> Job | None:
         try:
             spec = self._job_for(workspace, s, fire)
-            job = self._submit(workspace, spec)
+            job = self._submit(workspace, spec, s.created_by)
             self._store.set_fire_result(workspace, s.name, fire.fire_time, None)
             return job
         except AlreadyExistsError:   # made by an earlier try that stopped before marking it

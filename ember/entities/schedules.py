@@ -84,6 +84,8 @@ class JobSchedule:
     creation_time: float = 0.0
     # When the next trigger is due (epoch seconds), None once end_time has passed.
     next_fire_time: float | None = None
+    # Who made the schedule (Azure's creation_context.created_by): its jobs' submitter.
+    created_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

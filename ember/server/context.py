@@ -189,8 +189,9 @@ class Platform:
                                 "schedules first")
         return self.workspaces.delete(name)
 
-    def _submit_job(self, workspace: str, spec: "dict[str, Any] | Job | PipelineJob") -> Job:
-        """A schedule's job, submitted as ``POST /jobs`` submits one."""
+    def _submit_job(self, workspace: str, spec: "dict[str, Any] | Job | PipelineJob",
+                    submitter: str | None = None) -> Job:
+        """A schedule's job, submitted as ``POST /jobs`` submits one, as ``submitter``."""
         from ember.entities.finetuning import FineTuningJob
         from ember.entities.pipelines import PipelineJob
         from ember.entities.sweeps import SweepJob
@@ -198,11 +199,12 @@ class Platform:
 
         job = parse_job_body(spec) if isinstance(spec, dict) else spec
         if isinstance(job, PipelineJob):
-            return self.pipelines.create(workspace, job)
+            return self.pipelines.create(workspace, job, submitter=submitter)
         if isinstance(job, SweepJob):
-            return self.sweeps.create(workspace, job)
+            return self.sweeps.create(workspace, job, submitter=submitter)
         if isinstance(job, FineTuningJob):
-            return self.finetuning.create(workspace, job)
+            return self.finetuning.create(workspace, job, submitter=submitter)
+        job.submitter = submitter
         return self.jobs.create(workspace, job)
 
     def start(self) -> None:

@@ -207,6 +207,9 @@ create_monitor:
         calm = wait_ended(c, calm.name)
         assert calm.status == "Completed", calm.error
         assert calm.properties["ember.monitor"] == "fraud-monitor"
+        # the schedule's maker submits its jobs
+        maker = json.loads(created.stdout)["created_by"]
+        assert maker and calm.submitter == maker
         result = json.loads(_output(srv, calm.name))
         assert result["breached"] == []
         assert result["signals"]["drift"]["rows"] == {"production": 300, "reference": 2000}
@@ -249,6 +252,7 @@ create_monitor:
                                     if j.properties.get("ember.monitorAlertOf")
                                     == drifted.name], timeout=60)[0]
         assert wait_ended(c, retrain.name).status == "Completed"
+        assert retrain.submitter == maker
         alerts = wait_for(lambda: _output(srv, drifted.name, "alerts.json"), timeout=30)
         record = json.loads(alerts)
         assert record["jobs"] == [{"name": retrain.name, "error": None}]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from ember.entities.auth import READ, WRITE
 from ember.errors import InvalidInputError
-from ember.server.deps import WorkspaceContext, check_access, declare
+from ember.server.deps import WorkspaceContext, check_access, declare, submitting_user
 from ember.server.schemas.jobs import JobOut
 from ember.server.schemas.schedules import (
     ScheduleFireOut,
@@ -30,8 +30,10 @@ async def create_or_update_schedule(name: str, body: ScheduleIn,
     """Create or replace the schedule; with no ``start_time`` its first job runs at once."""
     if body.name not in (None, name):
         raise InvalidInputError(f"the body names schedule {body.name!r} but the path {name!r}")
+    schedule = body.entity(name)
+    schedule.created_by = submitting_user(ctx)
     return ScheduleOut.of(await ctx.run(ctx.platform.schedules.create_or_update, ctx.name,
-                                        body.entity(name)))
+                                        schedule))
 
 
 @router.get(S)

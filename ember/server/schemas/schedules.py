@@ -98,6 +98,7 @@ class ScheduleOut(BaseModel):
     provisioning_state: str
     creation_time: float
     next_fire_time: float | None
+    created_by: str | None = None
 
     @classmethod
     def of(cls, s: JobSchedule) -> ScheduleOut:
