@@ -210,6 +210,10 @@ class ScheduleService:
         over = s.create_job_overrides
         trigger_time = _iso(fire.fire_time)
         if isinstance(s.create_job, str):
+            source = self._jobs.get(workspace, s.create_job.removeprefix("azureml:"),
+                                    with_history=False)
+            if source.type == "pipeline":
+                return self._pipeline_copy(source, fire, marks, over, trigger_time)
             job = self._copy_of(workspace, s.create_job.removeprefix("azureml:"))
             job.name = job.display_name = fire.job_name
             job.properties = {**job.properties, **marks}
@@ -245,6 +249,35 @@ class ScheduleService:
                         {TRIGGER_TIME: trigger_time})
         assert isinstance(result, dict)
         return result
+
+    @staticmethod
+    def _pipeline_copy(source: Job, fire: ScheduleFire, marks: dict[str, str],
+                       over: dict[str, Any], trigger_time: str) -> PipelineJob:
+        """A pipeline job run again from its recorded definition, with the overrides."""
+        from ember.entities.pipelines import pipeline_from_plain
+
+        if not source.definition:
+            raise InvalidInputError(f"create_job azureml:{source.name}: the pipeline job has "
+                                    "no recorded definition to run again")
+        pipeline = pipeline_from_plain(copy.deepcopy(source.definition))
+        pipeline.name = pipeline.display_name = fire.job_name
+        pipeline.properties = {**pipeline.properties, **marks}
+        pipeline.tags = {**pipeline.tags, **over.get("tags", {})}
+        if fire.missed:
+            pipeline.tags["missed_trigger"] = trigger_time
+        pipeline.experiment_name = over.get("experiment_name") or pipeline.experiment_name
+        for key, value in (over.get("settings") or {}).items():
+            if hasattr(pipeline.settings, key):
+                setattr(pipeline.settings, key, value)
+        macros = {TRIGGER_TIME: trigger_time, JOB_NAME: fire.job_name}
+        for key, value in (over.get("inputs") or {}).items():
+            old = pipeline.inputs.get(key)
+            pipeline.inputs[key] = (JobInput(type=old.type, value=value)
+                                    if old is not None and old.is_literal
+                                    else JobInput(type="string", value=value))
+        pipeline.inputs = {k: replace(i, value=_macro(i.value, macros))
+                           for k, i in pipeline.inputs.items()}
+        return pipeline
 
     def _copy_of(self, workspace: str, name: str) -> Job:
         src = self._jobs.get(workspace, name)

@@ -213,3 +213,27 @@ def test_a_fire_claimed_but_never_submitted_is_submitted_at_start_up(platform: P
     assert platform.schedules.tick(T0 + 10) == []
     [f] = platform.schedules.history(WS, "hourly")
     assert (f.done, f.error) == (True, None)
+
+
+def test_an_existing_pipeline_job_by_reference_runs_again_with_overrides(
+        tmp_path: Path, platform: Platform) -> None:
+    from ember.specs.pipelines import load_pipeline_spec
+
+    (tmp_path / "p.yml").write_text(
+        "type: pipeline\nexperiment_name: nightly-train\n"
+        "inputs:\n  greeting: hello\n"
+        "jobs:\n  say:\n    type: command\n    command: echo ${{inputs.g}}\n"
+        "    inputs:\n      g: ${{parent.inputs.greeting}}\n")
+    first = platform.pipelines.create(WS, load_pipeline_spec(tmp_path / "p.yml"))
+    s = JobSchedule(name="retrain", trigger=RecurrenceTrigger("day", 1),
+                    create_job=f"azureml:{first.name}",
+                    create_job_overrides={"inputs": {"greeting": "at ${{creation_context."
+                                                                 "trigger_time}}"},
+                                          "tags": {"k": "v"}})
+    platform.schedules.create_or_update(WS, s)
+    job = platform.schedules.trigger(WS, "retrain", T0 + 7)
+    assert job.type == "pipeline" and job.name == "retrain-20260505T100007Z"
+    assert job.experiment_name == "nightly-train" and job.tags["k"] == "v"
+    assert job.inputs["greeting"].value == "at 2026-05-05T10:00:07Z"
+    assert job.properties["azureml.scheduleName"] == "retrain"
+    assert job.definition is not None and set(job.definition["jobs"]) == {"say"}
