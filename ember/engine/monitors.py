@@ -123,8 +123,10 @@ class MonitorService:
                     continue
                 raise InvalidInputError(
                     f"monitoring_signals.{name}: deployment {target[0]}/{target[1]} does not "
-                    f"collect its {side}s: enable data_collector.collections.{side} on it "
-                    "(the router's payload collection), or give production_data.input_data")
+                    f"collect its {side}s: enable data_collector.collections."
+                    f"{'model_outputs' if side == 'response' else 'model_inputs'} (logged by "
+                    f"the scoring script) or .{side} (the router's payloads) on it, or give "
+                    "production_data.input_data")
 
     # -- the job ------------------------------------------------------------------------------
 
@@ -232,7 +234,7 @@ class MonitorService:
                    collections: DeploymentCollections | None,
                    input_for: Callable[[str, str], str], trigger_time: float,
                    frequency: float, *, production: bool) -> dict[str, Any]:
-        context = (data.data_context if data is not None else
+        context = (data.data_context if data is not None and data.data_context else
                    "model_outputs" if signal.type in _OUTPUT_SIGNALS else
                    "model_inputs_outputs" if signal.type == "feature_attribution_drift"
                    and production else "model_inputs")

@@ -37,7 +37,9 @@ class MonitorInputData:
 
     path: str | None = None
     type: str = "uri_folder"
-    data_context: str = "model_inputs"
+    # None: what the signal reads by default (its deployment's inputs, or its outputs for
+    # prediction drift, model performance and the language-model signals).
+    data_context: str | None = None
     data_window: DataWindow | None = None
     # Azure's data_column_names: target_column, prediction, correlation_id, actual ...
     data_column_names: dict[str, str] = field(default_factory=dict)

@@ -134,8 +134,11 @@ class Platform:
         from ember.services.notifications import Notifier, smtp_settings
 
         def collections(workspace: str, endpoint: str, name: str) -> DeploymentCollections:
+            # What the scoring script logs (Azure's model_inputs/model_outputs with
+            # azureml.ai.monitoring's Collector), else what the router collects.
             c = self.online_deployments.collections(workspace, endpoint, name)
-            return DeploymentCollections(request=c["request"], response=c["response"])
+            return DeploymentCollections(request=c["model_inputs"] or c["request"],
+                                         response=c["model_outputs"] or c["response"])
 
         self.monitors = MonitorService(self.jobs, self.store.schedules, self.datastores,
                                        collections, Notifier(smtp_settings(self.settings)),

@@ -244,6 +244,13 @@ class OnlineDeploymentService:
             self.artifacts.get_local(upload_prefix(workspace, "code", digest), code_dir)
             config.update(kind="script", code_dir=str(code_dir),
                           scoring_script=d.code_configuration.scoring_script)
+            collections = self._script_collections(workspace, d)
+            if collections:
+                config["data_collections"] = {
+                    "collections": collections, "endpoint": d.endpoint_name,
+                    "deployment": d.name,
+                    "sampling_rate": d.data_collector.sampling_rate
+                    if d.data_collector is not None else 1.0}
         else:
             config["kind"] = "mlflow"
         env, label = self.assets.environment(workspace, d.environment)
@@ -299,7 +306,9 @@ class OnlineDeploymentService:
         dc = d.data_collector
         if dc is None:
             return
-        for name, suffix in (("request", "model_inputs"), ("response", "model_outputs")):
+        for name, suffix in (("request", "model_inputs"), ("response", "model_outputs"),
+                             ("model_inputs", "model_inputs"),
+                             ("model_outputs", "model_outputs")):
             if not dc.enabled(name):
                 continue
             self.artifacts.makedirs(self.collection_rel(workspace, d, name))
@@ -313,6 +322,28 @@ class OnlineDeploymentService:
                                                   description=f"{name} payloads collected from "
                                                   f"{d.endpoint_name}/{d.name}"))
 
+    # Collections the router writes itself; any other enabled one is the scoring script's.
+    ROUTER_COLLECTIONS = ("request", "response")
+
+    def _script_collections(self, workspace: str, d: OnlineDeployment) -> dict[str, str]:
+        """Each enabled collection the scoring script logs to (Azure's ``model_inputs``,
+        ``model_outputs`` or any other name) → its local folder."""
+        dc = d.data_collector
+        if dc is None:
+            return {}
+        out: dict[str, str] = {}
+        for name in dc.collections:
+            if name in self.ROUTER_COLLECTIONS or not dc.enabled(name):
+                continue
+            local = self.artifacts.local_path(self.collection_rel(workspace, d, name))
+            if local is None:
+                log.warning("deployment %s/%s: collection %r is not collected: the artifact "
+                            "store is not a local folder", d.endpoint_name, d.name, name)
+                continue
+            local.mkdir(parents=True, exist_ok=True)
+            out[name] = str(local)
+        return out
+
     @staticmethod
     def collection_uri(d: OnlineDeployment, name: str) -> str:
         """The datastore URI of collection ``name`` ("request" or "response")."""
@@ -324,7 +355,7 @@ class OnlineDeploymentService:
         d = self.get(workspace, endpoint, name)
         dc = d.data_collector
         return {c: self.collection_uri(d, c) if dc is not None and dc.enabled(c) else None
-                for c in ("request", "response")}
+                for c in ("request", "response", "model_inputs", "model_outputs")}
 
     @staticmethod
     def collection_rel(workspace: str, d: OnlineDeployment, name: str) -> str:

@@ -134,7 +134,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TypedDict
+from typing import Any, TypedDict
 
 # Workers answer their scoring routes only with the router's secret in this header; the
 # supervisor passes it to each worker in this variable (which the worker removes at start).
@@ -165,6 +165,9 @@ class WorkerConfig(TypedDict, total=False):
     port: int
     port_file: str
     request_timeout_ms: int    # the deployment's; a run() held longer makes GET / answer 503
+    # script: the collections a scoring script logs to with azureml.ai.monitoring's Collector:
+    # {"collections": {name: local folder}, "sampling_rate", "endpoint", "deployment"}
+    data_collections: dict[str, Any]
 
 
 class LlmWorkerConfig(TypedDict, total=False):

@@ -281,11 +281,21 @@ class _Stopped(BaseException):
 
 
 def apply_environment(config: WorkerConfig) -> None:
-    """The deployment's variables, then ``AZUREML_MODEL_DIR`` (the platform's value wins)."""
+    """The deployment's variables, then ``AZUREML_MODEL_DIR`` (the platform's value wins);
+    with data collections a scoring script logs to, ``azureml.ai.monitoring``'s Collector."""
     for name, value in (config.get("environment_variables") or {}).items():
         os.environ[name] = str(value)
     if config.get("model_dir"):
         os.environ["AZUREML_MODEL_DIR"] = str(config["model_dir"])
+    collections = config.get("data_collections")
+    if collections:
+        os.environ["EMBER_DATA_COLLECTIONS"] = json.dumps(collections)
+        try:
+            found = importlib.util.find_spec("azureml.ai.monitoring") is not None
+        except ImportError:   # no azureml (or azureml.ai) package at all
+            found = False
+        if not found:   # Ember's Collector, when azureml-ai-monitoring is not installed
+            sys.path.append(str(Path(__file__).with_name("_compat")))
 
 
 def load_scorer(config: WorkerConfig) -> Scorer:

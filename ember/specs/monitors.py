@@ -200,8 +200,7 @@ def _data(parent: Section, key: str) -> MonitorInputData | None:
         sec.fail("pre_processing_component", "is not supported by Ember yet",
                  "Ember reads a deployment's collected JSON lines itself; give a data asset of "
                  "tabular files (CSV, Parquet, JSON lines, MLTable) otherwise")
-    context = sec.get_choice("data_context", DATA_CONTEXTS,
-                             "model_inputs" if key == "production_data" else "training")
+    context = sec.get_choice("data_context", DATA_CONTEXTS)
     path, kind = None, "uri_folder"
     data_sec = sec.section("input_data")
     if data_sec is not None:
@@ -227,7 +226,7 @@ def _data(parent: Section, key: str) -> MonitorInputData | None:
         size = _duration(window_sec, "lookback_window_size")
         offset = _duration(window_sec, "lookback_window_offset") or "P0D"
         window = DataWindow(lookback_window_size=size, lookback_window_offset=offset)
-    return MonitorInputData(path=path, type=kind, data_context=context or "model_inputs",
+    return MonitorInputData(path=path, type=kind, data_context=context,
                             data_window=window,
                             data_column_names=sec.get_str_map("data_column_names"))
 
@@ -364,7 +363,9 @@ def monitor_to_dict(m: MonitorDefinition) -> dict[str, Any]:
     def data(d: MonitorInputData | None) -> dict[str, Any] | None:
         if d is None:
             return None
-        out: dict[str, Any] = {"data_context": d.data_context}
+        out: dict[str, Any] = {}
+        if d.data_context:
+            out["data_context"] = d.data_context
         if d.path:
             out["input_data"] = {"path": d.path, "type": d.type}
         if d.data_window is not None:

@@ -421,3 +421,106 @@ create_monitor:
         assert spread["max_value"]["feature"] == "age"
         hook = wait_for(lambda: hooks.got, timeout=60)[0]
         assert [s["name"] for s in hook["body"]["signals"]] == ["spread", "drift"]
+
+
+COLLECTOR_SCORE = """
+import json
+
+import pandas as pd
+from azureml.ai.monitoring import Collector
+
+
+def init():
+    global inputs, outputs
+    inputs = Collector(name="model_inputs")
+    outputs = Collector(name="model_outputs")
+
+
+def run(raw):
+    split = json.loads(raw)["input_data"]
+    frame = pd.DataFrame(split["data"], columns=split["columns"])
+    context = inputs.collect(frame)
+    predictions = pd.DataFrame({"prediction": (frame["age"] > 40).astype(int)})
+    outputs.collect(predictions, context)
+    return predictions["prediction"].tolist()
+"""
+
+
+def test_a_scoring_script_logs_model_inputs_and_outputs_with_azures_collector(
+        srv: ServerProc, tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    ref = reference(tmp_path / "reference.csv", rng)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.txt").write_text("age > 40\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(COLLECTOR_SCORE)
+    (tmp_path / "dep.yml").write_text(
+        "name: green\nendpoint_name: collect\nmodel: azureml:collect-model:1\n"
+        "code_configuration: {code: ./src, scoring_script: score.py}\ninstance_count: 1\n"
+        "data_collector:\n  collections:\n"
+        "    model_inputs: {enabled: 'True'}\n    model_outputs: {enabled: 'True'}\n")
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        c.models.create_or_update(Model(name="collect-model", path=str(tmp_path / "model")))
+        c.data.create_or_update(DataAsset(name="collect-reference", version="1",
+                                          path=str(tmp_path / "reference.csv"),
+                                          type="uri_file"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name="collect"))
+    made = ember(srv, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
+                 "--all-traffic")
+    assert made.returncode == 0, made.stderr
+    base = srv.home / "artifacts/workspaces/default/datastores/workspaceblobstore/" \
+        "modelDataCollector/collect/green"
+
+    def lines(kind: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for f in sorted((base / kind).rglob("*.jsonl"))
+                for x in f.read_text().splitlines()]
+
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        endpoint = c.online_endpoints.get("collect")
+        key = c.online_endpoints.get_keys("collect").primary_key
+        pick = rng.choice(len(ref["age"]), 120, replace=False)
+        rows = [[float(ref["age"][i]), str(ref["region"][i])] for i in pick]
+        with httpx.Client(timeout=30) as http:
+            for i in range(0, 120, 40):   # three requests of 40 rows
+                r = http.post(endpoint.scoring_uri,
+                              json={"input_data": {"columns": ["age", "region"],
+                                                   "data": rows[i:i + 40]}},
+                              headers={"Authorization": f"Bearer {key}"})
+                assert r.status_code == 200, r.text
+        got_in, got_out = lines("model_inputs"), lines("model_outputs")
+        assert len(got_in) == len(got_out) == 3   # written before run() returned
+        assert [r["id"] for r in got_in] == [r["id"] for r in got_out]
+        assert got_in[0]["data"][0] == {"age": rows[0][0], "region": rows[0][1]}
+        assert c.data.get("collect-green-model_inputs").path.endswith("/collect/green/"
+                                                                      "model_inputs")
+        (tmp_path / "monitor.yml").write_text("""\
+name: collect-monitor
+trigger: {type: cron, expression: "0 3 * * *", start_time: "2099-01-01T00:00:00"}
+create_monitor:
+  monitoring_target: {ml_task: classification, endpoint_deployment_id: "azureml:collect:green"}
+  monitoring_signals:
+    drift:
+      type: data_drift
+      production_data: {data_window: {lookback_window_size: PT1H}}
+      reference_data:
+        input_data: {path: "azureml:collect-reference:1", type: uri_file}
+        data_column_names: {target_column: label}
+      metric_thresholds: {numerical: {normalized_wasserstein_distance: 0.3}}
+    predictions:
+      type: prediction_drift
+      production_data: {data_window: {lookback_window_size: PT1H}}
+      reference_data:
+        input_data: {path: "azureml:collect-reference:1", type: uri_file}
+        data_column_names: {target_column: label}
+      metric_thresholds: {categorical: {jensen_shannon_distance: 0.3},
+                          numerical: {normalized_wasserstein_distance: 0.3}}
+""")
+        created = ember(srv, "schedule", "create", "-f", str(tmp_path / "monitor.yml"))
+        assert created.returncode == 0, created.stderr
+        at = time.time() + 1
+        wait_for(lambda: time.time() > at)
+        job = wait_ended(c, c.schedules.trigger("collect-monitor", schedule_time=_at(at)).name)
+        result = json.loads(_output(srv, job.name))
+        assert result["signals"]["drift"]["rows"]["production"] == 120
+        assert result["signals"]["predictions"]["rows"]["production"] == 120
+        assert job.status == "Completed", (job.error, result["breached"])
