@@ -120,6 +120,15 @@ def monitored(studio_server: ServerProc, tmp_path_factory: pytest.TempPathFactor
             "calm-monitor": {
                 "trigger": {"type": "cron", "expression": "0 3 * * 1", "start_time": LATER},
                 "is_enabled": False, "create_monitor": _monitor("azureml:mon-prod:1")},
+            "broken-monitor": {
+                "trigger": {"type": "cron", "expression": "0 3 * * 1", "start_time": LATER},
+                "create_monitor": {
+                    "monitoring_target": {"model_id": "azureml:mon-model:1"},
+                    "monitoring_signals": {"salary-drift": _signal(
+                        "data_drift", "azureml:mon-prod:1", features=["salary"])}}},
+            "plain-echo": {
+                "trigger": {"type": "cron", "expression": "0 3 * * 1", "start_time": LATER},
+                "create_job": {"command": "echo hi"}},
         }
         jobs = []
         for i, (ages, regions) in enumerate(zip(AGES, REGIONS)):
@@ -131,7 +140,8 @@ def monitored(studio_server: ServerProc, tmp_path_factory: pytest.TempPathFactor
                     put = httpx.put(f"{studio_server.api()}/schedules/{name}", json=spec,
                                     headers=headers, timeout=30)
                     assert put.status_code in (200, 201), put.text
-                jobs.append(c.schedules.trigger("calm-monitor", schedule_time=TRIGGERS[0]).name)
+                for name in ("calm-monitor", "broken-monitor"):
+                    jobs.append(c.schedules.trigger(name, schedule_time=TRIGGERS[0]).name)
             jobs.append(c.schedules.trigger("churn-monitor", schedule_time=TRIGGERS[i]).name)
         ended = {name: _ended(c, name).status for name in jobs}
         runs = c.schedules.monitor_runs("churn-monitor")
@@ -174,6 +184,9 @@ def test_the_list_shows_each_monitor_and_its_last_run(
     calm = table.locator("tr", has=page.get_by_role("link", name="calm-monitor", exact=True))
     expect(calm).to_contain_text("OK")
     expect(calm).to_contain_text("Disabled")
+    broken = table.locator("tr", has=page.get_by_role("link", name="broken-monitor"))
+    expect(broken).to_contain_text("Failed to compute")
+    expect(table).not_to_contain_text("plain-echo")
     expect(page.get_by_role("link", name="Monitoring", exact=True)).to_have_attribute(
         "aria-current", "page")
     assert_accessible(page)
@@ -186,6 +199,18 @@ def test_the_list_shows_each_monitor_and_its_last_run(
     expect(page.get_by_label("Monitor definition")).to_contain_text("mon-model")
     page.locator("#monitor-link").get_by_role("link").click()
     page.wait_for_url("**/monitors/churn-monitor")
+    # a signal that could not be computed says why, and there is nothing to chart
+    studio.open("/ws/default/monitors/broken-monitor")
+    expect(page.locator("#signals")).to_contain_text("Failed to compute")
+    expect(page.locator("#signals")).to_contain_text("salary")
+    expect(page.locator("#no-trend")).to_be_visible()
+    expect(page.locator("#history tbody tr").first).to_contain_text("Failed to compute")
+    assert_accessible(page)
+    studio.screenshot("monitor-broken")
+    # the browser logs the 404 and the 400 as console errors: those are expected
+    with page.expect_console_message(lambda m: m.type == "error"):
+        assert studio.open("/ws/default/monitors/plain-echo").status == 400
+    expect(page.locator("main")).to_contain_text("is not a monitor")
     # the browser logs the 404 as a console error: that one is expected
     with page.expect_console_message(lambda m: m.type == "error"):
         assert studio.open("/ws/default/monitors/nope").status == 404

@@ -90,8 +90,9 @@ async def monitor_page(request: Request, workspace: str, name: str,
         actions=[V.action_text(a) for a in alert.get("actions") or []],
         names=names, latest=latest, signals=signals, view=view, chart=chart,
         shown=shown, histogram_features=histogram_features,
-        runs=[dict(r, state=V.run_state(r)) for r in runs],
+        runs=[dict(r, state=V.run_state(r), histograms=_has_histograms(r)) for r in runs],
         result_runs=with_results,
+        chartable=any(V.choices(with_results, n) for n in names),
         can_write=may(request, session, workspace, WRITE))
 
 
@@ -128,3 +129,8 @@ def _has_threshold(run: dict[str, Any] | None, signal: str, metric: str, feature
     return any(m["metric"] == metric and (m.get("feature") or "") == feature
                and m.get("threshold") is not None
                for m in _entry(run, signal).get("metrics") or [])
+
+
+def _has_histograms(run: dict[str, Any]) -> bool:
+    return any(e.get("histograms")
+               for e in ((run.get("signals") or {}).get("signals") or {}).values())
