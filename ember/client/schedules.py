@@ -1,5 +1,5 @@
 """``client.schedules``: create, get, list, enable, disable, trigger, delete (azure-ai-ml
-shape)."""
+shape), and a monitor schedule's runs (``monitor_runs``)."""
 
 from __future__ import annotations
 
@@ -102,3 +102,11 @@ class ScheduleOperations:
     def list_jobs(self, name: str) -> builtins.list[ScheduleFire]:
         """The schedule's triggers, oldest first, with the job each made."""
         return [ScheduleFire(**d) for d in self._http.json("GET", self._url(name, "/jobs"))]
+
+    def monitor_runs(self, name: str, top: int = 20) -> builtins.list[dict[str, Any]]:
+        """A monitor schedule's last ``top`` runs, newest first, as the REST API returns them:
+        ``job_name``, ``status``, ``trigger_time`` (epoch seconds), ``signals`` (its
+        ``signals.json``) and ``alerts`` (its ``alerts.json``), each None until written.
+        InvalidInputError for a schedule that is not a monitor."""
+        return list(self._http.json("GET", self._url(name, "/monitor-runs"),
+                                    params={"top": top}))

@@ -92,6 +92,23 @@ CollectionsOf = Callable[[str, str, str], DeploymentCollections]
 Submit = Callable[[str, "dict[str, Any] | Job | PipelineJob", "str | None"], Job]
 
 
+@dataclass
+class MonitorRun:
+    """One trigger of a monitor schedule, as ``GET .../monitor-runs`` returns it: its job
+    (``status`` None when no job was made, or it was deleted), ``signals``: the parsed
+    ``signals.json`` and ``alerts``: ``alerts.json`` (None until written); ``error``: why the
+    trigger made no job."""
+
+    job_name: str
+    trigger_time: float
+    status: str | None = None
+    missed: bool = False
+    error: str | None = None
+    signals: dict[str, Any] | None = None
+    alerts: dict[str, Any] | None = None
+    read_error: str | None = None
+
+
 class MonitorService:
     def __init__(self, jobs: JobService, schedules: ScheduleStore, datastores: DatastoreService,
                  collections: CollectionsOf, notifier: Notifier, submit: Submit) -> None:
@@ -320,6 +337,39 @@ class MonitorService:
 
     def alerts(self, workspace: str, job_name: str) -> dict[str, Any] | None:
         return self._read_json(workspace, job_name, ALERTS_FILE)
+
+    def runs(self, workspace: str, schedule: str, top: int = 20) -> list[MonitorRun]:
+        """A monitor schedule's last ``top`` triggers, newest first: each one's job, its
+        status, and the ``signals.json`` and ``alerts.json`` it wrote (None until written).
+        Raises NotFoundError for an unknown schedule, InvalidInputError for a schedule that
+        runs no monitor."""
+        if self._schedules.get(workspace, schedule).create_monitor is None:
+            raise InvalidInputError(f"schedule {schedule!r} is not a monitor (it has no "
+                                    "create_monitor)")
+        if not 1 <= top <= 1000:
+            raise InvalidInputError(f"top={top}: give 1 to 1000 runs")
+        fires = sorted(self._schedules.fires(workspace, schedule),
+                       key=lambda f: -f.fire_time)[:top]
+        return [self._run_of(workspace, f) for f in fires]
+
+    def _run_of(self, workspace: str, fire: ScheduleFire) -> MonitorRun:
+        run = MonitorRun(job_name=fire.job_name, trigger_time=fire.fire_time,
+                         missed=fire.missed, error=fire.error)
+        if fire.error or not fire.done:
+            return run
+        try:
+            job = self._jobs.get(workspace, fire.job_name, with_history=False)
+        except NotFoundError:   # deleted since
+            return run
+        run.status = job.status
+        for file, attr in ((RESULT_FILE, "signals"), (ALERTS_FILE, "alerts")):
+            try:
+                setattr(run, attr, self._read_json(workspace, job.name, file))
+            except NotFoundError:   # a job without the monitor's output
+                pass
+            except ValueError as exc:   # a file cut short or not JSON: said, not raised
+                run.read_error = f"{file}: {exc}"
+        return run
 
     def _read_json(self, workspace: str, job_name: str, file: str) -> dict[str, Any] | None:
         store, rel = self._output(workspace, job_name)

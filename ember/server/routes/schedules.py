@@ -1,17 +1,19 @@
 """Schedules (``/schedules``, ARM's schedule verbs): create or update, get, list, update,
-enable, disable, trigger now, delete (only when disabled), and the jobs each one made."""
+enable, disable, trigger now, delete (only when disabled), the jobs each one made, and a
+monitor schedule's runs with their results."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ember.entities.auth import READ, WRITE
 from ember.errors import InvalidInputError
 from ember.server.deps import WorkspaceContext, check_access, declare, submitting_user
 from ember.server.schemas.jobs import JobOut
 from ember.server.schemas.schedules import (
+    MonitorRunOut,
     ScheduleFireOut,
     ScheduleIn,
     ScheduleOut,
@@ -100,3 +102,13 @@ async def schedule_history(name: str, ctx: WorkspaceContext = Depends(check_acce
     """The schedule's triggers, oldest first: each one's job (or why it made none)."""
     return [ScheduleFireOut.of(f)
             for f in await ctx.run(ctx.platform.schedules.history, ctx.name, name)]
+
+
+@router.get(S + "/{name}/monitor-runs", **declare(READ))
+async def monitor_runs(name: str, top: int = Query(20, ge=1, le=1000),
+                       ctx: WorkspaceContext = Depends(check_access)) -> list[MonitorRunOut]:
+    """A monitor schedule's last ``top`` runs, newest first: each one's job, status, trigger
+    time, ``signals.json`` and ``alerts.json`` (null until written). 400 for a schedule
+    without ``create_monitor``."""
+    return [MonitorRunOut.of(r)
+            for r in await ctx.run(ctx.platform.monitors.runs, ctx.name, name, top)]

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
+from ember.engine.monitors import MonitorRun
 from ember.entities.schedules import (
     CronTrigger,
     JobSchedule,
@@ -122,3 +123,26 @@ class ScheduleFireOut(BaseModel):
     def of(cls, f: ScheduleFire) -> ScheduleFireOut:
         return cls(schedule=f.schedule, fire_time=f.fire_time, job_name=f.job_name,
                    missed=f.missed, error=f.error, done=f.done)
+
+
+class MonitorRunOut(BaseModel):
+    """One trigger of a monitor schedule: its job and what the job wrote. ``signals``: the
+    parsed ``signals.json`` (per signal: type, breached, breached_features, aggregate, metrics,
+    histograms, rows, error), ``alerts``: ``alerts.json`` (breached, deliveries, jobs); each
+    None until written. ``status`` is None when no job was made (``error`` says why) or it was
+    deleted; ``read_error``: a results file that could not be read."""
+
+    job_name: str
+    trigger_time: float
+    status: str | None
+    missed: bool
+    error: str | None
+    signals: dict[str, Any] | None
+    alerts: dict[str, Any] | None
+    read_error: str | None
+
+    @classmethod
+    def of(cls, r: MonitorRun) -> MonitorRunOut:
+        return cls(job_name=r.job_name, trigger_time=r.trigger_time, status=r.status,
+                   missed=r.missed, error=r.error, signals=r.signals, alerts=r.alerts,
+                   read_error=r.read_error)

@@ -90,7 +90,8 @@ async def schedule_page(request: Request, workspace: str, name: str,
     history = await asyncio.gather(*(_fire_row(api, f) for f in fires[:HISTORY_LIMIT]))
     return render(request, session, "schedules/detail.html", title=f"Schedule {name}",
                   schedule=schedule, summary=trigger_summary(schedule["trigger"]),
-                  job_text=job_text(schedule["create_job"]), history=history,
+                  job_text=job_text(schedule.get("create_monitor") or schedule["create_job"]),
+                  history=history,
                   more=max(0, len(fires) - HISTORY_LIMIT),
                   can_write=may(request, session, workspace, WRITE))
 

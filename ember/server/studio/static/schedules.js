@@ -49,8 +49,12 @@
       const link = Ember.el("a", { href: "/ws/" + location.pathname.split("/")[2] + "/jobs/" + encodeURIComponent(job.name), text: job.name });
       const status = Ember.el("span", { class: "badge " + badgeClass(job.status), text: job.status });
       const when = new Date().toISOString().replace("T", " ").slice(0, 19) + " UTC";
-      body.prepend(Ember.el("tr", {}, [Ember.el("td", {}, [link]), Ember.el("td", {}, [status]),
-        Ember.el("td", { text: when })]));
+      const row = Ember.el("tr", {}, [Ember.el("td", {}, [link]), Ember.el("td", {}, [status]),
+        Ember.el("td", { text: when })]);
+      // a table with more columns (a monitor's runs): the rest stays empty until a reload
+      const columns = body.closest("table").querySelectorAll("thead th").length;
+      if (columns > 3) row.append(Ember.el("td", { colspan: String(columns - 3) }));
+      body.prepend(row);
       Ember.notice("Job " + job.name + " is submitted.", "ok");
     } catch (error) {
       Ember.notice("Could not trigger the schedule: " + error.message, "bad");
