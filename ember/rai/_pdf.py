@@ -29,7 +29,7 @@ def render(card: dict[str, Any], path: Path) -> None:
 
     def table(header: list[str], rows: list[list[Any]], widths: list[float] | None = None,
               status_column: int | None = None) -> Any:
-        data = [[P(f"<b>{_x(h)}</b>", cell) for h in header]]
+        data = [[P(f"<b>{_x(h.replace('_', ' '))}</b>", cell) for h in header]]
         style = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#bbbbbb")),
                  ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
                  ("VALIGN", (0, 0), (-1, -1), "TOP")]
@@ -63,42 +63,51 @@ def render(card: dict[str, Any], path: Path) -> None:
               if targets else P("No targets were set.", small)]
 
     if card["data_explorer"]:
-        story.append(P("Data analysis", h2))
-        story.append(P("The test data by feature, with the share the model predicts as the "
-                       "positive class (or its mean prediction) per value.", small))
-        for entry in card["data_explorer"]:
-            story.append(_image(platypus, _explorer_chart(entry, card), width * 0.8))
+        charts = [_image(platypus, _explorer_chart(entry, card), width * 0.8)
+                  for entry in card["data_explorer"]]
+        story.append(platypus.KeepTogether([
+            P("Data analysis", h2),
+            P("The test data by feature (bars: rows), with the share the model predicts as "
+              "the positive class (or its mean prediction) per value.", small), charts[0]]))
+        story += charts[1:]
 
-    story += [P("Model performance", h2),
-              table(["metric", "value", "target", "status"],
-                    [[m["metric"], m["value"], m["target"] or "", status(m["passed"])]
-                     for m in card["metrics"]], [width * 0.35, width * 0.2, width * 0.25,
-                                                 width * 0.2], status_column=3)]
+    story.append(platypus.KeepTogether([
+        P("Model performance", h2),
+        table(["metric", "value", "target", "status"],
+              [[m["metric"], m["value"], m["target"] or "", status(m["passed"])]
+               for m in card["metrics"]], [width * 0.35, width * 0.2, width * 0.25,
+                                           width * 0.2], status_column=3)]))
 
-    if card.get("cohorts") or card.get("error_cohorts"):
-        story.append(P("Cohorts", h2))
+    cohort_story: list[Any] = [P("Cohorts", h2)]
     if card.get("cohorts"):
         names = list(card["cohorts"][0]["metrics"])
-        story.append(table(["cohort", "filter", "rows", *names],
-                           [[c["name"], c["filter"], c["rows"],
-                             *(c["metrics"][n] for n in names)] for c in card["cohorts"]]))
+        rest = width * 0.56 / max(len(names), 1)
+        cohort_story.append(table(["cohort", "filter", "rows", *names],
+                                  [[c["name"], c["filter"], c["rows"],
+                                    *(c["metrics"][n] for n in names)]
+                                   for c in card["cohorts"]],
+                                  [width * 0.16, width * 0.2, width * 0.08,
+                                   *([rest] * len(names))]))
     if card.get("error_cohorts"):
-        story += [platypus.Spacer(1, 6),
+        cohort_story += [platypus.Spacer(1, 6),
                   P(f"Cohorts with the most errors (error analysis, "
                     f"{_x(card['error_metric'])}):", small),
                   table(["cohort", "rows", card["error_metric"]],
                         [[c["cohort"], c["rows"], c["error_rate"]]
                          for c in card["error_cohorts"]],
                         [width * 0.6, width * 0.15, width * 0.25])]
+    if len(cohort_story) > 1:
+        story.append(platypus.KeepTogether(cohort_story))
 
     if card.get("feature_importance"):
-        story += [P(f"Top {len(card['feature_importance'])} important features", h2),
-                  P("Mean absolute SHAP value over the test rows.", small),
-                  _image(platypus, _importance_chart(card["feature_importance"]), width * 0.8)]
+        story.append(platypus.KeepTogether([
+            P(f"Top {len(card['feature_importance'])} important features", h2),
+            P("Mean absolute SHAP value over the test rows.", small),
+            _image(platypus, _importance_chart(card["feature_importance"]), width * 0.8)]))
 
     if card.get("fairness"):
         fair = card["fairness"]
-        story += [P("Fairness", h2),
+        story += [platypus.CondPageBreak(60 * mm), P("Fairness", h2),
                   P(f"Each metric per group of each sensitive feature (fairlearn MetricFrame), "
                     f"and the {fair['kind']} between groups "
                     f"({'largest minus smallest' if fair['kind'] == 'difference' else 'smallest over largest'})"
@@ -118,7 +127,7 @@ def render(card: dict[str, Any], path: Path) -> None:
                 _image(platypus, _group_chart(r), width * 0.62)]))
 
     if card.get("causal"):
-        story += [P("Causal insights", h2),
+        story += [platypus.CondPageBreak(40 * mm), P("Causal insights", h2),
                   P(f"The average effect on {_x(card['target'])} of one unit more of each "
                     f"treatment feature (econml), interval at alpha {card['causal_alpha']}.",
                     small),
@@ -179,13 +188,17 @@ def _explorer_chart(entry: dict[str, Any], card: dict[str, Any]) -> bytes:
     ax.set_title(entry["feature"], fontsize=10)
     ax.tick_params(axis="x", labelsize=7, rotation=20 if entry["kind"] == "numeric" else 0)
     share = [r["positive_share"] for r in rows]
-    if any(s is not None for s in share):
+    mean = [r["mean_prediction"] for r in rows]
+    line, label, top = ((share, f"share predicted {card['classes'][-1]} (dots)", 1.0)
+                        if any(s is not None for s in share)
+                        else (mean, "mean prediction (dots)", None)
+                        if any(m is not None for m in mean) else (None, "", None))
+    if line is not None:
         other = ax.twinx()
-        other.plot(names, share, "o-" if entry["kind"] == "numeric" else "o", color="#b3261e",
-                   label=f"predicted {card['classes'][-1]}")
-        other.set_ylim(0, 1)
-        other.set_ylabel(f"share predicted {card['classes'][-1]}", fontsize=8)
-        other.legend(loc="upper right", fontsize=7)
+        other.plot(names, line, "o-" if entry["kind"] == "numeric" else "o", color="#b3261e")
+        if top is not None:
+            other.set_ylim(0, top)
+        other.set_ylabel(label, fontsize=8)
     return _save(fig)
 
 

@@ -115,7 +115,8 @@ def _error_analysis(a: dict[str, Any]) -> list[str]:
 def _counterfactual(c: dict[str, Any]) -> list[str]:
     go = require("plotly.graph_objects")
     out = ["<h2>Counterfactuals</h2>",
-           f"<p class=muted>DiCE ({_e(c['method'])}), desired: {_e(c['desired'])}.</p>"]
+           f"<p class=muted>DiCE ({_e(c['method'])}), desired: "
+           f"{_e(', '.join(f'{k} {v}' for k, v in c['desired'].items()))}.</p>"]
     if c.get("global_importance"):
         items = list(c["global_importance"].items())[::-1]
         fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items],

@@ -138,9 +138,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     worst = leaves[0] if leaves else nodes[0]
     log_metrics({"error_analysis_error_rate": float(nodes[0]["error_rate"]),
                  "error_analysis_worst_cohort_error_rate": float(worst["error_rate"])})
-    P.say(f"{len(nodes)} nodes; error rate {nodes[0]['error_rate']:.3g}, worst cohort "
-          f"{worst['condition']!r} ({worst['size']} rows) {worst['error_rate']:.3g}"
-          )
+    P.say(f"{len(nodes)} nodes; {data['metric']} {nodes[0]['error_rate']:.3g}, worst cohort "
+          f"{worst['condition']!r} ({worst['size']} rows) {worst['error_rate']:.3g}")
     return data
 
 
