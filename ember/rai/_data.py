@@ -225,9 +225,10 @@ def write_insights(out: Path, config: dict[str, Any], train: pd.DataFrame, test:
     train.to_parquet(out / "train.parquet", index=False)
     test.to_parquet(out / "test.parquet", index=False)
     predictions.to_parquet(out / "predictions.parquet", index=False)
-    if (out / "model").exists():
-        shutil.rmtree(out / "model")
-    shutil.copytree(model_folder, out / "model")
+    if model_folder.resolve() != (out / "model").resolve():   # not fetched there already
+        if (out / "model").exists():
+            shutil.rmtree(out / "model")
+        shutil.copytree(model_folder, out / "model")
     write_json(out / CONFIG, config)
 
 

@@ -5,14 +5,17 @@ them against the settings (target, categorical columns, classes, the test set's 
 predicts the test set once, and writes the insights folder every other RAI component reads
 (:mod:`ember.rai._data`). The model's test metrics are logged to the step's MLflow run.
 
-``model_info_path`` / ``model_info`` (a registered model's ``name:version``) are refused: give
-the model as ``model_input`` (an ``mlflow_model`` input, e.g. ``azureml:<name>:<version>`` or a
-training step's output), which Ember materialises as a folder.
+The model is one of ``model_input`` (an ``mlflow_model`` input: ``azureml:<name>:<version>`` or a
+training step's output, which Ember materialises as a folder), ``model_info_path`` (a folder
+holding ``model_info.json``, ``{"id": "<name>:<version>"}``, as Azure's training examples write)
+or ``model_info`` (``<name>:<version>``). A registered model's id is fetched from the workspace's
+model registry through MLflow (``models:/<name>/<version>``), with the job's tracking URI.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -21,7 +24,7 @@ from typing import Any
 
 from ember.errors import InvalidInputError, UnsupportedError
 from ember.rai import _params as P
-from ember.rai._data import first_line, read_table, write_insights
+from ember.rai._data import first_line, read_json, read_table, write_insights
 from ember.rai._deps import require
 from ember.rai._mlflow import log_metrics
 from ember.rai._metrics import compute, metric_names
@@ -55,13 +58,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.task_type == "forecasting":
         raise UnsupportedError("task_type forecasting: Ember's Responsible AI components analyse "
                                "classification and regression models")
-    if not args.model_input:
-        given = "model_info_path" if args.model_info_path else (
-            "model_info" if args.model_info else None)
-        raise InvalidInputError(
-            (f"{given}: Ember's constructor does not fetch a registered model by id; "
-             if given else "") + "give model_input (an mlflow_model input, e.g. "
-            "azureml:<name>:<version> or a training step's mlflow_model output)")
     categorical = P.string_list(args.categorical_column_names, "categorical_column_names")
     classes = P.json_param(args.classes, "classes", list, [])
     metadata = P.json_param(args.feature_metadata, "feature_metadata", dict, {})
@@ -75,7 +71,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from ember.rai._data import load_sklearn_model
 
-    model = load_sklearn_model(Path(args.model_input), "model_input")
+    model_folder, model_from = _model_folder(args, Path(args.rai_insights_dashboard))
+    model = load_sklearn_model(model_folder, model_from)
     train = read_table(Path(args.train_dataset), "train_dataset")
     test = read_table(Path(args.test_dataset), "test_dataset")
     target = args.target_column_name
@@ -123,14 +120,58 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target_column_name": target, "features": features, "categorical_features": categorical,
         "labels": labels, "classes": [str(c) for c in classes] or [str(v) for v in labels],
         "feature_metadata": metadata, "train_rows": len(train), "test_rows": len(test),
-        "model_input": str(args.model_input), "metrics": metrics,
+        "model": {"input": model_from, "reference": str(getattr(args, model_from))},
+        "metrics": metrics,
     }
     write_insights(Path(args.rai_insights_dashboard), config, train, test, predictions,
-                   Path(args.model_input))
+                   model_folder)
     log_metrics({k: v for k, v in metrics.items() if v is not None})
     P.say(f"{args.title}: {len(features)} features, {len(train)} training and {len(test)} "
           f"test rows; " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if v is not None))
     return config
+
+
+def _model_folder(args: argparse.Namespace, out: Path) -> tuple[Path, str]:
+    """The MLflow model's folder, and the input that named it."""
+    given = [n for n in ("model_input", "model_info_path", "model_info") if getattr(args, n)]
+    if len(given) != 1:
+        raise InvalidInputError("give one of model_input, model_info_path and model_info"
+                                + (f", not {' and '.join(given)}" if given else ""))
+    if given[0] == "model_input":
+        return Path(args.model_input), "model_input"
+    if given[0] == "model_info_path":
+        path = Path(args.model_info_path)
+        spec = path / "model_info.json" if path.is_dir() else path
+        model_id = read_json(spec, "model_info_path").get("id") if spec.is_file() else None
+        if not isinstance(model_id, str):
+            raise InvalidInputError(f"model_info_path: {spec} must hold {{\"id\": "
+                                    "\"<name>:<version>\"}")
+        return fetch_registered_model(model_id, "model_info_path", out), "model_info_path"
+    return fetch_registered_model(args.model_info, "model_info", out), "model_info"
+
+
+def fetch_registered_model(model_id: str, what: str, out: Path) -> Path:
+    """The workspace's registered model ``<name>:<version>``, downloaded through MLflow into
+    ``out/model`` (where the insights folder keeps its model)."""
+    name, _, version = model_id.rpartition(":")
+    if not name or not version.isdigit():
+        raise InvalidInputError(f"{what}: {model_id!r} is not a registered model id "
+                                "(<name>:<version>)")
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        raise InvalidInputError(f"{what}: fetching registered model {model_id!r} needs the "
+                                "job's MLflow tracking URI (MLFLOW_TRACKING_URI); run the "
+                                "component as a pipeline step, or give model_input")
+    artifacts = require("mlflow.artifacts")
+    target = out / "model"
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        folder = artifacts.download_artifacts(f"models:/{name}/{version}",
+                                              dst_path=str(target))
+    except Exception as exc:   # noqa: BLE001 - MLflow raises many kinds; one line for the user
+        raise InvalidInputError(f"{what}: cannot fetch registered model {model_id!r}: "
+                                f"{first_line(exc)}") from None
+    return Path(folder)
 
 
 def _predict(model: Any, x: Any, labels: list[Any]) -> Any:

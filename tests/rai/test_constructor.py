@@ -67,7 +67,7 @@ def test_refuses_a_model_without_the_sklearn_flavor(built: Built, tmp_path: Path
     assert err == f"error: model_input: {tmp_path} is not an MLflow model (no MLmodel file)"
 
 
-def test_refuses_empty_data_and_a_registered_model_id(built: Built, tmp_path: Path,
+def test_refuses_empty_data_and_unusable_model_ids(built: Built, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     empty = tmp_path / "empty"
@@ -77,11 +77,18 @@ def test_refuses_empty_data_and_a_registered_model_id(built: Built, tmp_path: Pa
     args = construct_args(built.data, built.model, tmp_path / "o", test_dataset=str(empty))
     assert fails(constructor.main, args, capsys) == \
         f"error: test_dataset: the data at {empty} has no rows"
-    args = [a for a in construct_args(built.data, built.model, tmp_path / "o")]
+    args = construct_args(built.data, built.model, tmp_path / "o")
     at = args.index("--model_input")
-    args[at:at + 2] = ["--model_info", "loans:1"]
-    assert "model_info: Ember's constructor does not fetch a registered model by id; give " \
-        "model_input" in fails(constructor.main, args, capsys)
+    assert fails(constructor.main, [*args, "--model_info", "loans:1"], capsys) == \
+        "error: give one of model_input, model_info_path and model_info, not model_input " \
+        "and model_info"
+    args[at:at + 2] = ["--model_info", "loans"]
+    assert fails(constructor.main, args, capsys) == \
+        "error: model_info: 'loans' is not a registered model id (<name>:<version>)"
+    (tmp_path / "info").mkdir()
+    (tmp_path / "info" / "model_info.json").write_text('{"name": "loans"}')
+    args[at:at + 2] = ["--model_info_path", str(tmp_path / "info")]
+    assert "model_info_path: " in fails(constructor.main, args, capsys)
 
 
 def test_refuses_test_data_without_a_feature(built: Built, tmp_path: Path,
