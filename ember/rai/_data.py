@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,9 +192,6 @@ class Insights:
             self._model = load_sklearn_model(self.folder / "model", "rai_insights_dashboard")
         return self._model
 
-    def x(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[self.features]
-
 
 def load_sklearn_model(folder: Path, what: str) -> Any:
     """The sklearn flavor of the MLflow model in ``folder``."""
@@ -295,7 +291,3 @@ def plain(value: Any) -> Any:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def take(seq: Sequence[Any], count: int) -> list[Any]:
-    return list(seq[:count])

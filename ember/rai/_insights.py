@@ -43,12 +43,6 @@ class Encoding:
                 frame[column] = frame[column].astype(dtypes[column])
         return frame
 
-    def value(self, feature: str, coded: float) -> Any:
-        """A coded value of ``feature`` as the data writes it."""
-        if feature in self.categories:
-            return self.categories[feature][int(round(coded))]
-        return coded
-
 
 def encoding(insights: Insights) -> Encoding:
     pd = require("pandas")

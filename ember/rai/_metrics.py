@@ -10,6 +10,7 @@ Fairness is fairlearn's MetricFrame: the metric per group of a sensitive feature
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -101,7 +102,7 @@ def compute(names: Sequence[str], y_true: Any, y_pred: Any, labels: Sequence[Any
             value = float(metric_function(name, labels)(y_true, y_pred))
         except ValueError:
             value = float("nan")
-        out[name] = value if value == value else None
+        out[name] = None if math.isnan(value) else value
     return out
 
 
@@ -141,4 +142,4 @@ def _finite(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if number == number and abs(number) != float("inf") else None
+    return number if math.isfinite(number) else None

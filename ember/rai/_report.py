@@ -22,9 +22,9 @@ text-align:left;font-size:13px} th{background:#f3f3f3} .muted{color:#666;font-si
 def render(d: dict[str, Any]) -> str:
     offline = require("plotly.offline")
     parts = [f"<h1>{_e(d['title'])}</h1>",
-             f"<p class=muted>{_e(d['task_type'])} model of {_e(d['target_column_name'])}; "
-             f"{d['train_rows']} training rows, {d['test_rows']} test rows; insights: "
-             f"{_e(', '.join(d['insights']))}</p>",
+             (f"<p class=muted>{_e(d['task_type'])} model of {_e(d['target_column_name'])}; "
+              f"{d['train_rows']} training rows, {d['test_rows']} test rows; insights: "
+              f"{_e(', '.join(d['insights']))}</p>"),
              "<h2>Model performance (test data)</h2>",
              _table(["metric", "value"], [[k, _n(v)] for k, v in d["metrics"].items()])]
     parts += _data_explorer(d)
@@ -45,8 +45,8 @@ def render(d: dict[str, Any]) -> str:
 def _data_explorer(d: dict[str, Any]) -> list[str]:
     go = require("plotly.graph_objects")
     out = ["<h2>Data explorer</h2>",
-           "<p class=muted>Per category of each categorical feature: the share of test rows "
-           "predicted as each class (or the mean prediction).</p>"]
+           ("<p class=muted>Per category of each categorical feature: the share of test rows "
+            "predicted as each class (or the mean prediction).</p>")]
     for feature, summary in d["data_summary"].items():
         if summary["kind"] != "categorical":
             continue
@@ -83,8 +83,8 @@ def _error_analysis(a: dict[str, Any]) -> list[str]:
     nodes = {n["id"]: n for n in a["tree"]}
     leaves = [nodes[i] for i in a["worst_leaves"]]
     out = ["<h2>Error analysis</h2>",
-           f"<p class=muted>Overall {_e(a['metric'])}: {_n(a['error_rate'])}. A decision tree "
-           "grown on the model's errors; its leaves are the cohorts, most errors first.</p>",
+           (f"<p class=muted>Overall {_e(a['metric'])}: {_n(a['error_rate'])}. A decision tree "
+            "grown on the model's errors; its leaves are the cohorts, most errors first.</p>"),
            _table(["cohort", "rows", "errors", "error rate"],
                   [[n["condition"], n["size"], _n(n["error"]), _n(n["error_rate"])]
                    for n in leaves])]
@@ -115,8 +115,8 @@ def _error_analysis(a: dict[str, Any]) -> list[str]:
 def _counterfactual(c: dict[str, Any]) -> list[str]:
     go = require("plotly.graph_objects")
     out = ["<h2>Counterfactuals</h2>",
-           f"<p class=muted>DiCE ({_e(c['method'])}), desired: "
-           f"{_e(', '.join(f'{k} {v}' for k, v in c['desired'].items()))}.</p>"]
+           (f"<p class=muted>DiCE ({_e(c['method'])}), desired: "
+            f"{_e(', '.join(f'{k} {v}' for k, v in c['desired'].items()))}.</p>")]
     if c.get("global_importance"):
         items = list(c["global_importance"].items())[::-1]
         fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items],
@@ -144,8 +144,8 @@ def _causal(c: dict[str, Any]) -> list[str]:
                  "arrayminus": [(e["point"] or 0) - (e["ci_lower"] or 0) for e in effects]}))
     fig.update_layout(yaxis_title="effect on the target per unit")
     return ["<h2>Causal analysis</h2>",
-            f"<p class=muted>econml's double machine learning; intervals at "
-            f"alpha {c['alpha']}.</p>", _figure(fig, "Average causal effects"),
+            (f"<p class=muted>econml's double machine learning; intervals at "
+             f"alpha {c['alpha']}.</p>"), _figure(fig, "Average causal effects"),
             _table(["treatment", "effect", "std. error", "p-value", "interval"],
                    [[lab, _n(e["point"]), _n(e["stderr"]), _n(e["p_value"]),
                      f"[{_n(e['ci_lower'])}, {_n(e['ci_upper'])}]"]

@@ -26,8 +26,8 @@ from ember.errors import InvalidInputError, UnsupportedError
 from ember.rai import _params as P
 from ember.rai._data import first_line, read_json, read_table, write_insights
 from ember.rai._deps import require
-from ember.rai._mlflow import log_metrics
 from ember.rai._metrics import compute, metric_names
+from ember.rai._mlflow import log_metrics
 
 TASKS = ("classification", "regression", "forecasting")
 FEATURE_METADATA_KEYS = ("categorical_features", "identity_feature_name", "dropped_features")

@@ -21,7 +21,14 @@ from typing import Any
 
 from ember.errors import InvalidInputError
 from ember.rai import _params as P
-from ember.rai._data import CONFIG, Insights, load_insights, plain, read_insight, write_json
+from ember.rai._data import (
+    CONFIG,
+    Insights,
+    load_insights,
+    plain,
+    read_insight,
+    write_json,
+)
 from ember.rai._deps import require
 
 KINDS = ("explanation", "error_analysis", "counterfactual", "causal")

@@ -92,9 +92,10 @@ def build(dashboard_dir: Path, config: dict[str, Any],
     }
 
     requested = config.get("Metrics") or {name: {} for name in M.metric_names(classification)}
+    for name in requested:
+        M.check_metric(name, classification, f"{where}.Metrics")
+    values = M.compute(list(requested), truth, predicted, labels)
     metrics = []
-    values = M.compute(list(requested), truth, predicted, labels) if all(
-        _checked(n, classification, f"{where}.Metrics") for n in requested) else {}
     for name, spec in requested.items():
         target = M.parse_target((spec or {}).get("threshold"), f"{where}.Metrics.{name}")
         metrics.append({"metric": name, "value": values[name],
@@ -136,11 +137,6 @@ def build(dashboard_dir: Path, config: dict[str, Any],
         card["causal"] = causal["global_effects"]
         card["causal_alpha"] = causal["alpha"]
     return plain(card)
-
-
-def _checked(name: str, classification: bool, where: str) -> bool:
-    M.check_metric(name, classification, where)
-    return True
 
 
 def _explore(column: Any, categorical: bool, predicted: Any, labels: list[Any],

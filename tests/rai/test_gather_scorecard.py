@@ -141,8 +141,8 @@ def test_score_card_ratio_and_a_regression_metric_refused(dashboard: Path,
                    "fairness_evaluation_kind": "gap"}},
      "fairness_evaluation_kind: 'gap' is not one of difference, ratio"),
     ({"Cohorts": ["Seniors"]},
-     "pdf_generation_config.Cohorts: no cohort 'Seniors' in predefined_cohorts_json "
-     "(it has: Low credit score, High income)"),
+     ("pdf_generation_config.Cohorts: no cohort 'Seniors' in predefined_cohorts_json "
+      "(it has: Low credit score, High income)")),
     ({"Modle": {}}, "pdf_generation_config: unknown section(s) Modle"),
     ({"Cohorts": "Seniors"}, "pdf_generation_config.Cohorts: expected a JSON list"),
 ])

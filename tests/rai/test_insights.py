@@ -32,7 +32,7 @@ def test_explanation_ranks_the_unfair_feature_first(outputs: Outputs) -> None:
 
 def test_error_analysis_tree_counts_the_errors(outputs: Outputs) -> None:
     data = _data(outputs.error_analysis)
-    root, *rest = data["tree"]
+    root = data["tree"][0]
     assert root["condition"] == "all data" and root["size"] == 10
     leaves = [n for n in data["tree"] if n["leaf"]]
     assert sum(n["size"] for n in leaves) == 10

@@ -14,7 +14,14 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from ember.rai import constructor, counterfactual, erroranalysis, explanation, gather, scorecard
+from ember.rai import (
+    constructor,
+    counterfactual,
+    erroranalysis,
+    explanation,
+    gather,
+    scorecard,
+)
 from tests.rai.conftest import Built, fails
 
 
