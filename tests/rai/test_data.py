@@ -70,3 +70,14 @@ def test_json_params() -> None:
         json_param("[]", "x", dict)
     with pytest.raises(InvalidInputError, match=r"^random_state: expected a JSON integer"):
         json_param("true", "random_state", int)
+
+
+def test_a_missing_library_names_the_extra() -> None:
+    from ember.errors import UnsupportedError
+    from ember.rai._deps import require
+
+    with pytest.raises(UnsupportedError) as info:
+        require("ember_rai_no_such_library.sub")
+    assert info.value.message.startswith(
+        "the Responsible AI components need the Python package 'ember_rai_no_such_library'")
+    assert info.value.message.endswith("install it with: pip install 'ember-ml[rai]'")
