@@ -41,7 +41,7 @@ def test_all_names_resolve_and_nothing_else_is_public() -> None:
                                            "settings", "specs", "engine", "artifacts", "store",
                                            "server", "services", "tracking", "cli",
                                            "serving", "flows", "pf", "finetune", "credentials",
-                                           "private_files", "monitoring"}
+                                           "private_files", "monitoring", "rai"}
 
 
 def test_runner_imports_no_third_party_code() -> None:

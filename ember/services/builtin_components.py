@@ -1,5 +1,5 @@
-"""The built-in ``azureml`` registry: Azure's fine-tuning and evaluation components, as Ember
-runs them.
+"""The built-in ``azureml`` registry: Azure's fine-tuning, evaluation and Responsible AI
+components, as Ember runs them.
 
 Azure ML pipelines name these as ``azureml://registries/azureml/components/<name>/labels/latest``
 (or ``/versions/<v>``); ``az ml component list|show --registry-name azureml`` reads them. Ember
@@ -12,6 +12,10 @@ and sweeps apply):
   ``compute_metrics``: each runs ``python -m ember.finetune.<module>`` on the server's own Python,
   in the job's overlay venv (``environment`` None, as for prompt flow steps): the YAML names
   Azure's environment for the reader, and the loader drops it;
+- command components ``rai_tabular_insight_constructor``, ``rai_tabular_explanation``,
+  ``rai_tabular_erroranalysis``, ``rai_tabular_counterfactual``, ``rai_tabular_causal``,
+  ``rai_tabular_insight_gather``, ``rai_tabular_score_card`` (the Responsible AI dashboard and
+  score card), each ``python -m ember.rai.<module>`` on the server's Python, as above;
 - pipeline components ``chat_completion_pipeline``, ``text_generation_pipeline``,
   ``model_evaluation_pipeline``, whose steps name the command components above by registry
   reference (resolved here, when the registry is read).

@@ -16,7 +16,9 @@ from tests.test_cli import ember
 BUILTINS = {"chat_completion_pipeline", "text_generation_pipeline", "chat_completion_finetune",
             "text_generation_finetune", "chat_completion_datapreprocess",
             "text_generation_datapreprocess", "model_prediction", "compute_metrics",
-            "model_evaluation_pipeline"}
+            "model_evaluation_pipeline", "rai_tabular_insight_constructor",
+            "rai_tabular_explanation", "rai_tabular_erroranalysis", "rai_tabular_counterfactual",
+            "rai_tabular_causal", "rai_tabular_insight_gather", "rai_tabular_score_card"}
 
 
 def test_cli_lists_and_shows_the_registry_components(workspace: Workspace) -> None:
