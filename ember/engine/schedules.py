@@ -25,6 +25,7 @@ from ember.entities.jobs import Job, JobInput, JobOutput, JobStatus
 from ember.entities.pipelines import PipelineJob
 from ember.entities.schedules import JobSchedule, ScheduleFire
 from ember.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from ember.services.notifications import check_webhook_url, unmasked_url
 from ember.store.schedules import ScheduleStore
 
 log = logging.getLogger("ember.schedules")
@@ -71,7 +72,18 @@ class ScheduleService:
 
     def create_or_update(self, workspace: str, schedule: JobSchedule) -> JobSchedule:
         check_trigger(schedule.trigger)
+        try:
+            old_schedule: JobSchedule | None = self._store.get(workspace, schedule.name)
+        except NotFoundError:
+            old_schedule = None
         if schedule.create_monitor is not None:
+            alert = schedule.create_monitor.alert_notification
+            known = (old_schedule.create_monitor.alert_notification.webhooks
+                     if old_schedule is not None and old_schedule.create_monitor else [])
+            # A webhook sent back as the API showed it keeps its secrets.
+            alert.webhooks = [unmasked_url(u, known) for u in alert.webhooks]
+            for url in alert.webhooks:
+                check_webhook_url(url)
             if schedule.create_job:
                 raise InvalidInputError(f"schedule {schedule.name!r} has both create_job and "
                                         "create_monitor")
@@ -83,10 +95,7 @@ class ScheduleService:
         elif isinstance(schedule.create_job, str) and not schedule.create_job.startswith("azureml:"):
             raise InvalidInputError("create_job must be a job or azureml:<existing job>")
         now = self.clock()
-        try:
-            old = self._store.get(workspace, schedule.name)
-        except NotFoundError:
-            old = None
+        old = old_schedule
         schedule.creation_time = old.creation_time if old else now
         if old is not None and old.created_by:
             schedule.created_by = old.created_by

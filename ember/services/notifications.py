@@ -122,6 +122,39 @@ def check_webhook_url(url: str) -> None:
         raise InvalidInputError(f"webhook {_shown(parts)} is not a valid URL") from None
 
 
+MASK = "******"
+
+
+def masked_url(url: str) -> str:
+    """``url`` as the API shows it: the password of its userinfo, each query value and the
+    fragment replaced by ``******`` (a webhook's URL often carries its token there). Sent back
+    unchanged, :func:`unmasked_url` restores them."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        name, sep, _password = user.partition(":")
+        netloc = f"{name}{':' + MASK if sep else ''}@{host}"
+    query = "&".join(f"{k}={MASK}" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return SplitResult(parts.scheme, netloc, parts.path, query,
+                       MASK if parts.fragment else "").geturl()
+
+
+def unmasked_url(url: str, known: list[str]) -> str:
+    """A URL sent back masked (holding ``******``): the known URL it masks; raises
+    InvalidInputError when none of ``known`` masks to it."""
+    if MASK not in url:
+        return url
+    for candidate in known:
+        if masked_url(candidate) == url:
+            return candidate
+    raise InvalidInputError(f"webhook {_shown(urlsplit(url))}: {MASK} stands for a secret of "
+                            "a webhook this schedule does not have: give the whole URL")
+
+
 def _split(url: str) -> SplitResult:
     if not isinstance(url, str) or not url.strip():
         raise InvalidInputError("the webhook URL is empty: give an http:// or https:// URL")

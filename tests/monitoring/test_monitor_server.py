@@ -24,7 +24,7 @@ from ember.client.mlclient import MLClient
 from ember.entities.data import DataAsset
 from ember.entities.models import Model
 from ember.entities.online_endpoints import OnlineEndpoint
-from ember.errors import NotFoundError
+from ember.errors import InvalidInputError, NotFoundError
 from tests.conftest import ServerProc, wait_for
 from tests.test_cli import ember
 
@@ -49,7 +49,8 @@ class Hooks:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                handler.got.append({"body": json.loads(body), "headers": dict(self.headers)})
+                handler.got.append({"body": json.loads(body), "headers": dict(self.headers),
+                                    "path": self.path})
                 self.send_response(204)
                 self.end_headers()
 
@@ -190,8 +191,21 @@ create_monitor:
     created = ember(srv, "schedule", "create", "-f", str(tmp_path / "monitor.yml"),
                     "-o", "json")
     assert created.returncode == 0, created.stderr
-    assert json.loads(created.stdout)["create_monitor"]["monitoring_target"][
-        "endpoint_deployment_id"] == "azureml:fraud:blue"
+    shown = json.loads(created.stdout)["create_monitor"]
+    assert shown["monitoring_target"]["endpoint_deployment_id"] == "azureml:fraud:blue"
+    # the webhook's token never leaves the server; sent back masked, it is kept
+    assert shown["alert_notification"]["webhooks"] == [
+        hooks.url.replace("token=s3cret", "token=******")]
+    assert "s3cret" not in created.stdout
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        fetched = c.schedules.get("fraud-monitor")
+        fetched.description = "watches fraud/blue"
+        c.schedules.begin_create_or_update(fetched)
+        assert fetched.create_monitor is not None
+        fetched.create_monitor.alert_notification.webhooks = [
+            "http://127.0.0.1:9/elsewhere?token=******"]
+        with pytest.raises(InvalidInputError, match="does not have"):
+            c.schedules.begin_create_or_update(fetched)
 
     with MLClient(endpoint=srv.url, workspace="default") as c:
         endpoint = c.online_endpoints.get("fraud")
@@ -238,6 +252,7 @@ create_monitor:
         assert result["signals"]["drift"]["rows"]["production"] == 600
 
         hook = wait_for(lambda: hooks.got, timeout=60)[0]
+        assert hook["path"] == "/alerts?token=s3cret"
         assert hook["body"]["monitor"] == "fraud-monitor"
         assert hook["body"]["job"] == drifted.name
         assert hook["headers"]["Idempotency-Key"]

@@ -582,3 +582,19 @@ def test_format_email_of_several_signals_and_metrics_without_feature() -> None:
                        "perf (model_performance)")
     assert "  - accuracy = 0.7123 (threshold 0.8)\n" in body
     assert "Details: https://ember.example.com/ws/ws/jobs/churn-drift-20261204100000\n" in body
+
+
+def test_a_webhook_url_is_shown_masked_and_restored_when_sent_back() -> None:
+    from ember.services.notifications import masked_url, unmasked_url
+
+    url = "https://bot:p4ss@hooks.example.com/ember/x?token=s3cret&channel=ml#frag"
+    shown = masked_url(url)
+    assert shown == ("https://bot:******@hooks.example.com/ember/x"
+                     "?token=******&channel=******#******")
+    assert "s3cret" not in shown and "p4ss" not in shown
+    assert unmasked_url(shown, ["https://other.example.com/?token=x", url]) == url
+    assert unmasked_url("https://plain.example.com/hook", []) == "https://plain.example.com/hook"
+    assert masked_url("https://plain.example.com/hook") == "https://plain.example.com/hook"
+    with pytest.raises(InvalidInputError, match="does not have") as info:
+        unmasked_url("https://hooks.example.com/ember/x?token=******", [url])
+    assert "s3cret" not in str(info.value)

@@ -108,6 +108,11 @@ class ScheduleOut(BaseModel):
         d = s.to_dict()
         d["create_monitor"] = (monitor_to_dict(s.create_monitor)
                                if s.create_monitor is not None else None)
+        alert = (d["create_monitor"] or {}).get("alert_notification")
+        if alert and alert.get("webhooks"):   # their tokens stay on the server
+            from ember.services.notifications import masked_url
+
+            alert["webhooks"] = [masked_url(u) for u in alert["webhooks"]]
         return cls(**d)
 
 
