@@ -24,10 +24,12 @@ chisquare) and one of ``MissingValueCount`` / ``OutRangeValueCount`` / ``OutList
 per feature, the snapshots written as JSON. The metric values of both are compared.
 
 Usage:
-    python -m venv/uv venv benchmarks/.venv-evidently   # once, see benchmarks/README.md
+    uv venv benchmarks/.venv-evidently      # once
+    uv pip install -p benchmarks/.venv-evidently/bin/python evidently==0.7.23 'pandas<3' orjson
     python benchmarks/bench_monitor_run.py [--rows 1000000] [--reference-rows 100000]
-        [--numerical 14] [--categorical 6] [--hours 4] [--rounds 1] [--skip-evidently]
-        [--evidently-python PATH] [--data-dir DIR] [-o text|json]
+        [--numerical 14] [--categorical 6] [--hours 4] [--skip-evidently]
+        [--evidently-python PATH] [--evidently-reader json|pandas|both] [--data-dir DIR]
+        [--keep] [-o text|json] [--out FILE]
 Writes bench-results/monitor_run.json and prints a table (or the JSON with ``-o json``).
 """
 
