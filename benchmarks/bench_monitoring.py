@@ -4,8 +4,8 @@ categories, the rest normal floats) against a reference window of ``--reference-
 
 Times, each the median of ``--rounds``: data drift with every metric (JS, PSI, normalized
 Wasserstein, KS for numerical; JS, PSI, chi-squared for categorical) and histograms, and data
-quality (null, type error, out-of-bounds rates). The same metrics by ``evidently`` on the same
-data are to sit beside these (not yet measured here).
+quality (null, type error, out-of-bounds rates). The monitor run end to end (reading a million
+collected JSON lines) beside ``evidently`` on the same files is ``bench_monitor_run.py``.
 
 Usage: python benchmarks/bench_monitoring.py [--rows 1000000] [--reference-rows N]
        [--features 20] [--categorical 5] [--rounds 3]
