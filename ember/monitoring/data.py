@@ -80,14 +80,15 @@ def _hour(t: float) -> str:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Keep the cyclic garbage collector off a table's objects: paused while the table is
     built, and on the way out everything alive is frozen (``gc.freeze``: moved to the permanent
     generation, which collections do not walk). A million collected rows are some ten million
     lists and dicts, with no cycles among them; the collections that walked them while they
     were read and again afterwards took longer than reading them (24 s of CPU against 9 s).
     Reference counting still frees them; only a reference cycle among frozen objects would
-    wait for ``gc.unfreeze``. The monitor job reads its tables once, in its own process."""
+    wait for ``gc.unfreeze``. For a one-shot process only: the monitor job's ``main`` wraps its
+    run in it; a long-lived caller of the readers should not."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -101,8 +102,7 @@ def _gc_paused() -> Iterator[None]:
 def read_collected(folder: Path, start: float | None = None, end: float | None = None,
                    *, context: str = "model_inputs") -> Table:
     """The rows of the records in ``[start, end)`` (epoch seconds; None: unbounded)."""
-    with _gc_paused():
-        return _read_collected(folder, start, end, context)
+    return _read_collected(folder, start, end, context)
 
 
 def _read_collected(folder: Path, start: float | None, end: float | None,
@@ -327,14 +327,13 @@ def read_table(path: Path) -> Table:
     """A tabular file, a folder of them (read in name order), or an MLTable folder."""
     files = table_files(path)
     builder = _Builder()
-    with _gc_paused():
-        for f in files:
-            if f.suffix.lower() not in (".parquet", ".jsonl", ".json"):   # CSV, TSV, other text
-                _add_delimited(f, builder)
-                continue
-            for n, row in enumerate(_rows_of(f)):
-                builder.add(f"{f.name}:{n}", [row])
-        table = builder.table()
+    for f in files:
+        if f.suffix.lower() not in (".parquet", ".jsonl", ".json"):   # CSV, TSV, other text
+            _add_delimited(f, builder)
+            continue
+        for n, row in enumerate(_rows_of(f)):
+            builder.add(f"{f.name}:{n}", [row])
+    table = builder.table()
     if table.rows == 0:
         raise InvalidInputError(f"{path}: no rows")
     if not builder.own_ids:   # ids made from file positions are not a data column

@@ -312,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for item in args.input:
         name, _, path = item.partition("=")
         inputs[name] = Path(path)
-    result = run(config, inputs, Path(args.output))
+    with D.gc_paused():   # this process reads its tables once and exits
+        result = run(config, inputs, Path(args.output))
     try:
         _log(result)
     except Exception as exc:   # noqa: BLE001 - MLflow raises many kinds; the results are written
