@@ -89,7 +89,9 @@ def test_model_pins_for_an_older_python_fail_fast_naming_the_package(
     build refuses source builds, so it fails at resolution, naming the package and pointing
     at --environment, rather than compiling for minutes."""
     folder = sklearn_mlflow_model(tmp_path / "old")
-    _pin_conda(folder, ["scikit-learn==0.24.2", "numba==0.53.1", "mlflow==1.30.0"],
+    # inflection: a package this Python lacks, so the model gets a built environment (numba
+    # was that package until the rai extra brought it)
+    _pin_conda(folder, ["scikit-learn==0.24.2", "inflection==0.5.1", "mlflow==1.30.0"],
                python="3.8.10")
     with MLClient(endpoint=server.url) as c:
         c.models.create_or_update(Model(name="old", path=str(folder), type="mlflow_model"))
@@ -117,7 +119,7 @@ def test_batch_scoring_with_impossible_model_pins_fails_fast_too(
     from tests.serving.test_batch_endpoints import finish
 
     folder = sklearn_mlflow_model(tmp_path / "old")
-    _pin_conda(folder, ["scikit-learn==0.24.2", "numba==0.53.1"], python="3.8.10")
+    _pin_conda(folder, ["scikit-learn==0.24.2", "inflection==0.5.1"], python="3.8.10")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.csv").write_text("x1,x2\n0.9,0.1\n")
     with MLClient(endpoint=server.url) as c:
