@@ -447,7 +447,7 @@ class MonitorService:
                           json.dumps(record, indent=1).encode("utf-8"))
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait for alert threads in flight (tests, shutdown)."""
+        """Wait for alert threads in flight (at shutdown); False if some still run."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:

@@ -226,6 +226,8 @@ class Platform:
 
     def close(self) -> None:
         self.schedules.close()
+        # Alerts being sent finish (a stop mid-send is caught up at the next start-up).
+        self.monitors.wait_idle(timeout=5.0)
         self.audit.close()
         self.supervisor.close()
         self.orchestrator.close()
