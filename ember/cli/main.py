@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from ember.cli import (audit, batch_deployment, batch_endpoint, common, component, connection,
-                       data, datastore, environment, job, login, model, online_deployment,
+from ember.cli import (audit, batch_deployment, batch_endpoint, common, component, compute,
+                       connection, data, datastore, environment, job, login, model, online_deployment,
                        online_endpoint, output, registry, role, schedule, server,
                        serverless_endpoint, studio, token, user, workspace)
 
@@ -26,6 +26,7 @@ app.add_typer(serverless_endpoint.app, name="serverless-endpoint")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(connection.app, name="connection")
 app.add_typer(datastore.app, name="datastore")
+app.add_typer(compute.app, name="compute")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(registry.app, name="registry")
 app.add_typer(server.app, name="server")

@@ -212,7 +212,7 @@ class MLClient:
     @cached_property
     def compute(self) -> ComputeOperations:
         from ember.client.compute import ComputeOperations
-        return ComputeOperations()
+        return ComputeOperations(self._http)
 
     @cached_property
     def registries(self) -> RegistryOperations:

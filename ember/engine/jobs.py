@@ -27,6 +27,7 @@ from ember.errors import (
     NotFoundError,
     UnsupportedError,
 )
+from ember.services.computes import ComputeService
 from ember.services.data import DataService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService, validate_environment
@@ -70,7 +71,8 @@ MAX_LOG_WAITERS = 8   # log readers waiting at once (read_log's wait)
 class JobService:
     def __init__(self, jobs: JobStore, environments: EnvironmentService, data: DataService,
                  datastores: DatastoreService, uploads: UploadService,
-                 tracking: TrackingService, artifacts: ArtifactStore) -> None:
+                 tracking: TrackingService, artifacts: ArtifactStore,
+                 computes: ComputeService) -> None:
         self._store = jobs   # private: every status change goes through move() and its events
         self.environments = environments
         self.data = data
@@ -78,6 +80,7 @@ class JobService:
         self.uploads = uploads
         self.tracking = tracking
         self.artifacts = artifacts
+        self.computes = computes
         # Called with a JobEvent after every recorded status change (the scheduler and the
         # orchestrator subscribe; the service knows neither).
         self._listeners: list[Callable[[JobEvent], None]] = []
@@ -125,6 +128,9 @@ class JobService:
         job.display_name = job.display_name or names.display_name()
         job.name = job.name or names.job_name(job.display_name)
         check_name("job", job.name)
+        # The one place a job's compute is checked: command jobs, pipeline steps, sweep trials
+        # and fine-tuning steps all pass here.
+        self.computes.check_job_compute(workspace, job.compute, f"job {job.name!r}")
         self.check_unused_name(workspace, job.name)
         job.experiment_name = job.experiment_name or "Default"
         validate_command(job.command, job.inputs, job.outputs, "command", None)

@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
         batch_deployments,
         batch_endpoints,
         components,
+        computes,
         connections,
         data,
         datastores,
@@ -141,7 +142,7 @@ def create_app(settings: Settings, *, start_scheduler: bool = True,
     for module in (environments, uploads):
         app.include_router(module.registry_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     ws_prefix = f"{API_PREFIX}/workspaces/{{workspace}}"
-    for module in (datastores, data, environments, components, uploads, jobs, models,
+    for module in (datastores, computes, data, environments, components, uploads, jobs, models,
                    online_endpoints, online_deployments, batch_endpoints, batch_deployments,
                    serverless_endpoints, schedules, connections, workspace_flows, auth, audit):
         app.include_router(module.router, prefix=ws_prefix, responses=ERROR_RESPONSES)

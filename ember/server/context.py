@@ -28,6 +28,7 @@ from ember.services.components import ComponentService
 from ember.services.connections import ConnectionService
 from ember.services.data import DataService
 from ember.services.datastore_roots import DatastoreRoots
+from ember.services.computes import ComputeService
 from ember.services.datastores import DatastoreService
 from ember.services.environments import EnvironmentService
 from ember.services.models import ModelService
@@ -58,6 +59,8 @@ class Platform:
             home=self.settings.home,
             artifacts_root=self.artifacts.local_path("")))
         self.data = DataService(self.store.data, self.datastores)
+        self.computes = ComputeService(self.store.computes,
+                                       max(1, self.settings.max_concurrent_jobs))
         self.registries = RegistryService(self.store.registries, self.workspaces)
         self.environments = EnvironmentService(self.store.environments, self.registries)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")
@@ -74,7 +77,7 @@ class Platform:
 
         self.traces = TraceService(self.store.traces, self.tracking)
         self.jobs = JobService(self.store.jobs, self.environments, self.data, self.datastores,
-                               self.uploads, self.tracking, self.artifacts)
+                               self.uploads, self.tracking, self.artifacts, self.computes)
         self.models = ModelService(self.store.models, self.artifacts, self.datastores,
                                    self.tracking, self.jobs.output_uri,
                                    registries=self.registries)

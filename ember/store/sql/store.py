@@ -6,6 +6,7 @@ from ember.store.sql.audit import SqlAuditStore
 from ember.store.sql.auth import SqlAuthStore
 from ember.store.sql.batch_endpoints import SqlBatchEndpointStore
 from ember.store.sql.components import SqlComponentStore
+from ember.store.sql.computes import SqlComputeStore
 from ember.store.sql.connections import SqlConnectionStore
 from ember.store.sql.data import SqlDataAssetStore
 from ember.store.sql.datastores import SqlDatastoreStore
@@ -29,6 +30,7 @@ class SqlStore:
         migrate(self.engine)
         self.workspaces = SqlWorkspaceStore(self.engine)
         self.datastores = SqlDatastoreStore(self.engine)
+        self.computes = SqlComputeStore(self.engine)
         self.data = SqlDataAssetStore(self.engine)
         self.environments = SqlEnvironmentStore(self.engine)
         self.components = SqlComponentStore(self.engine)

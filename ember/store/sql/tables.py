@@ -44,6 +44,20 @@ datastores = Table(
     Column("creation_time", Float, nullable=False),
 )
 
+computes = Table(
+    "computes",
+    metadata,
+    Column("workspace", String(255), ForeignKey("workspaces.name"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("address", Text, nullable=False, default=""),
+    Column("max_concurrent_jobs", Integer, nullable=True),
+    Column("resources", JSON, nullable=False, default=dict),
+    Column("tags", JSON, nullable=False, default=dict),
+    Column("creation_time", Float, nullable=False),
+)
+
 data_versions = Table(
     "data_versions",
     metadata,
