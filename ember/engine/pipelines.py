@@ -76,6 +76,9 @@ class PipelineService:
         for step in pipeline.jobs.values():
             self._resolve_step(workspace, step, pipeline.inputs)
             check_name("job", f"{pipeline.name}-{step.name}")
+            # refused here, at submit, as each step would be when it is started
+            self.jobs.computes.check_job_compute(workspace, pipeline.step_compute(step),
+                                                 f"step {step.name!r}")
         type_from_consumers(pipeline, untyped)
         check_pipeline_graph(pipeline, f"pipeline job {pipeline.name}")
         if pipeline.settings.default_datastore is not None:

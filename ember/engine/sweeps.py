@@ -81,6 +81,9 @@ class SweepService:
                                         "component; a sweep's trial is a command component")
             sweep.trial_component, sweep.trial_component_ref = trial, None
         template = trial_template(sweep)
+        # refused here, at submit, as each trial would be when it is started
+        self.jobs.computes.check_job_compute(workspace, sweep.compute or "",
+                                             f"sweep {sweep.name!r}")
         self.jobs.uploads.check_code(workspace, template.code)
         self.jobs.resolve_environment(workspace, template)
         shell = Job(name=sweep.name, command="", inputs={k: replace(v)

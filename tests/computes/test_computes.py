@@ -157,3 +157,37 @@ def test_jobs_on_a_real_server_and_the_cli(server: WorkspaceServer, tmp_path: Pa
     assert r.returncode != 0 and "cannot be deleted" in r.stderr
     r = ember(server, "compute", "delete", "-n", "ray1", "--yes", "-o", "json")
     assert r.returncode == 0 and json.loads(r.stdout) == {"name": "ray1", "deleted": True}
+
+
+def test_pipelines_and_sweeps_naming_a_ray_compute_are_refused_at_submit(
+        app_transport: AppTransport, app_client: MLClient, tmp_path: Path) -> None:
+    from ember import load_job
+    from ember.specs.sweeps import load_sweep_spec
+
+    _seed_ray(_platform_store(app_transport), "default")
+    pipeline = tmp_path / "pipeline.yml"
+    for where in ("settings:\n  default_compute: azureml:ray1\n", "compute: azureml:ray1\n",
+                  "jobs:\n  a:\n    compute: azureml:ray1\n"):
+        text = "type: pipeline\n"
+        step = "jobs:\n  a:\n    type: command\n    command: echo hi\n"
+        if where.startswith("jobs:"):
+            step += "    compute: azureml:ray1\n"
+        else:
+            text += where
+        pipeline.write_text(text + step)
+        with pytest.raises(UnsupportedError, match=f"step 'a' .*'ray1': {RAY_REFUSED}"):
+            app_client.jobs.create_or_update(load_job(pipeline))
+    pipeline.write_text("type: pipeline\ncompute: azureml:elsewhere\n"
+                        "jobs:\n  a:\n    type: command\n    command: echo hi\n")
+    assert app_client.jobs.create_or_update(load_job(pipeline)).status == "Queued"
+
+    sweep = tmp_path / "sweep.yml"
+    body = ("type: sweep\ntrial:\n  command: echo ${{search_space.x}}\n"
+            "search_space:\n  x: {type: choice, values: [1, 2]}\n"
+            "sampling_algorithm: random\nobjective: {primary_metric: m, goal: maximize}\n"
+            "limits: {max_total_trials: 2}\n")
+    sweep.write_text(body + "compute: azureml:ray1\n")
+    with pytest.raises(UnsupportedError, match=RAY_REFUSED):
+        app_client.jobs.create_or_update(load_sweep_spec(sweep))
+    sweep.write_text(body + "compute: azureml:elsewhere\n")
+    assert app_client.jobs.create_or_update(load_sweep_spec(sweep)).status == "Queued"
