@@ -128,19 +128,35 @@ def collected(srv: ServerProc) -> int:
     return sum(len(f.read_text().splitlines()) for f in base.rglob("*.jsonl"))
 
 
+def deploy(srv: ServerProc, tmp_path: Path, endpoint: str, deployment: str, score: str,
+           collections: tuple[str, str]) -> None:
+    """A scoring-script deployment of ``score`` collecting ``collections``, and the test's
+    reference CSV registered as ``<endpoint>-reference:1``."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.txt").write_text("age > 40\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(score)
+    (tmp_path / "dep.yml").write_text(
+        f"name: {deployment}\nendpoint_name: {endpoint}\nmodel: azureml:{endpoint}-model:1\n"
+        "code_configuration: {code: ./src, scoring_script: score.py}\ninstance_count: 1\n"
+        "data_collector:\n  sampling_rate: 1.0\n  collections:\n"
+        + "".join(f"    {c}: {{enabled: 'True'}}\n" for c in collections))
+    with MLClient(endpoint=srv.url, workspace="default") as c:
+        c.models.create_or_update(Model(name=f"{endpoint}-model",
+                                        path=str(tmp_path / "model")))
+        c.data.create_or_update(DataAsset(name=f"{endpoint}-reference", version="1",
+                                          path=str(tmp_path / "reference.csv"),
+                                          type="uri_file"))
+        c.online_endpoints.create_or_update(OnlineEndpoint(name=endpoint))
+    made = ember(srv, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
+                 "--all-traffic")
+    assert made.returncode == 0, made.stderr
+
+
 def test_monitor_detects_drift_alerts_and_starts_retraining(
         srv: ServerProc, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     ref = reference(tmp_path / "reference.csv", rng)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "model.txt").write_text("age > 40\n")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "score.py").write_text(SCORE)
-    (tmp_path / "dep.yml").write_text(
-        "name: blue\nendpoint_name: fraud\nmodel: azureml:fraud-model:1\n"
-        "code_configuration: {code: ./src, scoring_script: score.py}\ninstance_count: 1\n"
-        "data_collector:\n  sampling_rate: 1.0\n  collections:\n"
-        "    request: {enabled: 'True'}\n    response: {enabled: 'True'}\n")
     (tmp_path / "retrain.yml").write_text("command: echo retraining on fresh data\n"
                                           "experiment_name: retrain\n")
     hooks = Hooks()
@@ -179,15 +195,7 @@ create_monitor:
         create_job: ./retrain.yml
         signals: [drift]
 """)
-    with MLClient(endpoint=srv.url, workspace="default") as c:
-        c.models.create_or_update(Model(name="fraud-model", path=str(tmp_path / "model")))
-        c.data.create_or_update(DataAsset(name="fraud-reference", version="1",
-                                          path=str(tmp_path / "reference.csv"),
-                                          type="uri_file"))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="fraud"))
-    made = ember(srv, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
-                 "--all-traffic")
-    assert made.returncode == 0, made.stderr
+    deploy(srv, tmp_path, "fraud", "blue", SCORE, ("request", "response"))
     created = ember(srv, "schedule", "create", "-f", str(tmp_path / "monitor.yml"),
                     "-o", "json")
     assert created.returncode == 0, created.stderr
@@ -465,24 +473,8 @@ def test_a_scoring_script_logs_model_inputs_and_outputs_with_azures_collector(
         srv: ServerProc, tmp_path: Path) -> None:
     rng = np.random.default_rng(13)
     ref = reference(tmp_path / "reference.csv", rng)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "model.txt").write_text("age > 40\n")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "score.py").write_text(COLLECTOR_SCORE)
-    (tmp_path / "dep.yml").write_text(
-        "name: green\nendpoint_name: collect\nmodel: azureml:collect-model:1\n"
-        "code_configuration: {code: ./src, scoring_script: score.py}\ninstance_count: 1\n"
-        "data_collector:\n  collections:\n"
-        "    model_inputs: {enabled: 'True'}\n    model_outputs: {enabled: 'True'}\n")
-    with MLClient(endpoint=srv.url, workspace="default") as c:
-        c.models.create_or_update(Model(name="collect-model", path=str(tmp_path / "model")))
-        c.data.create_or_update(DataAsset(name="collect-reference", version="1",
-                                          path=str(tmp_path / "reference.csv"),
-                                          type="uri_file"))
-        c.online_endpoints.create_or_update(OnlineEndpoint(name="collect"))
-    made = ember(srv, "online-deployment", "create", "-f", str(tmp_path / "dep.yml"),
-                 "--all-traffic")
-    assert made.returncode == 0, made.stderr
+    deploy(srv, tmp_path, "collect", "green", COLLECTOR_SCORE,
+           ("model_inputs", "model_outputs"))
     base = srv.home / "artifacts/workspaces/default/datastores/workspaceblobstore/" \
         "modelDataCollector/collect/green"
 
