@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from typing import Any
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -381,7 +382,23 @@ def ember_server(*, settle: float, startup_timeout: float = 120.0, keep_dir: boo
                         pid=int(info.get("pid") or proc.pid))  # type: ignore[call-overload]
         server.extra["settled_s"] = round(wait_idle(proc.pid, min_s=settle, max_s=settle + 60),
                                           1)
-        yield server
+        # The SDK and mlflow clients in this process send the server's owner token (the
+        # server's home is not this process's EMBER_HOME, so they would find none).
+        token_file = home / "owner.token"
+        if token_file.exists():
+            token = token_file.read_text().strip()
+            saved = {k: os.environ.get(k) for k in ("EMBER_TOKEN", "MLFLOW_TRACKING_TOKEN")}
+            os.environ.update({k: token for k in saved})
+            try:
+                yield server
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+        else:
+            yield server
     except BaseException:
         with contextlib.suppress(OSError):
             sys.stderr.write("--- ember server log tail ---\n"
@@ -530,3 +547,17 @@ def write_json(path: Path, data: object) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def status_time(job: Any, status: str, last: bool = False) -> float | None:
+    """When ``job`` entered ``status`` (its first time, or with ``last`` its last), or None."""
+    hits = [float(h.time) for h in job.status_history or [] if h.status == status]
+    if not hits:
+        return None
+    return hits[-1] if last else hits[0]
+
+
+def describe(job: Any) -> str:
+    """One line: a job's name, status, error and status history (for a failed benchmark)."""
+    hist = ", ".join(f"{h.status}@{h.time:.3f}" for h in job.status_history or [])
+    return f"{job.name}: {job.status} error={getattr(job, 'error', None)!r} [{hist}]"

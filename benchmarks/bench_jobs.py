@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson  # noqa: E402
 
 import _common as c  # noqa: E402
+from _common import describe, status_time  # noqa: E402
 
 TERMINAL = {"Completed", "Failed", "Canceled"}
 
@@ -48,16 +49,8 @@ def wait_terminal(client: Any, name: str, timeout: float, poll: float) -> Any:
         time.sleep(poll)
 
 
-def status_time(job: Any, status: str) -> float | None:
-    for ch in job.status_history or []:
-        if ch.status == status:
-            return float(ch.time)
-    return None
 
 
-def describe(job: Any) -> str:
-    hist = ", ".join(f"{h.status}@{h.time:.3f}" for h in job.status_history or [])
-    return f"{job.name}: {job.status} error={getattr(job, 'error', None)!r} [{hist}]"
 
 
 def test_sequential(client: Any, command: Any, p: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import orjson  # noqa: E402
 
 import _common as c  # noqa: E402
+from _common import describe, status_time  # noqa: E402
 
 TERMINAL = {"Completed", "Failed", "Canceled"}
 TARGET_OVERHEAD_MS = 50.0
@@ -105,16 +106,8 @@ def fanout_yaml(n: int) -> str:
 # helpers
 
 
-def status_time(job: Any, status: str, last: bool = False) -> float | None:
-    hits = [float(ch.time) for ch in job.status_history or [] if ch.status == status]
-    if not hits:
-        return None
-    return hits[-1] if last else hits[0]
 
 
-def describe(job: Any) -> str:
-    hist = ", ".join(f"{h.status}@{h.time:.3f}" for h in job.status_history or [])
-    return f"{job.name}: {job.status} error={getattr(job, 'error', None)!r} [{hist}]"
 
 
 def ms(v: float) -> float:

@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/run_all.py [--quick] [--no-default-workers] [--profile off|missed|all]
 
-Runs bench_tracking.py, bench_jobs.py, bench_pipelines.py, bench_sweeps.py and bench_serving.py
-as subprocesses (each cleans up its own servers), then writes bench-results/BENCHMARKS.section.md
-from bench-results/{tracking,jobs,pipelines,sweeps,serving}.json.
+Runs bench_tracking.py, bench_jobs.py, bench_pipelines.py, bench_sweeps.py, bench_serving.py and
+bench_ray.py as subprocesses (each cleans up its own servers and clusters), then writes
+bench-results/BENCHMARKS.section.md from bench-results/{tracking,jobs,pipelines,sweeps,serving,
+ray}.json.
 ``--report-only`` rebuilds the markdown from existing JSON without measuring.
 """
 
@@ -529,7 +530,8 @@ def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
                    machine: dict[str, str], quick: bool,
                    pipelines: dict[str, Any] | None = None,
                    sweeps: dict[str, Any] | None = None,
-                   serving: dict[str, Any] | None = None) -> str:
+                   serving: dict[str, Any] | None = None,
+                   ray: dict[str, Any] | None = None) -> str:
     m = machine
     lines = ["## Benchmarks" + (" (quick smoke run — not representative)" if quick else ""), ""]
     lines.append(f"- Date: {m.get('date_utc')}")
@@ -552,6 +554,10 @@ def build_markdown(tracking: dict[str, Any] | None, jobs: dict[str, Any] | None,
         lines += sweeps_section(sweeps)
     if serving:
         lines += serving_section(serving)
+    if ray:
+        import bench_ray
+
+        lines += bench_ray.markdown(ray).splitlines() + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -568,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-pipelines", action="store_true")
     ap.add_argument("--skip-sweeps", action="store_true")
     ap.add_argument("--skip-serving", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true",
+                    help="skip bench_ray.py (jobs and a sweep on a loopback Ray cluster)")
     ap.add_argument("--report-only", action="store_true",
                     help="only rebuild the markdown from existing bench-results/*.json")
     ap.add_argument("--out-dir", type=Path, default=c.RESULTS)
@@ -579,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     tracking_json, jobs_json = out_dir / "tracking.json", out_dir / "jobs.json"
     pipelines_json, sweeps_json = out_dir / "pipelines.json", out_dir / "sweeps.json"
-    serving_json = out_dir / "serving.json"
+    serving_json, ray_json = out_dir / "serving.json", out_dir / "ray.json"
     rcs = {}
     if not args.report_only:
         quick_args = ["--quick"] if args.quick else []
@@ -603,6 +611,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_serving:
             rcs["serving"] = run("bench_serving.py", [*quick_args, "--out", str(serving_json)],
                                  600 if args.quick else 1200)
+        if not args.skip_ray:
+            # 4 × 100 Ray jobs and three 50-trial sweeps: ~35-45 min on 2 shared CPUs
+            rcs["ray"] = run("bench_ray.py", [*quick_args, "--out", str(ray_json),
+                                              "--profile", args.profile],
+                             1300 if args.quick else 3100)
 
     def load(p: Path) -> dict[str, Any] | None:
         try:
@@ -615,10 +628,11 @@ def main(argv: list[str] | None = None) -> int:
     pipelines = None if args.skip_pipelines else load(pipelines_json)
     sweeps = None if args.skip_sweeps else load(sweeps_json)
     serving = None if args.skip_serving else load(serving_json)
-    found = [r for r in (tracking, jobs, pipelines, sweeps, serving) if r]
+    ray = None if args.skip_ray else load(ray_json)
+    found = [r for r in (tracking, jobs, pipelines, sweeps, serving, ray) if r]
     machine = next((r["machine"] for r in found if r.get("machine")), None) or c.machine_info()
     quick = any(bool(r.get("quick")) for r in found)
-    md = build_markdown(tracking, jobs, machine, quick, pipelines, sweeps, serving)
+    md = build_markdown(tracking, jobs, machine, quick, pipelines, sweeps, serving, ray)
     (out_dir / "BENCHMARKS.section.md").write_text(md)
     print(md)
     print(f"wrote {out_dir / 'BENCHMARKS.section.md'}", file=sys.stderr)

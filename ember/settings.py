@@ -80,6 +80,8 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     # ``--job-user``: the OS user jobs run as (engine/job_user.py); "" is the server's own.
     job_user: str = ""
+    # The URL other machines (a Ray cluster's nodes) reach this server at; default base_url.
+    public_url: str = field(default_factory=lambda: _env("EMBER_PUBLIC_URL"))
     # The SMTP server monitors' alert e-mails go through (services/notifications.py), from
     # EMBER_SMTP_*; no host: no e-mail. Port 0: 587 with STARTTLS, else 25; 465 means SSL.
     # The password is kept out of repr, as the store URL's is.
@@ -115,6 +117,7 @@ class Settings:
             admin_user=self.admin_user,
             admin_password=self.admin_password,
             job_user=self.job_user,
+            public_url=self.public_url,
             smtp_host=self.smtp_host,
             smtp_port=self.smtp_port,
             smtp_username=self.smtp_username,
@@ -127,6 +130,11 @@ class Settings:
     def loopback(self) -> bool:
         """Whether the server listens on this machine only."""
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+    @property
+    def remote_url(self) -> str:
+        """The server's URL as jobs on other machines (a Ray compute) reach it."""
+        return (self.public_url or self.base_url).rstrip("/")
 
     @property
     def base_url(self) -> str:

@@ -325,3 +325,24 @@ def share_trainable_cache(home: Path, cache: Path) -> None:
     if target.exists():
         target.rmdir()   # empty: made by an earlier look, nothing converted into it yet
     target.symlink_to(cache, target_is_directory=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Send the tests of one ``xdist_group`` to one worker under ``--dist loadgroup``.
+
+    pytest-xdist 3.8 marks a test's group by appending ``@<group>`` to ``item._nodeid``, which
+    pytest 9 no longer reads (it keeps the id in ``_id``), so the groups were silently ignored
+    and every worker started its own Ray cluster (pytest-xdist issue 1386; its open pull request
+    1388 makes the same change). This does the same where pytest 9 reads it.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = sorted({str(m.args[0]) if m.args else str(m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def start(
     job_user: str = typer.Option("", "--job-user", help="Run every job as this OS user, out "
                                  "of reach of the server's files (the server must run as "
                                  "root)."),
+    public_url: str = typer.Option("", "--public-url", help="The URL other machines reach this "
+                                   "server at (jobs on a Ray compute report there; default: "
+                                   "EMBER_PUBLIC_URL, else http://<host>:<port>)."),
     log_level: str = typer.Option("warning"),
 ) -> None:
     """Run the server in the foreground."""
@@ -52,6 +56,8 @@ def start(
                         auth=not no_auth, admin_user=admin_user,
                         admin_password=os.environ.get("EMBER_ADMIN_PASSWORD", ""),
                         job_user=job_user)
+    if public_url:
+        settings = dataclasses.replace(settings, public_url=public_url)
 
     def ready(s: Settings) -> None:
         typer.echo(f"Ember server listening on {s.base_url} (home {s.home})", err=True)

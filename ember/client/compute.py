@@ -35,6 +35,9 @@ class Compute:
     resources: dict[str, float] = field(default_factory=dict)
     capacity: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # (ray, from get/show) the cluster now: state (Running or Unreachable), ray_version,
+    # nodes, cpus, gpus
+    status: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Compute:
@@ -43,7 +46,7 @@ class Compute:
                    address=d.get("address", ""),
                    max_concurrent_jobs=d.get("max_concurrent_jobs"),
                    resources=dict(d.get("resources") or {}), capacity=d.get("capacity"),
-                   tags=dict(d.get("tags") or {}))
+                   tags=dict(d.get("tags") or {}), status=d.get("status"))
 
     def to_body(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "description": self.description,

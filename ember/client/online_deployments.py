@@ -49,6 +49,7 @@ class OnlineDeploymentOperations:
             "readiness_probe": asdict(d.readiness_probe),
             "data_collector": asdict(d.data_collector) if d.data_collector else None,
             "worker_memory_limit_mb": d.worker_memory_limit_mb, "runtime": d.runtime,
+            "compute": d.compute,
             "description": d.description, "tags": d.tags}
         started = deployment_from_json(self._http.json(
             "PUT", self._url(d.endpoint_name, d.name),

@@ -3,7 +3,9 @@ the job's command on this machine, each with the variables its launcher would se
 library only: the runner imports it, by file when it runs as a script).
 
 Ranks run 0..N-1; with ``P`` processes per instance, rank ``r`` is local rank ``r % P`` of node
-``r // P`` (every "node" is this machine, 127.0.0.1).
+``r // P``. Locally every "node" is this machine, 127.0.0.1; on a Ray compute with several
+instances each instance runs on its own node (``_runner_ray``) and gets its own ranks' variables,
+with instance 0's node as the master.
 
 Logs: each process's own output goes to ``user_logs/std_log_process_<rank>.txt`` (Azure ML's
 name), raw; ``user_logs/std_log.txt`` (what ``ember job stream`` shows) carries every process's
@@ -42,8 +44,11 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def process_envs(plan: dict[str, Any]) -> list[dict[str, str]]:
-    """The extra environment variables of each process, by rank."""
+def process_envs(plan: dict[str, Any], master_addr: str = "127.0.0.1",
+                 master_port: int | None = None) -> list[dict[str, str]]:
+    """The extra environment variables of each process, by rank (rank ``r`` of a pytorch or mpi
+    plan belongs to instance ``r // per_instance``). ``master_addr``/``master_port``: instance
+    0's node and a port free there (default: loopback and a port free here)."""
     kind = plan["type"]
     per = int(plan.get("per_instance", 1))
     world = int(plan["world_size"])
@@ -61,7 +66,7 @@ def process_envs(plan: dict[str, Any]) -> list[dict[str, str]]:
             envs.append({"TF_CONFIG": json.dumps({"cluster": cluster, "task": task,
                                                   "environment": "cloud"})})
         return envs
-    master_port = str(free_ports(1)[0])
+    port = str(master_port if master_port is not None else free_ports(1)[0])
     for rank in range(world):
         local, node = rank % per, rank // per
         if kind == "mpi":
@@ -70,7 +75,7 @@ def process_envs(plan: dict[str, Any]) -> list[dict[str, str]]:
                          "OMPI_COMM_WORLD_LOCAL_SIZE": str(per),
                          "OMPI_COMM_WORLD_NODE_RANK": str(node)})
         else:   # pytorch: what torchrun sets
-            envs.append({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port,
+            envs.append({"MASTER_ADDR": master_addr, "MASTER_PORT": port,
                          "WORLD_SIZE": str(world), "RANK": str(rank),
                          "LOCAL_RANK": str(local), "LOCAL_WORLD_SIZE": str(per),
                          "NODE_RANK": str(node), "GROUP_RANK": str(node)})
@@ -79,37 +84,48 @@ def process_envs(plan: dict[str, Any]) -> list[dict[str, str]]:
 
 class RankPump(threading.Thread):
     """Copies one process's output to its own log file and, line by line with a rank prefix,
-    to the job log (``write``)."""
+    to the job log (``write``). Started as a thread it reads the process's pipe (``fd``); a
+    rank on another node is fed its output with :meth:`feed` and :meth:`finish` instead."""
 
-    def __init__(self, rank: int, fd: int, own_log: Path, write: Callable[[bytes], None],
-                 lock: threading.Lock) -> None:
+    def __init__(self, rank: int, fd: int | None, own_log: Path,
+                 write: Callable[[bytes], None], lock: threading.Lock) -> None:
         super().__init__(daemon=True)
         self.rank, self.fd, self.write, self.lock = rank, fd, write, lock
         self.own = open(own_log, "ab")
         self.prefix = f"[rank {rank}] ".encode()
+        self.pending = b""
 
     def _emit(self, lines: bytes) -> None:
         out = b"".join(self.prefix + line + b"\n" for line in lines.split(b"\n"))
         with self.lock:   # whole lines from different ranks never interleave
             self.write(out)
 
-    def run(self) -> None:
-        pending = b""
+    def feed(self, data: bytes) -> None:
+        self.own.write(data)
+        self.own.flush()
+        self.pending += data
+        head, sep, self.pending = self.pending.rpartition(b"\n")
+        if sep:
+            self._emit(head)
+        if len(self.pending) > MAX_PENDING_LINE:
+            self._emit(self.pending)
+            self.pending = b""
+
+    def finish(self) -> None:
         try:
-            while data := os.read(self.fd, 65536):
-                self.own.write(data)
-                self.own.flush()
-                pending += data
-                head, sep, pending = pending.rpartition(b"\n")
-                if sep:
-                    self._emit(head)
-                if len(pending) > MAX_PENDING_LINE:
-                    self._emit(pending)
-                    pending = b""
-            if pending:
-                self._emit(pending)
+            if self.pending:
+                self._emit(self.pending)
+                self.pending = b""
         finally:
             self.own.close()
+
+    def run(self) -> None:
+        assert self.fd is not None
+        try:
+            while data := os.read(self.fd, 65536):
+                self.feed(data)
+        finally:
+            self.finish()
 
 
 def signal_tree(proc: subprocess.Popen[bytes], sig: int,

@@ -214,6 +214,12 @@ class JobService:
             raise UnsupportedError(
                 f"environment {env_obj.name or '(inline)'} is built from a Dockerfile ('build'); "
                 "local compute has no container runtime. Use a conda_file or an image.")
+        ray = self.computes.resolve(workspace, job.compute) if env_obj.build else None
+        if ray is not None:
+            raise UnsupportedError(
+                f"environment {env_obj.name or '(inline)'} is built from a Dockerfile ('build'); "
+                f"the Ray compute {ray.name!r} runs jobs in a pip environment, not a "
+                "container. Use a conda_file or pip requirements.")
 
     def resolve_inputs(self, workspace: str, job: Job) -> None:
         for name, inp in job.inputs.items():
@@ -383,7 +389,9 @@ class JobService:
         expected = {JobStatus.RUNNING: {JobStatus.STARTING},
                     JobStatus.FINALIZING: {JobStatus.RUNNING, JobStatus.STARTING},
                     JobStatus.COMPLETED: {JobStatus.FINALIZING, JobStatus.RUNNING},
-                    JobStatus.FAILED: {JobStatus.FINALIZING, JobStatus.RUNNING}}
+                    # from Starting: a remote runner whose inputs could not be downloaded
+                    JobStatus.FAILED: {JobStatus.FINALIZING, JobStatus.RUNNING,
+                                       JobStatus.STARTING}}
         if status not in expected:
             raise InvalidInputError(f"a runner cannot report status {status!r}")
         reason = f"exit code {exit_code}" if exit_code is not None else ""

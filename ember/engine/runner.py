@@ -3,7 +3,9 @@
 Started by the server as ``python -S .../runner.py <runner.json>`` in a new session, so the
 runner, the user's command and everything it starts share one process group that a cancel can
 stop at once. It talks to the server only over HTTP (status, live log chunks, output files), so the
-same runner can run on another machine. Standard library only: it must start fast.
+same runner runs on other machines too: on a Ray compute it is the Ray job's entrypoint
+(``runner.py --config-env``, see :func:`run_remote`), downloads the job's inputs from the server
+and uploads its outputs there. Standard library only: it must start fast.
 
 If the server goes away (a restart), every report is retried until ``retry_seconds`` pass,
 re-reading the server's ``server.json`` in case it came back on another address.
@@ -250,7 +252,8 @@ def has_files(folder: Path) -> bool:
 
 
 def upload_folder(reporter: Reporter, folder: Path, prefix: str,
-                  shipper: LogShipper | None = None) -> int:
+                  shipper: LogShipper | None = None, route: str = "/artifacts") -> int:
+    """PUT every file under ``folder`` to ``<route>/<prefix>/<relative path>``."""
     count = 0
     if not folder.is_dir():
         return 0
@@ -265,7 +268,7 @@ def upload_folder(reporter: Reporter, folder: Path, prefix: str,
                     shipper.write(f"[ember] not uploaded: {prefix}/{rel!r} (the file name is "
                                   "not valid UTF-8)\n".encode())
                 continue
-            reporter.call("PUT", f"/artifacts/{quoted}", full.read_bytes(),
+            reporter.call("PUT", f"{route}/{quoted}", full.read_bytes(),
                           {"Content-Type": "application/octet-stream"})
             count += 1
     return count
@@ -290,6 +293,26 @@ def link_tree(src: Path, dst: Path) -> int:
     return count
 
 
+def fetch_input(reporter: Reporter, name: str, dest: Path) -> tuple[int, int]:
+    """Download input ``name`` from the server into ``dest`` (a folder: its files; a file: the
+    one file, under its own name); returns (files, bytes)."""
+    base = f"/runner/inputs/{quote(name, safe='')}"
+    listing = json.loads(reporter.call("GET", base))
+    dest.mkdir(parents=True, exist_ok=True)
+    count = size = 0
+    for entry in listing["files"]:
+        rel = str(entry["path"])
+        target = (dest / rel).resolve()
+        if not target.is_relative_to(dest.resolve()):
+            raise ValueError(f"input {name!r}: the server listed a path outside it: {rel!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = reporter.call("GET", f"{base}/{quote(rel)}")
+        target.write_bytes(data)
+        count += 1
+        size += len(data)
+    return count, size
+
+
 def run(cfg: dict[str, Any]) -> int:
     reporter = Reporter(cfg)
     cwd = Path(cfg["cwd"])
@@ -301,6 +324,23 @@ def run(cfg: dict[str, Any]) -> int:
     become_subreaper()
     env = dict(os.environ)
     env.update(cfg.get("env", {}))
+    for name, rel, kind in cfg.get("push") or []:   # a remote job's named outputs
+        out = Path(rel)
+        (out.parent if kind == "uri_file" else out).mkdir(parents=True, exist_ok=True)
+    for name, dest in cfg.get("fetch") or []:   # a remote job's inputs, from the server
+        try:
+            count, size = fetch_input(reporter, name, Path(dest))
+        except (HttpStatusError, JobGone, ConnectionError, OSError, ValueError, KeyError) as exc:
+            why = f"input {name!r} could not be downloaded from the server: {exc}"
+            shipper.write(f"[ember] {why}\n".encode())
+            try:
+                shipper.close()
+                reporter.status("Failed", exit_code=1, error=why)
+            except (JobGone, ConnectionError):
+                pass
+            return 1
+        shipper.write(f"[ember] input {name!r}: downloaded {count} file(s), {size} bytes\n"
+                      .encode())
     plan = cfg.get("processes")   # a distribution: several processes, one per rank
     rank_envs = procs.process_envs(plan) if plan else [{}]
     children = [subprocess.Popen(["/bin/bash", "-c", cfg["command"]], cwd=cwd,
@@ -374,7 +414,7 @@ def run(cfg: dict[str, Any]) -> int:
         # Finalizing is the output collection; with nothing to collect the job goes straight
         # from Running to its end (one report less on every short step).
         if (has_files(cwd / "outputs") or has_files(cwd / "logs") or cfg.get("deferred_outputs")
-                or plan):
+                or plan or cfg.get("push")):
             reporter.status("Finalizing", exit_code=code)
             for rank in range(len(children) if plan else 0):
                 own = log_path.parent / f"std_log_process_{rank}.txt"
@@ -385,6 +425,11 @@ def run(cfg: dict[str, Any]) -> int:
                 # The default output 'artifacts' (pipeline steps): what ./outputs holds.
                 link_tree(cwd / "outputs", Path(cfg["artifacts_output"]))
             uploaded = upload_folder(reporter, cwd / "outputs", "outputs", shipper)
+            for name, rel, _kind in cfg.get("push") or []:   # a remote job's named outputs
+                out = Path(rel)
+                sent = upload_folder(reporter, out if out.is_dir() else out.parent, name,
+                                     shipper, route="/runner/outputs")
+                shipper.write(f"[ember] output {name!r}: uploaded {sent} file(s)\n".encode())
             uploaded += upload_folder(reporter, cwd / "logs", "logs", shipper)
             if uploaded:
                 shipper.write(f"[ember] uploaded {uploaded} file(s) from ./outputs and "
@@ -410,6 +455,60 @@ def run(cfg: dict[str, Any]) -> int:
     return 0
 
 
+def private_copy(cfg: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """On a Ray node: the folder Ray starts us in holds the job's code and is shared by every job
+    with the same code on that node, so the job gets a private copy: ``<root>/wd`` is its working
+    folder, ``<root>/inputs`` and ``<root>/outputs`` hold its downloaded inputs and named outputs
+    (``$EMBER_JOB_ROOT`` in its command). Returns the root (the caller removes it) and the
+    configuration with its paths there."""
+    import tempfile
+
+    shared = Path.cwd()
+    root = Path(tempfile.mkdtemp(prefix=f"ember-{cfg['job'][:40]}-"))
+    try:
+        shutil.copytree(shared, root / "wd", symlinks=True,
+                        ignore=shutil.ignore_patterns(".ember"))
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    for folder in ("outputs", "logs"):   # as Azure ML (and local compute) make them
+        if not (root / "wd" / folder).exists():
+            (root / "wd" / folder).mkdir()
+
+    def at_root(rel: str) -> str:
+        return str(root / rel)
+
+    return root, {
+        **cfg, "cwd": at_root(cfg["cwd"]), "log_path": at_root(cfg["log_path"]),
+        "server_file": None,
+        "env": {**cfg.get("env", {}), "EMBER_JOB_ROOT": str(root)},
+        "fetch": [[n, at_root(d)] for n, d in cfg.get("fetch") or []],
+        "push": [[n, at_root(d), k] for n, d, k in cfg.get("push") or []],
+        "artifacts_output": (at_root(cfg["artifacts_output"])
+                             if cfg.get("artifacts_output") else None)}
+
+
+def run_remote(cfg: dict[str, Any]) -> int:
+    """Run a job on another machine (a Ray node), in a private copy of its code (see
+    :func:`private_copy`) removed when the job ends. A job of several instances runs each on its
+    own node (``_runner_ray``, which needs Ray: the site packages ``-S`` left out are added)."""
+    if int((cfg.get("processes") or {}).get("instances", 1)) > 1:
+        if sys.flags.no_site:   # the entrypoint is ``python -S``: Ray lives in site-packages
+            import site
+
+            site.main()
+        if TYPE_CHECKING or __package__:
+            from ember.engine import _runner_ray
+        else:
+            import _runner_ray
+        return _runner_ray.run_instances(cfg)
+    root, cfg = private_copy(cfg)
+    try:
+        return run(cfg)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def standby() -> str | None:
     """Wait, warm (interpreter started, modules imported, subreaper set), for the server to
     write a runner.json path on stdin; then take the job folder as cwd and runner.log as
@@ -432,7 +531,10 @@ def standby() -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    """``runner.py <runner.json>``, or ``runner.py --standby`` (the path comes on stdin)."""
+    """``runner.py <runner.json>``, ``runner.py --standby`` (the path comes on stdin), or
+    ``runner.py --config-env`` (the configuration is in ``EMBER_RUNNER_CONFIG``: a remote job)."""
+    if argv[1:] == ["--config-env"]:
+        return run_remote(json.loads(os.environ.pop("EMBER_RUNNER_CONFIG")))
     if argv[1:] == ["--standby"]:
         path = standby()
         if path is None:

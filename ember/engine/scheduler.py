@@ -7,10 +7,17 @@ starts while its parent is being cancelled, and is ended Canceled once its paren
 without ending it. Runners survive a server restart: at start-up every job that was active
 is either reattached (its runner is still alive, checked by pid *and* process start time) or ended
 with a reason, and jobs caught mid-preparation go back to the queue.
+
+A job whose ``compute`` names a registered Ray compute takes a slot of that compute's pool
+(``max_concurrent_jobs``; unbounded by default, Ray itself queues by resources), not one of the
+local slots, and its runner is submitted as a Ray job (``ray_jobs``): one queue, one status
+machine, only where the runner runs differs. Each pool keeps its own first-in-first-out order,
+so a full Ray cluster does not hold back local jobs, nor the other way round.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -25,9 +32,13 @@ from ember.engine import processes, runner
 from ember.engine.job_env import scrubbed_environ
 from ember.engine.job_tokens import JobTokens
 from ember.engine.jobs import JobEvent, JobService
+from ember.engine.ray_jobs import RayEnd, RayJobs, submission_id
+from ember.engine.remote_workdir import RemotePreparer
 from ember.engine.workdir import WorkdirPreparer
+from ember.entities.computes import Compute
 from ember.entities.jobs import Job, JobStatus
 from ember.errors import EmberError, NotFoundError
+from ember.services.computes import ComputeService
 from ember.settings import Settings
 
 log = logging.getLogger("ember.scheduler")
@@ -42,6 +53,8 @@ PARENT_UNREAD = "unread"
 # parent ended (or vanished) without ending it, and the scheduler ends it.
 HOLDING_PARENT = frozenset({JobStatus.CANCEL_REQUESTED, PARENT_UNREAD})
 BLOCKING_PARENT = HOLDING_PARENT | {PARENT_MISSING, *JobStatus.TERMINAL}
+LOCAL_POOL = "local"
+UNBOUNDED = 1 << 30
 
 
 class Scheduler:
@@ -58,8 +71,12 @@ class Scheduler:
     def __init__(self, jobs: JobService, preparer: WorkdirPreparer, settings: Settings, *,
                  launch: Callable[[str, Job], None] | None = None,
                  list_queued: Callable[[], list[tuple[str, Job]]] | None = None,
-                 tokens: JobTokens | None = None) -> None:
+                 tokens: JobTokens | None = None, computes: ComputeService | None = None,
+                 remote: RemotePreparer | None = None) -> None:
         self.jobs = jobs
+        self.computes = computes
+        self.remote = remote
+        self.ray = RayJobs(self._ray_ended)
         self.tokens = tokens
         self.preparer = preparer
         self.settings = settings
@@ -67,7 +84,13 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._active: set[str] = set()
+        # job name → its pool: LOCAL_POOL, or "<workspace>/<compute>" for a Ray compute
+        self._active: dict[str, str] = {}
+        # the Ray compute a job just placed in a Ray pool goes to (read by its launch)
+        self._placed: dict[str, Compute] = {}
+        # set once any job was placed on a Ray compute: the queue is then read even while the
+        # local slots are full
+        self._remote_seen = False
         # True while older jobs may be waiting in the queue: a newly queued job then goes
         # through the queue (oldest first) instead of taking a free slot directly, which would
         # let it jump ahead of jobs queued before it (e.g. new sweep trials ahead of pipeline
@@ -113,6 +136,7 @@ class Scheduler:
         if self._thread:
             self._thread.join(timeout=5)
         self._drop_standbys()
+        self.ray.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
@@ -133,6 +157,14 @@ class Scheduler:
                              self.jobs.get(event.workspace, event.name, with_history=False))
         elif event.status == JobStatus.CANCEL_REQUESTED:
             self.stop_job(event.workspace, event.name)
+        if event.status in JobStatus.TERMINAL:
+            with self._lock:
+                remote = self._active.get(event.name, LOCAL_POOL) != LOCAL_POOL
+            if remote:
+                # Its runner reported the end (or a cancel ended it): the slot is free now;
+                # the Ray job's process exits by itself (or is being stopped).
+                self.ray.unwatch(submission_id(event.workspace, event.name))
+                self.release(event.name)
         if event.status in JobStatus.TERMINAL and self.tokens is not None:
             self.tokens.revoke(event.workspace, event.name)   # the job's token dies with it
 
@@ -154,28 +186,32 @@ class Scheduler:
                 self._deadlines.pop(name, None)
                 self._pool.submit(self._timeout, ws, name, timeout)
         with self._lock:
-            free = self.capacity - len(self._active)
+            free = self.capacity - self._used(LOCAL_POOL)
             deferred = self._deferred
-        if free <= 0:
+            remote = self._remote_seen
+        if free <= 0 and not remote:
             return
         queued = [(ws, j) for ws, j in self._list_queued() if j.type == "command"]
         parents: dict[str, str] = {}
-        started = 0
+        places: dict[tuple[str, str], tuple[str, Compute | None]] = {}
+        full: set[str] = set()
         waiting = False   # a startable job is left in the queue
         for ws, job in queued:
-            if started >= free:
+            place = self._place(ws, job, places)
+            if place[0] in full:
                 waiting = True   # not looked at: it may be startable
-                break
+                continue
             parent = self._parent_status(ws, job, parents)
             if parent in HOLDING_PARENT:
                 continue
             if parent in BLOCKING_PARENT:
                 self._end_orphan(ws, job, parent)
                 continue
-            if not self._start(ws, job):
+            if not self._start(ws, job, place):
                 waiting = True
-                break
-            started += 1
+                full.add(place[0])
+                if not remote:
+                    break
         with self._lock:
             # Held and orphaned children are not a backlog: they never start, and counting
             # them would send every new job through the queue for as long as they stay.
@@ -228,28 +264,54 @@ class Scheduler:
         self.jobs.move(ws, job.name, JobStatus.CANCELED, reason=reason,
                        allowed_from=frozenset({JobStatus.QUEUED}))
 
-    def _start(self, ws: str, job: Job) -> bool:
-        """Take a slot and move ``job`` Queued → Preparing (compare-and-set, so the queue and
-        :meth:`offer` never both launch it); False when no slot is free."""
+    def _used(self, pool: str) -> int:
+        return sum(1 for p in self._active.values() if p == pool)
+
+    def _place(self, ws: str, job: Job,
+               cache: dict[tuple[str, str], tuple[str, Compute | None]] | None = None
+               ) -> tuple[str, Compute | None]:
+        """The pool ``job`` takes a slot of, and its Ray compute (None: local compute)."""
+        key = (ws, job.compute or "")
+        if cache is not None and key in cache:
+            return cache[key]
+        compute = self.computes.resolve(ws, job.compute) if self.computes is not None else None
+        place = (LOCAL_POOL, None) if compute is None else (f"{ws}/{compute.name}", compute)
+        if compute is not None:
+            with self._lock:
+                self._remote_seen = True
+        if cache is not None:
+            cache[key] = place
+        return place
+
+    def _start(self, ws: str, job: Job, place: tuple[str, Compute | None] | None = None) -> bool:
+        """Take a slot of the job's pool and move ``job`` Queued → Preparing (compare-and-set,
+        so the queue and :meth:`offer` never both launch it); False when no slot is free."""
+        pool, compute = place or self._place(ws, job)
+        capacity = self.capacity if compute is None else (compute.max_concurrent_jobs
+                                                          or UNBOUNDED)
         with self._lock:
-            if len(self._active) >= self.capacity or self._stop.is_set():
+            if self._used(pool) >= capacity or self._stop.is_set():
                 return False
             if job.name in self._active:
                 return True
-            self._active.add(job.name)
+            self._active[job.name] = pool
+            if compute is not None:
+                self._placed[job.name] = compute
         if self.jobs.move(ws, job.name, JobStatus.PREPARING,
                           allowed_from=frozenset({JobStatus.QUEUED})):
             self._launch_job(ws, job)
         else:
             with self._lock:
-                self._active.discard(job.name)
+                self._active.pop(job.name, None)
+                self._placed.pop(job.name, None)
         return True
 
     def release(self, name: str) -> None:
         """Job ``name`` is done with its slot (its runner exited, or it never got one): free
         the slot and wake the loop to hand it to the queue."""
         with self._lock:
-            self._active.discard(name)
+            self._active.pop(name, None)
+            self._placed.pop(name, None)
         self._deadlines.pop(name, None)
         self._wake.set()
 
@@ -259,6 +321,11 @@ class Scheduler:
         self._pool.submit(self._launch, ws, job)
 
     def _launch(self, ws: str, job: Job) -> None:
+        with self._lock:
+            compute = self._placed.pop(job.name, None)
+        if compute is not None:
+            self._launch_remote(ws, job, compute)
+            return
         try:
             token = self.tokens.issue(ws, job) if self.tokens is not None else None
             prepared = self.preparer.prepare(
@@ -277,15 +344,83 @@ class Scheduler:
             self.jobs.set_runner(ws, job.name, {**ident, "job_dir": str(prepared.job_dir)})
             code = proc.wait()
             self._runner_ended(ws, job.name, f"the runner exited with code {code}")
-        except EmberError as exc:
-            self.jobs.move(ws, job.name, JobStatus.FAILED, reason="preparation failed",
-                           error=exc.message)
-        except Exception as exc:  # an internal failure must still end the job, with the cause
-            log.exception("launching %s failed", job.name)
-            self.jobs.move(ws, job.name, JobStatus.FAILED, reason="internal error",
-                           error=f"internal error while starting the job: {exc}")
+        except Exception as exc:  # any failure must still end the job, with the cause
+            self._launch_failed(ws, job.name, exc, "")
         finally:
             self.release(job.name)
+
+    def _launch_failed(self, ws: str, name: str, exc: Exception, where: str) -> None:
+        """End a job whose start failed: an EmberError says why in its own words; anything else
+        is an internal error, logged with its traceback."""
+        if isinstance(exc, EmberError):
+            self.jobs.move(ws, name, JobStatus.FAILED, reason="preparation failed",
+                           error=exc.message)
+            return
+        log.exception("starting %s%s failed", name, where, exc_info=exc)
+        self.jobs.move(ws, name, JobStatus.FAILED, reason="internal error",
+                       error=f"internal error while starting the job{where}: {exc}")
+
+    def _launch_remote(self, ws: str, job: Job, compute: Compute) -> None:
+        """Prepare ``job`` for its Ray compute and submit its runner there; the poller of that
+        cluster ends it (:meth:`_ray_ended`) and frees its slot."""
+        submitted = False
+        try:
+            if self.remote is None:
+                raise EmberError("this server cannot run jobs on Ray computes")
+            token = self.tokens.issue(ws, job) if self.tokens is not None else None
+            url = self.settings.remote_url
+            prepared = self.remote.prepare(
+                ws, job, compute, server_url=url, token=token,
+                tracking_uri=f"{url}/workspaces/{ws}",
+                retry_seconds=self.settings.runner_retry_seconds,
+                log=lambda data: self.jobs.append_server_log(ws, job.name, data))
+            if not self.jobs.move(ws, job.name, JobStatus.STARTING,
+                                  allowed_from=frozenset({JobStatus.PREPARING})):
+                return  # cancelled while preparing
+            sid = submission_id(ws, job.name)
+            # recorded before the submit: a server that stops in between finds the job by it
+            self.jobs.set_runner(ws, job.name, {"executor": "ray", "compute": compute.name,
+                                                "address": compute.address,
+                                                "submission_id": sid})
+            self.ray.submit(
+                compute.address, compute.name, sid, working_dir=str(prepared.stage),
+                env_vars={"EMBER_RUNNER_CONFIG": json.dumps(prepared.config),
+                          # Ray's grace between SIGTERM and SIGKILL at a stop (cancel, timeout)
+                          "RAY_JOB_STOP_WAIT_TIME_S": f"{self.settings.cancel_grace_seconds:g}"},
+                pip=prepared.pip, num_cpus=prepared.num_cpus, resources=prepared.resources,
+                metadata={"ember_workspace": ws, "ember_job": job.name})
+            self.ray.watch(compute.address, sid, ws, job.name)
+            submitted = True
+        except Exception as exc:  # any failure must still end the job, with the cause
+            self._launch_failed(ws, job.name, exc, " on Ray")
+        finally:
+            if not submitted:
+                self.release(job.name)
+
+    def _ray_ended(self, ws: str, name: str, end: RayEnd) -> None:
+        """The Ray job of ``name`` ended. Its runner normally reported the job's end before
+        exiting; when it could not (its environment failed to install, say), Ray's log goes to
+        the job's log and Ray's message is the error."""
+        try:
+            job = self.jobs.get(ws, name, with_history=False)
+            if job.status in JobStatus.TERMINAL or job.status == JobStatus.CANCEL_REQUESTED:
+                self._runner_ended(ws, name, "")
+                return
+            record = job.runner
+            text = ""
+            if end.status != "LOST":
+                text = self.ray.logs(record.get("address", ""), record.get("submission_id", ""))
+            note = f"[ember] the Ray job {record.get('submission_id')} ended {end.status}"
+            detail = end.detail if end.detail.strip() != end.message else ""
+            self.jobs.append_server_log(ws, name, (
+                f"{note}: {end.message}\n" + (f"[ember] Ray's message:\n{detail}\n" if detail
+                                              else "")
+                + (f"[ember] Ray's log of it:\n{text}\n" if text else "")).encode())
+            error = (end.message if end.status == "LOST" else
+                     f"the Ray job ended {end.status} before the job finished: {end.message}")
+            self._runner_ended(ws, name, "", error=error)
+        finally:
+            self.release(name)
 
     # --- warm runners -----------------------------------------------------------------------
 
@@ -341,7 +476,7 @@ class Scheduler:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    def _runner_ended(self, ws: str, name: str, why: str) -> None:
+    def _runner_ended(self, ws: str, name: str, why: str, *, error: str | None = None) -> None:
         job = self.jobs.get(ws, name)
         if job.status in JobStatus.TERMINAL:
             return
@@ -349,7 +484,8 @@ class Scheduler:
             self.jobs.move(ws, name, JobStatus.CANCELED, reason=job.status_history[-1].reason)
             return
         self.jobs.move(ws, name, JobStatus.FAILED, reason="runner ended",
-                       error=f"{why} before the job finished; see runner.log in the job folder")
+                       error=error or f"{why} before the job finished; see runner.log in the "
+                                      "job folder")
 
     def started(self, ws: str, job: Job) -> None:
         """The runner reported Running: arm the job's timeout."""
@@ -366,6 +502,9 @@ class Scheduler:
     def stop_job(self, ws: str, name: str) -> None:
         """Stop a job's whole process tree (runner, command, and anything they started)."""
         job = self.jobs.get(ws, name, with_history=False)
+        if job.runner.get("executor") == "ray":
+            self.ray.stop(job.runner.get("address", ""), job.runner.get("submission_id", ""))
+            return
         pid = job.runner.get("pid")
         if pid and processes.is_same_process(pid, job.runner.get("create_time")):
             processes.kill_tree(int(pid), self.settings.cancel_grace_seconds)
@@ -382,6 +521,9 @@ class Scheduler:
         for ws, job in self.jobs.list_in_status(JobStatus.ACTIVE):
             if job.type != "command":
                 continue   # pipelines and sweeps: the orchestrator's
+            if job.runner.get("executor") == "ray":
+                self._recover_remote(ws, job)
+                continue
             pid, ctime = int(job.runner.get("pid") or 0), job.runner.get("create_time")
             alive = processes.is_same_process(pid, ctime)
             if job.status == JobStatus.PREPARING and not alive:
@@ -390,7 +532,7 @@ class Scheduler:
                                allowed_from=frozenset({JobStatus.PREPARING}))
             elif alive and job.status != JobStatus.CANCEL_REQUESTED:
                 with self._lock:
-                    self._active.add(job.name)
+                    self._active[job.name] = LOCAL_POOL
                 self.started(ws, job)
                 self._pool.submit(self._watch, ws, job.name, pid, ctime)
             elif alive:
@@ -399,6 +541,40 @@ class Scheduler:
             else:
                 self._runner_ended(ws, job.name,
                                    "the runner process was gone when the server restarted")
+
+    def _recover_remote(self, ws: str, job: Job) -> None:
+        """Reattach a job a previous server process submitted to a Ray compute."""
+        record = job.runner
+        address, sid = record.get("address", ""), record.get("submission_id", "")
+        try:
+            found = self.ray.details(address, sid)
+        except EmberError as exc:   # the cluster is away: keep the job; the poller retries
+            log.warning("reattaching %s: %s", job.name, exc.message)
+            found = True
+        if found is None:
+            if job.status in (JobStatus.PREPARING, JobStatus.STARTING):
+                self.jobs.move(ws, job.name, JobStatus.QUEUED,
+                               reason="server restarted before the job reached Ray; re-queued",
+                               allowed_from=frozenset({job.status}))
+            else:
+                self._runner_ended(ws, job.name, "", error=(
+                    f"the Ray cluster at {address} no longer knows job {sid} (was its head "
+                    "restarted?)"))
+            return
+        if found is not True and found.status.is_terminal():
+            message = found.message or ""
+            self._ray_ended(ws, job.name, RayEnd(str(found.status.value),
+                                                 message.strip().split("\n", 1)[0],
+                                                 message[-20_000:]))
+            return
+        with self._lock:
+            self._active[job.name] = f"{ws}/{record.get('compute', '')}"
+            self._remote_seen = True
+        if job.status == JobStatus.CANCEL_REQUESTED:
+            self.ray.stop(address, sid)
+        else:
+            self.started(ws, job)
+        self.ray.watch(address, sid, ws, job.name)
 
     def _watch(self, ws: str, name: str, pid: int, ctime: float | None) -> None:
         try:

@@ -86,13 +86,7 @@ class WorkdirPreparer:
             if not (wd / folder).exists():   # a file of that name in the code stays as it is
                 (wd / folder).mkdir()
 
-        env = job.environment
-        label = "(none)"
-        if isinstance(env, str):
-            label = env
-            env = self.environments.resolve(workspace, env)
-        elif isinstance(env, Environment):
-            label = f"{env.name} (inline)" if env.name else "(inline)"
+        env, label = job_environment(self.environments, workspace, job)
         log_path = job_dir / "user_logs" / "std_log.txt"
         log_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -118,34 +112,13 @@ class WorkdirPreparer:
                                               out.mode, job_dir, prepared)
 
         command = render_command(job.command, inputs, outputs)
-        env_vars = {k: str(v) for k, v in job.environment_variables.items()}
-        # mlflow's telemetry thread phones home (nothing to reach on a private network) and
-        # races with requests over an env var (KeyError '_MLFLOW_TELEMETRY_SESSION_ID' in
-        # mlflow 3.x); a job's user can still turn it back on.
-        env_vars.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        env_vars.update({
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "MLFLOW_RUN_ID": job.name,
-            "MLFLOW_EXPERIMENT_ID": str(job.experiment_id or ""),
-            "AZUREML_RUN_ID": job.name,
-            "AZUREML_ARM_WORKSPACE_NAME": workspace,
-            "AZUREML_ARM_SUBSCRIPTION": "local",
-            "AZUREML_ARM_RESOURCEGROUP": "local",
-            "EMBER_JOB_NAME": job.name,
-            "PYTHONUNBUFFERED": "1",
-            # mlflow prints links to its own web UI at end_run; Ember has no such page yet.
-            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-            "PATH": os.pathsep.join([str(mat.bin_dir), *map(str, mat.more_bins),
-                                     os.environ.get("PATH", "")]),
-        })
+        env_vars = job_env_vars(workspace, job, tracking_uri, token)
+        env_vars["PATH"] = os.pathsep.join([str(mat.bin_dir), *map(str, mat.more_bins),
+                                            os.environ.get("PATH", "")])
         if mat.env_dir is not None:
             env_vars["VIRTUAL_ENV"] = str(mat.env_dir)
         if self.connections is not None:
             env_vars.update(connections_env(job, wd, workspace, self.connections))
-        if token:
-            # the job's own token (engine/job_tokens.py): for the SDK and the mlflow client
-            env_vars["EMBER_TOKEN"] = token
-            env_vars["MLFLOW_TRACKING_TOKEN"] = token
         plan = process_plan(job, notices)
         cfg = {
             "server_url": server_url,
@@ -231,48 +204,107 @@ class WorkdirPreparer:
                 store.put_local(path, rel)
 
 
+def job_environment(environments: EnvironmentService, workspace: str,
+                    job: Job) -> tuple[Environment | None, str]:
+    """The job's environment (a reference resolved) and how logs name it."""
+    env = job.environment
+    if isinstance(env, str):
+        return environments.resolve(workspace, env), env
+    if isinstance(env, Environment):
+        return env, (f"{env.name} (inline)" if env.name else "(inline)")
+    return None, "(none)"
+
+
+def job_env_vars(workspace: str, job: Job, tracking_uri: str,
+                 token: str | None) -> dict[str, str]:
+    """The variables every job's command gets, wherever it runs: its own
+    ``environment_variables``, MLflow's and Azure ML's run variables, and its token."""
+    env_vars = {k: str(v) for k, v in job.environment_variables.items()}
+    # mlflow's telemetry thread phones home (nothing to reach on a private network) and
+    # races with requests over an env var (KeyError '_MLFLOW_TELEMETRY_SESSION_ID' in
+    # mlflow 3.x); a job's user can still turn it back on.
+    env_vars.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env_vars.update({
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_RUN_ID": job.name,
+        "MLFLOW_EXPERIMENT_ID": str(job.experiment_id or ""),
+        "AZUREML_RUN_ID": job.name,
+        "AZUREML_ARM_WORKSPACE_NAME": workspace,
+        "AZUREML_ARM_SUBSCRIPTION": "local",
+        "AZUREML_ARM_RESOURCEGROUP": "local",
+        "EMBER_JOB_NAME": job.name,
+        "PYTHONUNBUFFERED": "1",
+        # mlflow prints links to its own web UI at end_run; Ember has no such page yet.
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    })
+    if token:
+        # the job's own token (engine/job_tokens.py): for the SDK and the mlflow client
+        env_vars["EMBER_TOKEN"] = token
+        env_vars["MLFLOW_TRACKING_TOKEN"] = token
+    return env_vars
+
+
 # resources keys that mean nothing on this machine (said in the job log when set).
 _IGNORED_RESOURCES = ("instance_type", "shm_size", "docker_args", "locations",
                       "max_instance_count", "properties")
 
 
-def process_plan(job: Job, notices: list[str]) -> dict[str, Any] | None:
+def process_plan(job: Job, notices: list[str], on_ray: bool = False) -> dict[str, Any] | None:
     """How many processes the runner starts and with which launcher's variables (see
     ``_runner_procs``), or None for the one plain process. Whatever of ``distribution`` and
-    ``resources`` cannot be honoured on local compute goes to ``notices`` (the job log)."""
+    ``resources`` cannot be honoured goes to ``notices`` (the job log): local compute is one
+    machine; on a Ray compute (``on_ray``) a pytorch or mpi job's instances run on separate
+    nodes (``_runner_ray``), the plan's ``instances``."""
     dist = job.distribution or {}
     res = job.resources or {}
     instances = int(res.get("instance_count") or 1)
+    where = "a Ray compute" if on_ray else "local compute"
     ignored = [k for k in _IGNORED_RESOURCES if res.get(k) is not None]
+    if on_ray and "shm_size" in ignored:
+        ignored.remove("shm_size")
+        notices.append(f"resources shm_size {res['shm_size']}: not applied; the Ray compute's "
+                       "nodes are not containers here, so processes get the node's /dev/shm")
     if ignored:
-        notices.append(f"resources {', '.join(ignored)}: not applicable on local compute; "
-                       "ignored")
+        notices.append(f"resources {', '.join(ignored)}: not applicable on {where}; ignored")
     kind = dist.get("type")
     if kind not in ("pytorch", "tensorflow", "mpi"):
         if kind is not None:
-            notices.append(f"distribution type {kind!r} is not supported on local compute; "
+            notices.append(f"distribution type {kind!r} is not supported on {where}; "
                            "the command runs once, as a single process")
         if instances > 1:
+            one = "runs once, on one node" if on_ray else "runs once"
             notices.append(f"resources.instance_count {instances} without a distribution: "
-                           "local compute is one machine; the command runs once")
+                           f"{'' if on_ray else 'local compute is one machine; '}"
+                           f"the command {one}")
         return None
+    spread = on_ray and instances > 1 and kind != "tensorflow"
     if kind == "tensorflow":
         workers = int(dist.get("worker_count") or instances)
         ps = int(dist.get("parameter_server_count") or 0)
         plan: dict[str, Any] = {"type": kind, "workers": workers, "ps": ps,
-                                "world_size": workers + ps, "per_instance": workers + ps}
+                                "world_size": workers + ps, "per_instance": workers + ps,
+                                "instances": 1}
         what = f"{workers} worker(s)" + (f" and {ps} parameter server(s)" if ps else "")
     else:
         per = int(dist.get("process_count_per_instance") or 1)
-        plan = {"type": kind, "per_instance": per, "world_size": per * instances}
+        plan = {"type": kind, "per_instance": per, "world_size": per * instances,
+                "instances": instances if spread else 1}
         what = f"{per * instances} process(es) ({instances} instance(s) x {per})"
-    notices.append(f"distribution {kind}: {what} on this machine, ranks on 127.0.0.1; each "
-                   "process's output is in user_logs/std_log_process_<rank>.txt, and in this "
-                   "log prefixed [rank <r>]")
-    if instances > 1:
-        notices.append(f"resources.instance_count {instances}: local compute is one machine; "
-                       "every instance's processes run here (NODE_RANK 0.."
-                       f"{instances - 1} share 127.0.0.1)")
+    logs = ("each process's output is in user_logs/std_log_process_<rank>.txt, and in this "
+            "log prefixed [rank <r>]")
+    if spread:
+        notices.append(f"distribution {kind}: {what}, each instance on its own node of the "
+                       "cluster (one per node, placed by Ray); the master (MASTER_ADDR) is "
+                       f"instance 0's node; {logs}")
+    else:
+        here = "on one node of the cluster" if on_ray else "on this machine"
+        notices.append(f"distribution {kind}: {what} {here}, ranks on 127.0.0.1; {logs}")
+    if instances > 1 and not spread:
+        notices.append(f"resources.instance_count {instances}: "
+                       + ("distribution tensorflow runs every worker on one node of the cluster"
+                          if on_ray else "local compute is one machine; every instance's "
+                          "processes run here") + f" (NODE_RANK 0..{instances - 1} share "
+                       "127.0.0.1)")
     if kind == "mpi":
         notices.append("distribution mpi: the processes get Open MPI's OMPI_COMM_WORLD_* "
                        "variables but no mpirun/MPI runtime is started; code that calls "

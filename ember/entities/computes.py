@@ -8,6 +8,7 @@ through its job-submission address; the executor that runs jobs there is later w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 LOCAL_COMPUTE = "local"
@@ -39,6 +40,9 @@ class Compute:
     creation_time: float = 0.0
     capacity: int | None = None
     provisioning_state: str = "Succeeded"
+    # (ray, read live by ``show``) the cluster as its dashboard reports it now: ``state``
+    # (Running or Unreachable), ``ray_version``, alive ``nodes``, total ``cpus``/``gpus``
+    status: dict[str, Any] | None = None
 
 
 def ray_address_problem(address: str) -> str | None:

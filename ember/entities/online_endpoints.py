@@ -134,6 +134,9 @@ class OnlineDeployment:
     # Ember's key, for a language model without a scoring script: the runtime that serves it
     # ("llama.cpp" | "transformers"); None = the model's default (its card's first runtime).
     runtime: str | None = None
+    # Ember's key: "azureml:<name>" of a Ray compute serves the deployment on Ray Serve
+    # (serving/ray_serve.py); "" (or "local") = worker processes on the server's machine.
+    compute: str = ""
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     provisioning_state: str = ProvisioningState.CREATING

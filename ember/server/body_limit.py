@@ -1,6 +1,6 @@
 """ASGI middleware: the whole-body size limit of each request (``ember.entities.limits``).
 
-Uploads (snapshots, job output files, MLflow artifacts) and runner log chunks have their own
+Uploads (snapshots, job output files, a remote job's named outputs, MLflow artifacts) and runner log chunks have their own
 limits; every other body is JSON and gets ``MAX_JSON_BODY_BYTES``. A declared
 ``Content-Length`` past the limit is answered 413 before anything is read; a chunked body is
 counted as it arrives and refused once it passes the limit.
@@ -20,6 +20,7 @@ _WS = r"/api/v1/workspaces/[^/]+"
 _ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("PUT", re.compile(rf"^{_WS}/uploads/[^/]+/[^/]+$"), limits.MAX_UPLOAD_BYTES),
     ("PUT", re.compile(rf"^{_WS}/jobs/[^/]+/artifacts/.+$"), limits.MAX_UPLOAD_BYTES),
+    ("PUT", re.compile(rf"^{_WS}/jobs/[^/]+/runner/outputs/[^/]+/.+$"), limits.MAX_UPLOAD_BYTES),
     ("PUT", re.compile(r"^(/workspaces/[^/]+)?/api/2\.0/mlflow-artifacts/artifacts/.+$"),
      limits.MAX_UPLOAD_BYTES),
     ("POST", re.compile(rf"^{_WS}/jobs/[^/]+/runner/logs$"), limits.MAX_LOG_CHUNK_BYTES),

@@ -14,6 +14,8 @@ from ember.engine.job_user import resolve_job_user
 from ember.engine.jobs import JobService
 from ember.engine.orchestrator import Orchestrator
 from ember.engine.pipelines import PipelineDriver, PipelineService
+from ember.engine.remote_files import RemoteJobFiles
+from ember.engine.remote_workdir import RemotePreparer
 from ember.engine.reuse import DataHasher
 from ember.engine.sweeps import SweepDriver, SweepService
 from ember.engine.scheduler import Scheduler
@@ -86,8 +88,12 @@ class Platform:
                                         self.jobs.output_uri,
                                         job_user=resolve_job_user(self.settings.job_user),
                                         connections=self.connections.list_secrets)
+        self.remote_files = RemoteJobFiles(self.jobs, self.datastores)
+        remote = RemotePreparer(self.settings.home, self.artifacts, self.environments,
+                                self.remote_files, connections=self.connections.list_secrets)
         self.scheduler = Scheduler(self.jobs, self.preparer, self.settings,
-                                   tokens=JobTokens(self.auth))
+                                   tokens=JobTokens(self.auth), computes=self.computes,
+                                   remote=remote)
         self.orchestrator = Orchestrator(self.jobs)
         self.pipelines = PipelineService(self.jobs, self.components, self.orchestrator,
                                          models=self.models)
@@ -120,7 +126,7 @@ class Platform:
         self.online_deployments = OnlineDeploymentService(
             self.store.online_endpoints, self.online_endpoints, self.supervisor, self.models,
             self.environments, self.preparer.builder, self.uploads, self.artifacts, self.data,
-            self.settings.home, auth=self.auth)
+            self.settings.home, auth=self.auth, computes=self.computes)
         self.serverless_endpoints = ServerlessEndpointService(
             self.store.serverless_endpoints, self.online_endpoints, self.supervisor,
             self.online_deployments.language_models)

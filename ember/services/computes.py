@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from typing import Any
+
+import httpx
 import time
 
 from ember.entities.computes import (
@@ -21,7 +25,30 @@ from ember.store.computes import ComputeStore
 
 def ray_installed() -> bool:
     """Whether the server's Python can import Ray."""
+    if "ray" in sys.modules:   # imported already, or blocked (None)
+        return sys.modules["ray"] is not None
     return importlib.util.find_spec("ray") is not None
+
+
+def cluster_status(address: str, timeout: float = 3.0) -> dict[str, Any]:
+    """What a Ray cluster's dashboard says of it now: ``{"state": "Running", "ray_version",
+    "nodes", "cpus", "gpus"}``, or ``{"state": "Unreachable", "error"}``."""
+    base = address.rstrip("/")
+    try:
+        with httpx.Client(timeout=timeout) as http:
+            version = http.get(f"{base}/api/version").raise_for_status().json()
+            summary = http.get(f"{base}/nodes", params={"view": "summary"}
+                               ).raise_for_status().json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"state": "Unreachable", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    nodes = [n.get("raylet") or {} for n in (summary.get("data") or {}).get("summary") or []]
+    alive = [n for n in nodes if n.get("state") == "ALIVE"]
+
+    def total(key: str) -> float:
+        return float(sum((n.get("resourcesTotal") or {}).get(key, 0) for n in alive))
+
+    return {"state": "Running", "ray_version": str(version.get("ray_version", "")),
+            "nodes": len(alive), "cpus": total("CPU"), "gpus": total("GPU")}
 
 
 class ComputeService:
@@ -56,10 +83,14 @@ class ComputeService:
         compute.creation_time = compute.creation_time or time.time()
         return self.computes.create_or_update(workspace, compute)
 
-    def get(self, workspace: str, name: str) -> Compute:
+    def get(self, workspace: str, name: str, *, live: bool = False) -> Compute:
+        """A compute; with ``live``, a Ray compute's cluster status read from its dashboard."""
         if name == LOCAL_COMPUTE:
             return self.local()
-        return self.computes.get(workspace, name)
+        compute = self.computes.get(workspace, name)
+        if live and compute.type == "ray":
+            compute.status = cluster_status(compute.address)
+        return compute
 
     def list(self, workspace: str) -> list[Compute]:
         return [self.local(), *self.computes.list(workspace)]
@@ -70,18 +101,23 @@ class ComputeService:
                                     "and cannot be deleted")
         self.computes.delete(workspace, name)
 
-    def check_job_compute(self, workspace: str, ref: str, what: str) -> None:
-        """Refuse a job that names a registered compute it cannot run on yet.
-
-        Unknown names pass (the job runs locally with a notice, as before); ``local`` passes.
-        """
+    def resolve(self, workspace: str, ref: str) -> Compute | None:
+        """The registered Ray compute a job's ``compute`` names (``azureml:<name>`` or
+        ``<name>``); None for ``local``, an empty reference or an unknown name (such a job runs
+        locally, with a notice in its log)."""
         name = compute_name_of(ref or "")
         if not name or name == LOCAL_COMPUTE:
-            return
+            return None
         try:
             compute = self.computes.get(workspace, name)
         except NotFoundError:
-            return
-        if compute.type == "ray":
-            raise UnsupportedError(f"{what} names the Ray compute {name!r}: running jobs on Ray "
-                                   "computes is not built yet; use compute 'local'")
+            return None
+        return compute if compute.type == "ray" else None
+
+    def check_job_compute(self, workspace: str, ref: str, what: str) -> None:
+        """Refuse a job that names a registered compute it cannot run on: a Ray compute while
+        the server has no Ray. Unknown names pass (the job runs locally, with a notice)."""
+        compute = self.resolve(workspace, ref)
+        if compute is not None and not ray_installed():
+            raise UnsupportedError(f"{what} names the Ray compute {compute.name!r}, but Ray is "
+                                   f"not installed on the Ember server: {RAY_EXTRA_HINT}")

@@ -4,9 +4,10 @@ server can adopt them.
 A server killed with ``kill -9`` leaves its router and workers running (they are in their own
 sessions) and serving with the last routing table. The file says which they are: the router
 (pid, process start time, address, admin token) and every deployment's current generation (its
-worker plan, liveness settings, route, and each instance's pid, start time and address). The
-next server adopts each process whose pid *and* start time still match (as the job scheduler
-reattaches runners; a pid alone may have been reused) and treats the others as dead.
+worker plan, liveness settings, route, and each instance's pid, start time and address; or,
+on a Ray compute, its Serve app). The next server adopts each process whose pid *and* start
+time still match (as the job scheduler reattaches runners; a pid alone may have been reused)
+and treats the others as dead; a Serve app is adopted while the cluster reports it RUNNING.
 
 The file is rewritten atomically on every change and is readable by its owner only: it holds
 the router's admin token.
@@ -23,6 +24,7 @@ from typing import Any
 
 from ember.entities.online_endpoints import ProbeSettings
 from ember.serving.processes import Proc, log_event
+from ember.serving.ray_serve import ServeApp
 
 VERSION = 1
 Key = tuple[str, str, str]            # (workspace, endpoint, deployment)
@@ -34,7 +36,9 @@ class WorkerPlan:
 
     ``env`` is added to the server's environment (less its ``EMBER_*`` variables);
     ``memory_limit_mb`` restarts a worker whose resident memory (with its children) passes it;
-    ``revision`` is the deployment generation the plan was built for.
+    ``revision`` is the deployment generation the plan was built for; ``ray`` (a deployment
+    on a Ray compute, ``ray_serve.py``): ``{"compute", "address", "actor_options",
+    "max_ongoing_requests"}``, and the generation runs as a Serve app instead of processes.
     """
 
     argv: list[str]
@@ -43,6 +47,7 @@ class WorkerPlan:
     cwd: Path | None = None
     memory_limit_mb: int | None = None
     revision: int = 0
+    ray: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "cwd": str(self.cwd) if self.cwd else None}
@@ -52,7 +57,7 @@ class WorkerPlan:
         cwd = data.get("cwd")
         return cls(argv=list(data["argv"]), env=dict(data["env"]), config=dict(data["config"]),
                    cwd=Path(cwd) if cwd else None, memory_limit_mb=data.get("memory_limit_mb"),
-                   revision=int(data.get("revision", 0)))
+                   revision=int(data.get("revision", 0)), ray=data.get("ray"))
 
 
 @dataclass
@@ -71,7 +76,8 @@ class Instance:
 @dataclass
 class Live:
     """A deployment's current generation: ``active`` instances are in the routing table,
-    ``pending`` ones are starting or being replaced."""
+    ``pending`` ones are starting or being replaced; a generation on Ray Serve has neither,
+    its ``serve`` app's replicas are the routing table's instances."""
 
     plan: WorkerPlan
     generation: int
@@ -80,6 +86,13 @@ class Live:
     folder: Path
     active: list[Instance] = field(default_factory=list)
     pending: list[Instance] = field(default_factory=list)
+    serve: ServeApp | None = None
+
+    def addrs(self) -> list[str]:
+        """The routing table's instances of this generation."""
+        if self.serve is not None:
+            return self.serve.instances()
+        return [i.proc.addr for i in self.active if i.proc.addr]
 
 
 def index_label(key: Key, index: int) -> str:
@@ -110,6 +123,7 @@ class SavedDeployment:
     route: dict[str, Any]
     folder: Path
     instances: list[SavedInstance] = field(default_factory=list)
+    serve: ServeApp | None = None
 
 
 @dataclass
@@ -127,7 +141,8 @@ def write_state(path: Path, state: SavedState) -> None:
         "deployments": [{
             "key": list(d.key), "plan": d.plan.to_json(), "generation": d.generation,
             "liveness": asdict(d.liveness), "route": d.route, "folder": str(d.folder),
-            "instances": [asdict(i) for i in d.instances]} for d in state.deployments],
+            "instances": [asdict(i) for i in d.instances],
+            "serve": d.serve.to_json() if d.serve else None} for d in state.deployments],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -161,7 +176,8 @@ def _deployment(d: dict[str, Any]) -> SavedDeployment:
         route=dict(d["route"]), folder=Path(d["folder"]),
         instances=[SavedInstance(index=int(i["index"]), proc=SavedProc(**i["proc"]),
                                  restarts=int(i["restarts"]), active=bool(i["active"]))
-                   for i in d["instances"]])
+                   for i in d["instances"]],
+        serve=ServeApp.from_json(d["serve"]) if d.get("serve") else None)
 
 
 def snapshot(router: Proc | None, token: str, lives: Mapping[Key, Live]) -> SavedState:
@@ -172,7 +188,8 @@ def snapshot(router: Proc | None, token: str, lives: Mapping[Key, Live]) -> Save
             key, live.plan, live.generation, live.liveness, live.route, live.folder,
             [SavedInstance(i.index, SavedProc(i.proc.pid, i.proc.create_time, i.proc.addr),
                            i.restarts, active)
-             for active, group in ((True, live.active), (False, live.pending)) for i in group])
+             for active, group in ((True, live.active), (False, live.pending)) for i in group],
+            live.serve)
             for key, live in lives.items()])
 
 
@@ -182,7 +199,8 @@ def restore(saved: SavedState, now: float) -> dict[Key, Live]:
     reason written to its log)."""
     lives: dict[Key, Live] = {}
     for d in saved.deployments:
-        live = lives[d.key] = Live(d.plan, d.generation, d.liveness, d.route, d.folder)
+        live = lives[d.key] = Live(d.plan, d.generation, d.liveness, d.route, d.folder,
+                                   serve=d.serve)   # the supervisor checks it still runs
         for si in d.instances:
             folder = d.folder / f"g{d.generation}-{si.index}"
             proc = Proc(si.proc.pid, si.proc.create_time, folder, addr=si.proc.addr)

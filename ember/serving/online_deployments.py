@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.artifacts.store import ArtifactStore
+from ember.entities.computes import LOCAL_COMPUTE, Compute, compute_name_of
 from ember.entities.data import DataAsset
 from ember.entities.online_endpoints import (
     LLM_REQUEST_DEFAULTS,
@@ -30,9 +31,11 @@ from ember.errors import (
     EmberError,
     InvalidInputError,
     NotFoundError,
+    UnsupportedError,
 )
 from ember.engine.environments import BuildLog, EnvironmentBuilder
 from ember.services.auth import AuthService
+from ember.services.computes import ComputeService
 from ember.serving.deployment_assets import DeploymentAssets
 from ember.serving.flow_plan import FlowModel, FlowModels
 from ember.serving.llm_plan import LanguageModel, LanguageModels, choose_runtime, llm_settings
@@ -56,7 +59,8 @@ class OnlineDeploymentService:
                  supervisor: Supervisor, models: ModelService,
                  environments: EnvironmentService, builder: EnvironmentBuilder,
                  uploads: UploadService, artifacts: ArtifactStore, data: DataService,
-                 home: Path, auth: AuthService | None = None) -> None:
+                 home: Path, auth: AuthService | None = None,
+                 computes: ComputeService | None = None) -> None:
         self.store = store
         self.endpoints = endpoints
         self.supervisor = supervisor
@@ -65,6 +69,7 @@ class OnlineDeploymentService:
         self.artifacts = artifacts
         self.data = data
         self.home = home
+        self.computes = computes
         self.assets = DeploymentAssets(models, environments, uploads, artifacts)
         self.language_models = LanguageModels(models, artifacts, home)
         self.flows = FlowModels(models, artifacts, home, auth)
@@ -122,6 +127,8 @@ class OnlineDeploymentService:
                                     "instance must be >= 1 and max_queue_wait_ms >= 0")
         lm = self._language_model(workspace, d)
         flow = None if lm else self._flow(workspace, d)
+        if self._ray_compute(workspace, d) is not None:
+            self._check_ray(d, served=("a language model" if lm else "a flow" if flow else ""))
         # a flow waits on model calls too, and its worker overlaps requests as the llm one does
         d.request_settings = d.request_settings.filled(
             LLM_REQUEST_DEFAULTS if lm or flow else REQUEST_DEFAULTS)
@@ -148,6 +155,44 @@ class OnlineDeploymentService:
             if not 0.0 <= d.data_collector.sampling_rate <= 1.0:
                 raise InvalidInputError(f"{what}: data_collector.sampling_rate must be from 0 "
                                         "to 1")
+
+    def _ray_compute(self, workspace: str, d: OnlineDeployment) -> Compute | None:
+        """The Ray compute that serves the deployment, None when it runs locally. Raises
+        NotFoundError for a compute that is not (or no longer) registered."""
+        name = compute_name_of(d.compute or "")
+        if not name or name == LOCAL_COMPUTE:
+            return None
+        what = f"online deployment {d.name!r}"
+        if self.computes is None:
+            raise UnsupportedError(f"{what}: this server serves deployments locally only; "
+                                   f"remove `compute: {d.compute}`")
+        try:
+            compute = self.computes.get(workspace, name)
+        except NotFoundError:
+            raise NotFoundError(f"{what}: compute {name!r} does not exist in workspace "
+                                f"{workspace!r}") from None
+        return compute if compute.type == "ray" else None
+
+    @staticmethod
+    def _check_ray(d: OnlineDeployment, served: str) -> None:
+        """What a Ray Serve deployment cannot have (its replicas run on the cluster's Python)."""
+        what = f"online deployment {d.name!r} on compute {d.compute!r}"
+        if served:
+            raise UnsupportedError(f"{what}: {served} is served by Ember's own worker on the "
+                                   "server's machine; remove `compute` to deploy it")
+        if d.environment is not None:
+            raise UnsupportedError(f"{what}: `environment` is not supported on a Ray compute "
+                                   "yet: its replicas run on the cluster's Python; remove it "
+                                   "(or deploy without `compute`)")
+        dc = d.data_collector
+        if dc is not None:
+            for name in dc.collections:
+                if name not in OnlineDeploymentService.ROUTER_COLLECTIONS and dc.enabled(name):
+                    raise UnsupportedError(
+                        f"{what}: data_collector.collections.{name} is logged by the scoring "
+                        "script, which runs on the Ray cluster and cannot write to the "
+                        "server's artifact store; only request and response are collected "
+                        "(by the router)")
 
     def _start_rollout(self, workspace: str, d: OnlineDeployment, all_traffic: bool) -> None:
         key: Key = (workspace, d.endpoint_name, d.name)
@@ -253,6 +298,21 @@ class OnlineDeploymentService:
                     if d.data_collector is not None else 1.0}
         else:
             config["kind"] = "mlflow"
+        compute = self._ray_compute(workspace, d)
+        if compute is not None:   # a Serve app on the cluster's Python (ray_serve.py)
+            config.pop("data_collections", None)
+            options: dict[str, Any] = {}
+            resources = dict(compute.resources)
+            if "CPU" in resources:
+                options["num_cpus"] = resources.pop("CPU")
+            if "GPU" in resources:
+                options["num_gpus"] = resources.pop("GPU")
+            if resources:
+                options["resources"] = resources
+            return WorkerPlan(argv=[], env={}, config=config, revision=d.generation,
+                              ray={"compute": compute.name, "address": compute.address,
+                                   "actor_options": options,
+                                   "max_ongoing_requests": d.request_settings.concurrency})
         env, label = self.assets.environment(workspace, d.environment)
         from_model = False
         if env is None and config["kind"] == "mlflow" and config["model_path"]:

@@ -218,7 +218,8 @@ class FlowWorkerConfig(TypedDict, total=False):
     notes: list[str]           # lines the worker prints to the deployment log at start
 
 class DeploymentRoute(TypedDict):
-    instances: list[str]                   # "127.0.0.1:port" of each ready worker
+    instances: list[str]                   # "127.0.0.1:port" of each ready worker, or
+                                           # "host:port/<app>#<n>": a Ray Serve replica
     max_concurrent_requests_per_instance: int
     request_timeout_ms: int
     max_queue_wait_ms: int

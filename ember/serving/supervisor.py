@@ -7,6 +7,10 @@ drops nothing). A watcher thread restarts a worker that exits, fails its livenes
 includes a run() stuck past the request timeout) or passes its memory limit, and the router if
 it dies; each worker restart is written to the deployment's logs.
 
+A deployment on a Ray compute (``WorkerPlan.ray``) runs each generation as a Ray Serve app
+instead (``ray_serve.py``): the same switch and drain, the old app deleted after it, one router
+instance per replica; ``close`` deletes the apps as it stops the workers.
+
 Restart: the router and the workers outlive a server that dies. ``serving/state.json``
 (``_supervisor_state.py``) records them; the next server adopts every one whose pid and start
 time still match, keeps the router's admin token and port, treats the rest as dead (replaced by
@@ -48,6 +52,7 @@ from ember.serving._supervisor_state import (
     write_state,
 )
 from ember.serving.protocol import WORKER_KEY_ENV, worker_key
+from ember.serving.ray_serve import RayServe
 from ember.serving.processes import (
     PidRegistry,
     Proc,
@@ -104,6 +109,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._http = httpx.Client(timeout=10.0)
+        self.ray = RayServe(self.root)   # generations on Ray Serve (``WorkerPlan.ray``)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -137,15 +143,19 @@ class Supervisor:
             self._thread.join(timeout=5)
         with self._lock:
             procs = [i.proc for live in self._live.values() for i in live.active + live.pending]
+            apps = [live.serve for live in self._live.values() if live.serve is not None]
             self._live.clear()
         for p in procs:
             stop(p, grace=2.0)
+        if apps:
+            self.ray.delete(apps)
         if self._router is not None:
             stop(self._router, grace=2.0)
             self._router = None
         self.pids.stop_leftovers()
         self._save()
         self._http.close()
+        self.ray.close()
 
     def adopted(self) -> dict[Key, int]:
         """Each deployment this supervisor runs, with the revision (deployment generation) its
@@ -174,6 +184,11 @@ class Supervisor:
 
     def _adopt_deployments(self, saved: SavedState) -> None:
         lives = restore(saved, time.monotonic())
+        for key, live in list(lives.items()):
+            if live.serve is not None and not self.ray.running(live.serve):
+                log.warning("Serve app %s of deployment %s/%s no longer runs on Ray compute "
+                            "%r", live.serve.app, key[1], key[2], live.serve.compute)
+                del lives[key]   # not adopted: the deployment is rolled out again
         with self._lock:
             self._live.update(lives)
         if lives:
@@ -241,6 +256,12 @@ class Supervisor:
             generation = (old.generation + 1) if old else 1
         folder = self.root.joinpath(*key)
         timeout = readiness.initial_delay + readiness.period * readiness.failure_threshold
+        if plan.ray is not None:
+            # named by the deployment's own generation: unique across server restarts
+            app = self.ray.deploy(key, plan.revision or generation, plan.ray, plan.config,
+                                  count, worker_key(self.token), folder, timeout)
+            self._switch(key, Live(plan, generation, liveness, route, folder, serve=app))
+            return
         started: list[_Instance] = []
         try:
             for index in range(count):
@@ -255,7 +276,10 @@ class Supervisor:
         now = time.monotonic()
         for inst in started:
             inst.next_probe = now + liveness.initial_delay
-        live = Live(plan, generation, liveness, route, folder, active=started)
+        self._switch(key, Live(plan, generation, liveness, route, folder, active=started))
+
+    def _switch(self, key: Key, live: Live) -> None:
+        """Route to ``live`` (ready), then retire the generation it replaces."""
         with self._lock:
             previous = self._live.get(key)
             self._live[key] = live
@@ -278,6 +302,10 @@ class Supervisor:
             live = self._live.get(key)
             if live is None:
                 return []
+            if live.serve is not None:   # Serve's replicas: no process of ours
+                return [{"index": i, "pid": None, "state": "ready", "restarts": 0,
+                         "compute": live.serve.compute, "serve_app": live.serve.app}
+                        for i in range(live.serve.replicas)]
             # No address: a worker's port is the router's business (the API would hand it to
             # whoever can read a deployment); the pid stays, for get-logs and restarts.
             return [{"index": i.index, "pid": i.proc.pid,
@@ -296,16 +324,22 @@ class Supervisor:
         return {"llm": "language_model", "flow": "flow"}.get(str(kind), "model")
 
     def logs(self, key: Key, lines: int) -> str:
-        """The newest ``lines`` lines of each current worker's log, instance by instance."""
+        """The newest ``lines`` lines of each current worker's log, instance by instance (on
+        Ray Serve: the deploy job's log, then each replica's output, read from the cluster)."""
         with self._lock:
             live = self._live.get(key)
             folders = sorted({i.proc.folder for i in (live.active + live.pending)}) \
                 if live else []
+            serve = live.serve if live is not None else None
+        if serve is not None:
+            folders = [self.root.joinpath(*key) / f"ray-{serve.app}"]
         if not folders:
             base = self.root.joinpath(*key)
-            folders = sorted(base.glob("g*-*"), key=lambda p: p.stat().st_mtime)[-1:] \
-                if base.exists() else []
+            folders = sorted([*base.glob("g*-*"), *base.glob("ray-*")],
+                             key=lambda p: p.stat().st_mtime)[-1:] if base.exists() else []
         parts = [f"--- {f.name} ---\n{log_tail(f / 'log.txt', lines)}" for f in folders]
+        if serve is not None:
+            parts.append(self.ray.logs(serve, lines))
         return "\n".join(parts)
 
     def _spawn(self, folder: Path, generation: int, index: int, plan: WorkerPlan) -> Proc:
@@ -326,7 +360,7 @@ class Supervisor:
 
     def _retire(self, live: Live) -> None:
         instances = live.active + live.pending
-        addrs = {i.proc.addr for i in instances if i.proc.addr}
+        addrs = {i.proc.addr for i in instances if i.proc.addr} | set(live.addrs())
         timeout = float(live.route.get("request_timeout_ms", 5000)) / 1000 + DRAIN_PAUSE + 1
         time.sleep(DRAIN_PAUSE)
         deadline = time.monotonic() + timeout
@@ -337,6 +371,8 @@ class Supervisor:
         for inst in instances:
             stop(inst.proc, grace=5.0)
             self.pids.remove(inst.proc.pid)
+        if live.serve is not None:
+            self.ray.delete([live.serve])
 
     # --- the router ---------------------------------------------------------------------
 
@@ -362,8 +398,7 @@ class Supervisor:
                         "max_concurrent_requests_per_instance": 1, "request_timeout_ms": 5000,
                         "max_queue_wait_ms": 500, "collect_request": None,
                         "collect_response": None, "sampling_rate": 0.0}
-                    route["instances"] = [i.proc.addr for i in live.active
-                                          if i.proc.addr] if live else []
+                    route["instances"] = live.addrs() if live else []
                     deployments[name] = route
                 route_of_endpoint: dict[str, Any] = {
                     "key_hashes": [key_hash(k) for k in view.keys if k],

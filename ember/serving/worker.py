@@ -136,14 +136,7 @@ class WorkerHTTPServer(ThreadingHTTPServer):
 
     def stuck(self) -> str | None:
         """Why a new request could not enter run() in time, or None."""
-        blocked_for = getattr(self.scorer, "blocked_for", None)
-        if self.stuck_after is None or blocked_for is None:
-            return None
-        held = float(blocked_for())
-        if held <= self.stuck_after:
-            return None
-        return (f"run() has not returned for {held * 1000:.0f} ms (request_timeout_ms "
-                f"{self.stuck_after * 1000:.0f}); no other request can enter it")
+        return stuck_reason(self.scorer, self.stuck_after)
 
     def drain(self, grace: float) -> None:
         """Stop accepting, then wait up to ``grace`` seconds for requests in flight to end."""
@@ -278,6 +271,19 @@ class WorkerHandler(BaseHTTPRequestHandler):
 
 class _Stopped(BaseException):
     """SIGTERM arrived while the model was still loading."""
+
+
+def stuck_reason(scorer: Any, stuck_after: float | None) -> str | None:
+    """Why a new request could not enter ``scorer``'s run() in time (a run() held past the
+    request timeout blocks every call), or None."""
+    blocked_for = getattr(scorer, "blocked_for", None)
+    if stuck_after is None or blocked_for is None:
+        return None
+    held = float(blocked_for())
+    if held <= stuck_after:
+        return None
+    return (f"run() has not returned for {held * 1000:.0f} ms (request_timeout_ms "
+            f"{stuck_after * 1000:.0f}); no other request can enter it")
 
 
 def apply_environment(config: WorkerConfig) -> None:

@@ -9,7 +9,9 @@ model is a reference as written. Keys Azure accepts that have no meaning on loca
 ``worker_memory_limit_mb`` is Ember's own key (an integer >= 1: MiB of resident memory per
 worker, children included, past which the worker is restarted), and so is ``runtime``: for a
 language model deployed without a scoring script, the runtime that serves it (``llama.cpp`` or
-``transformers``; by default the first one the model's files allow). Such a deployment also
+``transformers``; by default the first one the model's files allow), and so is ``compute``
+(``azureml:<name>`` of a registered Ray compute: the deployment is served by Ray Serve on that
+cluster, behind the same router; absent or ``local``: worker processes on this machine). Such a deployment also
 reads ``EMBER_LLM_THREADS`` (CPU threads per worker, default 1), ``EMBER_LLM_MAX_SEQUENCES``
 (requests decoded together, default 16) and ``EMBER_LLM_ADAPTER_CACHE`` (LoRA adapters of the
 base kept loaded at once in a worker, default 4) from its ``environment_variables``.
@@ -40,7 +42,7 @@ DEPLOYMENT_KEYS = ("$schema", "name", "endpoint_name", "description", "tags", "m
                    "instance_type", "instance_count", "app_insights_enabled", "scale_settings",
                    "request_settings", "liveness_probe", "readiness_probe", "data_collector",
                    "egress_public_network_access", "type", "properties", "model_mount_path",
-                   "worker_memory_limit_mb", "runtime")
+                   "worker_memory_limit_mb", "runtime", "compute")
 _REQUEST_KEYS = ("request_timeout_ms", "max_concurrent_requests_per_instance",
                  "max_queue_wait_ms")
 _PROBE_KEYS = ("initial_delay", "period", "timeout", "success_threshold", "failure_threshold")
@@ -99,6 +101,7 @@ def load_online_deployment_spec(path: Path,
         data_collector=_collector(sec),
         worker_memory_limit_mb=sec.get_int("worker_memory_limit_mb", minimum=1),
         runtime=sec.get_str("runtime"),
+        compute=sec.get_str("compute") or "",
         description=sec.get_str("description", nonempty=False) or "",
         tags=sec.get_str_map("tags"))
 

@@ -47,6 +47,7 @@ class Upstream:
         self.status = status
         self.content_type = content_type
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []   # the request target of each POST
         self.active = 0
         self.peak = 0
         self.drop_next = False   # read the next request, then close without answering
@@ -81,6 +82,7 @@ class Upstream:
                 with upstream._lock:
                     upstream.received.append(({k.lower(): v for k, v in self.headers.items()},
                                               body))
+                    upstream.paths.append(self.path)
                     if upstream.drop_next:
                         upstream.drop_next = False
                         self.close_connection = True
@@ -284,6 +286,32 @@ def test_header_override_bypasses_weights_and_mirroring(
     wait_for(lambda: len(shadow.received) == 1)   # only the request without the header
     time.sleep(0.2)
     assert len(shadow.received) == 1
+
+
+def test_an_instance_with_a_path_is_sent_requests_under_it(
+        router: RouterProc, client: httpx.Client, upstream: Callable[..., Upstream]) -> None:
+    """A Ray Serve app's replicas (``host:port/<app>#<n>``): requests go to ``/<app>/...`` on
+    Serve's proxy, with the proxy's own Host; each ``#<n>`` is an instance with its slots."""
+    proxy = upstream("proxy")
+    addrs = [f"{proxy.addr}/ember-ws-e-d-g1#{i}" for i in range(2)]
+    router.put_routes({"ws/pathed": endpoint(
+        {"d": deployment(*addrs, max_concurrent_requests_per_instance=1,
+                         max_queue_wait_ms=0)}, {"d": 100})})
+    resp = client.post("/endpoints/ws/pathed/score?verbose=1", json={}, headers=AUTH)
+    assert resp.status_code == 200 and resp.json()["instance"] == "proxy"
+    assert proxy.paths == ["/ember-ws-e-d-g1/score?verbose=1"]
+    assert proxy.received[0][0]["host"] == proxy.addr
+    proxy.gate = threading.Event()   # two replicas, one slot each: a third request is refused
+    with ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(score, client, "pathed") for _ in range(2)]
+        wait_for(lambda: proxy.active == 2)
+        assert score(client, "pathed").status_code == 429
+        proxy.gate.set()
+        assert [f.result().status_code for f in held] == [200, 200]
+    for bad in (f"{proxy.addr}/#0", f"{proxy.addr}/a b#0", f"{proxy.addr}/a?b#0"):
+        resp = router.admin.put("/-/routes", json={"endpoints": {"ws/bad": endpoint(
+            {"d": deployment(bad)}, {"d": 100})}})
+        assert resp.status_code == 400, bad
 
 
 def test_traffic_split_90_10(router: RouterProc, client: httpx.Client,

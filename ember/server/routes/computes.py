@@ -26,7 +26,9 @@ async def put_compute(name: str, body: ComputeIn,
 
 @router.get("/computes/{name}")
 async def get_compute(name: str, ctx: WorkspaceContext = Depends(check_access)) -> ComputeOut:
-    return ComputeOut.of(await ctx.run(ctx.platform.computes.get, ctx.name, name))
+    """A compute; a Ray compute with its cluster's live ``status`` (state, nodes, CPUs)."""
+    return ComputeOut.of(await ctx.run(lambda: ctx.platform.computes.get(ctx.name, name,
+                                                                           live=True)))
 
 
 @router.delete("/computes/{name}", status_code=204)

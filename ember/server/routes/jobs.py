@@ -13,7 +13,7 @@ from ember.entities.jobs import JobQuery
 from ember.entities.pipelines import PipelineJob
 from ember.entities.sweeps import SweepJob
 from ember.errors import InvalidInputError
-from ember.entities.auth import WRITE
+from ember.entities.auth import READ, WRITE
 from ember.server.deps import (
     OWN_JOB,
     WorkspaceContext,
@@ -269,6 +269,39 @@ async def runner_logs(name: str, request: Request,
 def runner_finalize(name: str, ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
     ctx.platform.scheduler.finalize(ctx.name, name)
     return {"status": "ok"}
+
+
+# Reads, open to whoever may read the workspace's data (a job's token too): not OWN_JOB, which
+# guards the runner's reports against forgery.
+@router.get("/jobs/{name}/runner/inputs/{input_name}", **declare(READ))
+def runner_input_files(name: str, input_name: str,
+                       ctx: WorkspaceContext = Depends(check_access)) -> dict[str, Any]:
+    """The files of one input, for a runner on another machine (a Ray compute) to download."""
+    return ctx.platform.remote_files.list_input(ctx.name, name, input_name)
+
+
+@router.get("/jobs/{name}/runner/inputs/{input_name}/{path:path}",
+            response_class=StreamingResponse, responses=BINARY_RESPONSE, **declare(READ))
+def runner_input_file(name: str, input_name: str, path: str,
+                      ctx: WorkspaceContext = Depends(check_access)) -> StreamingResponse:
+    fh = ctx.platform.remote_files.open_input(ctx.name, name, input_name, path)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        with fh:
+            while data := fh.read(1 << 20):
+                yield data
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+@router.put("/jobs/{name}/runner/outputs/{output_name}/{path:path}",
+            **declare(WRITE, workload=OWN_JOB))
+async def runner_output_file(name: str, output_name: str, path: str, request: Request,
+                             ctx: WorkspaceContext = Depends(check_access)) -> dict[str, str]:
+    """One file of a named output, uploaded by a runner on another machine."""
+    data = await request.body()
+    await ctx.run(ctx.platform.remote_files.put_output, ctx.name, name, output_name, path, data)
+    return {"path": path}
 
 
 @router.put("/jobs/{name}/artifacts/{path:path}", **declare(WRITE, workload=OWN_JOB))

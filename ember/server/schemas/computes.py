@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -40,10 +40,12 @@ class ComputeOut(BaseModel):
     capacity: int | None
     tags: dict[str, str]
     creation_time: float
+    status: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, c: Compute) -> ComputeOut:
         return cls(name=c.name, type=c.type, description=c.description,
                    provisioning_state=c.provisioning_state, address=c.address,
                    max_concurrent_jobs=c.max_concurrent_jobs, resources=c.resources,
-                   capacity=c.capacity, tags=c.tags, creation_time=c.creation_time)
+                   capacity=c.capacity, tags=c.tags, creation_time=c.creation_time,
+                   status=c.status)

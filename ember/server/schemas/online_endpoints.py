@@ -103,6 +103,7 @@ class DeploymentIn(Body):
     data_collector: _Collector | None = None
     worker_memory_limit_mb: StrictInt | None = None   # range checked by the service
     runtime: str | None = None
+    compute: str = ""
     description: Description = ""
     tags: Tags = Field(default_factory=dict)
 
@@ -121,7 +122,7 @@ class DeploymentIn(Body):
             data_collector=DataCollector(**self.data_collector.model_dump())
             if self.data_collector else None,
             worker_memory_limit_mb=self.worker_memory_limit_mb, runtime=self.runtime,
-            description=self.description, tags=self.tags)
+            compute=self.compute, description=self.description, tags=self.tags)
 
 
 class DeploymentOut(BaseModel):
@@ -139,6 +140,7 @@ class DeploymentOut(BaseModel):
     data_collector: dict[str, Any] | None
     worker_memory_limit_mb: int | None = None
     runtime: str | None = None
+    compute: str = ""
     description: str
     tags: dict[str, str]
     provisioning_state: str

@@ -58,6 +58,7 @@ from ember.serving.router.upstream import (
     exchange,
     is_live,
     pick,
+    request_line,
 )
 
 log = logging.getLogger("ember.serving.router")
@@ -378,7 +379,8 @@ class RouterApp:
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        head = prefix + inst.host_header + self._worker_auth + tail
+                        head = request_line(inst, prefix) + inst.host_header + \
+                            self._worker_auth + tail
                         reply = await exchange(inst, head, body, stream)
                     if isinstance(reply, Stream):
                         handed_over = True   # the stream holds the slot now

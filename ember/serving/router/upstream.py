@@ -43,19 +43,29 @@ _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Instance:
-    """One worker process as the router sees it."""
+    """One worker process as the router sees it.
 
-    __slots__ = ("addr", "host", "port", "host_header", "in_flight", "limit", "retired",
-                 "stalled", "_idle", "_waiters")
+    ``addr`` is ``host:port`` (a local worker), or ``host:port/<path>#<n>``: the ``n``-th
+    replica of a Ray Serve app behind Serve's HTTP proxy, whose requests go to ``/<path>/...``
+    (``ray_serve.py``); ``#<n>`` only tells the replicas apart, each with its own slots.
+    """
+
+    __slots__ = ("addr", "host", "port", "host_header", "path", "in_flight", "limit",
+                 "retired", "stalled", "_idle", "_waiters")
 
     def __init__(self, addr: str) -> None:
-        host, _, port = addr.rpartition(":")
+        hostport, slash, rest = addr.partition("/")
+        host, _, port = hostport.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"instance {addr!r} is not host:port")
+        path = rest.partition("#")[0].strip("/")
+        if slash and (not path or not path.isascii() or any(c in path for c in " ?%\r\n")):
+            raise ValueError(f"instance {addr!r}: the path after host:port is not a plain one")
         self.addr = addr
         self.host = host[1:-1] if host.startswith("[") else host
         self.port = int(port)
-        self.host_header = addr.encode("ascii")
+        self.host_header = hostport.encode("ascii")
+        self.path = f"/{path}".encode("ascii") if path else b""
         self.in_flight = 0
         self.limit = 1
         self.retired = False
@@ -134,6 +144,14 @@ class Instance:
             writer.close()
 
 
+def request_line(inst: Instance, prefix: bytes) -> bytes:
+    """``prefix`` (``METHOD /target ...``) with the instance's path before the target."""
+    if not inst.path:
+        return prefix
+    method, _, rest = prefix.partition(b" ")
+    return method + b" " + inst.path + rest
+
+
 def pick(instances: Sequence[Instance], start: int, exclude: Instance | None = None
          ) -> Instance | None:
     """The instance with the fewest requests in flight and a free slot (ties rotate by start)."""
@@ -190,7 +208,7 @@ async def is_live(inst: Instance, timeout: float = 1.0) -> bool:
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(inst.host, inst.port)
-            writer.write(b"GET / HTTP/1.1\r\nHost: " + inst.host_header +
+            writer.write(b"GET " + inst.path + b"/ HTTP/1.1\r\nHost: " + inst.host_header +
                          b"\r\nConnection: close\r\n\r\n")
             line = await reader.readline()
         return line.split(b" ", 2)[1:2] == [b"200"]
