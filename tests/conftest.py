@@ -329,20 +329,51 @@ def share_trainable_cache(home: Path, cache: Path) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Send the tests of one ``xdist_group`` to one worker under ``--dist loadgroup``.
+    """Give every test its own node id, and send the tests of one ``xdist_group`` to one worker
+    under ``--dist loadgroup``.
+
+    Schemathesis names each operation's test by the one function (233 items share the node id
+    of ``test_no_server_error_and_every_answer_as_documented``); xdist's group scheduling keys
+    its work by node id, so all but one of them silently never ran. Each such item takes its
+    name (``...[POST /path]``) as its id.
 
     pytest-xdist 3.8 marks a test's group by appending ``@<group>`` to ``item._nodeid``, which
     pytest 9 no longer reads (it keeps the id in ``_id``), so the groups were silently ignored
     and every worker started its own Ray cluster (pytest-xdist issue 1386; its open pull request
     1388 makes the same change). This does the same where pytest 9 reads it.
     """
-    if not getattr(config.option, "loadgroup", False):
-        return
+    from collections import Counter
+
     from _pytest.nodeid import coerce_node_id
 
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and not item.nodeid.endswith("::" + item.name):
+            item._id = coerce_node_id(  # type: ignore[attr-defined]
+                item.nodeid.rsplit("::", 1)[0] + "::" + item.name)
+    if not getattr(config.option, "loadgroup", False):
+        return
     for item in items:
         groups = sorted({str(m.args[0]) if m.args else str(m.kwargs.get("name", "default"))
                          for m in item.iter_markers("xdist_group")})
         suffix = "@" + "_".join(groups)
         if groups and not item.nodeid.endswith(suffix):
             item._id = coerce_node_id(item.nodeid + suffix)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_tracking_uri_restored() -> Iterator[None]:
+    """``mlflow.set_tracking_uri`` also sets ``MLFLOW_TRACKING_URI`` in ``os.environ`` (for
+    subprocesses): a test that sets it must not leave it to the tests after it in its worker
+    (a later test then talked to a server long stopped)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") == before:
+        return
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    if utils is not None:
+        utils.set_tracking_uri(None)   # mlflow's own global, and the variable with it
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
