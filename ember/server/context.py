@@ -62,7 +62,9 @@ class Platform:
             artifacts_root=self.artifacts.local_path("")))
         self.data = DataService(self.store.data, self.datastores)
         self.computes = ComputeService(self.store.computes,
-                                       max(1, self.settings.max_concurrent_jobs))
+                                       max(1, self.settings.max_concurrent_jobs),
+                                       jobs=self.store.jobs,
+                                       deployments=self.store.online_endpoints)
         self.registries = RegistryService(self.store.registries, self.workspaces)
         self.environments = EnvironmentService(self.store.environments, self.registries)
         self.uploads = UploadService(self.artifacts, self.settings.home / "tmp")

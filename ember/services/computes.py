@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import sys
 from typing import Any
@@ -19,8 +20,11 @@ from ember.entities.computes import (
     ray_address_problem,
 )
 from ember.entities.names import check_name
-from ember.errors import InvalidInputError, NotFoundError, UnsupportedError
+from ember.entities.jobs import JobStatus
+from ember.errors import ConflictError, InvalidInputError, NotFoundError, UnsupportedError
 from ember.store.computes import ComputeStore
+from ember.store.jobs import JobStore
+from ember.store.online_endpoints import OnlineEndpointStore
 
 
 def ray_installed() -> bool:
@@ -52,9 +56,13 @@ def cluster_status(address: str, timeout: float = 3.0) -> dict[str, Any]:
 
 
 class ComputeService:
-    def __init__(self, computes: ComputeStore, local_capacity: int) -> None:
+    def __init__(self, computes: ComputeStore, local_capacity: int, *,
+                 jobs: JobStore | None = None,
+                 deployments: OnlineEndpointStore | None = None) -> None:
         self.computes = computes
         self.local_capacity = local_capacity
+        self.jobs = jobs                  # to refuse deleting a compute still in use
+        self.deployments = deployments
 
     def local(self) -> Compute:
         return Compute(name=LOCAL_COMPUTE, type="local",
@@ -99,7 +107,29 @@ class ComputeService:
         if name == LOCAL_COMPUTE:
             raise InvalidInputError(f"the compute {LOCAL_COMPUTE!r} is built in (this machine) "
                                     "and cannot be deleted")
+        self.computes.get(workspace, name)   # NotFoundError first
+        users = self.in_use(workspace, name)
+        if users:
+            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+            raise ConflictError(f"compute {name!r} is in use by {shown}; cancel the jobs and "
+                                "delete the deployments first (their runs on the cluster would "
+                                "be left unwatched)")
         self.computes.delete(workspace, name)
+
+    def in_use(self, workspace: str, name: str) -> builtins.list[str]:
+        """What in ``workspace`` runs on the compute ``name`` now: its unfinished jobs and its
+        online deployments."""
+        users: builtins.list[str] = []
+        if self.jobs is not None:
+            unfinished = [s for s in JobStatus.ALL if s not in JobStatus.TERMINAL]
+            users += [f"job {job.name!r} ({job.status})"
+                      for ws, job in self.jobs.list_in_status(unfinished, with_history=False)
+                      if ws == workspace and compute_name_of(job.compute or "") == name]
+        if self.deployments is not None:
+            users += [f"online deployment {d.endpoint_name!r}/{d.name!r}"
+                      for _, d in self.deployments.list_deployments(workspace)
+                      if compute_name_of(d.compute or "") == name]
+        return users
 
     def resolve(self, workspace: str, ref: str) -> Compute | None:
         """The registered Ray compute a job's ``compute`` names (``azureml:<name>`` or

@@ -23,7 +23,7 @@ from ember import MLClient, command, load_job
 from ember.client.compute import Compute, load_compute
 from ember.entities.computes import Compute as ComputeEntity
 from ember.entities.jobs import JobStatus
-from ember.errors import EmberError, InvalidInputError, NotFoundError
+from ember.errors import ConflictError, EmberError, InvalidInputError, NotFoundError
 from ember.settings import Settings
 from ember.specs.sweeps import load_sweep_spec
 from ember.store.sql.store import SqlStore
@@ -152,6 +152,16 @@ def test_jobs_pipelines_and_sweeps_naming_ray_or_unknown_computes_are_accepted(
         sweep = tmp_path / "sweep.yml"
         sweep.write_text(SWEEP + f"compute: {ref}\n")
         assert app_client.jobs.create_or_update(load_sweep_spec(sweep)).status == "Queued"
+    # A compute with unfinished jobs is not deleted (they would run unwatched, or locally).
+    on_ray1 = [j.name for j in app_client.jobs.list() if j.compute in ("azureml:ray1", "ray1")]
+    assert len(on_ray1) == 4
+    with pytest.raises(ConflictError, match="compute 'ray1' is in use by job ") as refused:
+        app_client.compute.begin_delete("ray1").result()
+    assert all(f"job {name!r} (Queued)" in str(refused.value) for name in on_ray1)
+    assert "elsewhere" not in str(refused.value)
+    assert [c.name for c in app_client.compute.list()] == ["local", "ray1"]
+    for name in on_ray1:
+        assert app_client.jobs.begin_cancel(name).status in JobStatus.TERMINAL
     app_client.compute.begin_delete("ray1").result()
     assert [c.name for c in app_client.compute.list()] == ["local"]
     assert app_client.jobs.create_or_update(
@@ -273,3 +283,23 @@ def test_jobs_on_a_real_server_and_the_cli(server: WorkspaceServer, tmp_path: Pa
         assert r.returncode == 0 and json.loads(r.stdout) == {"name": name, "deleted": True}
     r = ember(server.proc, "compute", "list", "-o", "json")
     assert [c["name"] for c in json.loads(r.stdout)] == ["local"], r.stderr
+
+
+def test_a_compute_serving_a_deployment_is_not_deleted(app_transport: AppTransport,
+                                                       app_client: MLClient,
+                                                       dead_address: str) -> None:
+    from ember.entities.online_endpoints import EndpointKeys, OnlineDeployment, OnlineEndpoint
+
+    store = _platform_store(app_transport)
+    _seed_ray(store, "default", dead_address, name="serve1")
+    store.online_endpoints.create_endpoint("default", OnlineEndpoint(name="ep1"),
+                                           EndpointKeys("k1", "k2"))
+    store.online_endpoints.create_deployment("default", OnlineDeployment(
+        name="blue", endpoint_name="ep1", model="azureml:m:1", compute="azureml:serve1"))
+    with pytest.raises(ConflictError, match="compute 'serve1' is in use by online deployment "
+                                            "'ep1'/'blue'"):
+        app_client.compute.begin_delete("serve1").result()
+    store.online_endpoints.delete_deployment("default", "ep1", "blue")
+    app_client.compute.begin_delete("serve1").result()
+    with pytest.raises(NotFoundError, match="compute 'serve1'"):
+        app_client.compute.begin_delete("serve1").result()
