@@ -561,3 +561,17 @@ def describe(job: Any) -> str:
     """One line: a job's name, status, error and status history (for a failed benchmark)."""
     hist = ", ".join(f"{h.status}@{h.time:.3f}" for h in job.status_history or [])
     return f"{job.name}: {job.status} error={getattr(job, 'error', None)!r} [{hist}]"
+
+
+def wait_job_ended(client: Any, name: str, *, terminal: set[str], timeout_s: float,
+                   poll_s: float, what: str = "job") -> Any:
+    """Poll ``client.jobs.get(name)`` until its status is in ``terminal``; TimeoutError after
+    ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = client.jobs.get(name)
+        if job.status in terminal:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} {name} still {job.status} after {timeout_s} s")
+        time.sleep(poll_s)

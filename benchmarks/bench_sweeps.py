@@ -135,15 +135,8 @@ def run_ember_sweep(client: Any, srv: c.Server, workdir: Path, script: str, name
     t_post = time.time()
     job = client.jobs.create_or_update(job_spec)
     t_returned = time.time()
-    deadline = time.monotonic() + p["sweep_timeout_s"]
-    while True:
-        job = client.jobs.get(job.name)
-        if job.status in TERMINAL:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"sweep {job.name} still {job.status} after "
-                               f"{p['sweep_timeout_s']}s")
-        time.sleep(p["poll_s"])
+    job = c.wait_job_ended(client, job.name, terminal=TERMINAL, timeout_s=p["sweep_timeout_s"],
+                           poll_s=p["poll_s"], what="sweep")
     t_seen = time.time()
     cpu = meter.read()
     trials = list(client.jobs.list(parent_job_name=job.name, max_results=10_000))
